@@ -1,0 +1,1 @@
+"""Jobs that move data between the stages of recsys, and the ``recsys`` command line."""

@@ -1,0 +1,222 @@
+"""The ``recsys`` command: thin translation from arguments to library calls and back.
+
+Every command builds the settings once, calls into ``recsys`` or ``pipelines``, and
+prints the result. Named errors (``recsys.errors.RecsysError``) become one line on
+stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from recsys.config import Settings
+from recsys.errors import RecsysError
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Music recommendation and playlist discovery."
+)
+db_app = typer.Typer(no_args_is_help=True, help="Catalog database: migrations and status.")
+catalog_app = typer.Typer(no_args_is_help=True, help="Inspect the catalog.")
+ingest_app = typer.Typer(
+    no_args_is_help=True, help="Load catalogs, playlists, audio and listening histories."
+)
+app.add_typer(db_app, name="db")
+app.add_typer(catalog_app, name="catalog")
+app.add_typer(ingest_app, name="ingest")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def translate_errors(fn: F) -> F:
+    """Turn the library's named errors into one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RecsysError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def engine_for(cfg: Settings, *, migrate: bool = False):  # type: ignore[no-untyped-def]
+    """The catalog engine; checks (or applies, with ``migrate``) the migrations first."""
+    from recsys.catalog import db
+
+    if cfg.database_url is None:
+        cfg.ensure_data_dir()
+    engine = db.make_engine(cfg.catalog_url)
+    if migrate:
+        db.upgrade(engine)
+    else:
+        db.require_current(engine)
+    return engine
+
+
+def echo_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
+
+
+# --------------------------------------------------------------------------- db
+
+
+@db_app.command("upgrade")
+@translate_errors
+def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] = "head") -> None:
+    """Create or migrate the catalog database to the newest schema (idempotent)."""
+    from recsys.catalog import db
+
+    cfg = settings()
+    if cfg.database_url is None:
+        cfg.ensure_data_dir()
+    engine = db.make_engine(cfg.catalog_url)
+    db.upgrade(engine, revision)
+    typer.echo(f"catalog {db.describe(engine)} at revision {db.current_revision(engine)}")
+
+
+@db_app.command("status")
+@translate_errors
+def db_status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Show the database URL, its revision and whether migrations are pending."""
+    from recsys.catalog import db
+
+    cfg = settings()
+    engine = db.make_engine(cfg.catalog_url)
+    current, head = db.current_revision(engine), db.head_revision()
+    state = {
+        "database": db.describe(engine),
+        "revision": current,
+        "head": head,
+        "up_to_date": current == head,
+    }
+    if as_json:
+        echo_json(state)
+    else:
+        typer.echo(
+            f"database: {state['database']}\nrevision: {current or 'none (run `recsys db upgrade`)'}\nhead:     {head}"
+        )
+        if current != head:
+            typer.echo("migrations pending: run `recsys db upgrade`")
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+@catalog_app.command("stats")
+@translate_errors
+def catalog_stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the counts.")] = False,
+    namespace: Annotated[str, typer.Option(help="Playlist namespace to count.")] = "catalog",
+) -> None:
+    """Counts of playlists, playlist entries, tracks, artists, albums, listens and rejects."""
+    from recsys.catalog.queries import catalog_stats as stats
+    from recsys.catalog.queries import reject_reasons
+
+    engine = engine_for(settings())
+    with engine.connect() as conn:
+        counts = stats(conn, namespace=namespace)
+        reasons = reject_reasons(conn, limit=10) if not as_json else []
+    if as_json:
+        echo_json(counts)
+        return
+    width = max(len(k) for k in counts)
+    for key, value in counts.items():
+        typer.echo(f"{key:<{width}}  {value:>12,}")
+    for source, reason, count in reasons:
+        typer.echo(f"  reject  {count:>8,}  {source}: {reason}")
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def _finish_ingest(report: Any, as_json: bool) -> None:
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        for message in report.messages:
+            typer.echo(message, err=True)
+        for line in report.unreadable:
+            typer.echo(f"error: {line}", err=True)
+        typer.echo(report.summary())
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@ingest_app.command("mpd")
+@translate_errors
+def ingest_mpd(
+    paths: Annotated[
+        list[Path], typer.Argument(help="MPD slice files (.json, .json.gz), directories or .zip archives.")
+    ],
+    namespace: Annotated[
+        str, typer.Option(help="Playlist namespace (held-out test sets use their own).")
+    ] = "catalog",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Ingest Million Playlist Dataset slices (full or trimmed schema)."""
+    from pipelines.ingest.mpd import ingest_mpd as run
+    from pipelines.ingest.report import Progress
+
+    cfg = settings()
+    report = run(
+        engine_for(cfg), paths, namespace=namespace, batch_rows=cfg.batch_rows, progress=Progress.auto()
+    )
+    _finish_ingest(report, as_json)
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@app.command("demo")
+@translate_errors
+def demo(
+    playlists: Annotated[int, typer.Option(help="How many demo playlists to generate.")] = 2_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 7,
+) -> None:
+    """The main job on embedded defaults: generate a demo catalog, ingest it, print the catalog statistics."""
+    from pipelines.demo import DemoConfig, generate_mpd
+    from pipelines.ingest.mpd import ingest_mpd as run
+    from pipelines.ingest.report import Progress
+    from recsys.catalog.queries import catalog_stats as stats
+
+    cfg = settings()
+    engine = engine_for(cfg, migrate=True)
+    out = cfg.ensure_data_dir() / "demo" / "mpd"
+    paths = generate_mpd(out, DemoConfig(playlists=playlists, seed=seed))
+    typer.echo(f"demo catalog: {len(paths)} MPD slice(s) in {out}")
+    report = run(engine, [out], batch_rows=cfg.batch_rows, progress=Progress.auto())
+    typer.echo(report.summary())
+    with engine.connect() as conn:
+        counts = stats(conn)
+    typer.echo("catalog: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Ingestion: source parsers that hand normalised frames to the catalog's bulk loader."""

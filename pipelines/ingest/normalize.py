@@ -1,0 +1,179 @@
+"""Pure Polars transforms from raw source records to the catalog's normalised frames.
+
+Every source parser produces *raw tracks* (one row per track occurrence, schema
+``RAW_TRACK``) and, for playlists, *raw entries* (``playlist_key, position, track_key``);
+these functions turn them into the deduplicated frames ``recsys.catalog.bulk`` loads.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from recsys.catalog import bulk
+from recsys.catalog import keys as k
+
+RAW_TRACK = {
+    "source_key": pl.String,  # spotify:track:…, isrc:…, audio:<sha256>, name:<artist>|<title>, ...
+    "spotify_uri": pl.String,
+    "isrc": pl.String,
+    "mbid": pl.String,
+    "title": pl.String,
+    "artist_credit": pl.String,  # as credited: "A feat. B"
+    "artist_uri": pl.String,  # Spotify URI of the primary artist, when known
+    "album_title": pl.String,
+    "album_uri": pl.String,
+    "album_type": pl.String,
+    "release_year": pl.Int32,
+    "duration_ms": pl.Int64,
+}
+
+SPOTIFY_TRACK_URI = r"^spotify:track:[0-9A-Za-z]{22}$"
+
+
+def raw_tracks_frame(rows: dict[str, list]) -> pl.DataFrame:
+    """A raw-track frame from column lists (missing columns are null)."""
+    height = len(next(iter(rows.values()))) if rows else 0
+    return pl.DataFrame(
+        {name: rows.get(name, [None] * height) for name in RAW_TRACK}, schema=RAW_TRACK, strict=False
+    )
+
+
+def _cleaned(raw: pl.LazyFrame) -> pl.LazyFrame:
+    return (
+        raw.with_columns(
+            k.clean_text(pl.col("title")).alias("title"),
+            k.clean_text(pl.col("artist_credit")).alias("artist_credit"),
+            k.clean_text(pl.col("album_title")).alias("album_title"),
+            pl.col("isrc").str.to_uppercase().str.replace_all(r"[^0-9A-Z]", ""),
+        )
+        .with_columns(
+            k.primary_artist(pl.col("artist_credit")).alias("primary_name"),
+        )
+        .with_columns(
+            ("name:" + k.name_key(pl.col("primary_name"))).alias("artist_key"),
+        )
+    )
+
+
+def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """(artists, albums, tracks, track_artists) from raw tracks, one row per source key each.
+
+    The first occurrence of a track source key wins for its descriptive fields.
+    """
+    tracks_in = _cleaned(raw).unique(subset="source_key", keep="first", maintain_order=True)
+    album_key = (
+        pl.when(pl.col("album_uri").is_not_null())
+        .then(pl.col("album_uri"))
+        .when(pl.col("album_title").is_not_null())
+        .then(
+            pl.concat_str(
+                [
+                    pl.lit("name:"),
+                    pl.col("artist_key").str.slice(5),
+                    pl.lit("|"),
+                    k.name_key(pl.col("album_title")),
+                ]
+            )
+        )
+        .otherwise(None)
+    )
+    tracks_in = tracks_in.with_columns(album_key.alias("album_key"))
+
+    credits = (
+        tracks_in.select(
+            "source_key",
+            pl.concat_list(
+                pl.col("primary_name"), k.featured_artists(pl.col("artist_credit"), pl.col("title"))
+            ).alias("names"),
+        )
+        .explode("names")
+        .with_columns(
+            pl.int_range(pl.len()).over("source_key").cast(pl.Int32).alias("position"),
+        )
+        .rename({"names": "name"})
+        .filter(pl.col("name").is_not_null() & (pl.col("name").str.len_chars() > 0))
+    )
+    credits = credits.with_columns(
+        ("name:" + k.name_key(pl.col("name"))).alias("artist_key"),
+        pl.when(pl.col("position") == 0).then(pl.lit("primary")).otherwise(pl.lit("featured")).alias("role"),
+    ).filter(pl.col("artist_key") != "name:")
+
+    primary_uris = (
+        tracks_in.select(pl.col("artist_key").alias("source_key"), pl.col("artist_uri").alias("spotify_uri"))
+        .filter(pl.col("spotify_uri").is_not_null())
+        .unique(subset="source_key", keep="first", maintain_order=True)
+    )
+    artists = (
+        credits.select(pl.col("artist_key").alias("source_key"), "name")
+        .unique(subset="source_key", keep="first", maintain_order=True)
+        .with_columns(pl.col("source_key").str.slice(5).alias("name_key"))
+        .join(primary_uris, on="source_key", how="left")
+    )
+    albums = (
+        tracks_in.filter(pl.col("album_key").is_not_null())
+        .select(
+            pl.col("album_key").alias("source_key"),
+            pl.col("album_title").fill_null("").alias("title"),
+            "artist_key",
+            pl.col("album_uri").alias("spotify_uri"),
+            "release_year",
+            "album_type",
+        )
+        .unique(subset="source_key", keep="first", maintain_order=True)
+    )
+    tracks = tracks_in.select(
+        "source_key",
+        "spotify_uri",
+        "isrc",
+        "mbid",
+        pl.col("title").fill_null(""),
+        k.name_key(pl.col("title").fill_null("")).alias("title_key"),
+        "artist_key",
+        pl.col("artist_credit").fill_null("").alias("artist_name"),
+        "album_key",
+        "duration_ms",
+        pl.col("release_year").alias("year"),
+        k.recording_key(pl.col("artist_credit").fill_null(""), pl.col("title").fill_null("")).alias(
+            "recording_key"
+        ),
+    )
+    track_artists = credits.select(
+        pl.col("source_key").alias("track_key"), "position", "artist_key", "role"
+    ).unique(subset=["track_key", "position"], keep="first", maintain_order=True)
+    return artists, albums, tracks, track_artists
+
+
+def playlist_frame(rows: dict[str, list]) -> pl.LazyFrame:
+    """Playlists with cleaned names and their match keys."""
+    frame = bulk.conform(pl.DataFrame(rows, strict=False), bulk.PLAYLISTS).lazy()
+    return frame.with_columns(
+        k.clean_text(pl.col("name")).fill_null("").alias("name"),
+        k.clean_text(pl.col("description")).alias("description"),
+    ).with_columns(k.name_key(pl.col("name")).alias("name_key"))
+
+
+def build_chunk(
+    raw_tracks: pl.DataFrame,
+    playlists: pl.LazyFrame | None = None,
+    entries: pl.DataFrame | None = None,
+    rejects: pl.DataFrame | None = None,
+) -> bulk.CatalogChunk:
+    """Collect every frame of one chunk in one pass."""
+    artists, albums, tracks, track_artists = catalog_frames(raw_tracks.lazy())
+    frames = [artists, albums, tracks, track_artists]
+    if playlists is not None:
+        frames.append(playlists)
+    collected = pl.collect_all(frames)
+    chunk = bulk.CatalogChunk(
+        artists=bulk.conform(collected[0], bulk.ARTISTS),
+        albums=bulk.conform(collected[1], bulk.ALBUMS),
+        tracks=bulk.conform(collected[2], bulk.TRACKS),
+        track_artists=bulk.conform(collected[3], bulk.TRACK_ARTISTS),
+    )
+    if playlists is not None:
+        chunk.playlists = bulk.conform(collected[4], bulk.PLAYLISTS)
+    if entries is not None:
+        chunk.entries = bulk.conform(entries, bulk.ENTRIES)
+    if rejects is not None:
+        chunk.rejects = bulk.conform(rejects, bulk.REJECTS)
+    return chunk

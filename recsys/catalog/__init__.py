@@ -1,0 +1,1 @@
+"""The catalog database: schema, engine and sessions, queries and bulk loading."""

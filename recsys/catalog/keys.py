@@ -1,0 +1,99 @@
+"""Normalisation and match keys, as Polars expressions (one implementation, used in bulk and one at a time).
+
+- ``clean_text``: Unicode NFC, control characters removed, whitespace trimmed and collapsed.
+  This is what is stored as a display name.
+- ``name_key``: a case-folded match key: NFKC, lower case, ``&`` → ``and``, punctuation
+  dropped, a leading "the " dropped. Letters of every script and their accents are kept
+  (``Şivan Perwer`` and ``Sivan Perwer`` stay distinct: accents carry meaning in many languages).
+- ``primary_artist`` / ``featured_artists``: "A feat. B & C" → "A" and ["B", "C"]; featured
+  credits in the title ("Song (feat. B)") are added to the featured list.
+- ``title_base``: the title without featured credits and without release decorations
+  ("- Remastered 2011", "(Radio Edit)", "[Single Version]", "(Deluxe)") but keeping what
+  makes a different recording ("Live", "Remix", "Acoustic").
+- ``recording_key``: ``name_key(primary artist) | name_key(title_base)``: releases of one
+  recording (a single and its album or best-of version) share it.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+# "A feat. B" in an artist credit.
+_ARTIST_FEAT_SPLIT = r"(?i)\s+(?:feat\.?|ft\.?|featuring|with)\s+|\s*\(\s*(?:feat\.?|ft\.?|featuring)\s+"
+# "(feat. B)" or "[ft. B]" or " feat. B" at the end of a title.
+_TITLE_FEAT = r"(?i)\s*[\(\[]\s*(?:feat\.?|ft\.?|featuring|with)\s+([^\)\]]+)[\)\]]|\s+(?:feat\.?|ft\.?|featuring)\s+(.+)$"
+_DECORATION_WORDS = (
+    r"(?:\d{4}\s+)?(?:digital(?:ly)?\s+)?remaster(?:ed)?(?:\s+(?:version|\d{4}))?(?:\s+\d{4})?"
+    r"|radio\s+edit|single\s+version|album\s+version|original\s+mix|mono(?:\s+version)?|stereo(?:\s+version)?"
+    r"|explicit(?:\s+version)?|clean(?:\s+version)?|deluxe(?:\s+edition|\s+version)?|bonus\s+track"
+    r"|(?:\d{4}\s+)?re-?master(?:ed)?"
+)
+_DECORATION_PAREN = r"(?i)\s*[\(\[]\s*(?:" + _DECORATION_WORDS + r")\s*[\)\]]"
+_DECORATION_DASH = r"(?i)\s+-\s+(?:" + _DECORATION_WORDS + r")\s*$"
+_MULTI_SPLIT = r"\s*(?:,|&|\band\b|\bx\b|/)\s*"
+_CREDIT_FEATURED = r"(?i)(?:\s+(?:feat\.?|ft\.?|featuring|with)\s+|\(\s*(?:feat\.?|ft\.?|featuring)\s+)(.+)$"
+
+
+def clean_text(expr: pl.Expr) -> pl.Expr:
+    """NFC, no control characters, whitespace trimmed and collapsed; empty becomes null."""
+    out = (
+        expr.str.normalize("NFC")
+        .str.replace_all(r"[\p{Cc}\p{Cf}]", " ")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+    )
+    return pl.when(out.str.len_chars() > 0).then(out).otherwise(None)
+
+
+def name_key(expr: pl.Expr) -> pl.Expr:
+    """Case-folded match key of a name or title."""
+    out = (
+        expr.str.normalize("NFKC")
+        .str.to_lowercase()
+        .str.replace_all(r"\s*&\s*", " and ")
+        .str.replace_all(r"[^\p{L}\p{M}\p{N}\s]", " ")
+        .str.replace_all(r"\s+", " ")
+        .str.strip_chars()
+        .str.replace(r"^the\s+", "")
+    )
+    return out
+
+
+def primary_artist(expr: pl.Expr) -> pl.Expr:
+    """The first credited artist of an artist credit ("A feat. B" → "A")."""
+    return expr.str.replace(r"(?:" + _ARTIST_FEAT_SPLIT + r").*$", "").str.strip_chars()
+
+
+def featured_artists(artist_credit: pl.Expr, title: pl.Expr) -> pl.Expr:
+    """Featured artists from the credit ("A feat. B & C") and from the title ("Song (feat. D)"), in order."""
+    from_credit = artist_credit.str.extract(_CREDIT_FEATURED, 1).str.replace(r"\)\s*$", "")
+    from_title = pl.coalesce(title.str.extract(_TITLE_FEAT, 1), title.str.extract(_TITLE_FEAT, 2))
+    joined = pl.concat_str([from_credit.fill_null(""), from_title.fill_null("")], separator="\x00")
+    return (
+        joined.str.replace_all(_MULTI_SPLIT, "\x00")
+        .str.split("\x00")
+        .list.eval(pl.element().str.strip_chars().filter(pl.element().str.len_chars() > 0))
+        .list.unique(maintain_order=True)
+    )
+
+
+def title_base(expr: pl.Expr) -> pl.Expr:
+    """The title without featured credits and release decorations."""
+    return (
+        expr.str.replace_all(_TITLE_FEAT, "")
+        .str.replace_all(_DECORATION_PAREN, "")
+        .str.replace(_DECORATION_DASH, "")
+        .str.strip_chars()
+    )
+
+
+def recording_key(artist_credit: pl.Expr, title: pl.Expr) -> pl.Expr:
+    return pl.concat_str([name_key(primary_artist(artist_credit)), pl.lit("|"), name_key(title_base(title))])
+
+
+def apply_one(fn, *values: str | None) -> object:  # type: ignore[no-untyped-def]
+    """Apply one of the expressions above to single values (for queries and tests)."""
+    frame = pl.DataFrame(
+        {f"v{i}": [v] for i, v in enumerate(values)}, schema={f"v{i}": pl.String for i in range(len(values))}
+    )
+    return frame.select(fn(*[pl.col(f"v{i}") for i in range(len(values))]).alias("out"))["out"][0]

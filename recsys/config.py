@@ -1,0 +1,75 @@
+"""Settings, read once from the environment (``RECSYS_*``) in an entry point and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SPOTIFY_API_BASE = "https://api.spotify.com/v1/"
+SPOTIFY_TOKEN_URL = "https://accounts.spotify.com/api/token"
+
+
+class Settings(BaseSettings):
+    """Everything configurable about a recsys installation.
+
+    Build it once (``Settings()``) where the process starts and hand it to the
+    functions that need it; nothing in the library reads the environment itself.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="RECSYS_", env_file=None, extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("data"), description="Where the embedded database, vectors, models and runs live."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the catalog; default: a SQLite file catalog.db in the data dir. "
+        "PostgreSQL: postgresql+psycopg://user@host:5432/db",
+    )
+    vector_store: str | None = Field(
+        default=None,
+        description="Vector store target: a directory (Qdrant Edge, the default: <data dir>/vectors), "
+        "':memory:', or an http(s):// URL of a Qdrant server or cluster.",
+    )
+    qdrant_api_key: SecretStr | None = None
+    spotify_api_base: str = SPOTIFY_API_BASE
+    spotify_token_url: str = SPOTIFY_TOKEN_URL
+    spotify_client_id: str | None = None
+    spotify_client_secret: SecretStr | None = None
+    spotify_redirect_uri: str = "http://127.0.0.1:8888/callback"
+    spotify_access_token: SecretStr | None = Field(
+        default=None,
+        description="A user access token (for the current user's playlists); skips the OAuth flow.",
+    )
+    device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N for the models.")
+    batch_rows: int = Field(
+        default=200_000, ge=1_000, description="Rows per bulk-load chunk during ingestion."
+    )
+
+    @field_validator("data_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("spotify_api_base")
+    @classmethod
+    def _trailing_slash(cls, value: str) -> str:
+        return value if value.endswith("/") else value + "/"
+
+    @property
+    def catalog_url(self) -> str:
+        """The database URL in force: the setting, or the embedded SQLite file under the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'catalog.db').resolve()}"
+
+    @property
+    def vector_target(self) -> str:
+        """The vector store target in force: the setting, or ``<data dir>/vectors``."""
+        return self.vector_store or str((self.data_dir / "vectors").resolve())
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir

@@ -1,0 +1,39 @@
+"""The few named exceptions of recsys.
+
+Every one carries a message that reads as one line on its own; the CLI prints it
+and exits non-zero, the UI shows it with ``st.error``.
+"""
+
+from __future__ import annotations
+
+
+class RecsysError(Exception):
+    """Base of every error recsys raises on purpose."""
+
+
+class ConfigError(RecsysError):
+    """A setting is missing or invalid."""
+
+
+class CatalogError(RecsysError):
+    """The catalog database cannot be reached, is not migrated, or refused an operation."""
+
+
+class NotFoundError(RecsysError):
+    """A playlist, track, model or collection that was asked for does not exist."""
+
+
+class InputError(RecsysError):
+    """An input file or source cannot be read at all (not one bad record: those become rejects)."""
+
+
+class RecordError(RecsysError):
+    """One input record is invalid; ingestion stores it as a reject with this message as the reason."""
+
+
+class SourceError(RecsysError):
+    """A remote source (such as the Spotify Web API) refused or failed a request."""
+
+
+class LockedError(RecsysError):
+    """Another process holds a lock on a store or job that this one needs."""
