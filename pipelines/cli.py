@@ -7,17 +7,13 @@ stderr and exit code 1.
 
 from __future__ import annotations
 
-import functools
-import json
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from recsys.config import Settings
-from recsys.errors import RecsysError
+from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Music recommendation and playlist discovery."
@@ -30,49 +26,6 @@ ingest_app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(ingest_app, name="ingest")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(1)
-
-
-def translate_errors(fn: F) -> F:
-    """Turn the library's named errors into one line on stderr and exit code 1."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except RecsysError as exc:
-            raise fail(str(exc)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def settings() -> Settings:
-    return Settings()
-
-
-def engine_for(cfg: Settings, *, migrate: bool = False):  # type: ignore[no-untyped-def]
-    """The catalog engine; checks (or applies, with ``migrate``) the migrations first."""
-    from recsys.catalog import db
-
-    if cfg.database_url is None:
-        cfg.ensure_data_dir()
-    engine = db.make_engine(cfg.catalog_url)
-    if migrate:
-        db.upgrade(engine)
-    else:
-        db.require_current(engine)
-    return engine
-
-
-def echo_json(payload: Any) -> None:
-    typer.echo(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
-
 
 # --------------------------------------------------------------------------- db
 
@@ -208,6 +161,17 @@ def demo(
     with engine.connect() as conn:
         counts = stats(conn)
     typer.echo("catalog: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+
+
+def _register_command_modules() -> None:
+    """Each area's commands live in their own module under pipelines/commands and register here."""
+    from pipelines import commands
+
+    for register in commands.REGISTRY:
+        register(app=app, ingest_app=ingest_app)
+
+
+_register_command_modules()
 
 
 def main() -> None:

@@ -1,0 +1,13 @@
+"""Command modules of the ``recsys`` CLI, one per area.
+
+Each module defines ``register(app, ingest_app)`` that adds its commands (or a
+sub-application) to the root app or to ``recsys ingest``; list it in REGISTRY.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+REGISTRY: list[Callable[..., Any]] = [
+]

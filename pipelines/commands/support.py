@@ -1,0 +1,57 @@
+"""Shared pieces of the command line: settings, the catalog engine, error translation, JSON output."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from recsys.config import Settings
+from recsys.errors import RecsysError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(1)
+
+
+def translate_errors(fn: F) -> F:
+    """Turn the library's named errors into one line on stderr and exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RecsysError as exc:
+            raise fail(str(exc)) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def settings() -> Settings:
+    return Settings()
+
+
+def engine_for(cfg: Settings, *, migrate: bool = False):  # type: ignore[no-untyped-def]
+    """The catalog engine; checks (or applies, with ``migrate``) the migrations first."""
+    from recsys.catalog import db
+
+    if cfg.database_url is None:
+        cfg.ensure_data_dir()
+    engine = db.make_engine(cfg.catalog_url)
+    if migrate:
+        db.upgrade(engine)
+    else:
+        db.require_current(engine)
+    return engine
+
+
+def echo_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
+
+
