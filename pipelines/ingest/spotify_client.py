@@ -203,11 +203,19 @@ class SpotifyApi:
                 f"Spotify rejected the access token (401) for {what}: {message}; "
                 "set a fresh RECSYS_SPOTIFY_ACCESS_TOKEN or check the client credentials"
             )
-        if status == 429:
+        if status == 429 and str(exc.msg).endswith("Max Retries"):
+            # spotipy reports every exhausted retry as a 429; the reason says which status it was.
+            reason = str(exc.reason or "")
+            if "429" in reason or not reason:
+                return SourceError(
+                    f"Spotify rate limit: still answering 429 for {what} after {self.policy.max_retries} "
+                    "retries; run again later (what was ingested is kept)"
+                )
             return SourceError(
-                f"Spotify rate limit: still answering 429 for {what} after {self.policy.max_retries} retries; "
-                "run again later (what was ingested is kept)"
+                f"Spotify Web API kept failing for {what} after {self.policy.max_retries} retries ({reason})"
             )
+        if status == 429:
+            return SourceError(f"Spotify rate limit for {what}: {message}; run again later")
         return SourceError(f"Spotify Web API error {status} for {what}: {message}")
 
 

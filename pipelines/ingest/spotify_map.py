@@ -31,7 +31,8 @@ _BASE62 = r"[0-9A-Za-z]+"
 _TRACK_URI = re.compile(r"^spotify:track:[0-9A-Za-z]{22}$")
 _ALBUM_URI = re.compile(r"^spotify:album:[0-9A-Za-z]{22}$")
 _ARTIST_URI = re.compile(r"^spotify:artist:[0-9A-Za-z]{22}$")
-KINDS = ("playlist", "album", "track", "artist")
+# Keys beside "track"/"item" that mark a playlist or library item (saved, recently played).
+_ITEM_KEYS = ("added_at", "added_by", "played_at", "is_local")
 
 
 def parse_id(kind: str, value: str) -> str:
@@ -90,6 +91,13 @@ def track_problem(obj: Any) -> str | None:
     return None
 
 
+def _positive_int(value: Any) -> int | None:
+    """A positive integer, also when written as a float (``204053.0``: some answers carry floats)."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def _uri(value: Any, pattern: re.Pattern[str]) -> str | None:
     return value if isinstance(value, str) and pattern.match(value) else None
 
@@ -122,7 +130,8 @@ class Collected:
 
     @property
     def n_tracks(self) -> int:
-        return len(self.tracks["source_key"])
+        """Distinct tracks (a track on two playlists of one answer counts once)."""
+        return len(set(self.tracks["source_key"]))
 
     @property
     def n_entries(self) -> int:
@@ -171,7 +180,7 @@ class Collected:
             "album_uri": album_uri,
             "album_type": _text((album or {}).get("album_type")),
             "release_year": release_year(album),
-            "duration_ms": duration if isinstance(duration, int) and duration > 0 else None,
+            "duration_ms": _positive_int(duration),
         }
         for column, value in row.items():
             self.tracks[column].append(value)
@@ -250,7 +259,8 @@ class Collected:
             "name": name,
             "description": html.unescape(description) if description else None,
             "owner": _text(owner.get("display_name")) or _text(owner.get("id")),
-            "num_followers": followers.get("total") if isinstance(followers.get("total"), int) else None,
+            "num_followers": _positive_int(followers.get("total"))
+            or (0 if followers.get("total") == 0 else None),
             "collaborative": collaborative if isinstance(collaborative, bool) else None,
             "num_tracks": kept,
         }
@@ -282,7 +292,7 @@ class Collected:
                     self.track(obj, f"{where}.tracks.items[{index}]", rejects, album=node)
         elif kind == "artist":
             self.artist(node)
-        elif kind == "playlist":
+        elif kind == "playlist" and "name" in node:  # (a playback context names no playlist: skipped)
             page = node.get("items") if isinstance(node.get("items"), dict) else node.get("tracks")
             items = page.get("items") if isinstance(page, dict) else None
             if isinstance(items, list):
@@ -293,7 +303,7 @@ class Collected:
                     "playlist listed without its items (ingest it with --playlist)",
                     {k: v for k, v in node.items() if k not in ("images",)},
                 )
-        elif ("track" in node or "item" in node) and ("added_at" in node or "played_at" in node):
+        elif ("track" in node or "item" in node) and any(key in node for key in _ITEM_KEYS):
             self.entry(node, where, rejects)
         else:
             for name, value in node.items():
