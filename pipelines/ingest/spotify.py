@@ -18,6 +18,7 @@ import hashlib
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import orjson
@@ -159,8 +160,12 @@ def my_playlist_jobs(api: SpotifyApi) -> Iterator[Job]:
         yield Job(
             f"spotify:playlist:{pid}",
             f"playlist {pid}",
-            lambda meta=meta, pid=pid: _with_items(meta, playlist_items(api, pid)),
+            partial(_listed_playlist, api, meta, pid),
         )
+
+
+def _listed_playlist(api: SpotifyApi, meta: dict[str, Any], pid: str) -> dict[str, Any]:
+    return _with_items(meta, playlist_items(api, pid))
 
 
 def plan(api: SpotifyApi, inputs: SpotifyInputs, report: IngestReport) -> Iterator[Job]:
@@ -177,22 +182,22 @@ def plan(api: SpotifyApi, inputs: SpotifyInputs, report: IngestReport) -> Iterat
     seen: set[str] = set()
     jobs: list[Job | Callable[[], Iterator[Job]]] = []
     jobs += [
-        Job(f"spotify:playlist:{i}", f"playlist {i}", lambda i=i: fetch_playlist(api, i))
+        Job(f"spotify:playlist:{i}", f"playlist {i}", partial(fetch_playlist, api, i))
         for i in ids["playlist"]
     ]
     if inputs.mine:
-        jobs.append(lambda: my_playlist_jobs(api))
-    jobs += [Job(f"spotify:album:{i}", f"album {i}", lambda i=i: fetch_album(api, i)) for i in ids["album"]]
+        jobs.append(partial(my_playlist_jobs, api))
+    jobs += [Job(f"spotify:album:{i}", f"album {i}", partial(fetch_album, api, i)) for i in ids["album"]]
     jobs += [
-        Job(f"spotify:track:{i}", f"track {i}", lambda i=i: api.get(f"track {i}", api.sp.track, i))
+        Job(f"spotify:track:{i}", f"track {i}", partial(api.get, f"track {i}", api.sp.track, i))
         for i in ids["track"]
     ]
     jobs += [
-        Job(f"spotify:artist:{i}", f"artist {i}", lambda i=i: fetch_artist(api, i, report))
+        Job(f"spotify:artist:{i}", f"artist {i}", partial(fetch_artist, api, i, report))
         for i in ids["artist"]
     ]
     if inputs.saved:
-        jobs.append(Job("me/tracks", "saved tracks", lambda: fetch_saved(api)))
+        jobs.append(Job("me/tracks", "saved tracks", partial(fetch_saved, api)))
     for job in jobs:
         expanded = [job] if isinstance(job, Job) else _listing(job, report)
         for one in expanded:

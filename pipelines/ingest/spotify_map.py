@@ -250,8 +250,8 @@ class Collected:
             reason = "empty playlist: no items" if not items else "empty playlist: every item was rejected"
             rejects.add(where, reason, head)
             return False
-        owner = meta.get("owner") if isinstance(meta.get("owner"), dict) else {}
-        followers = meta.get("followers") if isinstance(meta.get("followers"), dict) else {}
+        owner: dict[str, Any] = meta["owner"] if isinstance(meta.get("owner"), dict) else {}
+        followers: dict[str, Any] = meta["followers"] if isinstance(meta.get("followers"), dict) else {}
         description = _text(meta.get("description"))
         collaborative = meta.get("collaborative")
         row = {
