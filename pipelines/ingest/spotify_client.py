@@ -146,13 +146,11 @@ class SpotifyApi:
         self._last = None
         try:
             result = call(*args, **kwargs)
-        except SpotifyRefused:
-            raise
         except spotipy.SpotifyException as exc:
             raise self._translate(what, exc) from None
         except SpotifyOauthError as exc:
             raise SourceError(
-                f"Spotify refused the client credentials at {getattr(exc, 'error', '') or 'the token URL'}: "
+                f"Spotify refused the client credentials ({exc.error or 'no error code'}) at the token URL: "
                 f"{exc.error_description or exc}"
             ) from None
         except requests.RequestException as exc:
@@ -167,7 +165,7 @@ class SpotifyApi:
             url = self.base + url[len(SPOTIFY_API_BASE) :]
         return self.get(what, self.sp._get, url)
 
-    def pages(self, what: str, first: dict[str, Any], limit: int | None = None) -> Iterator[dict[str, Any]]:
+    def pages(self, what: str, first: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """``first`` and every page after it, following ``next`` links."""
         page: dict[str, Any] | None = first
         seen: set[str] = set()
