@@ -60,6 +60,7 @@ def ingest_spotify(
         mine=mine,
         saved=saved,
     )
+    inputs.require_any()  # before the database and credentials are checked
     engine = engine_for(cfg)
     api = SpotifyApi(cfg, RetryPolicy(max_retries=retries, max_wait_s=max_wait))
     report = run(engine, api, inputs, namespace=namespace, progress=Progress.auto())

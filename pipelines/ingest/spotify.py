@@ -50,6 +50,13 @@ class SpotifyInputs:
     def is_empty(self) -> bool:
         return not (self.playlists or self.albums or self.tracks or self.artists or self.mine or self.saved)
 
+    def require_any(self) -> None:
+        """Raise InputError when nothing was asked for."""
+        if self.is_empty():
+            raise InputError(
+                "nothing to ingest: give --playlist, --mine, --album, --track, --artist or --saved"
+            )
+
 
 @dataclass
 class Job:
@@ -223,8 +230,7 @@ def ingest_spotify(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Fetch and ingest every input; 403/404 and unreadable answers are reported per input."""
-    if inputs.is_empty():
-        raise InputError("nothing to ingest: give --playlist, --mine, --album, --track, --artist or --saved")
+    inputs.require_any()
     if (inputs.mine or inputs.saved) and not api.user_token:
         raise ConfigError(
             "--mine and --saved read the current user's library: set RECSYS_SPOTIFY_ACCESS_TOKEN to a user token"

@@ -182,3 +182,6 @@ def test_cli_reports_403_in_one_line_and_goes_on(
 
     bad = runner.invoke(app, ["ingest", "spotify", "--album", "not/an id"])
     assert bad.exit_code == 1 and "not a Spotify album id" in bad.stderr
+    monkeypatch.delenv("RECSYS_SPOTIFY_ACCESS_TOKEN")
+    nothing = runner.invoke(app, ["ingest", "spotify"])
+    assert nothing.exit_code == 1 and nothing.stderr.startswith("error: nothing to ingest")
