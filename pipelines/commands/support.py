@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from sqlalchemy import Engine
 
 from recsys.config import Settings
 from recsys.errors import RecsysError
@@ -37,7 +38,7 @@ def settings() -> Settings:
     return Settings()
 
 
-def engine_for(cfg: Settings, *, migrate: bool = False):  # type: ignore[no-untyped-def]
+def engine_for(cfg: Settings, *, migrate: bool = False) -> Engine:
     """The catalog engine; checks (or applies, with ``migrate``) the migrations first."""
     from recsys.catalog import db
 
@@ -53,5 +54,3 @@ def engine_for(cfg: Settings, *, migrate: bool = False):  # type: ignore[no-unty
 
 def echo_json(payload: Any) -> None:
     typer.echo(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
-
-

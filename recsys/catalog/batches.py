@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 import polars as pl
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from recsys.catalog.bulk import REJECTS, insert_rejects
 from recsys.catalog.schema import IngestBatch
@@ -98,7 +98,7 @@ def open_batch(conn: Connection, source: str, location: str, checksum: str) -> i
     if existing is not None:
         return int(existing)
     result = conn.execute(
-        IngestBatch.__table__.insert()
+        insert(IngestBatch)
         .values(source=source, location=location, checksum=checksum, status="running", loaded=0, rejected=0)
         .returning(IngestBatch.id)
     )

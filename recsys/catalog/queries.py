@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, Select, func, select
 
 from recsys.catalog.schema import (
     DEFAULT_NAMESPACE,
@@ -22,7 +24,7 @@ STATS_KEYS = ("playlists", "playlist_tracks", "tracks", "artists", "albums", "li
 def catalog_stats(conn: Connection, *, namespace: str = DEFAULT_NAMESPACE) -> dict[str, int]:
     """Row counts of the catalog; playlists and their entries are those of ``namespace``."""
 
-    def count(stmt) -> int:  # type: ignore[no-untyped-def]
+    def count(stmt: Select[Any]) -> int:
         return int(conn.execute(stmt).scalar_one())
 
     return {

@@ -1,0 +1,58 @@
+"""The README's main job runs end to end on embedded defaults, and re-running it changes nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+
+
+@pytest.fixture
+def embedded_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("RECSYS_DATABASE_URL", raising=False)
+    monkeypatch.delenv("RECSYS_VECTOR_STORE", raising=False)
+    monkeypatch.setenv("RECSYS_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def test_demo_then_stats(embedded_env: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["demo", "--playlists", "300"])
+    assert first.exit_code == 0, first.output
+    assert (embedded_env / "catalog.db").is_file()
+    stats = runner.invoke(app, ["catalog", "stats", "--json"])
+    assert stats.exit_code == 0, stats.output
+    counts = json.loads(stats.output)
+    assert set(counts) == {
+        "playlists",
+        "playlist_tracks",
+        "tracks",
+        "artists",
+        "albums",
+        "listens",
+        "rejects",
+    }
+    assert counts["playlists"] == 300 and counts["rejects"] == 0
+    assert counts["playlist_tracks"] >= 300 * 10
+
+    again = runner.invoke(app, ["demo", "--playlists", "300"])
+    assert again.exit_code == 0, again.output
+    assert json.loads(runner.invoke(app, ["catalog", "stats", "--json"]).output) == counts
+
+
+def test_commands_refuse_an_unmigrated_database(embedded_env: Path) -> None:
+    result = CliRunner().invoke(app, ["catalog", "stats"])
+    assert result.exit_code == 1
+    assert "run `recsys db upgrade`" in result.output
+
+
+def test_db_upgrade_and_status(embedded_env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    status = json.loads(runner.invoke(app, ["db", "status", "--json"]).output)
+    assert status["up_to_date"] is True and status["revision"] == status["head"]
+    assert "catalog.db" in status["database"]
