@@ -9,5 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from pipelines.commands import ingest_files
+
 REGISTRY: list[Callable[..., Any]] = [
+    ingest_files.register,
 ]

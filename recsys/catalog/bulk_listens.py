@@ -9,6 +9,7 @@ item and time), so loading the same rows twice changes nothing.
 from __future__ import annotations
 
 import hashlib
+
 import polars as pl
 from sqlalchemy import Connection, text
 
