@@ -137,7 +137,9 @@ def _measure_av(path: Path, sf_error: str) -> tuple[str, int, int, float]:
     except RecordError:
         raise
     except (av.error.FFmpegError, OSError, ValueError, StopIteration) as exc:
-        raise RecordError(f"not a decodable audio file: {sf_error}; PyAV: {str(exc)[:160]}") from exc
+        raise RecordError(
+            f"not a decodable audio file (soundfile: {sf_error}; PyAV: {str(exc)[:160]})"
+        ) from exc
 
 
 def read_tags(path: Path) -> dict[str, str]:

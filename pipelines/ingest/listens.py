@@ -104,7 +104,7 @@ def load_listens(
     )
     for row in missing.iter_rows(named=True):
         item = row["track_key"] or row["artist_key"]
-        log.add(row["location"], f"unknown track: {item} is not in the catalog", row)
+        log.add(row["location"], f"unknown track ({item} is not in the catalog)", row)
     return {"listens": inserted}
 
 
@@ -259,9 +259,9 @@ def _lastfm_2k_loader(location: str, artists: pl.DataFrame):  # type: ignore[no-
                     ),
                     (
                         pl.col("_artist_name").is_null(),
-                        pl.lit("unknown artistID: ")
+                        pl.lit("unknown artistID (")
                         + c.quoted(pl.col("_artist_id"))
-                        + pl.lit(" has no name in artists.dat"),
+                        + pl.lit(" has no name in artists.dat)"),
                     ),
                 ]
             )

@@ -203,9 +203,9 @@ class PlaylistLoader:
             (pl.col("_pid").is_null(), "missing field: playlist_id"),
             (
                 pl.col("_playlist_key").is_in(list(self.ended)),
-                pl.lit("playlist rows not together in the file: playlist ")
+                pl.lit("playlist rows not together in the file (playlist ")
                 + c.quoted(pl.col("_pid"))
-                + pl.lit(" ended earlier"),
+                + pl.lit(" ended earlier)"),
             ),
         ]
         if self.has_position:
@@ -222,14 +222,16 @@ class PlaylistLoader:
         duplicate = ok & (pl.int_range(pl.len()).over("_playlist_key", "_position", ok) > 0)
         rows = rows.with_columns(
             pl.when(duplicate)
-            .then(pl.lit("duplicate position: ") + pl.col("_position").cast(pl.String))
+            .then(pl.lit("duplicate position (") + pl.col("_position").cast(pl.String) + pl.lit(")"))
             .otherwise(pl.col(REASON))
             .alias(REASON)
         )
         good, bad = rows.filter(pl.col(REASON).is_null()), rows.filter(pl.col(REASON).is_not_null())
         log_rejects(log, bad, self.location, c.KIND_FIELDS["playlists"])
         emptied = bad.filter(
-            pl.col("_pid").is_not_null() & ~pl.col("_playlist_key").is_in(good["_playlist_key"].implode())
+            pl.col("_pid").is_not_null()
+            & ~pl.col("_playlist_key").is_in(good["_playlist_key"].implode())
+            & ~pl.col("_playlist_key").is_in(list(self.ended))
         )
         for pid in emptied["_pid"].unique(maintain_order=True).to_list():
             log.add(f"{self.location}: playlist {pid}", "empty playlist: every entry was rejected")
