@@ -24,7 +24,15 @@ from sqlalchemy import Connection, Engine
 from pipelines.ingest import columns as c
 from pipelines.ingest.normalize import RAW_TRACK, build_chunk
 from pipelines.ingest.report import IngestReport, Progress
-from pipelines.ingest.streaming import ROW, already_done, load_stream, scan_table, stream_batches, unreadable
+from pipelines.ingest.streaming import (
+    ROW,
+    LoadChunk,
+    already_done,
+    load_stream,
+    scan_table,
+    stream_batches,
+    unreadable,
+)
 from pipelines.ingest.tables import (
     REASON,
     first_reason,
@@ -127,7 +135,7 @@ def _raw_track_columns(mbid: pl.Expr | None = None) -> list[pl.Expr]:
     ]
 
 
-def table_listens_loader(location: str, prefix: str, listen_source: str, *, has_title: bool):  # type: ignore[no-untyped-def]
+def table_listens_loader(location: str, prefix: str, listen_source: str, *, has_title: bool) -> LoadChunk:
     """The chunk loader of a generic listens table (see the README for its columns)."""
 
     def load(conn: Connection, chunk: pl.DataFrame, batch_id: int, log: batches.RejectLog) -> dict[str, int]:
@@ -177,7 +185,7 @@ def table_listens_loader(location: str, prefix: str, listen_source: str, *, has_
     return load
 
 
-def _lastfm_1k_loader(location: str):  # type: ignore[no-untyped-def]
+def _lastfm_1k_loader(location: str) -> LoadChunk:
     def load(conn: Connection, chunk: pl.DataFrame, batch_id: int, log: batches.RejectLog) -> dict[str, int]:
         rows = chunk.with_columns(
             c.blank(pl.col("userid")).alias("_user"),
@@ -224,7 +232,7 @@ def _lastfm_1k_loader(location: str):  # type: ignore[no-untyped-def]
     return load
 
 
-def _lastfm_2k_loader(location: str, artists: pl.DataFrame):  # type: ignore[no-untyped-def]
+def _lastfm_2k_loader(location: str, artists: pl.DataFrame) -> LoadChunk:
     def load(conn: Connection, chunk: pl.DataFrame, batch_id: int, log: batches.RejectLog) -> dict[str, int]:
         rows = chunk.with_columns(
             c.blank(pl.col("userID")).alias("_user"),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Engine
@@ -27,7 +28,15 @@ from sqlalchemy import Connection, Engine
 from pipelines.ingest import columns as c
 from pipelines.ingest.normalize import RAW_TRACK, build_chunk, playlist_frame
 from pipelines.ingest.report import IngestReport, Progress
-from pipelines.ingest.streaming import ROW, already_done, load_stream, scan_table, stream_batches, unreadable
+from pipelines.ingest.streaming import (
+    ROW,
+    LoadChunk,
+    already_done,
+    load_stream,
+    scan_table,
+    stream_batches,
+    unreadable,
+)
 from recsys.catalog import batches
 from recsys.catalog import keys as k
 from recsys.catalog.bulk import merge_chunk
@@ -46,7 +55,7 @@ def first_reason(checks: list[tuple[pl.Expr, pl.Expr | str]]) -> pl.Expr:
     def value(reason: pl.Expr | str) -> pl.Expr:
         return pl.lit(reason) if isinstance(reason, str) else reason
 
-    expr = pl.when(checks[0][0]).then(value(checks[0][1]))
+    expr: Any = pl.when(checks[0][0]).then(value(checks[0][1]))
     for condition, reason in checks[1:]:
         expr = expr.when(condition).then(value(reason))
     return expr.otherwise(None).cast(pl.String).alias(REASON)
@@ -146,7 +155,7 @@ def track_tags(good: pl.DataFrame) -> pl.DataFrame:
     ).filter(pl.col("genres").is_not_null() | pl.col("cultures").is_not_null())
 
 
-def tracks_loader(location: str, prefix: str, namespace: str):  # type: ignore[no-untyped-def]
+def tracks_loader(location: str, prefix: str, namespace: str) -> LoadChunk:
     fields = c.KIND_FIELDS["tracks"]
 
     def load(conn: Connection, chunk: pl.DataFrame, batch_id: int, log: batches.RejectLog) -> dict[str, int]:

@@ -9,13 +9,14 @@ item and time), so loading the same rows twice changes nothing.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, text
 
 from recsys.catalog.bulk import conform, stage
 
-LISTENS = {
+LISTENS: dict[str, Any] = {
     "listen_key": pl.String,
     "source": pl.String,
     "user_key": pl.String,
