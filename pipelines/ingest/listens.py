@@ -35,6 +35,7 @@ from pipelines.ingest.streaming import (
 )
 from pipelines.ingest.tables import (
     REASON,
+    encoding_check,
     first_reason,
     ingest_table,
     log_rejects,
@@ -158,6 +159,7 @@ def table_listens_loader(location: str, prefix: str, listen_source: str, *, has_
         ).with_columns(pl.coalesce("_track_key", "_artist_key").alias("_item"))
         weight = pl.col("_weight_raw").cast(pl.Float64, strict=False)
         checks: list[tuple[pl.Expr, pl.Expr | str]] = [
+            encoding_check("listens"),
             (pl.col("_user").is_null(), "missing field: user"),
             (
                 pl.col("_weight_raw").is_not_null() & (weight.is_null() | (weight <= 0)),

@@ -43,9 +43,18 @@ def separator(path: Path) -> str:
 
 
 def scan_table(
-    path: Path, *, has_header: bool = True, columns: list[str] | None = None, quote: str | None = '"'
+    path: Path,
+    *,
+    has_header: bool = True,
+    columns: list[str] | None = None,
+    quote: str | None = '"',
+    lossy: bool = False,
 ) -> pl.LazyFrame:
-    """A lazy frame of a CSV/TSV or Parquet file with every column as text; InputError if it cannot be opened."""
+    """A lazy frame of a CSV/TSV or Parquet file with every column as text; InputError if it cannot be opened.
+
+    With ``lossy``, bytes that are not UTF-8 become U+FFFD (the caller rejects those rows) instead of
+    failing the file.
+    """
     if not path.exists():
         raise InputError(f"{path}: no such file")
     if not path.is_file():
@@ -73,6 +82,7 @@ def scan_table(
                 new_columns=columns,
                 infer_schema=False,
                 quote_char=quote,
+                encoding="utf8-lossy" if lossy else "utf8",
             )
         else:
             raise InputError(f"{path}: not a CSV, TSV or Parquet file (extension {suffix or 'none'})")

@@ -95,6 +95,15 @@ def with_track_fields(rows: pl.DataFrame, prefix: str) -> pl.DataFrame:
     )
 
 
+def encoding_check(kind: str) -> tuple[pl.Expr, str]:
+    """Rows where a value holds U+FFFD: bytes that were not UTF-8 (read lossily, see ``scan_table``)."""
+    fields = [f for f in c.KIND_FIELDS[kind]]
+    return (
+        pl.any_horizontal([pl.col(f).str.contains("\ufffd", literal=True).fill_null(False) for f in fields]),
+        "invalid UTF-8 in the row",
+    )
+
+
 def track_checks(rows: pl.DataFrame, *, require_names: bool = True) -> list[tuple[pl.Expr, pl.Expr | str]]:
     raw_duration = pl.coalesce(c.blank(pl.col("duration_ms")), c.blank(pl.col("duration")))
     checks: list[tuple[pl.Expr, pl.Expr | str]] = []
@@ -160,7 +169,7 @@ def tracks_loader(location: str, prefix: str, namespace: str) -> LoadChunk:
 
     def load(conn: Connection, chunk: pl.DataFrame, batch_id: int, log: batches.RejectLog) -> dict[str, int]:
         rows = with_track_fields(chunk, prefix)
-        rows = rows.with_columns(first_reason(track_checks(rows)))
+        rows = rows.with_columns(first_reason([encoding_check("tracks"), *track_checks(rows)]))
         good, bad = rows.filter(pl.col(REASON).is_null()), rows.filter(pl.col(REASON).is_not_null())
         log_rejects(log, bad, location, fields)
         merge_chunk(conn, build_chunk(raw_tracks(good)), namespace=namespace)
@@ -209,6 +218,7 @@ class PlaylistLoader:
             else (pl.int_range(pl.len()).over("_pid").cast(pl.Int32)).alias("_position"),
         )
         checks: list[tuple[pl.Expr, pl.Expr | str]] = [
+            encoding_check("playlists"),
             (pl.col("_pid").is_null(), "missing field: playlist_id"),
             (
                 pl.col("_playlist_key").is_in(list(self.ended)),
@@ -288,7 +298,7 @@ def ingest_table(
         report.inputs += 1
         location = str(path.resolve()) if path.exists() else str(path)
         try:
-            frame = scan_table(path)
+            frame = scan_table(path, lossy=True)
             found, missing = c.resolve_columns(frame.collect_schema().names(), kind)
             if missing:
                 raise InputError(f"{location}: {missing}")

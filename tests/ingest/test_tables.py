@@ -210,3 +210,20 @@ def test_cli_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert "missing column: artist" in result.output
     result = runner.invoke(app, ["ingest", "table", str(rowbad), "--kind", "albums"])
     assert result.exit_code == 1 and "unknown table kind" in result.output
+
+
+def test_invalid_utf8_rejects_the_row_and_ragged_file_is_unreadable(
+    sqlite_engine: sa.Engine, tmp_path: Path
+) -> None:
+    latin = tmp_path / "latin1.csv"
+    latin.write_bytes(b"title,artist\nOk,A\nCaf\xe9,B\nFine,C\n")
+    report = ingest_table(sqlite_engine, [latin], kind="tracks")
+    assert report.ok and report.loaded["tracks"] == 2
+    assert dict(report.reasons) == {"invalid UTF-8 in the row": 1}
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_bytes(b"title,artist\nOk,A\nToo,Many,Fields\n")
+    report = ingest_table(sqlite_engine, [ragged], kind="tracks")
+    assert not report.ok and "more fields" in report.unreadable[0]
+    assert rows(
+        sqlite_engine, "SELECT count(*) FROM ingest_reject WHERE reason LIKE 'unreadable input:%'"
+    ) == [(1,)]
