@@ -64,6 +64,7 @@ class AudioFile:
     channels: int | None = None
     duration_s: float | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    tag_error: str | None = None  # the file decodes but its tags could not be parsed
 
     @property
     def uri(self) -> str:
@@ -129,7 +130,7 @@ def _measure_av(path: Path, sf_error: str) -> tuple[str, int, int, float]:
                     f"not a decodable audio file: no sample rate or duration (soundfile: {sf_error})"
                 )
             return (
-                container.format.name.split(",")[0].upper(),
+                stream.codec_context.name.upper(),
                 int(stream.rate),
                 int(stream.channels),
                 duration,
@@ -170,7 +171,11 @@ def probe(path: Path, checksum: str, size: int) -> AudioFile:
     if size == 0:
         raise RecordError("empty file")
     fmt, rate, channels, duration = measure(path)
-    return AudioFile(path, checksum, size, fmt, rate, channels, duration, read_tags(path))
+    try:
+        tags, tag_error = read_tags(path), None
+    except RecordError as exc:
+        tags, tag_error = {}, str(exc)
+    return AudioFile(path, checksum, size, fmt, rate, channels, duration, tags, tag_error)
 
 
 def walk(root: Path) -> tuple[list[Path], int]:
@@ -276,6 +281,9 @@ def ingest_audio_dir(
         report.messages.append(
             f"{root}: {bad_isrc} file(s) with an invalid ISRC tag (tag kept, not used to link)"
         )
+    bad_tags = totals.pop("unreadable_tags", 0)
+    if bad_tags:
+        report.messages.append(f"{root}: {bad_tags} file(s) with unreadable tags (landed untagged)")
     report.add_loaded(**totals)
     with engine.begin() as conn:
         batches.close_batch(
@@ -318,6 +326,8 @@ def _load_group(conn: Any, probed: list[AudioFile], linker: _Linker, batch_id: i
     for seq, audio in enumerate(probed):
         if audio.tags.get("isrc") and audio.isrc is None:
             counts["invalid_isrc_tags"] += 1
+        if audio.tag_error:
+            counts["unreadable_tags"] += 1
         track_id, track_key = None, None
         if seq in matches:
             track_id, how = matches[seq]
@@ -345,7 +355,10 @@ def _load_group(conn: Any, probed: list[AudioFile], linker: _Linker, batch_id: i
                 "sample_rate": audio.sample_rate,
                 "channels": audio.channels,
                 "duration_s": audio.duration_s,
-                "tags": json.dumps(audio.tags, ensure_ascii=False),
+                "tags": json.dumps(
+                    {**audio.tags, "error": audio.tag_error} if audio.tag_error else audio.tags,
+                    ensure_ascii=False,
+                ),
                 "track_id": track_id,
                 "track_key": track_key,
                 "batch_id": batch_id,

@@ -163,3 +163,57 @@ def test_real_audio_folder(sqlite_engine: sa.Engine, shared_data: Path) -> None:
     assert pair == [(1, "Let's Go Fishin'", "Karissa Hobbs")]
     again = ingest_audio_dir(sqlite_engine, folder)
     assert again.loaded["audio_assets"] == 0
+
+
+def aac(path: Path, seconds: float, rate: int = 22_050) -> Path:
+    """An AAC file in an MP4 container, written with PyAV (soundfile cannot open it)."""
+    import av
+
+    t = np.arange(int(seconds * rate)) / rate
+    frame = av.AudioFrame.from_ndarray(
+        (0.3 * np.sin(2 * np.pi * 440 * t)).astype("float32")[None, :], format="fltp", layout="mono"
+    )
+    frame.sample_rate = rate
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=rate)
+        stream.layout = "mono"
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            container.mux(packet)
+    return path
+
+
+def test_aac_through_pyav_and_broken_tags(sqlite_engine: sa.Engine, tmp_path: Path) -> None:
+    from mutagen.easymp4 import EasyMP4
+
+    path = aac(tmp_path / "song.m4a", 4.0)
+    tagged = EasyMP4(str(path))
+    tagged["title"], tagged["artist"] = "Sunrise Raga", "Sitar Ensemble"
+    tagged.save()
+    with pytest.raises(soundfile.LibsndfileError):
+        soundfile.info(str(path))
+    broken = tone(tmp_path / "broken_tags.flac", 1.0, title="Lost")
+    data = bytearray(broken.read_bytes())
+    offset = 4  # after "fLaC": metadata blocks of (type, 3-byte length); type 4 holds the tags
+    while data[offset] & 0x7F != 4:
+        offset += 4 + int.from_bytes(data[offset + 1 : offset + 4], "big")
+    data[offset + 4 : offset + 8] = (0xFFFFFF00).to_bytes(4, "little")  # a vendor string longer than the file
+    broken.write_bytes(bytes(data))
+
+    report = ingest_audio_dir(sqlite_engine, tmp_path)
+    assert report.ok, report.summary()
+    got = rows(
+        sqlite_engine,
+        """SELECT a.format, a.sample_rate, a.channels, t.title, t.artist_name, t.duration_ms
+           FROM audio_asset a JOIN track t ON t.id = a.track_id WHERE a.uri LIKE '%song.m4a'""",
+    )
+    assert len(got) == 1
+    fmt, rate, channels, title, artist, duration = got[0]
+    assert (fmt, rate, channels, title, artist) == ("AAC", 22_050, 1, "Sunrise Raga", "Sitar Ensemble")
+    assert abs(duration - 4_000) < 100
+    # The audio of the file with broken tags still decodes: it lands untagged, and the report says so.
+    assert report.loaded["audio_assets"] == 2 and report.rejected == 0
+    assert any("1 file(s) with unreadable tags" in m for m in report.messages)
+    assert rows(
+        sqlite_engine,
+        "SELECT t.title FROM audio_asset a JOIN track t ON t.id = a.track_id WHERE a.uri LIKE '%broken_tags.flac'",
+    ) == [("broken_tags",)]
