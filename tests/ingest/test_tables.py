@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import unicodedata
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from pipelines.ingest import columns as c
 from pipelines.ingest.tables import ingest_table
 from recsys.catalog.queries import catalog_stats
 
@@ -73,7 +79,7 @@ def test_tracks_mapping_rejects_and_rerun(catalog_engine: sa.Engine, tmp_path: P
         "shop:x2": ("Shape of You", None, 2017, None, None),
     }
     genres = rows(catalog_engine, "SELECT genres FROM track WHERE source_key LIKE 'spotify:track:4u%'")[0][0]
-    assert (genres if isinstance(genres, list) else __import__("json").loads(genres)) == ["pop", "dance"]
+    assert (genres if isinstance(genres, list) else json.loads(genres)) == ["pop", "dance"]
     artists = {r[0] for r in rows(catalog_engine, "SELECT name FROM artist")}
     assert artists == {"Rick Astley", "a-ha", "Beyoncé", "Ed Sheeran", "Nobody"}
     reasons = dict(rows(catalog_engine, "SELECT location, reason FROM ingest_reject"))
@@ -227,3 +233,64 @@ def test_invalid_utf8_rejects_the_row_and_ragged_file_is_unreadable(
     assert rows(
         sqlite_engine, "SELECT count(*) FROM ingest_reject WHERE reason LIKE 'unreadable input:%'"
     ) == [(1,)]
+
+
+# ----------------------------------------------------------------- parsers (property-based)
+
+
+def parse(expr_fn, *values: str | None) -> list:  # type: ignore[no-untyped-def]
+    frame = pl.DataFrame(
+        {f"v{i}": [v] for i, v in enumerate(values)}, schema={f"v{i}": pl.String for i in range(len(values))}
+    )
+    return frame.select(expr_fn(*[pl.col(f"v{i}") for i in range(len(values))]))[:, 0].to_list()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=1, max_value=c.DURATION_MS_THRESHOLD - 1))
+def test_duration_in_seconds_and_clock(seconds: int) -> None:
+    clock = f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+    assert parse(c.duration_ms, None, str(seconds)) == [seconds * 1000]
+    assert parse(c.duration_ms, None, clock) == [seconds * 1000]
+    assert parse(c.duration_ms, str(seconds * 1000), None) == [seconds * 1000]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(min_value=c.DURATION_MS_THRESHOLD, max_value=10**8))
+def test_large_duration_is_milliseconds(ms: int) -> None:
+    assert parse(c.duration_ms, None, str(ms)) == [ms]
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(2100, 1, 1),
+    )
+)
+def test_timestamp_round_trip(moment) -> None:  # type: ignore[no-untyped-def]
+    moment = moment.replace(microsecond=0, tzinfo=UTC)
+    for text in (
+        moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        moment.strftime("%Y-%m-%d %H:%M:%S"),
+        str(int(moment.timestamp())),
+    ):
+        assert parse(c.timestamp, text) == [moment], text
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.lists(
+        st.text(
+            alphabet=st.characters(categories=["L", "N", "Zs"], exclude_characters="|;,"),
+            min_size=1,
+            max_size=12,
+        )
+        .map(str.strip)
+        .filter(bool),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_json_list_round_trip(items: list[str]) -> None:
+    expected = [" ".join(unicodedata.normalize("NFC", i).split()) for i in items]
+    assert json.loads(parse(c.json_list, " | ".join(items))[0]) == expected
