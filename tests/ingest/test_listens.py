@@ -174,3 +174,48 @@ def test_artist_only_listens_table(sqlite_engine: sa.Engine, tmp_path: Path) -> 
     assert rows(
         sqlite_engine, "SELECT count(DISTINCT artist_id), sum(weight), count(track_id) FROM listen"
     ) == [(1, 14.0, 0)]
+
+
+def test_lastfm_1k_bad_rows(sqlite_engine: sa.Engine, tmp_path: Path) -> None:
+    mbid = "db16d0b3-b8ce-4aa8-a11a-e4d53cc7f8a6"
+    lines = [
+        f"user_000001\t2009-05-04T23:08:57Z\t\tDeep Dish\t{mbid.upper()}\tFlashdance",
+        "user_000001\t2009-05-04T23:09:57Z\t\tDeep Dish\t\tFlashdance",
+        f"user_000001\t2009-05-04T23:08:57Z\t\tDeep Dish\t{mbid}\tFlashdance",
+        "user_000001\tlast tuesday\t\tDeep Dish\t\tFlashdance",
+        "user_000002\t2009-05-05T10:00:00Z\t\tDeep Dish\t\t",
+        "\t2009-05-05T10:00:00Z\t\tDeep Dish\t\tFlashdance",
+    ]
+    path = tmp_path / "log.tsv"
+    path.write_text("\n".join(lines) + "\n")
+    report = ingest_listens(sqlite_engine, [path], fmt="lastfm-1k")
+    assert report.loaded["listens"] == 2
+    assert dict(report.reasons) == {
+        "duplicate listen: same user, item and time as an earlier row": 1,
+        "invalid timestamp": 1,
+        "missing field": 2,
+    }
+    # The same event under an upper-case MBID is one track; without an MBID the names key it.
+    assert sorted(r[0] for r in rows(sqlite_engine, "SELECT source_key FROM track")) == [
+        f"mbid:{mbid}",
+        "name:deep dish|flashdance",
+    ]
+
+
+def test_cli_listens_and_audio_dir_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    monkeypatch.setenv("RECSYS_DATA_DIR", str(tmp_path / "data"))
+    runner = CliRunner()
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    path = tmp_path / "l.csv"
+    path.write_text("user,artist\na,Björk\n")
+    result = runner.invoke(app, ["ingest", "listens", str(path), "--format", "csv", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"listens": 1' in result.output
+    result = runner.invoke(app, ["ingest", "listens", str(tmp_path), "--format", "lastfm-2k"])
+    assert result.exit_code == 1 and "user_artists.dat: no such file" in result.output
+    result = runner.invoke(app, ["ingest", "audio-dir", str(tmp_path / "nowhere")])
+    assert result.exit_code == 1 and "no such file or directory" in result.output
