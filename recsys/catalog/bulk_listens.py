@@ -84,10 +84,8 @@ def merge_track_tags(conn: Connection, frame: pl.DataFrame) -> int:
     as_json = "CAST(s.{0} AS JSON)" if conn.dialect.name == "postgresql" else "s.{0}"
     total = 0
     for column in ("genres", "cultures"):
-        sql = f"""UPDATE track SET {column} = (
-                     SELECT {as_json.format(column)} FROM s_track_tags s
-                     WHERE s.source_key = track.source_key AND s.{column} IS NOT NULL)
-                  WHERE track.{column} IS NULL AND track.source_key IN (
-                     SELECT source_key FROM s_track_tags WHERE {column} IS NOT NULL)"""
+        # UPDATE … FROM joins on the unique source key (SQLite ≥ 3.33 and PostgreSQL).
+        sql = f"""UPDATE track SET {column} = {as_json.format(column)} FROM s_track_tags s
+                  WHERE s.source_key = track.source_key AND track.{column} IS NULL AND s.{column} IS NOT NULL"""
         total += conn.execute(text(sql)).rowcount or 0
     return total
