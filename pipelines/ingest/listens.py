@@ -53,23 +53,16 @@ SOURCE = "listens"
 FORMATS = ("lastfm-2k", "lastfm-1k", "csv")
 LASTFM_1K_COLUMNS = ["userid", "timestamp", "artist_mbid", "artist", "track_mbid", "track"]
 
-# What a parser hands to ``load_listens`` for its good rows.
-LISTEN_ROWS = {
-    "_user_key": pl.String,
-    "_item": pl.String,  # the listened item's source key (for the listen key)
-    "_track_key": pl.String,
-    "_artist_key": pl.String,  # artist-level listens only
-    "_artist_name": pl.String,
-    "_create_track": pl.Boolean,  # the row carries the names to create its track
-    "_listened_at": pl.Datetime("us", "UTC"),
-    "_weight": pl.Float64,
-}
-
 
 def load_listens(
     conn: Connection, good: pl.DataFrame, *, listen_source: str, location: str, log: batches.RejectLog
 ) -> dict[str, int]:
-    """Create the tracks and artists the rows name, then insert the listens; unknown items become rejects."""
+    """Create the tracks and artists the rows name, then insert the listens; unknown items become rejects.
+
+    ``good`` holds a parser's valid rows: ``_row``, ``_user_key``, ``_item`` (the listened item's
+    source key, for the listen key), ``_track_key`` or ``_artist_key`` (+ ``_artist_name``),
+    ``_create_track`` with the ``raw_*`` columns of ``normalize.RAW_TRACK``, ``_listened_at``, ``_weight``.
+    """
     keys = listen_keys(
         listen_source,
         good["_user_key"],

@@ -180,7 +180,7 @@ def tracks_loader(location: str, prefix: str, namespace: str) -> LoadChunk:
 
 
 class PlaylistLoader:
-    """Loads playlist-entry rows; remembers which playlists ended, and file-order positions."""
+    """Loads playlist-entry rows, one whole playlist per chunk; remembers which playlists ended."""
 
     def __init__(self, location: str, prefix: str, namespace: str, has_position: bool) -> None:
         self.location, self.prefix, self.namespace = location, prefix, namespace
@@ -192,7 +192,7 @@ class PlaylistLoader:
         carry: pl.DataFrame | None = None
         for frame in frames:
             rows = frame if carry is None else pl.concat([carry, frame])
-            keys = rows["playlist_id"].to_list()
+            keys = rows.select(c.blank(pl.col("playlist_id")))[:, 0].to_list()
             last = next((key for key in reversed(keys) if key is not None), None)
             cut = len(keys)
             while cut > 0 and keys[cut - 1] in (last, None):
