@@ -244,6 +244,7 @@ def ingest_audio_dir(
         stat = path.stat()
         listing.update(f"{path}\x00{stat.st_size}\x00{stat.st_mtime_ns}\n".encode())
     with engine.begin() as conn:
+        seen_before = batches.find_done_batch(conn, SOURCE, location, listing.hexdigest()) is not None
         batch_id = batches.open_batch(conn, SOURCE, location, listing.hexdigest())
     linker = _Linker()
     totals: Counter[str] = Counter()
@@ -285,6 +286,9 @@ def ingest_audio_dir(
     if bad_tags:
         report.messages.append(f"{root}: {bad_tags} file(s) with unreadable tags (landed untagged)")
     report.add_loaded(**totals)
+    if seen_before and not totals["audio_assets"]:
+        report.skipped += 1  # the same listing, nothing changed: its batch row stays as it was
+        return report
     with engine.begin() as conn:
         batches.close_batch(
             conn,

@@ -100,6 +100,11 @@ def test_link_create_reject_and_rerun(catalog_engine: sa.Engine, tmp_path: Path)
     )
 
     before = rows(catalog_engine, "SELECT id, track_id, uri, checksum FROM audio_asset ORDER BY id")
+    batch = rows(
+        catalog_engine,
+        "SELECT id, status, loaded, rejected, finished_at FROM ingest_batch WHERE source = 'audio-dir'",
+    )
+    assert [b[1:4] for b in batch] == [("done", 6, 2)]
     tracks = rows(catalog_engine, "SELECT count(*) FROM track")
     again = ingest_audio_dir(catalog_engine, folder)
     assert again.loaded["audio_assets"] == 0 and again.loaded["tracks_created"] == 0
@@ -107,6 +112,14 @@ def test_link_create_reject_and_rerun(catalog_engine: sa.Engine, tmp_path: Path)
     assert rows(catalog_engine, "SELECT id, track_id, uri, checksum FROM audio_asset ORDER BY id") == before
     assert rows(catalog_engine, "SELECT count(*) FROM track") == tracks
     assert rows(catalog_engine, "SELECT count(*) FROM ingest_reject") == [(2,)]  # not stored twice
+    assert again.skipped == 1
+    assert (
+        rows(
+            catalog_engine,
+            "SELECT id, status, loaded, rejected, finished_at FROM ingest_batch WHERE source = 'audio-dir'",
+        )
+        == batch
+    )
 
     tone(folder / "untagged.wav", 3.0)  # the bytes change: measured and linked again
     third = ingest_audio_dir(catalog_engine, folder)
