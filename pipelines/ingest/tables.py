@@ -1,0 +1,336 @@
+"""CSV/TSV/Parquet tables of tracks, playlist entries or listens → catalog.
+
+The column mapping is in ``pipelines.ingest.columns`` (and in the README). A file
+is streamed in batches; every row is validated in one vectorised pass and a bad
+row becomes a reject with its reason while the rows beside it land. A missing
+required column makes the whole file unreadable (one line naming the file and the
+column, a reject row, a non-zero exit).
+
+Track identity, in order: a Spotify track URI (or open.spotify.com link) in the id
+column, else the ISRC (``isrc:<ISRC>``), else the id column (``<prefix>:<id>``),
+else the names (``name:<artist key>|<title key>``).
+
+Playlists: one row per entry. Rows of one playlist are expected together (as any
+export writes them): a playlist is complete when the next playlist's rows begin,
+and its entries then replace what the catalog held for it. Rows of a playlist
+that already ended earlier in the file are rejected rather than silently mixed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Connection, Engine
+
+from pipelines.ingest import columns as c
+from pipelines.ingest.normalize import RAW_TRACK, build_chunk, playlist_frame
+from pipelines.ingest.report import IngestReport, Progress
+from pipelines.ingest.streaming import (
+    ROW,
+    LoadChunk,
+    already_done,
+    load_stream,
+    scan_table,
+    stream_batches,
+    unreadable,
+)
+from recsys.catalog import batches
+from recsys.catalog import keys as k
+from recsys.catalog.bulk import merge_chunk
+from recsys.catalog.bulk_listens import merge_track_tags
+from recsys.catalog.schema import DEFAULT_NAMESPACE
+from recsys.errors import InputError
+
+SOURCE = "table"
+KINDS = ("tracks", "playlists", "listens")
+REASON = "_reason"
+
+
+def first_reason(checks: list[tuple[pl.Expr, pl.Expr | str]]) -> pl.Expr:
+    """The reason of the first failing check, or null when the row is good."""
+
+    def value(reason: pl.Expr | str) -> pl.Expr:
+        return pl.lit(reason) if isinstance(reason, str) else reason
+
+    expr: Any = pl.when(checks[0][0]).then(value(checks[0][1]))
+    for condition, reason in checks[1:]:
+        expr = expr.when(condition).then(value(reason))
+    return expr.otherwise(None).cast(pl.String).alias(REASON)
+
+
+def canonical(frame: pl.LazyFrame, found: dict[str, str], kind: str) -> pl.LazyFrame:
+    """Columns renamed to their field names; fields the file lacks are null."""
+    return frame.select(
+        [
+            pl.col(found[f]).cast(pl.String).alias(f) if f in found else pl.lit(None, pl.String).alias(f)
+            for f in c.KIND_FIELDS[kind]
+        ]
+    )
+
+
+def with_track_fields(rows: pl.DataFrame, prefix: str) -> pl.DataFrame:
+    """Parsed track fields (``_title``, ``_artist``, ``_isrc``, ``_duration``, …) and the track source key."""
+    out = rows.with_columns(
+        k.clean_text(pl.col("title")).alias("_title"),
+        k.clean_text(pl.col("artist")).alias("_artist"),
+        k.clean_text(pl.col("album")).alias("_album"),
+        c.isrc(pl.col("isrc")).alias("_isrc"),
+        c.duration_ms(pl.col("duration_ms"), pl.col("duration")).alias("_duration"),
+        c.year(pl.col("year")).alias("_year")
+        if "year" in rows.columns
+        else pl.lit(None, pl.Int32).alias("_year"),
+        c.spotify_uri(pl.col("track_id")).alias("_spotify"),
+        c.blank(pl.col("track_id")).alias("_id"),
+    )
+    return out.with_columns(
+        pl.coalesce(
+            pl.col("_spotify"),
+            pl.when(pl.col("_isrc").str.contains(c.ISRC_PATTERN)).then(pl.lit("isrc:") + pl.col("_isrc")),
+            pl.lit(f"{prefix}:") + pl.col("_id"),
+            c.name_track_key(pl.col("_artist"), pl.col("_title")),
+        ).alias("_track_key")
+    )
+
+
+def encoding_check(kind: str) -> tuple[pl.Expr, str]:
+    """Rows where a value holds U+FFFD: bytes that were not UTF-8 (read lossily, see ``scan_table``)."""
+    fields = [f for f in c.KIND_FIELDS[kind]]
+    return (
+        pl.any_horizontal([pl.col(f).str.contains("\ufffd", literal=True).fill_null(False) for f in fields]),
+        "invalid UTF-8 in the row",
+    )
+
+
+def track_checks(rows: pl.DataFrame, *, require_names: bool = True) -> list[tuple[pl.Expr, pl.Expr | str]]:
+    raw_duration = pl.coalesce(c.blank(pl.col("duration_ms")), c.blank(pl.col("duration")))
+    checks: list[tuple[pl.Expr, pl.Expr | str]] = []
+    if require_names:
+        checks += [
+            (pl.col("_title").is_null(), "missing field: title"),
+            (pl.col("_artist").is_null(), "missing field: artist"),
+        ]
+    checks += [
+        (
+            pl.col("_isrc").is_not_null() & ~pl.col("_isrc").str.contains(c.ISRC_PATTERN),
+            pl.lit("invalid isrc: ") + c.quoted(pl.col("isrc")),
+        ),
+        (
+            raw_duration.is_not_null() & (pl.col("_duration").is_null() | (pl.col("_duration") <= 0)),
+            pl.lit("invalid duration: ") + c.quoted(raw_duration),
+        ),
+    ]
+    if "year" in rows.columns:
+        checks.append(
+            (
+                c.blank(pl.col("year")).is_not_null() & pl.col("_year").is_null(),
+                pl.lit("invalid year: ") + c.quoted(pl.col("year")),
+            )
+        )
+    return checks
+
+
+def raw_tracks(good: pl.DataFrame) -> pl.DataFrame:
+    """Raw-track rows (``normalize.RAW_TRACK``) of validated rows."""
+    return good.select(
+        pl.col("_track_key").alias("source_key"),
+        pl.col("_spotify").alias("spotify_uri"),
+        pl.when(pl.col("_isrc").str.contains(c.ISRC_PATTERN)).then(pl.col("_isrc")).alias("isrc"),
+        pl.lit(None, pl.String).alias("mbid"),
+        pl.col("_title").alias("title"),
+        pl.col("_artist").alias("artist_credit"),
+        pl.lit(None, pl.String).alias("artist_uri"),
+        pl.col("_album").alias("album_title"),
+        pl.lit(None, pl.String).alias("album_uri"),
+        pl.lit(None, pl.String).alias("album_type"),
+        pl.col("_year").alias("release_year"),
+        pl.col("_duration").alias("duration_ms"),
+    ).cast(RAW_TRACK)  # type: ignore[arg-type]
+
+
+def log_rejects(log: batches.RejectLog, bad: pl.DataFrame, location: str, fields: tuple[str, ...]) -> None:
+    for record in bad.select(ROW, REASON, *fields).iter_rows(named=True):
+        raw = {f: record[f] for f in fields if record[f] is not None}
+        log.add(f"{location}: row {record[ROW]}", record[REASON], raw)
+
+
+def track_tags(good: pl.DataFrame) -> pl.DataFrame:
+    return good.select(
+        pl.col("_track_key").alias("source_key"),
+        c.json_list(pl.col("genres")).alias("genres"),
+        c.json_list(pl.col("cultures")).alias("cultures"),
+    ).filter(pl.col("genres").is_not_null() | pl.col("cultures").is_not_null())
+
+
+def tracks_loader(location: str, prefix: str, namespace: str) -> LoadChunk:
+    fields = c.KIND_FIELDS["tracks"]
+
+    def load(conn: Connection, chunk: pl.DataFrame, batch_id: int, log: batches.RejectLog) -> dict[str, int]:
+        rows = with_track_fields(chunk, prefix)
+        rows = rows.with_columns(first_reason([encoding_check("tracks"), *track_checks(rows)]))
+        good, bad = rows.filter(pl.col(REASON).is_null()), rows.filter(pl.col(REASON).is_not_null())
+        log_rejects(log, bad, location, fields)
+        merge_chunk(conn, build_chunk(raw_tracks(good)), namespace=namespace)
+        merge_track_tags(conn, track_tags(good))
+        return {"tracks": good.height}
+
+    return load
+
+
+class PlaylistLoader:
+    """Loads playlist-entry rows, one whole playlist per chunk; remembers which playlists ended."""
+
+    def __init__(self, location: str, prefix: str, namespace: str, has_position: bool) -> None:
+        self.location, self.prefix, self.namespace = location, prefix, namespace
+        self.has_position = has_position
+        self.ended: set[str] = set()
+
+    def chunks(self, frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+        """Re-cut batches so that the rows of a playlist at a batch's end wait for the next batch."""
+        carry: pl.DataFrame | None = None
+        for frame in frames:
+            rows = frame if carry is None else pl.concat([carry, frame])
+            keys = rows.select(c.blank(pl.col("playlist_id")))[:, 0].to_list()
+            last = next((key for key in reversed(keys) if key is not None), None)
+            cut = len(keys)
+            while cut > 0 and keys[cut - 1] in (last, None):
+                cut -= 1
+            carry = rows.slice(cut)
+            if cut:
+                yield rows.slice(0, cut)
+        if carry is not None and carry.height:
+            yield carry
+
+    def load(
+        self, conn: Connection, chunk: pl.DataFrame, batch_id: int, log: batches.RejectLog
+    ) -> dict[str, int]:
+        rows = with_track_fields(chunk, self.prefix).with_columns(
+            c.blank(pl.col("playlist_id")).alias("_pid"),
+            k.clean_text(pl.col("playlist_name")).alias("_pname"),
+            c.blank(pl.col("position")).alias("_pos_raw"),
+        )
+        rows = rows.with_columns(
+            (pl.lit(f"{self.prefix}:") + pl.col("_pid")).alias("_playlist_key"),
+            pl.col("_pos_raw").cast(pl.Int32, strict=False).alias("_position")
+            if self.has_position
+            else (pl.int_range(pl.len()).over("_pid").cast(pl.Int32)).alias("_position"),
+        )
+        checks: list[tuple[pl.Expr, pl.Expr | str]] = [
+            encoding_check("playlists"),
+            (pl.col("_pid").is_null(), "missing field: playlist_id"),
+            (
+                pl.col("_playlist_key").is_in(list(self.ended)),
+                pl.lit("playlist rows not together in the file (playlist ")
+                + c.quoted(pl.col("_pid"))
+                + pl.lit(" ended earlier)"),
+            ),
+        ]
+        if self.has_position:
+            checks += [
+                (pl.col("_pos_raw").is_null(), "missing field: position"),
+                (
+                    pl.col("_position").is_null() | (pl.col("_position") < 0),
+                    pl.lit("invalid position: ") + c.quoted(pl.col("_pos_raw")),
+                ),
+            ]
+        checks += track_checks(rows)
+        rows = rows.with_columns(first_reason(checks))
+        ok = pl.col(REASON).is_null()
+        duplicate = ok & (pl.int_range(pl.len()).over("_playlist_key", "_position", ok) > 0)
+        rows = rows.with_columns(
+            pl.when(duplicate)
+            .then(pl.lit("duplicate position (") + pl.col("_position").cast(pl.String) + pl.lit(")"))
+            .otherwise(pl.col(REASON))
+            .alias(REASON)
+        )
+        good, bad = rows.filter(pl.col(REASON).is_null()), rows.filter(pl.col(REASON).is_not_null())
+        log_rejects(log, bad, self.location, c.KIND_FIELDS["playlists"])
+        emptied = bad.filter(
+            pl.col("_pid").is_not_null()
+            & ~pl.col("_playlist_key").is_in(good["_playlist_key"].implode())
+            & ~pl.col("_playlist_key").is_in(list(self.ended))
+        )
+        for pid in emptied["_pid"].unique(maintain_order=True).to_list():
+            log.add(f"{self.location}: playlist {pid}", "empty playlist: every entry was rejected")
+        playlists = (
+            good.group_by("_playlist_key", maintain_order=True)
+            .agg(
+                pl.coalesce(pl.col("_pname").drop_nulls().first(), pl.col("_pid").first()).alias("name"),
+                pl.len().alias("num_tracks"),
+            )
+            .rename({"_playlist_key": "source_key"})
+            .with_columns(pl.lit(batch_id).alias("batch_id"))
+        )
+        entries = good.select(
+            pl.col("_playlist_key").alias("playlist_key"),
+            pl.col("_position").alias("position"),
+            pl.col("_track_key").alias("track_key"),
+        )
+        chunk_frames = build_chunk(
+            raw_tracks(good), playlist_frame(playlists.to_dict(as_series=False)), entries
+        )
+        merge_chunk(conn, chunk_frames, namespace=self.namespace)
+        merge_track_tags(conn, track_tags(good))
+        self.ended.update(rows["_playlist_key"].drop_nulls().to_list())
+        return {"playlists": playlists.height, "playlist_tracks": good.height}
+
+
+def ingest_table(
+    engine: Engine,
+    paths: list[Path],
+    *,
+    kind: str,
+    id_prefix: str = "table",
+    namespace: str = DEFAULT_NAMESPACE,
+    batch_rows: int = 200_000,
+    progress: Progress | None = None,
+    source: str = SOURCE,
+    listen_source: str = "table",
+) -> IngestReport:
+    """Ingest CSV/TSV/Parquet tables of ``kind`` (tracks, playlists or listens); idempotent."""
+    if kind not in KINDS:
+        raise InputError(f"unknown table kind {kind!r}: use one of {', '.join(KINDS)}")
+    report = IngestReport(source=source)
+    progress = progress or Progress.quiet()
+    for path in paths:
+        report.inputs += 1
+        location = str(path.resolve()) if path.exists() else str(path)
+        try:
+            frame = scan_table(path, lossy=True)
+            found, missing = c.resolve_columns(frame.collect_schema().names(), kind)
+            if missing:
+                raise InputError(f"{location}: {missing}")
+            checksum = batches.sha256_file(str(path))
+        except InputError as exc:
+            unreadable(engine, report, source, exc)
+            continue
+        if already_done(engine, source, location, checksum):
+            report.skipped += 1
+            continue
+        rows = stream_batches(canonical(frame, found, kind), batch_rows)
+        if kind == "tracks":
+            chunks, load = rows, tracks_loader(location, id_prefix, namespace)
+        elif kind == "playlists":
+            loader = PlaylistLoader(location, id_prefix, namespace, has_position="position" in found)
+            chunks, load = loader.chunks(rows), loader.load
+        else:
+            from pipelines.ingest.listens import table_listens_loader
+
+            chunks = rows
+            load = table_listens_loader(location, id_prefix, listen_source, has_title="title" in found)
+        task = progress.start(f"ingest {kind} {path.name}", total=None)
+        load_stream(
+            engine,
+            source=source,
+            location=location,
+            checksum=checksum,
+            chunks=chunks,
+            load=load,
+            report=report,
+            progress=progress,
+            task=task,
+        )
+    progress.stop()
+    return report
