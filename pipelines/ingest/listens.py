@@ -16,6 +16,7 @@ twice changes nothing, and a repeated row (same user, item and time) is rejected
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -327,7 +328,9 @@ def ingest_listens(
                 artists = names.read_all().select(
                     c.blank(pl.col("id")).alias("id"), k.clean_text(pl.col("name")).alias("_artist_name")
                 )
-                chunks = (b.select(ROW, "userID", "artistID", "weight") for b in table.batches(batch_rows))
+                chunks: Iterator[pl.DataFrame] = (
+                    b.select(ROW, "userID", "artistID", "weight") for b in table.batches(batch_rows)
+                )
                 checksum = hashlib.sha256(
                     (batches.sha256_file(str(user_artists)) + batches.sha256_file(str(artists_path))).encode()
                 ).hexdigest()

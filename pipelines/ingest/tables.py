@@ -309,7 +309,7 @@ def ingest_table(
         if already_done(engine, source, location, checksum):
             report.skipped += 1
             continue
-        rows = (canonical(batch, found, kind) for batch in table.batches(batch_rows))
+        rows: Iterator[pl.DataFrame] = (canonical(batch, found, kind) for batch in table.batches(batch_rows))
         if kind == "tracks":
             chunks, load = rows, tracks_loader(location, id_prefix, namespace)
         elif kind == "playlists":
