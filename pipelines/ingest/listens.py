@@ -16,6 +16,7 @@ twice changes nothing, and a repeated row (same user, item and time) is rejected
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import polars as pl
@@ -29,8 +30,7 @@ from pipelines.ingest.streaming import (
     LoadChunk,
     already_done,
     load_stream,
-    scan_table,
-    stream_batches,
+    open_table,
     unreadable,
 )
 from pipelines.ingest.tables import (
@@ -317,26 +317,28 @@ def ingest_listens(
             if fmt == "lastfm-2k":
                 user_artists, artists_path = _lastfm_2k_files(path)
                 location = str(user_artists.resolve())
-                frame = scan_table(user_artists, quote=None)
-                names = frame.collect_schema().names()
+                table = open_table(user_artists, quote=None)
                 for column in ("userID", "artistID", "weight"):
-                    if column not in names:
+                    if column not in table.columns:
                         raise InputError(f"{location}: missing column: {column}")
-                artists = (
-                    scan_table(artists_path, quote=None)
-                    .select(
-                        c.blank(pl.col("id")).alias("id"), k.clean_text(pl.col("name")).alias("_artist_name")
-                    )
-                    .collect()
+                names = open_table(artists_path, quote=None)
+                for column in ("id", "name"):
+                    if column not in names.columns:
+                        raise InputError(f"{artists_path.resolve()}: missing column: {column}")
+                artists = names.read_all().select(
+                    c.blank(pl.col("id")).alias("id"), k.clean_text(pl.col("name")).alias("_artist_name")
                 )
-                frame = frame.select("userID", "artistID", "weight")
+                chunks: Iterator[pl.DataFrame] = (
+                    b.select(ROW, "userID", "artistID", "weight") for b in table.batches(batch_rows)
+                )
                 checksum = hashlib.sha256(
                     (batches.sha256_file(str(user_artists)) + batches.sha256_file(str(artists_path))).encode()
                 ).hexdigest()
                 load = _lastfm_2k_loader(location, artists)
             else:
                 location = str(path.resolve()) if path.exists() else str(path)
-                frame = scan_table(path, has_header=False, columns=LASTFM_1K_COLUMNS, quote=None)
+                table = open_table(path, has_header=False, columns=LASTFM_1K_COLUMNS, quote=None)
+                chunks = table.batches(batch_rows)
                 checksum = batches.sha256_file(str(path))
                 load = _lastfm_1k_loader(location)
         except (InputError, pl.exceptions.PolarsError) as exc:
@@ -352,7 +354,7 @@ def ingest_listens(
             source=SOURCE,
             location=location,
             checksum=checksum,
-            chunks=stream_batches(frame, batch_rows),
+            chunks=chunks,
             load=load,
             report=report,
             progress=progress,

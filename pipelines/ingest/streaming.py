@@ -1,16 +1,19 @@
 """Streaming a table file into the catalog in chunks, with its ingest batch and rejects.
 
-A file is scanned lazily (``polars.scan_csv`` / ``scan_parquet``) and collected in
-batches of ``batch_rows`` rows, so a table larger than memory loads. Each chunk is
+A file is read in batches of ``batch_rows`` rows pulled one at a time (see
+``open_table``), so a table larger than memory loads. Each chunk is
 one transaction with its rejects; the file's ingest batch records the totals, and
 a file already ingested with the same bytes is skipped.
 """
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Engine
@@ -42,17 +45,38 @@ def separator(path: Path) -> str:
     return best if counts[best] else ","
 
 
-def scan_table(
+@dataclass
+class Table:
+    """A table file opened for reading in batches: its column names and a way to read its rows."""
+
+    path: Path
+    columns: list[str]
+    _batches: Callable[[int], Iterator[pl.DataFrame]]
+
+    def batches(self, batch_rows: int) -> Iterator[pl.DataFrame]:
+        """The rows as text columns plus ``_row`` (1-based), ``batch_rows`` at a time."""
+        return self._batches(batch_rows)
+
+    def read_all(self) -> pl.DataFrame:
+        """Every row at once: only for small lookup tables (such as Last.fm's artists.dat)."""
+        parts = list(self.batches(1_000_000))
+        return pl.concat(parts) if parts else pl.DataFrame(schema=[ROW, *self.columns])
+
+
+def open_table(
     path: Path,
     *,
     has_header: bool = True,
     columns: list[str] | None = None,
     quote: str | None = '"',
     lossy: bool = False,
-) -> pl.LazyFrame:
-    """A lazy frame of a CSV/TSV or Parquet file with every column as text; InputError if it cannot be opened.
+) -> Table:
+    """Open a CSV/TSV or Parquet file whose every column is read as text; InputError if it cannot be opened.
 
-    With ``lossy``, bytes that are not UTF-8 become U+FFFD (the caller rejects those rows) instead of
+    Batches are pulled by the reader, never read ahead: a CSV is cut into runs of ``batch_rows``
+    lines (never inside a quoted field) parsed by Polars one at a time, a Parquet file is sliced.
+    (``LazyFrame.collect_batches`` reads ahead of a slow consumer, by hundreds of MiB here.) With
+    ``lossy``, bytes that are not UTF-8 become U+FFFD (the caller rejects those rows) instead of
     failing the file.
     """
     if not path.exists():
@@ -62,36 +86,84 @@ def scan_table(
     suffix = path.suffix.lower()
     try:
         if suffix in PARQUET_SUFFIXES:
-            frame = pl.scan_parquet(path)
-            schema = frame.collect_schema()
-            frame = frame.select(
-                [
-                    pl.col(name).list.eval(pl.element().cast(pl.String)).list.join("|")
-                    if isinstance(dtype, pl.List)
-                    else pl.col(name).cast(pl.String)
-                    for name, dtype in schema.items()
-                ]
-            )
-        elif suffix in TEXT_SUFFIXES:
+            return _open_parquet(path)
+        if suffix in TEXT_SUFFIXES:
             if path.stat().st_size == 0:
                 raise InputError(f"{path}: empty file")
-            frame = pl.scan_csv(
-                path,
-                separator=separator(path),
-                has_header=has_header,
-                new_columns=columns,
-                infer_schema=False,
-                quote_char=quote,
-                encoding="utf8-lossy" if lossy else "utf8",
-            )
-        else:
-            raise InputError(f"{path}: not a CSV, TSV or Parquet file (extension {suffix or 'none'})")
-        frame.collect_schema()
+            return _open_csv(path, has_header=has_header, columns=columns, quote=quote, lossy=lossy)
     except InputError:
         raise
     except (pl.exceptions.PolarsError, OSError) as exc:
         raise InputError(f"{path}: cannot be read as a table ({first_line(exc)})") from exc
-    return frame
+    raise InputError(f"{path}: not a CSV, TSV or Parquet file (extension {suffix or 'none'})")
+
+
+def _open_parquet(path: Path) -> Table:
+    frame = pl.scan_parquet(path)
+    schema = frame.collect_schema()
+    as_text = frame.select(
+        [
+            pl.col(name).list.eval(pl.element().cast(pl.String)).list.join("|")
+            if isinstance(dtype, pl.List)
+            else pl.col(name).cast(pl.String)
+            for name, dtype in schema.items()
+        ]
+    )
+    total = int(frame.select(pl.len()).collect().item())
+
+    def batches(batch_rows: int) -> Iterator[pl.DataFrame]:
+        for start in range(0, total, batch_rows):
+            yield as_text.slice(start, batch_rows).collect().with_row_index(ROW, offset=start + 1)
+
+    return Table(path, list(schema.names()), batches)
+
+
+def _open_csv(
+    path: Path, *, has_header: bool, columns: list[str] | None, quote: str | None, lossy: bool
+) -> Table:
+    sep = separator(path)
+    options: dict[str, Any] = {
+        "separator": sep,
+        "quote_char": quote,
+        "infer_schema": False,
+        "encoding": "utf8-lossy" if lossy else "utf8",
+    }
+    with open(path, "rb") as handle:
+        header = handle.readline().removeprefix(b"\xef\xbb\xbf") if has_header else b""
+    if has_header:
+        names = pl.read_csv(io.BytesIO(header.rstrip(b"\r\n") + b"\n"), has_header=True, **options).columns
+    elif columns:
+        names = list(columns)
+    else:
+        raise InputError(f"{path}: a file without a header needs its column names")
+    quote_byte = quote.encode() if quote else None
+
+    def parse(lines: list[bytes], first_row: int) -> pl.DataFrame:
+        frame = pl.read_csv(io.BytesIO(b"".join(lines)), has_header=False, new_columns=names, **options)
+        return frame.with_row_index(ROW, offset=first_row)
+
+    def batches(batch_rows: int) -> Iterator[pl.DataFrame]:
+        row = 1
+        lines: list[bytes] = []
+        quotes = 0
+        with open(path, "rb") as handle:
+            if has_header:
+                handle.readline()
+            for line in handle:
+                if not line.strip():
+                    continue
+                lines.append(line if line.endswith(b"\n") else line + b"\n")
+                if quote_byte:
+                    quotes += line.count(quote_byte)
+                if len(lines) >= batch_rows and quotes % 2 == 0:  # never cut inside a quoted field
+                    frame = parse(lines, row)
+                    row += frame.height
+                    lines, quotes = [], 0
+                    yield frame
+        if lines:
+            yield parse(lines, row)
+
+    return Table(path, names, batches)
 
 
 def reject_input(engine: Engine, source: str, location: str, reason: str) -> None:
@@ -107,11 +179,6 @@ def unreadable(engine: Engine, report: IngestReport, source: str, exc: InputErro
     location, _, reason = message.partition(": ")
     report.unreadable.append(message)
     reject_input(engine, source, location, f"unreadable input: {reason or message}")
-
-
-def stream_batches(frame: pl.LazyFrame, batch_rows: int) -> Iterator[pl.DataFrame]:
-    """The rows of ``frame`` with their row number, ``batch_rows`` at a time, never the whole file at once."""
-    yield from frame.with_row_index(ROW, offset=1).collect_batches(chunk_size=batch_rows)
 
 
 def load_stream(

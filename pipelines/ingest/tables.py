@@ -33,8 +33,7 @@ from pipelines.ingest.streaming import (
     LoadChunk,
     already_done,
     load_stream,
-    scan_table,
-    stream_batches,
+    open_table,
     unreadable,
 )
 from recsys.catalog import batches
@@ -61,13 +60,14 @@ def first_reason(checks: list[tuple[pl.Expr, pl.Expr | str]]) -> pl.Expr:
     return expr.otherwise(None).cast(pl.String).alias(REASON)
 
 
-def canonical(frame: pl.LazyFrame, found: dict[str, str], kind: str) -> pl.LazyFrame:
-    """Columns renamed to their field names; fields the file lacks are null."""
+def canonical(frame: pl.DataFrame, found: dict[str, str], kind: str) -> pl.DataFrame:
+    """The row number and the columns renamed to their field names; fields the file lacks are null."""
     return frame.select(
-        [
+        ROW,
+        *[
             pl.col(found[f]).cast(pl.String).alias(f) if f in found else pl.lit(None, pl.String).alias(f)
             for f in c.KIND_FIELDS[kind]
-        ]
+        ],
     )
 
 
@@ -96,7 +96,7 @@ def with_track_fields(rows: pl.DataFrame, prefix: str) -> pl.DataFrame:
 
 
 def encoding_check(kind: str) -> tuple[pl.Expr, str]:
-    """Rows where a value holds U+FFFD: bytes that were not UTF-8 (read lossily, see ``scan_table``)."""
+    """Rows where a value holds U+FFFD: bytes that were not UTF-8 (read lossily, see ``open_table``)."""
     fields = [f for f in c.KIND_FIELDS[kind]]
     return (
         pl.any_horizontal([pl.col(f).str.contains("\ufffd", literal=True).fill_null(False) for f in fields]),
@@ -298,8 +298,8 @@ def ingest_table(
         report.inputs += 1
         location = str(path.resolve()) if path.exists() else str(path)
         try:
-            frame = scan_table(path, lossy=True)
-            found, missing = c.resolve_columns(frame.collect_schema().names(), kind)
+            table = open_table(path, lossy=True)
+            found, missing = c.resolve_columns(table.columns, kind)
             if missing:
                 raise InputError(f"{location}: {missing}")
             checksum = batches.sha256_file(str(path))
@@ -309,7 +309,7 @@ def ingest_table(
         if already_done(engine, source, location, checksum):
             report.skipped += 1
             continue
-        rows = stream_batches(canonical(frame, found, kind), batch_rows)
+        rows: Iterator[pl.DataFrame] = (canonical(batch, found, kind) for batch in table.batches(batch_rows))
         if kind == "tracks":
             chunks, load = rows, tracks_loader(location, id_prefix, namespace)
         elif kind == "playlists":

@@ -294,3 +294,17 @@ def test_timestamp_round_trip(moment) -> None:  # type: ignore[no-untyped-def]
 def test_json_list_round_trip(items: list[str]) -> None:
     expected = [" ".join(unicodedata.normalize("NFC", i).split()) for i in items]
     assert json.loads(parse(c.json_list, " | ".join(items))[0]) == expected
+
+
+def test_batches_never_cut_a_quoted_field(sqlite_engine: sa.Engine, tmp_path: Path) -> None:
+    path = tmp_path / "quoted.csv"
+    path.write_bytes(
+        b'\xef\xbb\xbf"title","artist"\r\n'  # a UTF-8 byte-order mark and CRLF line ends
+        b'"Line one\r\nline two, with ""quotes""",A\r\n'
+        b"Plain,B\r\n"
+        b'"Comma, inside",C\r\n'
+    )
+    report = ingest_table(sqlite_engine, [path], kind="tracks", batch_rows=1)
+    assert report.ok and report.loaded["tracks"] == 3 and report.rejected == 0
+    titles = sorted(r[0] for r in rows(sqlite_engine, "SELECT title FROM track"))
+    assert titles == ["Comma, inside", 'Line one line two, with "quotes"', "Plain"]
