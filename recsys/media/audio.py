@@ -181,7 +181,7 @@ def iter_blocks(
     than it declares. Silence is not checked here (see :func:`load_audio`).
     """
     path = _existing(path)
-    limit = None if max_duration_s is None else int(round(max_duration_s * sample_rate))
+    limit = None if max_duration_s is None else round(max_duration_s * sample_rate)
     emitted = 0
     for block in _resampled(path, sample_rate, block_s):
         if limit is not None and emitted + len(block) >= limit:
@@ -200,7 +200,7 @@ def load_audio(path: str | Path, sample_rate: int, *, max_duration_s: float | No
     info = probe(path)
     blocks: list[np.ndarray] = []
     total = 0
-    limit = None if max_duration_s is None else int(round(max_duration_s * sample_rate))
+    limit = None if max_duration_s is None else round(max_duration_s * sample_rate)
     for block in iter_blocks(path, sample_rate, max_duration_s=max_duration_s):
         blocks.append(block)
         total += len(block)
