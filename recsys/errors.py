@@ -37,3 +37,11 @@ class SourceError(RecsysError):
 
 class LockedError(RecsysError):
     """Another process holds a lock on a store or job that this one needs."""
+
+
+class VectorStoreError(RecsysError):
+    """The vector store cannot be reached (the message names its URL) or refused an operation."""
+
+
+class DimensionMismatchError(VectorStoreError):
+    """A vector's length differs from the size of the collection's named vector."""
