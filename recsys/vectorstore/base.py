@@ -54,7 +54,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from recsys.errors import DimensionMismatchError, NotFoundError
+from recsys.errors import DimensionMismatchError, NotFoundError, VectorStoreError
 
 PointKey = int | str
 """A point id as callers give it: an unsigned 64-bit integer or a string (mapped to a UUIDv5)."""
@@ -120,6 +120,21 @@ class CollectionSpec:
         """This spec with one named vector added or resized (for a model whose size changed)."""
         kept = tuple(v for v in self.vectors if v.name != name)
         return CollectionSpec(self.name, (*kept, VectorSpec(name, size, distance)), dict(self.indexes))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "vectors": {v.name: {"size": v.size, "distance": str(v.distance)} for v in self.vectors},
+            "indexes": {key: str(kind) for key, kind in self.indexes.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CollectionSpec:
+        vectors = tuple(
+            VectorSpec(name, int(v["size"]), Distance(v["distance"])) for name, v in data["vectors"].items()
+        )
+        indexes = {key: FieldType(kind) for key, kind in data.get("indexes", {}).items()}
+        return cls(str(data["name"]), vectors, indexes)
 
 
 @dataclass
@@ -210,6 +225,8 @@ class CollectionInfo:
     vectors: tuple[VectorInfo, ...]
     indexes: tuple[str, ...]
     location: str
+    counted: str = "live"
+    """``live``, or ``at publish`` when the counts come from the version's manifest."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -222,6 +239,7 @@ class CollectionInfo:
             },
             "indexes": list(self.indexes),
             "location": self.location,
+            "counted": self.counted,
         }
 
 
@@ -544,3 +562,20 @@ def check_query(name: str, spec: CollectionSpec, using: str, vector: list[float]
         )
     if not all(math.isfinite(x) for x in vector):
         raise ValueError(f"collection {name!r}, vector {using!r}: the query holds NaN or infinity")
+
+
+def check_compatible(location: str, stored: CollectionSpec, wanted: CollectionSpec) -> None:
+    """Raise when ``wanted`` needs a vector the stored collection lacks or holds at another size."""
+    have = {v.name: v for v in stored.vectors}
+    for vector in wanted.vectors:
+        old = have.get(vector.name)
+        if old is None:
+            raise VectorStoreError(
+                f"{location}: collection {stored.name!r} has no vector {vector.name!r}; "
+                "rebuild it with the new spec to add one"
+            )
+        if (old.size, old.distance) != (vector.size, vector.distance):
+            raise DimensionMismatchError(
+                f"{location}: collection {stored.name!r}, vector {vector.name!r} is stored as "
+                f"{old.size}-d {old.distance}, asked for {vector.size}-d {vector.distance}"
+            )
