@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         "':memory:', or an http(s):// URL of a Qdrant server or cluster.",
     )
     qdrant_api_key: SecretStr | None = None
+    qdrant_timeout_s: int = Field(default=10, ge=1, description="Timeout of one request to a Qdrant server.")
+    qdrant_retries: int = Field(
+        default=3,
+        ge=0,
+        description="Retries (exponential backoff) of a Qdrant request that failed transiently.",
+    )
+    vector_batch: int = Field(default=256, ge=1, description="Points per upsert request to the vector store.")
     spotify_api_base: str = SPOTIFY_API_BASE
     spotify_token_url: str = SPOTIFY_TOKEN_URL
     spotify_client_id: str | None = None

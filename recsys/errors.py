@@ -46,3 +46,11 @@ class AudioError(RecordError):
         super().__init__(f"{path}: {reason}")
         self.path = str(path)
         self.reason = reason
+
+
+class VectorStoreError(RecsysError):
+    """The vector store cannot be reached (the message names its URL) or refused an operation."""
+
+
+class DimensionMismatchError(VectorStoreError):
+    """A vector's length differs from the size of the collection's named vector."""
