@@ -53,7 +53,7 @@ class DspConfig:
 
 
 class DspAudioEmbedder(Embedder):
-    """Standardised librosa descriptors (100 dimensions), L2-normalised."""
+    """Standardised librosa descriptors (128 dimensions), L2-normalised."""
 
     name = "audio_dsp"
     kind = "dsp"
@@ -92,8 +92,9 @@ class DspAudioEmbedder(Embedder):
 
 
 FEATURE_NAMES: dict[str, list[str]] = {
-    "timbre": [f"mfcc{i}_mean" for i in range(N_MFCC)] + [f"mfcc{i}_std" for i in range(N_MFCC)],
-    "harmony": [f"chroma{i}" for i in range(12)] + [f"interval{i}" for i in range(12)],
+    "timbre": [f"mfcc{i}_{stat}" for stat in ("mean", "std", "delta_std") for i in range(N_MFCC)],
+    "harmony": [f"chroma{i}_{stat}" for stat in ("mean", "std") for i in range(12)]
+    + [f"interval{i}" for i in range(12)],
     "spectral": [
         f"{name}_{stat}"
         for name in ("centroid", "bandwidth", "rolloff", "flatness", "zcr")
@@ -126,7 +127,8 @@ def describe(clip: np.ndarray, config: DspConfig) -> dict[str, np.ndarray]:
     scale = np.array([100.0] + [30.0] * (N_MFCC - 1))
     centre = np.zeros(N_MFCC)
     centre[0] = -350.0
-    timbre = np.concatenate([(mfcc_mean - centre) / scale, (mfcc_std - 10.0) / 10.0])
+    delta_std = np.diff(mfcc, axis=1).std(axis=1)  # frame-to-frame change of the envelope
+    timbre = np.concatenate([(mfcc_mean - centre) / scale, (mfcc_std - 10.0) / 10.0, (delta_std - 3.0) / 3.0])
 
     # harmony: chroma energy profile (sums to 1) and its circular autocorrelation (key-invariant)
     chroma = librosa.feature.chroma_stft(S=power, sr=sr, n_fft=config.n_fft, hop_length=hop, norm=None)
@@ -135,7 +137,8 @@ def describe(clip: np.ndarray, config: DspConfig) -> dict[str, np.ndarray]:
     centred = profile - 1.0 / 12
     interval = np.array([np.dot(centred, np.roll(centred, k)) for k in range(12)])
     interval = interval / max(float(interval[0]), EPS)  # lag 0 is 1; the others say which intervals sound
-    harmony = np.concatenate([centred * 12.0, interval])
+    frame_chroma = chroma / np.maximum(chroma.sum(axis=0, keepdims=True), EPS)  # (12, T), each frame sums to 1
+    harmony = np.concatenate([centred * 12.0, (frame_chroma.std(axis=1) - 0.05) / 0.05, interval])
 
     # spectral shape, log-frequency statistics
     frames_db = librosa.amplitude_to_db(
