@@ -54,6 +54,28 @@ class Settings(BaseSettings):
     batch_rows: int = Field(
         default=200_000, ge=1_000, description="Rows per bulk-load chunk during ingestion."
     )
+    audio_model: str = Field(
+        default="ntua-slp/CultureMERT-95M",
+        description="CultureMERT (or any MERT/HuBERT-shaped) checkpoint: a Hugging Face id or a local directory.",
+    )
+    audio_model_revision: str = Field(
+        default="main",
+        description="Hub revision (branch, tag or commit) of audio_model; pin a commit in production.",
+    )
+    audio_layers: str = Field(
+        default="mean",
+        description="Layer pooling of the audio model: mean, a layer index, or 13 comma-separated weights.",
+    )
+    audio_window_s: float = Field(default=5.0, gt=0, description="Seconds per audio model window.")
+    audio_hop_s: float | None = Field(
+        default=None, gt=0, description="Seconds between windows (default: the window)."
+    )
+    audio_batch_size: int = Field(
+        default=8, ge=1, description="Windows (CultureMERT) or files (DSP) per batch."
+    )
+    audio_max_duration_s: float = Field(
+        default=600.0, gt=0, description="Seconds of each audio file embedded at most."
+    )
 
     @field_validator("data_dir")
     @classmethod

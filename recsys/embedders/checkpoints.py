@@ -114,7 +114,9 @@ def resolve_checkpoint(
             raise NotFoundError(f"{local}: not a checkpoint directory (no config.json)")
         return Checkpoint(path=local, source=str(local), revision=None)
     if model.startswith((".", "/", "~")) or model.count("/") != 1:
-        raise NotFoundError(f"no checkpoint directory at {model} (and it is not a Hugging Face id owner/name)")
+        raise NotFoundError(
+            f"no checkpoint directory at {model} (and it is not a Hugging Face id owner/name)"
+        )
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
 
@@ -192,7 +194,9 @@ def hubert_config(raw: dict[str, Any], *, where: str = "config.json"):  # type: 
     if float(raw.get("attention_relax", -1.0)) > 0:
         raise ConfigError(f"{where}: attention_relax={raw['attention_relax']} is not supported")
     known = set(HubertConfig().to_dict())
-    values = {k: v for k, v in raw.items() if k in known and k not in {"model_type", "architectures", "auto_map"}}
+    values = {
+        k: v for k, v in raw.items() if k in known and k not in {"model_type", "architectures", "auto_map"}
+    }
     values.pop("transformers_version", None)
     return HubertConfig(**values)
 
@@ -241,7 +245,9 @@ def read_state_dict(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(str(file), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise ConfigError(f"{file}: cannot read the weights safely: {str(exc).splitlines()[0][:200]}") from None
+        raise ConfigError(
+            f"{file}: cannot read the weights safely: {str(exc).splitlines()[0][:200]}"
+        ) from None
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
         state = state["state_dict"]
     return dict(state)

@@ -101,7 +101,9 @@ class CultureMertEmbedder(Embedder):
     name = "audio"
     kind = "culturemert"
 
-    def __init__(self, config: CultureMertConfig | None = None, *, checkpoint: Checkpoint | None = None) -> None:
+    def __init__(
+        self, config: CultureMertConfig | None = None, *, checkpoint: Checkpoint | None = None
+    ) -> None:
         self.config = config or CultureMertConfig()
         self.checkpoint = checkpoint or resolve_checkpoint(
             self.config.model, self.config.revision, cache_dir=self.config.cache_dir
@@ -227,7 +229,9 @@ class CultureMertEmbedder(Embedder):
         if cfg.layers == "weights":
             weights = np.asarray(cfg.layer_weights, dtype=np.float64)
             if weights.shape != (self.n_states,):
-                raise ConfigError(f"layer_weights has {weights.size} values; the model has {self.n_states} hidden states")
+                raise ConfigError(
+                    f"layer_weights has {weights.size} values; the model has {self.n_states} hidden states"
+                )
             if weights.sum() <= 0:
                 raise ConfigError("layer_weights must sum to a positive number")
             return weights / weights.sum()

@@ -137,7 +137,9 @@ def describe(clip: np.ndarray, config: DspConfig) -> dict[str, np.ndarray]:
     centred = profile - 1.0 / 12
     interval = np.array([np.dot(centred, np.roll(centred, k)) for k in range(12)])
     interval = interval / max(float(interval[0]), EPS)  # lag 0 is 1; the others say which intervals sound
-    frame_chroma = chroma / np.maximum(chroma.sum(axis=0, keepdims=True), EPS)  # (12, T), each frame sums to 1
+    frame_chroma = chroma / np.maximum(
+        chroma.sum(axis=0, keepdims=True), EPS
+    )  # (12, T), each frame sums to 1
     harmony = np.concatenate([centred * 12.0, (frame_chroma.std(axis=1) - 0.05) / 0.05, interval])
 
     # spectral shape, log-frequency statistics

@@ -103,7 +103,9 @@ def merge_checkpoints(
     )
 
 
-def _check_same_shape(base: Checkpoint, base_state: dict[str, Any], other: Checkpoint, state: dict[str, Any]) -> None:
+def _check_same_shape(
+    base: Checkpoint, base_state: dict[str, Any], other: Checkpoint, state: dict[str, Any]
+) -> None:
     missing = sorted(set(base_state) - set(state))
     extra = sorted(set(state) - set(base_state))
     if missing or extra:
