@@ -43,7 +43,10 @@ def write_mert_checkpoint(path: Path, seed: int = 1, *, old_names: bool = True, 
     (path / "config.json").write_text(json.dumps(config))
     (path / "preprocessor_config.json").write_text(json.dumps(MERT_PREPROCESSOR))
     state = reference.state_dict()
-    torch.save(mert_names(state) if old_names else {k: v.clone() for k, v in state.items()}, path / "pytorch_model.bin")
+    torch.save(
+        mert_names(state) if old_names else {k: v.clone() for k, v in state.items()},
+        path / "pytorch_model.bin",
+    )
     return reference
 
 

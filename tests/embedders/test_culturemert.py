@@ -11,7 +11,13 @@ import pytest
 import torch
 
 from recsys.embedders import checkpoints
-from recsys.embedders.checkpoints import MERT_95M_CONFIG, hubert_config, load_hubert, parameter_count, resolve_checkpoint
+from recsys.embedders.checkpoints import (
+    MERT_95M_CONFIG,
+    hubert_config,
+    load_hubert,
+    parameter_count,
+    resolve_checkpoint,
+)
 from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
 from recsys.embedders.merge import merge_checkpoints
 from recsys.errors import ConfigError, NotFoundError
@@ -73,14 +79,18 @@ def test_unsupported_mert_options_are_refused(tmp_path: Path) -> None:
         load_hubert(path)
 
 
-def test_offline_without_cache_fails_fast_with_advice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_offline_without_cache_fails_fast_with_advice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(checkpoints, "_reachable", lambda host, timeout=3.0: False)
     started = time.monotonic()
     with pytest.raises(ConfigError) as info:
         resolve_checkpoint("ntua-slp/CultureMERT-95M", "main", cache_dir=tmp_path / "hub")
     assert time.monotonic() - started < 10
     message = str(info.value)
-    assert "\n" not in message and "hf download ntua-slp/CultureMERT-95M" in message and "--model DIR" in message
+    assert (
+        "\n" not in message and "hf download ntua-slp/CultureMERT-95M" in message and "--model DIR" in message
+    )
     with pytest.raises(NotFoundError, match="no checkpoint directory"):
         resolve_checkpoint(str(tmp_path / "missing-dir"))
 
@@ -98,7 +108,9 @@ def test_windows_layers_and_frames(mert_dir: Path) -> None:
         CultureMertConfig(model=str(mert_dir), window_s=1.0, layers="weights", layer_weights=(0.0, 1.0, 3.0))
     )
     states = weighted.layer_states([clip])[0]
-    np.testing.assert_allclose(weighted.embed([clip])[0], 0.25 * states[1] + 0.75 * states[2], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        weighted.embed([clip])[0], 0.25 * states[1] + 0.75 * states[2], rtol=1e-5, atol=1e-6
+    )
     assert len({mean.version, last.version, weighted.version}) == 3
     frames = mean.embed_frames([clip, clip[:rate]])
     assert frames[0].shape[1] == SMALL["hidden_size"]
@@ -110,7 +122,9 @@ def test_task_arithmetic_merge_loads_and_matches_the_formula(tmp_path: Path) -> 
     base = write_mert_checkpoint(tmp_path / "base", seed=1)
     greek = write_mert_checkpoint(tmp_path / "greek", seed=2, old_names=False)  # the new weight-norm names
     turkish = write_mert_checkpoint(tmp_path / "turkish", seed=3)
-    result = merge_checkpoints(str(tmp_path / "base"), [str(tmp_path / "greek"), str(tmp_path / "turkish")], tmp_path / "ta", lam=0.2)
+    result = merge_checkpoints(
+        str(tmp_path / "base"), [str(tmp_path / "greek"), str(tmp_path / "turkish")], tmp_path / "ta", lam=0.2
+    )
     assert result.parameters == parameter_count(base)
     merged = load_hubert(tmp_path / "ta").state_dict()
     b, g, t = base.state_dict(), greek.state_dict(), turkish.state_dict()

@@ -154,7 +154,9 @@ def test_soundtrack_of_a_video(shared_data: Path) -> None:
     assert decoded.duration_s == pytest.approx(18.16, abs=0.1)
 
 
-@pytest.mark.parametrize(("n", "window", "hop"), [(100, 30, 30), (100, 30, 10), (30, 30, 30), (10, 30, 30), (95, 30, 25)])
+@pytest.mark.parametrize(
+    ("n", "window", "hop"), [(100, 30, 30), (100, 30, 10), (30, 30, 30), (10, 30, 30), (95, 30, 25)]
+)
 def test_windows_cover_the_signal_with_full_windows(n: int, window: int, hop: int) -> None:
     starts = window_starts(n, window, hop)
     assert starts[0] == 0
