@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import av
@@ -100,14 +101,14 @@ def test_long_files_stream_in_blocks_and_stop_at_the_maximum(tmp_path: Path) -> 
 def test_empty_file(tmp_path: Path) -> None:
     path = tmp_path / "empty.wav"
     path.write_bytes(b"")
-    with pytest.raises(EmptyAudioError, match="empty.wav: empty file"):
+    with pytest.raises(EmptyAudioError, match=r"empty.wav: empty file"):
         load_audio(path, 24_000)
 
 
 def test_silent_file(tmp_path: Path) -> None:
     path = tmp_path / "silence.flac"
     sf.write(path, np.zeros(44_100, dtype=np.float32), RATE)
-    with pytest.raises(SilentAudioError, match="silence.flac: silent"):
+    with pytest.raises(SilentAudioError, match=r"silence.flac: silent"):
         load_audio(path, 24_000)
 
 
@@ -125,7 +126,7 @@ def test_truncated_file(tmp_path: Path, suffix: str) -> None:
 def test_renamed_non_audio(tmp_path: Path) -> None:
     path = tmp_path / "notes.mp3"
     path.write_text("these are liner notes, not audio\n" * 40)
-    with pytest.raises(UnsupportedAudioError, match="notes.mp3: not a recognised audio format"):
+    with pytest.raises(UnsupportedAudioError, match=r"notes.mp3: not a recognised audio format"):
         probe(path)
     with pytest.raises(UnsupportedAudioError):
         load_audio(path, 24_000)
@@ -138,7 +139,7 @@ def test_corrupt_header(tmp_path: Path) -> None:
     data[40:400] = bytes(360)  # wipe the codec headers
     path = tmp_path / "corrupt.ogg"
     path.write_bytes(bytes(data))
-    with pytest.raises((CorruptAudioError, UnsupportedAudioError), match="corrupt.ogg: "):
+    with pytest.raises((CorruptAudioError, UnsupportedAudioError), match=r"corrupt.ogg: "):
         load_audio(path, 24_000)
 
 
@@ -165,4 +166,4 @@ def test_windows_cover_the_signal_with_full_windows(n: int, window: int, hop: in
         covered[start : start + window] = True
         assert n <= window or start + window <= n
     assert covered.all()
-    assert all(b - a <= hop for a, b in zip(starts, starts[1:], strict=False))
+    assert all(b - a <= hop for a, b in itertools.pairwise(starts))
