@@ -150,8 +150,7 @@ class CultureMertEmbedder(Embedder):
         sums = np.zeros((len(clips), self.n_states, self.hidden), dtype=np.float64)
         weights = np.zeros(len(clips), dtype=np.float64)
         for batch in self._batches(self._windows(clips)):
-            states = self._forward([w.samples for w in batch])  # (B, L, T, D)
-            pooled = states.mean(axis=2)  # (B, L, D)
+            pooled = self._forward([w.samples for w in batch], pool=True)  # (B, L, D)
             for window, vector in zip(batch, pooled, strict=True):
                 sums[window.clip] += window.weight * vector
                 weights[window.clip] += window.weight
@@ -208,8 +207,9 @@ class CultureMertEmbedder(Embedder):
                 batches.append(group[i : i + self.config.batch_size])
         return batches
 
-    def _forward(self, samples: list[np.ndarray]) -> np.ndarray:
-        """``(B, n_states, T, hidden)`` float32 hidden states of equal-length windows."""
+    def _forward(self, samples: list[np.ndarray], *, pool: bool = False) -> np.ndarray:
+        """Hidden states of equal-length windows: ``(B, n_states, T, hidden)`` float32, or with
+        ``pool`` their mean over time, ``(B, n_states, hidden)``, computed on the device."""
         import torch
 
         with torch.inference_mode():
@@ -219,6 +219,9 @@ class CultureMertEmbedder(Embedder):
                 var = x.var(dim=1, unbiased=False, keepdim=True)
                 x = (x - mean) / torch.sqrt(var + NORM_EPS)
             out = self.model(x.to(self.dtype), output_hidden_states=True)
+            if pool:
+                pooled = torch.stack([h.float().mean(dim=1) for h in out.hidden_states], dim=1)  # (B, L, D)
+                return pooled.cpu().numpy()
             states = torch.stack(out.hidden_states, dim=1)  # (B, L, T, D)
             return states.float().cpu().numpy()
 
