@@ -160,15 +160,11 @@ def _download(model: str, revision: str, kwargs: dict[str, Any]) -> Path:
 
 def _reachable(host: str, timeout: float = 3.0) -> bool:
     """Whether a TCP connection to ``host:443`` opens within ``timeout`` seconds."""
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(timeout)
     try:
         with socket.create_connection((host, 443), timeout=timeout):
             return True
     except OSError:
         return False
-    finally:
-        socket.setdefaulttimeout(previous)
 
 
 # --------------------------------------------------------------------------- configuration
