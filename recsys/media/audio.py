@@ -9,7 +9,10 @@ original rate; ``max_duration_s`` bounds what is kept.
 Every unusable file raises a subclass of :class:`recsys.errors.AudioError` whose
 message names the file and the reason: :class:`EmptyAudioError`,
 :class:`SilentAudioError`, :class:`CorruptAudioError`,
-:class:`TruncatedAudioError`, :class:`UnsupportedAudioError`.
+:class:`TruncatedAudioError`, :class:`UnsupportedAudioError`. A truncated file is
+recognised when its header declares more than it holds (WAV, FLAC, MP3 with a Xing
+header, MP4) or when decoding breaks off; an Ogg stream cut cleanly between pages
+carries no total length and decodes as a shorter file.
 """
 
 from __future__ import annotations
