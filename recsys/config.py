@@ -34,6 +34,13 @@ class Settings(BaseSettings):
         "':memory:', or an http(s):// URL of a Qdrant server or cluster.",
     )
     qdrant_api_key: SecretStr | None = None
+    qdrant_timeout_s: int = Field(default=10, ge=1, description="Timeout of one request to a Qdrant server.")
+    qdrant_retries: int = Field(
+        default=3,
+        ge=0,
+        description="Retries (exponential backoff) of a Qdrant request that failed transiently.",
+    )
+    vector_batch: int = Field(default=256, ge=1, description="Points per upsert request to the vector store.")
     spotify_api_base: str = SPOTIFY_API_BASE
     spotify_token_url: str = SPOTIFY_TOKEN_URL
     spotify_client_id: str | None = None
@@ -46,6 +53,28 @@ class Settings(BaseSettings):
     device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N for the models.")
     batch_rows: int = Field(
         default=200_000, ge=1_000, description="Rows per bulk-load chunk during ingestion."
+    )
+    audio_model: str = Field(
+        default="ntua-slp/CultureMERT-95M",
+        description="CultureMERT (or any MERT/HuBERT-shaped) checkpoint: a Hugging Face id or a local directory.",
+    )
+    audio_model_revision: str = Field(
+        default="main",
+        description="Hub revision (branch, tag or commit) of audio_model; pin a commit in production.",
+    )
+    audio_layers: str = Field(
+        default="mean",
+        description="Layer pooling of the audio model: mean, a layer index, or 13 comma-separated weights.",
+    )
+    audio_window_s: float = Field(default=5.0, gt=0, description="Seconds per audio model window.")
+    audio_hop_s: float | None = Field(
+        default=None, gt=0, description="Seconds between windows (default: the window)."
+    )
+    audio_batch_size: int = Field(
+        default=8, ge=1, description="Windows (CultureMERT) or files (DSP) per batch."
+    )
+    audio_max_duration_s: float = Field(
+        default=600.0, gt=0, description="Seconds of each audio file embedded at most."
     )
 
     @field_validator("data_dir")

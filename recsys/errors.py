@@ -37,3 +37,20 @@ class SourceError(RecsysError):
 
 class LockedError(RecsysError):
     """Another process holds a lock on a store or job that this one needs."""
+
+
+class AudioError(RecordError):
+    """An audio file cannot be used: empty, silent, corrupt, truncated or not audio (names the file and why)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+class VectorStoreError(RecsysError):
+    """The vector store cannot be reached (the message names its URL) or refused an operation."""
+
+
+class DimensionMismatchError(VectorStoreError):
+    """A vector's length differs from the size of the collection's named vector."""

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.commands import ingest_files, ingest_spotify
+from pipelines.commands import audio, ingest_files, ingest_spotify
 
 REGISTRY: list[Callable[..., Any]] = [
     ingest_spotify.register,
     ingest_files.register,
+    audio.register,
 ]

@@ -1,0 +1,208 @@
+"""Audio embedding throughput: real-time factor (seconds of audio embedded per second).
+
+Measured in one run, on the same machine and the same weights (the full-size MERT-95M
+architecture with random weights, written as a MERT-format checkpoint and loaded
+through the production loader):
+
+- ``raw_forward_b{1,8}``: the model's forward pass on ready tensors (5 s windows),
+  every hidden state returned: the ceiling;
+- ``end_to_end_b{1,8}``: ``CultureMertEmbedder`` from files: decode (mp3, flac,
+  ogg at 44.1/48 kHz), resample to 24 kHz, window, normalise, forward, pool;
+- ``naive_loop``: one file and one window at a time, normalised with transformers'
+  ``Wav2Vec2FeatureExtractor``, under ``torch.no_grad`` (what a first script does);
+- ``dsp``: the weight-free DSP embedder from the same files.
+
+On CUDA the model runs in bfloat16 (the embedder's choice); the script is the same.
+
+    python -m benchmarks.audio_embed [--files 8] [--seconds 20] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from pipelines.demo_audio import STYLES, synthesize
+from recsys.embedders.checkpoints import MERT_95M_CONFIG, MERT_PREPROCESSOR, hubert_config, parameter_count
+from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
+from recsys.embedders.dsp_audio import DspAudioEmbedder
+from recsys.media.audio import load_audio, window_starts
+
+WINDOW_S = 5.0
+RATE = 24_000
+FORMATS = (("flac", 44_100, {}), ("mp3", 44_100, {}), ("ogg", 48_000, {}))
+
+
+def write_checkpoint(path: Path) -> None:
+    """The full-size 95M architecture, random weights, as MERT publishes it (old weight-norm names)."""
+    from transformers import HubertModel
+
+    torch.manual_seed(0)
+    model = HubertModel(hubert_config(MERT_95M_CONFIG))
+    state = {
+        k.replace("parametrizations.weight.original0", "weight_g").replace(
+            "parametrizations.weight.original1", "weight_v"
+        ): v.contiguous()
+        for k, v in model.state_dict().items()
+    }
+    from safetensors.torch import save_file
+
+    save_file(state, str(path / "model.safetensors"))
+    (path / "config.json").write_text(json.dumps(MERT_95M_CONFIG))
+    (path / "preprocessor_config.json").write_text(json.dumps(MERT_PREPROCESSOR))
+
+
+def write_files(folder: Path, count: int, seconds: float) -> list[Path]:
+    styles = list(STYLES.values())
+    paths = []
+    for i in range(count):
+        suffix, rate, kwargs = FORMATS[i % len(FORMATS)]
+        audio = synthesize(styles[i % len(styles)], seconds=seconds, sample_rate=rate, seed=i)
+        stereo = np.stack([audio, np.roll(audio, 7)], axis=1)
+        path = folder / f"clip{i:02d}.{suffix}"
+        sf.write(path, stereo, rate, **kwargs)
+        paths.append(path)
+    return paths
+
+
+def best_times(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
+    """Best wall time of each run; the runs take turns so a busy machine slows them alike."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeats):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return best
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--files", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of each file (a multiple of 5 s)")
+    parser.add_argument("--repeats", type=int, default=2, help="turns per run; the best counts")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "audio_embed.json")
+    args = parser.parse_args()
+
+    results: dict[str, Any] = {}
+    runs: dict[str, Callable[[], Any]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "ckpt").mkdir()
+        write_checkpoint(root / "ckpt")
+        files = write_files(root, args.files, args.seconds)
+        audio_s = args.files * args.seconds
+
+        embedders = {
+            b: CultureMertEmbedder(
+                CultureMertConfig(
+                    model=str(root / "ckpt"), window_s=WINDOW_S, batch_size=b, device=args.device
+                )
+            )
+            for b in (1, 8)
+        }
+        first = embedders[1]
+        model, device, dtype = first.model, first.device, first.dtype
+        print(
+            f"device {device} ({dtype}), torch threads {torch.get_num_threads()}, "
+            f"{parameter_count(model) / 1e6:.2f}M parameters, {args.files} files x {args.seconds:g} s"
+        )
+
+        # raw forward on ready tensors: the same number of 5 s windows as the files hold
+        windows = int(audio_s // WINDOW_S)
+        for b in (1, 8):
+            batches = [torch.randn(min(b, windows - i), int(WINDOW_S * RATE)) for i in range(0, windows, b)]
+
+            def raw(batches: list[torch.Tensor] = batches) -> None:
+                with torch.inference_mode():
+                    for x in batches:
+                        model(x.to(device, dtype), output_hidden_states=True)
+                sync(device)
+
+            runs[f"raw_forward_b{b}"] = raw
+
+        for b, embedder in embedders.items():
+
+            def end_to_end(embedder: CultureMertEmbedder = embedder, b: int = b) -> None:
+                for i in range(0, len(files), b):
+                    clips = [load_audio(p, embedder.sample_rate).samples for p in files[i : i + b]]
+                    embedder.embed(clips)
+                sync(device)
+
+            runs[f"end_to_end_b{b}"] = end_to_end
+
+        from transformers import Wav2Vec2FeatureExtractor
+
+        extractor = Wav2Vec2FeatureExtractor(
+            **{k: v for k, v in MERT_PREPROCESSOR.items() if k != "feature_extractor_type"}
+        )
+
+        def naive() -> None:
+            for path in files:
+                samples = load_audio(path, RATE).samples
+                pooled = []
+                size = int(WINDOW_S * RATE)
+                for start in window_starts(len(samples), size, size):
+                    inputs = extractor(samples[start : start + size], sampling_rate=RATE, return_tensors="pt")
+                    with torch.no_grad():
+                        out = model(inputs["input_values"].to(device, dtype), output_hidden_states=True)
+                    pooled.append(torch.stack(out.hidden_states).squeeze(1).mean(-2).float().cpu())
+                torch.stack(pooled).mean(0).mean(0)
+            sync(device)
+
+        runs["naive_loop"] = naive
+
+        dsp = DspAudioEmbedder()
+
+        def dsp_run() -> None:
+            dsp.embed([load_audio(p, dsp.sample_rate).samples for p in files])
+
+        runs["dsp"] = dsp_run
+
+        # warm-up: one short window through the model, one short clip through the DSP embedder
+        first.embed([np.zeros(RATE, dtype=np.float32) + 0.01])
+        dsp.embed([np.random.default_rng(0).normal(0, 0.1, dsp.sample_rate).astype(np.float32)])
+        for name, seconds in best_times(runs, args.repeats).items():
+            results[name] = audio_s / seconds
+
+    for b in (1, 8):
+        results[f"end_to_end_vs_raw_b{b}"] = results[f"end_to_end_b{b}"] / results[f"raw_forward_b{b}"]
+    for name, value in results.items():
+        unit = "of raw" if "_vs_" in name else "x real time"
+        print(f"{name:<24} {value:8.2f} {unit}")
+    record = {
+        "benchmark": "audio_embed",
+        "device": str(device),
+        "dtype": str(dtype),
+        "torch_threads": torch.get_num_threads(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+        "files": args.files,
+        "seconds_per_file": args.seconds,
+        "window_s": WINDOW_S,
+        "baseline": "raw_forward_b1/raw_forward_b8 (model forward on ready tensors)",
+        "real_time_factor": {k: round(v, 3) for k, v in results.items()},
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(record, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

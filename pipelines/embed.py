@@ -1,0 +1,323 @@
+"""The audio embedding job: every track whose audio has no vector from the current encoder gets one.
+
+Incremental and resumable. ``track_embedding`` says which track holds which named
+vector from which model version and which audio (its checksum). A run:
+
+1. records the encoder in ``model_version`` (kind, version, params) and opens a
+   ``pipeline_run``;
+2. selects the tracks whose first audio asset lacks a ``track_embedding`` row for
+   this vector name, model version and checksum (and that this encoder version
+   has not already rejected);
+3. per batch: decodes the files (a bad file becomes an ``ingest_reject`` row with
+   its reason and the rest of the batch goes on), embeds, writes the vectors to the
+   ``tracks`` collection, then commits the ``track_embedding`` rows and rejects in
+   one transaction.
+
+A run killed midway loses at most the batch in flight: its vectors may already be
+in the store, but without their rows the next run embeds them again and
+overwrites the same points (point id = track id), so nothing is duplicated.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from pipelines.ingest.report import Progress
+from recsys.catalog.batches import RejectLog
+from recsys.catalog.schema import AudioAsset, IngestReject, ModelVersion, PipelineRun, Track, TrackEmbedding
+from recsys.embedders.base import Embedder
+from recsys.errors import AudioError, DimensionMismatchError
+from recsys.media.audio import load_audio
+from recsys.vectorstore.base import Point, VectorStore
+from recsys.vectorstore.collections import TRACKS, tracks_spec
+
+SOURCE = "embed-audio"
+
+
+@dataclass
+class EmbedReport:
+    encoder: str
+    version: str
+    model_version_id: int
+    pending: int = 0  # tracks that needed a vector at the start
+    embedded: int = 0
+    rejected: int = 0
+    skipped_rejected: int = 0  # rejected by this encoder version in an earlier run
+    reasons: Counter[str] = field(default_factory=Counter)
+    seconds_of_audio: float = 0.0
+    rejects: list[str] = field(default_factory=list)  # "file: reason", one line each
+
+    def summary(self) -> str:
+        line = (
+            f"embed audio ({self.encoder} {self.version}): {self.pending} track(s) pending, "
+            f"embedded {self.embedded} ({self.seconds_of_audio:,.0f} s of audio), rejected {self.rejected}"
+        )
+        if self.reasons:
+            line += " (" + "; ".join(f"{n} {r}" for r, n in self.reasons.most_common(5)) + ")"
+        if self.skipped_rejected:
+            line += f"; {self.skipped_rejected} rejected earlier, skipped"
+        return line
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "encoder": self.encoder,
+            "version": self.version,
+            "model_version_id": self.model_version_id,
+            "pending": self.pending,
+            "embedded": self.embedded,
+            "rejected": self.rejected,
+            "skipped_rejected": self.skipped_rejected,
+            "reasons": dict(self.reasons),
+            "seconds_of_audio": round(self.seconds_of_audio, 3),
+            "rejects": self.rejects,
+        }
+
+
+@dataclass(frozen=True)
+class Pending:
+    track_id: int
+    uri: str
+    checksum: str
+
+
+def ensure_model_version(conn: sa.Connection, embedder: Embedder) -> int:
+    """The ``model_version`` id of this encoder version (created on first use)."""
+    query = sa.select(ModelVersion.id).where(
+        ModelVersion.kind == embedder.kind, ModelVersion.version == embedder.version
+    )
+    found = conn.execute(query).scalar()
+    if found is not None:
+        return int(found)
+    conn.execute(
+        sa.insert(ModelVersion).values(
+            kind=embedder.kind,
+            version=embedder.version,
+            params={**embedder.params(), "vector": embedder.name, "dim": embedder.dim},
+        )
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def reject_location(item: Pending, embedder: Embedder) -> str:
+    return f"{item.uri} [sha256 {item.checksum[:16]}; {embedder.kind} {embedder.version}]"
+
+
+def pending_tracks(conn: sa.Connection, vector: str, model_version_id: int) -> list[Pending]:
+    """Tracks whose first audio asset has no ``vector`` from this model version for its current bytes."""
+    first = (
+        sa.select(AudioAsset.track_id, sa.func.min(AudioAsset.id).label("asset_id"))
+        .group_by(AudioAsset.track_id)
+        .subquery()
+    )
+    done = sa.and_(
+        TrackEmbedding.track_id == AudioAsset.track_id,
+        TrackEmbedding.vector_name == vector,
+        TrackEmbedding.model_version_id == model_version_id,
+        TrackEmbedding.input_checksum == AudioAsset.checksum,
+    )
+    query = (
+        sa.select(AudioAsset.track_id, AudioAsset.uri, AudioAsset.checksum)
+        .join(first, AudioAsset.id == first.c.asset_id)
+        .outerjoin(TrackEmbedding, done)
+        .where(TrackEmbedding.track_id.is_(None))
+        .order_by(AudioAsset.track_id)
+    )
+    return [Pending(int(r.track_id), r.uri, r.checksum) for r in conn.execute(query)]
+
+
+def embed_audio(
+    engine: sa.Engine,
+    store: VectorStore,
+    embedder: Embedder,
+    *,
+    batch_size: int = 8,
+    max_duration_s: float = 600.0,
+    progress: Progress | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> EmbedReport:
+    """Embed every pending track (see the module docstring); returns what was done."""
+    progress = progress or Progress.quiet()
+    with engine.begin() as conn:
+        mv_id = ensure_model_version(conn, embedder)
+        run_id = conn.execute(
+            sa.insert(PipelineRun)
+            .values(
+                job=SOURCE, status="running", params={"encoder": embedder.kind, "version": embedder.version}
+            )
+            .returning(PipelineRun.id)
+        ).scalar_one()
+        todo = pending_tracks(conn, embedder.name, mv_id)
+        rejected_before = set(
+            conn.execute(sa.select(IngestReject.location).where(IngestReject.source == SOURCE)).scalars()
+        )
+    report = EmbedReport(encoder=embedder.kind, version=embedder.version, model_version_id=mv_id)
+    report.pending = len(todo)
+    fresh = [p for p in todo if reject_location(p, embedder) not in rejected_before]
+    report.skipped_rejected = len(todo) - len(fresh)
+    _ensure_collection(store, embedder)
+    task = progress.start(f"embedding audio ({embedder.kind})", len(fresh))
+    try:
+        for number, start in enumerate(range(0, len(fresh), batch_size)):
+            batch = fresh[start : start + batch_size]
+            _embed_batch(engine, store, embedder, batch, mv_id, max_duration_s, report)
+            progress.advance(task, len(batch))
+            if on_batch is not None:
+                on_batch(number)
+    except BaseException as exc:
+        _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    finally:
+        progress.stop()
+    _finish_run(engine, run_id, report, status="done")
+    return report
+
+
+def _ensure_collection(store: VectorStore, embedder: Embedder) -> None:
+    if not store.has_collection(TRACKS):
+        store.ensure_collection(tracks_spec({embedder.name: embedder.dim}))
+        return
+    size = store.spec(TRACKS).sizes.get(embedder.name)
+    if size != embedder.dim:
+        raise DimensionMismatchError(
+            f"collection {TRACKS!r} holds {embedder.name!r} vectors of size {size}, the encoder makes {embedder.dim}: "
+            "rebuild the collection with the new size"
+        )
+
+
+def _embed_batch(
+    engine: sa.Engine,
+    store: VectorStore,
+    embedder: Embedder,
+    batch: list[Pending],
+    mv_id: int,
+    max_duration_s: float,
+    report: EmbedReport,
+) -> None:
+    rejects = RejectLog(SOURCE)
+    clips: list[np.ndarray] = []
+    good: list[Pending] = []
+    for item in batch:
+        try:
+            if "://" in item.uri and not item.uri.startswith("file://"):
+                raise AudioError(item.uri, "not a local file (only local paths are embedded)")
+            path = Path(item.uri.removeprefix("file://"))
+            decoded = load_audio(path, embedder.sample_rate, max_duration_s=max_duration_s)
+        except AudioError as exc:
+            rejects.add(reject_location(item, embedder), exc.reason, raw={"track_id": item.track_id})
+            report.rejects.append(str(exc))
+            report.reasons[_kind(exc)] += 1
+            continue
+        clips.append(decoded.samples)
+        good.append(item)
+        report.seconds_of_audio += decoded.duration_s
+    vectors = embedder.embed(clips) if clips else np.zeros((0, embedder.dim), dtype=np.float32)
+    if good:
+        _write_vectors(engine, store, embedder.name, [p.track_id for p in good], vectors)
+    with engine.begin() as conn:
+        if good:
+            _record(conn, embedder.name, mv_id, good)
+        if rejects.rows:
+            rejects.flush(conn)
+    report.embedded += len(good)
+    report.rejected += len(batch) - len(good)
+
+
+def _kind(exc: AudioError) -> str:
+    return type(exc).__name__.removesuffix("AudioError").lower() or "audio"
+
+
+def _write_vectors(
+    engine: sa.Engine, store: VectorStore, name: str, track_ids: list[int], vectors: np.ndarray
+) -> None:
+    """Upsert the named vectors, keeping the other vectors and payload a point already has."""
+    existing = {r.id: r for r in store.retrieve(TRACKS, track_ids, with_vectors=True)}
+    payloads = _payloads(engine, track_ids)
+    points = []
+    for track_id, vector in zip(track_ids, vectors, strict=True):
+        old = existing.get(track_id)
+        kept = dict(old.vectors) if old is not None else {}
+        kept[name] = vector.astype(np.float32)
+        payload = {**(old.payload if old is not None else {}), **payloads.get(track_id, {})}
+        points.append(Point(id=track_id, vectors=kept, payload=payload))
+    store.upsert(TRACKS, points)
+
+
+def _payloads(engine: sa.Engine, track_ids: list[int]) -> dict[int, dict[str, Any]]:
+    columns = (
+        Track.id,
+        Track.title,
+        Track.artist_name,
+        Track.artist_id,
+        Track.year,
+        Track.genres,
+        Track.cultures,
+        Track.duration_ms,
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(*columns).where(Track.id.in_(track_ids))).all()
+    out = {}
+    for row in rows:
+        payload = {
+            "track_id": int(row.id),
+            "title": row.title,
+            "artist": row.artist_name,
+            "artist_id": row.artist_id,
+            "year": row.year,
+            "genres": list(row.genres or []),
+            "cultures": list(row.cultures or []),
+            "duration_ms": row.duration_ms,
+        }
+        out[int(row.id)] = {k: v for k, v in payload.items() if v is not None}
+    return out
+
+
+def _record(conn: sa.Connection, vector: str, mv_id: int, items: list[Pending]) -> None:
+    rows = [
+        {
+            "track_id": p.track_id,
+            "vector_name": vector,
+            "model_version_id": mv_id,
+            "input_checksum": p.checksum,
+            "embedded_at": datetime.now(UTC),
+        }
+        for p in items
+    ]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+    statement = insert(TrackEmbedding).values(rows)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["track_id", "vector_name"],
+            set_={
+                "model_version_id": statement.excluded.model_version_id,
+                "input_checksum": statement.excluded.input_checksum,
+                "embedded_at": statement.excluded.embedded_at,
+            },
+        )
+    )
+
+
+def _finish_run(
+    engine: sa.Engine, run_id: int, report: EmbedReport, *, status: str, error: str | None = None
+) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(PipelineRun)
+            .where(PipelineRun.id == run_id)
+            .values(
+                status=status,
+                counts={k: v for k, v in report.as_dict().items() if k != "rejects"},
+                error=error,
+                finished_at=datetime.now(UTC),
+            )
+        )

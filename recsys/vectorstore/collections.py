@@ -1,0 +1,101 @@
+"""The platform's collections, their named vectors and payload indexes, and the id mapping.
+
+``tracks``
+    One point per catalog track, point id = ``track.id``. Named vectors: ``audio``
+    (CultureMERT), ``audio_dsp`` (the weight-free DSP descriptor), ``cf`` (ALS item
+    factors), ``seq2seq`` (item vectors of the playlist encoder), ``music`` (the trimodal
+    model's music tower). A point may hold any subset of them. Payload: ``track_id``,
+    ``title``, ``artist``, ``artist_id``, ``year``, ``genres``, ``cultures`` (lists),
+    ``duration_ms``; indexed for filtering: artist, artist_id, year, genres, cultures,
+    duration_ms.
+``playlists``
+    One point per catalog playlist, point id = ``playlist.id``. Named vectors:
+    ``seq2seq`` (the encoder's playlist vector) and ``sif`` (SIF-weighted bag of track
+    vectors). Payload: ``playlist_id``, ``name``, ``namespace``, ``num_tracks``;
+    indexed: namespace, num_tracks.
+
+Vector sizes below are the defaults a fresh collection is created with. A model whose
+output size differs writes its vectors after ``spec.with_vector(name, size)`` in a
+rebuild; a rebuild keeps the sizes of the current version (see ``pipelines.index``).
+
+Point ids (stable): a catalog id is an integer and is used as the point id unchanged
+(it must lie in ``0 ≤ id < 2**64``); any string key becomes the UUIDv5 of the string in
+the fixed namespace :data:`POINT_NAMESPACE`, so the same key maps to the same point on
+every machine and in every version.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from recsys.vectorstore.base import CollectionSpec, Distance, FieldType, PointKey, VectorSpec
+
+TRACKS = "tracks"
+PLAYLISTS = "playlists"
+
+POINT_NAMESPACE = uuid.UUID("5b0e7c1a-52d4-4c1e-9d7f-7265637379ab")
+"""Namespace of the UUIDv5 point ids made from string keys; never change it."""
+
+MAX_POINT_ID = 2**64 - 1
+
+TRACK_VECTOR_SIZES: dict[str, int] = {
+    "audio": 768,
+    "audio_dsp": 128,
+    "cf": 64,
+    "seq2seq": 128,
+    "music": 256,
+}
+PLAYLIST_VECTOR_SIZES: dict[str, int] = {"seq2seq": 256, "sif": 64}
+
+TRACK_INDEXES: dict[str, FieldType] = {
+    "artist": FieldType.KEYWORD,
+    "artist_id": FieldType.INTEGER,
+    "year": FieldType.INTEGER,
+    "genres": FieldType.KEYWORD,
+    "cultures": FieldType.KEYWORD,
+    "duration_ms": FieldType.INTEGER,
+}
+PLAYLIST_INDEXES: dict[str, FieldType] = {
+    "namespace": FieldType.KEYWORD,
+    "num_tracks": FieldType.INTEGER,
+}
+
+
+def tracks_spec(sizes: dict[str, int] | None = None) -> CollectionSpec:
+    """The ``tracks`` collection; ``sizes`` overrides the default size of some vectors."""
+    merged = {**TRACK_VECTOR_SIZES, **(sizes or {})}
+    vectors = tuple(VectorSpec(name, size, Distance.COSINE) for name, size in merged.items())
+    return CollectionSpec(TRACKS, vectors, dict(TRACK_INDEXES))
+
+
+def playlists_spec(sizes: dict[str, int] | None = None) -> CollectionSpec:
+    """The ``playlists`` collection; ``sizes`` overrides the default size of some vectors."""
+    merged = {**PLAYLIST_VECTOR_SIZES, **(sizes or {})}
+    vectors = tuple(VectorSpec(name, size, Distance.COSINE) for name, size in merged.items())
+    return CollectionSpec(PLAYLISTS, vectors, dict(PLAYLIST_INDEXES))
+
+
+SPECS = {TRACKS: tracks_spec, PLAYLISTS: playlists_spec}
+
+
+def default_spec(name: str) -> CollectionSpec:
+    try:
+        return SPECS[name]()
+    except KeyError:
+        raise ValueError(f"unknown collection {name!r}; known: {', '.join(sorted(SPECS))}") from None
+
+
+def point_id(key: PointKey) -> int | str:
+    """The point id of a catalog key: the integer itself, or the UUIDv5 string of a string key."""
+    if isinstance(key, bool):
+        raise ValueError(f"point key {key!r} is a bool, not an id")
+    if isinstance(key, int):
+        if not 0 <= key <= MAX_POINT_ID:
+            raise ValueError(f"point key {key} is outside the unsigned 64-bit range")
+        return key
+    if isinstance(key, str):
+        try:
+            return str(uuid.UUID(key))  # already a UUID: keep it
+        except ValueError:
+            return str(uuid.uuid5(POINT_NAMESPACE, key))
+    raise ValueError(f"point key {key!r} must be an int or a str")

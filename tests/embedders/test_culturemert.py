@@ -1,0 +1,144 @@
+"""CultureMERT: MERT checkpoints load into HubertModel without remote code and embed as the contract says."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from recsys.embedders import checkpoints
+from recsys.embedders.checkpoints import (
+    MERT_95M_CONFIG,
+    hubert_config,
+    load_hubert,
+    parameter_count,
+    resolve_checkpoint,
+)
+from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
+from recsys.embedders.merge import merge_checkpoints
+from recsys.errors import ConfigError, NotFoundError
+from tests.embedders.conftest import SMALL, write_mert_checkpoint
+from tests.embedders.contract import EmbedderContract
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class TestCultureMertContract(EmbedderContract):
+    @pytest.fixture
+    def embedder(self, mert_dir: Path) -> CultureMertEmbedder:
+        return CultureMertEmbedder(CultureMertConfig(model=str(mert_dir), window_s=1.0, batch_size=4))
+
+
+@pytest.mark.parametrize("old_names", [True, False])
+def test_mert_checkpoint_gives_the_reference_hidden_states(tmp_path: Path, old_names: bool) -> None:
+    reference = write_mert_checkpoint(tmp_path / "ckpt", seed=3, old_names=old_names)
+    stored = torch.load(tmp_path / "ckpt" / "pytorch_model.bin", weights_only=True)
+    assert any(k.endswith("weight_g") for k in stored) == old_names
+    assert json.loads((tmp_path / "ckpt" / "config.json").read_text())["model_type"] == "mert_model"
+    model = load_hubert(tmp_path / "ckpt")
+    x = torch.randn(2, 16_000, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        ours = model(x, output_hidden_states=True).hidden_states
+        theirs = reference(x, output_hidden_states=True).hidden_states
+    assert len(ours) == SMALL["num_hidden_layers"] + 1
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a, b)
+
+
+def test_full_size_architecture_has_94_37m_parameters() -> None:
+    from transformers import HubertModel
+
+    model = HubertModel(hubert_config(MERT_95M_CONFIG))
+    assert round(parameter_count(model) / 1e6, 2) == 94.37
+
+
+def test_no_remote_code_anywhere(tmp_path: Path) -> None:
+    for source in (ROOT / "recsys").rglob("*.py"):
+        assert "trust_remote" not in source.read_text(), source
+    # A checkpoint's own modeling code is never imported: this one would fail loudly if it were.
+    path = tmp_path / "with-code"
+    write_mert_checkpoint(path)
+    marker = tmp_path / "executed"
+    (path / "modeling_MERT.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nraise SystemExit(3)\n")
+    (path / "configuration_MERT.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
+    CultureMertEmbedder(CultureMertConfig(model=str(path)))
+    assert not marker.exists()
+
+
+def test_unsupported_mert_options_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="feature_extractor_cqt"):
+        hubert_config({**SMALL, "feature_extractor_cqt": True})
+    path = tmp_path / "bad"
+    write_mert_checkpoint(path)
+    (path / "config.json").write_text(json.dumps({**SMALL, "hidden_size": 48}))
+    with pytest.raises(ConfigError, match=r"weights do not fit|has shape"):
+        load_hubert(path)
+
+
+def test_offline_without_cache_fails_fast_with_advice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkpoints, "_reachable", lambda host, timeout=3.0: False)
+    started = time.monotonic()
+    with pytest.raises(ConfigError) as info:
+        resolve_checkpoint("ntua-slp/CultureMERT-95M", "main", cache_dir=tmp_path / "hub")
+    assert time.monotonic() - started < 10
+    message = str(info.value)
+    assert (
+        "\n" not in message and "hf download ntua-slp/CultureMERT-95M" in message and "--model DIR" in message
+    )
+    with pytest.raises(NotFoundError, match="no checkpoint directory"):
+        resolve_checkpoint(str(tmp_path / "missing-dir"))
+
+
+def test_windows_layers_and_frames(mert_dir: Path) -> None:
+    rate = 24_000
+    clip = np.random.default_rng(0).normal(0, 0.1, int(3.5 * rate)).astype(np.float32)
+    mean = CultureMertEmbedder(CultureMertConfig(model=str(mert_dir), window_s=1.0, hop_s=0.5))
+    per_layer = mean.layer_states([clip])
+    assert per_layer.shape == (1, SMALL["num_hidden_layers"] + 1, SMALL["hidden_size"])
+    np.testing.assert_allclose(mean.embed([clip])[0], per_layer[0].mean(axis=0), rtol=1e-5, atol=1e-6)
+    last = CultureMertEmbedder(CultureMertConfig(model=str(mert_dir), window_s=1.0, layers="-1"))
+    np.testing.assert_allclose(last.embed([clip])[0], last.layer_states([clip])[0, -1], rtol=1e-5, atol=1e-6)
+    weighted = CultureMertEmbedder(
+        CultureMertConfig(model=str(mert_dir), window_s=1.0, layers="weights", layer_weights=(0.0, 1.0, 3.0))
+    )
+    states = weighted.layer_states([clip])[0]
+    np.testing.assert_allclose(
+        weighted.embed([clip])[0], 0.25 * states[1] + 0.75 * states[2], rtol=1e-5, atol=1e-6
+    )
+    assert len({mean.version, last.version, weighted.version}) == 3
+    frames = mean.embed_frames([clip, clip[:rate]])
+    assert frames[0].shape[1] == SMALL["hidden_size"]
+    # 75 frames per second; each window loses at most one frame at its edge (the conv receptive field)
+    assert abs(len(frames[0]) - 3.5 * 75) <= 7 and abs(len(frames[1]) - 75) <= 1
+
+
+def test_task_arithmetic_merge_loads_and_matches_the_formula(tmp_path: Path) -> None:
+    base = write_mert_checkpoint(tmp_path / "base", seed=1)
+    greek = write_mert_checkpoint(tmp_path / "greek", seed=2, old_names=False)  # the new weight-norm names
+    turkish = write_mert_checkpoint(tmp_path / "turkish", seed=3)
+    result = merge_checkpoints(
+        str(tmp_path / "base"), [str(tmp_path / "greek"), str(tmp_path / "turkish")], tmp_path / "ta", lam=0.2
+    )
+    assert result.parameters == parameter_count(base)
+    merged = load_hubert(tmp_path / "ta").state_dict()
+    b, g, t = base.state_dict(), greek.state_dict(), turkish.state_dict()
+    for name, value in merged.items():
+        if name == "masked_spec_embed":
+            continue
+        torch.testing.assert_close(value, b[name] + 0.2 * ((g[name] - b[name]) + (t[name] - b[name])))
+    assert json.loads((tmp_path / "ta" / "merge.json").read_text())["lambda"] == 0.2
+    embedder = CultureMertEmbedder(CultureMertConfig(model=str(tmp_path / "ta"), window_s=1.0))
+    assert embedder.embed([np.ones(24_000, dtype=np.float32) * 0.1]).shape == (1, SMALL["hidden_size"])
+
+
+def test_merge_refuses_another_architecture(tmp_path: Path) -> None:
+    write_mert_checkpoint(tmp_path / "base")
+    write_mert_checkpoint(tmp_path / "other", config={**SMALL, "intermediate_size": 48})
+    with pytest.raises(ConfigError, match="has shape"):
+        merge_checkpoints(str(tmp_path / "base"), [str(tmp_path / "other")], tmp_path / "out")

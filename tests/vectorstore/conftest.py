@@ -1,0 +1,66 @@
+"""A planted collection and a fixture that runs each contract test on both backends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys.vectorstore import CollectionSpec, FieldType, Point, VectorSpec, VectorStore
+
+SPEC = CollectionSpec(
+    "items",
+    (VectorSpec("a", 8), VectorSpec("b", 4)),
+    {"artist": FieldType.KEYWORD, "genres": FieldType.KEYWORD, "year": FieldType.INTEGER},
+)
+ARTISTS = ["ana", "ben", "cai", "dee"]
+GENRES = ["rock", "jazz", "folk"]
+
+
+def planted_points(n: int = 60, seed: int = 7) -> list[Point]:
+    """Three tight clusters in ``a`` (ids 0-19, 20-39, 40-59) with cycling payloads.
+
+    Every fifth point lacks the ``b`` vector; point ids are the integers 0..n-1.
+    """
+    rng = np.random.default_rng(seed)
+    centres = np.eye(8, dtype=np.float32)[:3] * 10.0
+    points = []
+    for i in range(n):
+        a = centres[(i * 3) // n] + rng.normal(0, 0.3, 8).astype(np.float32)
+        vectors: dict = {"a": a}
+        if i % 5:
+            vectors["b"] = rng.normal(size=4).astype(np.float32)
+        payload = {
+            "artist": ARTISTS[i % 4],
+            "genres": [GENRES[i % 3], GENRES[(i + 1) % 3]] if i % 2 else [GENRES[i % 3]],
+            "year": 1960 + i,
+            "title": f"song {i}",
+        }
+        points.append(Point(i, vectors, payload))
+    return points
+
+
+def make_store(kind: str, root: Path) -> VectorStore:
+    if kind == "edge":
+        from recsys.vectorstore.edge import EdgeStore
+
+        return EdgeStore(root / "vectors")
+    from recsys.vectorstore.client import ClientStore
+
+    return ClientStore(":memory:")
+
+
+@pytest.fixture(params=["edge", "client"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
+    s = make_store(request.param, tmp_path)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def filled(store: VectorStore) -> VectorStore:
+    store.ensure_collection(SPEC)
+    store.upsert("items", planted_points(), batch_size=16)
+    return store
