@@ -9,4 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-REGISTRY: list[Callable[..., Any]] = []
+from pipelines.commands import index
+
+REGISTRY: list[Callable[..., Any]] = [
+    index.register,
+]

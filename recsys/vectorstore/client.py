@@ -87,8 +87,8 @@ def client_filter(flt: Filter | None, *, has_vector: str | None = None) -> qm.Fi
     must: list[Any] = [_condition(c) for c in flt.must] if flt else []
     if has_vector is not None:
         must.append(qm.HasVectorCondition(has_vector=has_vector))
-    should = [_condition(c) for c in flt.should] if flt else []
-    must_not = [_condition(c) for c in flt.must_not] if flt else []
+    should: list[Any] = [_condition(c) for c in flt.should] if flt else []
+    must_not: list[Any] = [_condition(c) for c in flt.must_not] if flt else []
     if not (must or should or must_not):
         return None
     return qm.Filter(must=must or None, should=should or None, must_not=must_not or None)
@@ -98,14 +98,14 @@ def _condition(cond: Any) -> qm.FieldCondition:
     if isinstance(cond, Match):
         return qm.FieldCondition(key=cond.key, match=qm.MatchValue(value=cond.value))
     if isinstance(cond, MatchAny):
-        return qm.FieldCondition(key=cond.key, match=qm.MatchAny(any=list(cond.values)))
+        return qm.FieldCondition(key=cond.key, match=qm.MatchAny(any=list[Any](cond.values)))
     return qm.FieldCondition(key=cond.key, range=qm.Range(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt))
 
 
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, ResponseHandlingException):
         return True
-    return isinstance(exc, UnexpectedResponse) and (exc.status_code == 429 or exc.status_code >= 500)
+    return isinstance(exc, UnexpectedResponse) and (exc.status_code == 429 or (exc.status_code or 0) >= 500)
 
 
 class ClientStore(VectorStore):
@@ -371,7 +371,9 @@ class ClientStore(VectorStore):
             qm.RecommendStrategy.SUM_SCORES if strategy == "sum_scores" else qm.RecommendStrategy.BEST_SCORE
         )
         query = qm.RecommendQuery(
-            recommend=qm.RecommendInput(positive=positive, negative=negative or None, strategy=chosen)
+            recommend=qm.RecommendInput(
+                positive=list[Any](positive), negative=list[Any](negative) or None, strategy=chosen
+            )
         )
         answer = self._call(
             self.client.query_points,
@@ -446,7 +448,7 @@ def _vectors(value: Any) -> dict[str, list[float]]:
 
 
 def _client_point(point: Point) -> qm.PointStruct:
-    vectors = {name: as_vector(value) for name, value in point.vectors.items()}
+    vectors: dict[str, Any] = {name: as_vector(value) for name, value in point.vectors.items()}
     return qm.PointStruct(id=point_id(point.id), vector=vectors, payload=point.payload)
 
 
