@@ -18,6 +18,7 @@ It stands in for a server in tests and small experiments.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -80,6 +81,7 @@ class ClientOptions:
     shard_number: int | None = None
     replication_factor: int | None = None
     prefer_grpc: bool = False
+    index_wait_s: int = 3600
 
 
 def client_filter(flt: Filter | None, *, has_vector: str | None = None) -> qm.Filter | None:
@@ -116,7 +118,8 @@ class ClientStore(VectorStore):
         self.options = options or ClientOptions()
         self.remote = location.startswith(("http://", "https://"))
         self.keep_versions = 2
-        self._lock = threading.RLock()
+        # Local mode is plain Python objects: serialise calls from several threads (the UI).
+        self._lock: Any = contextlib.nullcontext() if self.remote else threading.RLock()
         self._specs: dict[str, tuple[float, CollectionSpec]] = {}
         self.spec_ttl_s = 2.0  # another process may switch the alias to a version with other sizes
         try:
@@ -415,7 +418,26 @@ class ClientStore(VectorStore):
         self._call(self.client.upsert, physical, points=[_client_point(p) for p in points], wait=True)
 
     def _seal_version(self, name: str, version: int) -> None:
-        """Upserts were sent with ``wait=True``; the server indexes in the background meanwhile."""
+        """Wait (up to ``index_wait_s``) for the server to finish indexing before readers switch.
+
+        Upserts were sent with ``wait=True``, so every point is there already; waiting for
+        the optimizers spares readers the slow full scans of a collection still indexing.
+        Local mode has no index to wait for.
+        """
+        if not self.remote:
+            return
+        physical = self._physical(name, version)
+        deadline = time.monotonic() + self.options.index_wait_s
+        while time.monotonic() < deadline:
+            info = self._call(self.client.get_collection, physical)
+            if info.status == qm.CollectionStatus.GREEN:
+                return
+            if info.status == qm.CollectionStatus.RED:
+                raise VectorStoreError(f"Qdrant at {self.location}: indexing {physical!r} failed")
+            time.sleep(1.0)
+        raise VectorStoreError(
+            f"Qdrant at {self.location}: {physical!r} still indexing after {self.options.index_wait_s} s"
+        )
 
     def _discard_version(self, name: str, version: int) -> None:
         self._call(self.client.delete_collection, self._physical(name, version))

@@ -280,6 +280,7 @@ class EdgeStore(VectorStore):
                 points = int(manifest.get("points", 0))
                 counts = manifest.get("vectors", {})
                 counted = "at publish"
+                indexes = tuple(spec.indexes)
             else:
                 points = shard.count(qe.CountRequest(exact=True))
                 counts = {
@@ -289,6 +290,7 @@ class EdgeStore(VectorStore):
                     for v in spec.vectors
                 }
                 counted = "live"
+                indexes = tuple(sorted(shard.info().payload_schema))
             vectors = tuple(
                 VectorInfo(v.name, v.size, v.distance, int(counts.get(v.name, 0))) for v in spec.vectors
             )
@@ -298,7 +300,7 @@ class EdgeStore(VectorStore):
                 tuple(self.versions(name)),
                 points,
                 vectors,
-                tuple(spec.indexes),
+                indexes,
                 self.location,
                 counted,
             )
