@@ -236,7 +236,9 @@ def main() -> None:
     parser.add_argument("--hnsw-ef", type=int, default=EdgeSearchSettings().hnsw_ef)
     parser.add_argument("--data", default="clustered,isotropic")
     parser.add_argument("--seed", type=int, default=11)
-    parser.add_argument("--scratch", type=Path, default=None, help="Directory for the Edge shards (default: a temp dir).")
+    parser.add_argument(
+        "--scratch", type=Path, default=None, help="Directory for the Edge shards (default: a temp dir)."
+    )
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
 
@@ -254,14 +256,16 @@ def main() -> None:
         "args": {k: str(v) for k, v in vars(args).items()},
         "datasets": {},
     }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
     try:
         for kind in args.data.split(","):
             results["datasets"][kind] = run_dataset(kind, args, scratch)
+            results["machine"]["load_average_at_end"] = list(os.getloadavg())
+            args.json.write_text(
+                json.dumps(results, indent=2)
+            )  # after each data set: a long run keeps its figures
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    results["machine"]["load_average_at_end"] = list(os.getloadavg())
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.json}")
 
 
