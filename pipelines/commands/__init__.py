@@ -9,10 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.commands import audio, ingest_files, ingest_spotify
+from pipelines.commands import audio, index, ingest_files, ingest_spotify
 
 REGISTRY: list[Callable[..., Any]] = [
     ingest_spotify.register,
     ingest_files.register,
+    index.register,
     audio.register,
 ]

@@ -18,6 +18,7 @@ It stands in for a server in tests and small experiments.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
@@ -80,6 +81,7 @@ class ClientOptions:
     shard_number: int | None = None
     replication_factor: int | None = None
     prefer_grpc: bool = False
+    index_wait_s: int = 3600
 
 
 def client_filter(flt: Filter | None, *, has_vector: str | None = None) -> qm.Filter | None:
@@ -87,8 +89,8 @@ def client_filter(flt: Filter | None, *, has_vector: str | None = None) -> qm.Fi
     must: list[Any] = [_condition(c) for c in flt.must] if flt else []
     if has_vector is not None:
         must.append(qm.HasVectorCondition(has_vector=has_vector))
-    should = [_condition(c) for c in flt.should] if flt else []
-    must_not = [_condition(c) for c in flt.must_not] if flt else []
+    should: list[Any] = [_condition(c) for c in flt.should] if flt else []
+    must_not: list[Any] = [_condition(c) for c in flt.must_not] if flt else []
     if not (must or should or must_not):
         return None
     return qm.Filter(must=must or None, should=should or None, must_not=must_not or None)
@@ -98,14 +100,14 @@ def _condition(cond: Any) -> qm.FieldCondition:
     if isinstance(cond, Match):
         return qm.FieldCondition(key=cond.key, match=qm.MatchValue(value=cond.value))
     if isinstance(cond, MatchAny):
-        return qm.FieldCondition(key=cond.key, match=qm.MatchAny(any=list(cond.values)))
+        return qm.FieldCondition(key=cond.key, match=qm.MatchAny(any=list[Any](cond.values)))
     return qm.FieldCondition(key=cond.key, range=qm.Range(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt))
 
 
 def _transient(exc: BaseException) -> bool:
     if isinstance(exc, ResponseHandlingException):
         return True
-    return isinstance(exc, UnexpectedResponse) and (exc.status_code == 429 or exc.status_code >= 500)
+    return isinstance(exc, UnexpectedResponse) and (exc.status_code == 429 or (exc.status_code or 0) >= 500)
 
 
 class ClientStore(VectorStore):
@@ -116,7 +118,8 @@ class ClientStore(VectorStore):
         self.options = options or ClientOptions()
         self.remote = location.startswith(("http://", "https://"))
         self.keep_versions = 2
-        self._lock = threading.RLock()
+        # Local mode is plain Python objects: serialise calls from several threads (the UI).
+        self._lock: Any = contextlib.nullcontext() if self.remote else threading.RLock()
         self._specs: dict[str, tuple[float, CollectionSpec]] = {}
         self.spec_ttl_s = 2.0  # another process may switch the alias to a version with other sizes
         try:
@@ -371,7 +374,9 @@ class ClientStore(VectorStore):
             qm.RecommendStrategy.SUM_SCORES if strategy == "sum_scores" else qm.RecommendStrategy.BEST_SCORE
         )
         query = qm.RecommendQuery(
-            recommend=qm.RecommendInput(positive=positive, negative=negative or None, strategy=chosen)
+            recommend=qm.RecommendInput(
+                positive=list[Any](positive), negative=list[Any](negative) or None, strategy=chosen
+            )
         )
         answer = self._call(
             self.client.query_points,
@@ -413,7 +418,26 @@ class ClientStore(VectorStore):
         self._call(self.client.upsert, physical, points=[_client_point(p) for p in points], wait=True)
 
     def _seal_version(self, name: str, version: int) -> None:
-        """Upserts were sent with ``wait=True``; the server indexes in the background meanwhile."""
+        """Wait (up to ``index_wait_s``) for the server to finish indexing before readers switch.
+
+        Upserts were sent with ``wait=True``, so every point is there already; waiting for
+        the optimizers spares readers the slow full scans of a collection still indexing.
+        Local mode has no index to wait for.
+        """
+        if not self.remote:
+            return
+        physical = self._physical(name, version)
+        deadline = time.monotonic() + self.options.index_wait_s
+        while time.monotonic() < deadline:
+            info = self._call(self.client.get_collection, physical)
+            if info.status == qm.CollectionStatus.GREEN:
+                return
+            if info.status == qm.CollectionStatus.RED:
+                raise VectorStoreError(f"Qdrant at {self.location}: indexing {physical!r} failed")
+            time.sleep(1.0)
+        raise VectorStoreError(
+            f"Qdrant at {self.location}: {physical!r} still indexing after {self.options.index_wait_s} s"
+        )
 
     def _discard_version(self, name: str, version: int) -> None:
         self._call(self.client.delete_collection, self._physical(name, version))
@@ -446,7 +470,7 @@ def _vectors(value: Any) -> dict[str, list[float]]:
 
 
 def _client_point(point: Point) -> qm.PointStruct:
-    vectors = {name: as_vector(value) for name, value in point.vectors.items()}
+    vectors: dict[str, Any] = {name: as_vector(value) for name, value in point.vectors.items()}
     return qm.PointStruct(id=point_id(point.id), vector=vectors, payload=point.payload)
 
 

@@ -107,8 +107,8 @@ def edge_filter(flt: Filter | None, *, has_vector: str | None = None) -> qe.Filt
     must: list[Any] = [_condition(c) for c in flt.must] if flt else []
     if has_vector is not None:
         must.append(qe.HasVectorCondition(has_vector))
-    should = [_condition(c) for c in flt.should] if flt else []
-    must_not = [_condition(c) for c in flt.must_not] if flt else []
+    should: list[Any] = [_condition(c) for c in flt.should] if flt else []
+    must_not: list[Any] = [_condition(c) for c in flt.must_not] if flt else []
     if not (must or should or must_not):
         return None
     return qe.Filter(must=must or None, should=should or None, must_not=must_not or None)
@@ -118,7 +118,7 @@ def _condition(cond: Match | MatchAny | Range) -> qe.FieldCondition:
     if isinstance(cond, Match):
         return qe.FieldCondition(cond.key, match=qe.MatchValue(cond.value))
     if isinstance(cond, MatchAny):
-        return qe.FieldCondition(cond.key, match=qe.MatchAny(list(cond.values)))
+        return qe.FieldCondition(cond.key, match=qe.MatchAny(list[Any](cond.values)))
     return qe.FieldCondition(
         cond.key, range=qe.RangeFloat(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
     )
@@ -280,6 +280,7 @@ class EdgeStore(VectorStore):
                 points = int(manifest.get("points", 0))
                 counts = manifest.get("vectors", {})
                 counted = "at publish"
+                indexes = tuple(spec.indexes)
             else:
                 points = shard.count(qe.CountRequest(exact=True))
                 counts = {
@@ -289,6 +290,7 @@ class EdgeStore(VectorStore):
                     for v in spec.vectors
                 }
                 counted = "live"
+                indexes = tuple(sorted(shard.info().payload_schema))
             vectors = tuple(
                 VectorInfo(v.name, v.size, v.distance, int(counts.get(v.name, 0))) for v in spec.vectors
             )
@@ -298,7 +300,7 @@ class EdgeStore(VectorStore):
                 tuple(self.versions(name)),
                 points,
                 vectors,
-                tuple(spec.indexes),
+                indexes,
                 self.location,
                 counted,
             )
@@ -318,7 +320,7 @@ class EdgeStore(VectorStore):
         self, name: str, ids: Sequence[PointKey], *, with_vectors: bool | Sequence[str] = False
     ) -> list[Record]:
         with self._lock:
-            wanted = [point_id(k) for k in ids]
+            wanted: list[Any] = [point_id(k) for k in ids]
             records = self._shard(name).retrieve(
                 wanted, with_payload=True, with_vector=_with_vector(with_vectors)
             )
@@ -404,7 +406,7 @@ class EdgeStore(VectorStore):
         score_threshold: float | None,
         strategy: RecommendStrategy,
     ) -> list[Hit]:
-        rq = qe.RecommendQuery(positive, negative)
+        rq = qe.RecommendQuery(list[Any](positive), list[Any](negative))
         query = (
             qe.Query.RecommendSumScores(rq, using=using)
             if strategy == "sum_scores"

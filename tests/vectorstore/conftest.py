@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,9 +55,25 @@ def make_store(kind: str, root: Path) -> VectorStore:
     return ClientStore(":memory:")
 
 
+@pytest.fixture
+def fast_dir(tmp_path: Path) -> Iterator[Path]:
+    """A scratch directory in memory (/dev/shm) when there is room, else ``tmp_path``.
+
+    Qdrant Edge syncs to disk on every shard creation and index change; on a busy
+    shared disk that is most of these tests' time, and durability is not what they test.
+    """
+    shm = Path("/dev/shm")
+    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 1 << 30:
+        path = Path(tempfile.mkdtemp(prefix="recsys-vectors-", dir=shm))
+        yield path
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        yield tmp_path
+
+
 @pytest.fixture(params=["edge", "client"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[VectorStore]:
-    s = make_store(request.param, tmp_path)
+def store(request: pytest.FixtureRequest, fast_dir: Path) -> Iterator[VectorStore]:
+    s = make_store(request.param, fast_dir)
     yield s
     s.close()
 

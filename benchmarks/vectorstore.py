@@ -1,0 +1,273 @@
+"""Vector store benchmark: Qdrant Edge (the embedded default) beside qdrant-client local mode.
+
+For each data set (clustered, like real embeddings, and isotropic random) it measures
+upsert throughput, index build time, single-query latency (p50/p99) with and without a
+payload filter, and recall@10 against exact (brute-force) search. qdrant-client's local
+mode is the baseline, at ``--baseline-points`` (20,000 by default, its documented
+ceiling) on a prefix of the same data with the same queries, measured in the same run.
+
+    python -m benchmarks.vectorstore                       # 100,000 × 768, writes benchmarks/results/vectorstore.json
+    python -m benchmarks.vectorstore --points 20000 --dim 128 --queries 100 --json /tmp/small.json
+
+The filtered query asks for one genre (20 genres, one or two per point) and a year range
+(about 40 % of the years), which keeps roughly 4 % of the points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recsys.vectorstore import (
+    CollectionSpec,
+    FieldType,
+    Filter,
+    Match,
+    Point,
+    Range,
+    VectorSpec,
+    VectorStore,
+)
+from recsys.vectorstore.client import ClientStore
+from recsys.vectorstore.edge import EdgeSearchSettings, EdgeStore
+
+RESULTS = Path(__file__).resolve().parent / "results" / "vectorstore.json"
+GENRES = [f"g{i:02d}" for i in range(20)]
+NAME = "bench"
+
+
+def make_data(kind: str, n: int, dim: int, n_queries: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points and ``n_queries`` held-out queries, float32, unit-normalised.
+
+    clustered: 1,000 clusters of uneven size whose centres lie in a 64-d subspace, with
+    per-cluster spread, plus a little isotropic noise (real embeddings look like this:
+    low intrinsic dimension, uneven density). isotropic: standard normal in all ``dim``.
+    """
+    rng = np.random.default_rng(seed)
+    total = n + n_queries
+    if kind == "isotropic":
+        x = rng.standard_normal((total, dim), dtype=np.float32)
+    else:
+        basis = np.linalg.qr(rng.standard_normal((dim, 64)))[0].astype(np.float32)  # (dim, 64)
+        centres = rng.standard_normal((1000, 64)).astype(np.float32) @ basis.T  # (1000, dim)
+        weights = rng.pareto(1.5, 1000) + 1.0
+        labels = rng.choice(1000, size=total, p=weights / weights.sum())
+        spread = rng.uniform(0.2, 0.6, 1000).astype(np.float32)[labels, None]
+        local = rng.standard_normal((total, 64), dtype=np.float32) @ basis.T  # (total, dim)
+        x = centres[labels] + spread * local + 0.05 * rng.standard_normal((total, dim), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x[:n], x[n:]
+
+
+def make_payloads(n: int, seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed + 1)
+    return {
+        "artist": rng.integers(0, 5000, n),
+        "year": rng.integers(1950, 2025, n),
+        "genre1": rng.integers(0, 20, n),
+        "genre2": np.where(rng.random(n) < 0.5, rng.integers(0, 20, n), -1),
+        "duration_ms": rng.integers(60_000, 600_000, n),
+    }
+
+
+def payload(p: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+    genres = [GENRES[p["genre1"][i]]]
+    if p["genre2"][i] >= 0 and p["genre2"][i] != p["genre1"][i]:
+        genres.append(GENRES[p["genre2"][i]])
+    return {
+        "track_id": i,
+        "artist": f"artist {p['artist'][i]}",
+        "year": int(p["year"][i]),
+        "genres": genres,
+        "duration_ms": int(p["duration_ms"][i]),
+    }
+
+
+def filter_mask(p: dict[str, np.ndarray], genre: int, n: int) -> np.ndarray:
+    year = p["year"][:n]
+    return ((p["genre1"][:n] == genre) | (p["genre2"][:n] == genre)) & (year >= 1990) & (year < 2020)
+
+
+def exact_top(x: np.ndarray, queries: np.ndarray, k: int, masks: list[np.ndarray] | None) -> list[set[int]]:
+    """Ids of the exact top ``k`` by cosine (vectors are unit-normalised), optionally within masks."""
+    out = []
+    for qi, q in enumerate(queries):
+        scores = x @ q  # (n,)
+        if masks is not None:
+            scores = np.where(masks[qi], scores, -np.inf)
+        top = np.argpartition(-scores, k)[:k]
+        out.append({int(i) for i in top if np.isfinite(scores[i])})
+    return out
+
+
+def spec(dim: int) -> CollectionSpec:
+    return CollectionSpec(
+        NAME,
+        (VectorSpec("audio", dim),),
+        {
+            "artist": FieldType.KEYWORD,
+            "year": FieldType.INTEGER,
+            "genres": FieldType.KEYWORD,
+            "duration_ms": FieldType.INTEGER,
+        },
+    )
+
+
+def points(x: np.ndarray, p: dict[str, np.ndarray]) -> Iterator[Point]:
+    for i in range(len(x)):
+        yield Point(i, {"audio": x[i]}, payload(p, i))
+
+
+def build(store: VectorStore, x: np.ndarray, p: dict[str, np.ndarray], batch: int) -> dict[str, float]:
+    """Write a version through the store's rebuild steps, timing the writes and the indexing apart."""
+    s = spec(x.shape[1])
+    version = store._create_version(s)  # the steps of VectorStore.rebuild, timed one by one
+    started = time.perf_counter()
+    chunk: list[Point] = []
+    for point in points(x, p):
+        chunk.append(point)
+        if len(chunk) == batch:
+            store._write_version(NAME, version, chunk)
+            chunk = []
+    if chunk:
+        store._write_version(NAME, version, chunk)
+    upsert_s = time.perf_counter() - started
+    started = time.perf_counter()
+    store._seal_version(NAME, version)
+    index_s = time.perf_counter() - started
+    store._publish_version(NAME, version)
+    return {"upsert_s": upsert_s, "upsert_points_per_s": len(x) / upsert_s, "index_build_s": index_s}
+
+
+def timed_queries(run: Callable[[int], list[int]], n: int) -> tuple[list[float], list[list[int]]]:
+    run(0)  # warm up
+    latencies, answers = [], []
+    for i in range(n):
+        started = time.perf_counter()
+        answers.append(run(i))
+        latencies.append((time.perf_counter() - started) * 1000.0)
+    return latencies, answers
+
+
+def recall(answers: list[list[int]], truth: list[set[int]], k: int) -> float:
+    hits = [len(set(a[:k]) & t) / max(min(k, len(t)), 1) for a, t in zip(answers, truth, strict=True)]
+    return float(np.mean(hits))
+
+
+def measure(
+    store: VectorStore, x: np.ndarray, queries: np.ndarray, p: dict[str, np.ndarray], args: argparse.Namespace
+) -> dict[str, Any]:
+    n, k = len(x), 10
+    result: dict[str, Any] = {"points": n, "dim": x.shape[1], "queries": len(queries)}
+    result.update(build(store, x, p, args.batch))
+    genres = np.random.default_rng(args.seed + 2).integers(0, 20, len(queries))
+    masks = [filter_mask(p, int(g), n) for g in genres]
+    result["filtered_fraction"] = float(np.mean([m.mean() for m in masks]))
+    truth = exact_top(x, queries, k, None)
+    truth_f = exact_top(x, queries, k, masks)
+
+    def plain(i: int) -> list[int]:
+        return [int(h.id) for h in store.search(NAME, queries[i], using="audio", limit=k)]
+
+    def filtered(i: int) -> list[int]:
+        flt = Filter.where(Match("genres", GENRES[genres[i]]), Range("year", gte=1990, lt=2020))
+        return [int(h.id) for h in store.search(NAME, queries[i], using="audio", filter=flt, limit=k)]
+
+    for label, fn, want in (("unfiltered", plain, truth), ("filtered", filtered, truth_f)):
+        lat, answers = timed_queries(fn, len(queries))
+        result[label] = {
+            "p50_ms": float(np.percentile(lat, 50)),
+            "p99_ms": float(np.percentile(lat, 99)),
+            "mean_ms": float(np.mean(lat)),
+            f"recall@{k}": recall(answers, want, k),
+        }
+    return result
+
+
+def run_dataset(kind: str, args: argparse.Namespace, scratch: Path) -> dict[str, Any]:
+    x, queries = make_data(kind, args.points, args.dim, args.queries, args.seed)
+    p = make_payloads(args.points, args.seed)
+    out: dict[str, Any] = {}
+    settings = EdgeSearchSettings(hnsw_ef=args.hnsw_ef)
+    edge = EdgeStore(scratch / f"edge-{kind}", search=settings)
+    print(f"[{kind}] Qdrant Edge: {args.points:,} × {args.dim} …", flush=True)
+    out["edge"] = measure(edge, x, queries, p, args)
+    edge.close()
+    shutil.rmtree(scratch / f"edge-{kind}", ignore_errors=True)
+    report(kind, "edge", out["edge"])
+    base_n = min(args.baseline_points, args.points)
+    local = ClientStore(":memory:")
+    print(f"[{kind}] qdrant-client local mode: {base_n:,} × {args.dim} …", flush=True)
+    out["client_local"] = measure(local, x[:base_n], queries[: args.baseline_queries], p, args)
+    local.close()
+    report(kind, "client_local", out["client_local"])
+    return out
+
+
+def report(kind: str, backend: str, r: dict[str, Any]) -> None:
+    u, f = r["unfiltered"], r["filtered"]
+    print(
+        f"  {kind:<9} {backend:<12} {r['points']:>7,} pts  upsert {r['upsert_points_per_s']:>8,.0f} pts/s  "
+        f"index {r['index_build_s']:>6.1f} s  unfiltered p50 {u['p50_ms']:.2f} p99 {u['p99_ms']:.2f} ms "
+        f"recall {u['recall@10']:.3f}  filtered p50 {f['p50_ms']:.2f} p99 {f['p99_ms']:.2f} ms "
+        f"recall {f['recall@10']:.3f}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--points", type=int, default=100_000)
+    parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--queries", type=int, default=500)
+    parser.add_argument("--baseline-points", type=int, default=20_000)
+    parser.add_argument("--baseline-queries", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--hnsw-ef", type=int, default=EdgeSearchSettings().hnsw_ef)
+    parser.add_argument("--data", default="clustered,isotropic")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--scratch", type=Path, default=None, help="Directory for the Edge shards (default: a temp dir)."
+    )
+    parser.add_argument("--json", type=Path, default=RESULTS)
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="recsys-bench-", dir=args.scratch))
+    settings = EdgeSearchSettings(hnsw_ef=args.hnsw_ef)
+    results: dict[str, Any] = {
+        "benchmark": "vectorstore",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "load_average_at_start": list(os.getloadavg()),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "edge_settings": settings.__dict__,
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "datasets": {},
+    }
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for kind in args.data.split(","):
+            results["datasets"][kind] = run_dataset(kind, args, scratch)
+            results["machine"]["load_average_at_end"] = list(os.getloadavg())
+            args.json.write_text(
+                json.dumps(results, indent=2)
+            )  # after each data set: a long run keeps its figures
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""The index job: turn the catalog into vector-store points and rebuild a collection from them.
+
+Payloads come from the catalog (tracks: id, title, artist, artist id, year, genres,
+cultures, duration; playlists: id, name, namespace, number of tracks); vectors already
+in the current version are carried over by :func:`recsys.vectorstore.rebuild.rebuild_collection`,
+so embedders that wrote vectors keep them across a rebuild.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from recsys.catalog.schema import Playlist, Track
+from recsys.vectorstore.base import DEFAULT_BATCH, Point, VectorStore
+from recsys.vectorstore.collections import PLAYLISTS, TRACKS
+from recsys.vectorstore.rebuild import RebuildReport, rebuild_collection
+
+STREAM_ROWS = 5_000
+
+
+def _clean(payload: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in payload.items() if v is not None and v != []}
+
+
+def track_points(engine: Engine) -> Iterator[Point]:
+    """One point per catalog track (no vectors), in id order, streamed from the database."""
+    stmt = select(
+        Track.id,
+        Track.title,
+        Track.artist_name,
+        Track.artist_id,
+        Track.year,
+        Track.genres,
+        Track.cultures,
+        Track.duration_ms,
+    ).order_by(Track.id)
+    with engine.connect() as conn:
+        for row in conn.execution_options(yield_per=STREAM_ROWS).execute(stmt):
+            yield Point(
+                row.id,
+                {},
+                _clean(
+                    {
+                        "track_id": row.id,
+                        "title": row.title,
+                        "artist": row.artist_name,
+                        "artist_id": row.artist_id,
+                        "year": row.year,
+                        "genres": list(row.genres or []),
+                        "cultures": list(row.cultures or []),
+                        "duration_ms": row.duration_ms,
+                    }
+                ),
+            )
+
+
+def playlist_points(engine: Engine) -> Iterator[Point]:
+    """One point per catalog playlist (every namespace; no vectors), in id order."""
+    stmt = select(Playlist.id, Playlist.name, Playlist.namespace, Playlist.num_tracks).order_by(Playlist.id)
+    with engine.connect() as conn:
+        for row in conn.execution_options(yield_per=STREAM_ROWS).execute(stmt):
+            payload = {
+                "playlist_id": row.id,
+                "name": row.name,
+                "namespace": row.namespace,
+                "num_tracks": row.num_tracks,
+            }
+            yield Point(row.id, {}, _clean(payload))
+
+
+CATALOG_POINTS = {TRACKS: track_points, PLAYLISTS: playlist_points}
+
+
+def rebuild_from_catalog(
+    engine: Engine, store: VectorStore, name: str, *, batch_size: int = DEFAULT_BATCH
+) -> RebuildReport:
+    """Rebuild ``tracks`` or ``playlists`` from the catalog, carrying the current vectors over."""
+    try:
+        points = CATALOG_POINTS[name]
+    except KeyError:
+        raise ValueError(f"unknown collection {name!r}; known: {', '.join(sorted(CATALOG_POINTS))}") from None
+    return rebuild_collection(store, name, points(engine), batch_size=batch_size)
+
+
+def index_status(store: VectorStore) -> dict[str, Any]:
+    """Every collection of the store with its versions and counts per named vector."""
+    return {
+        "store": store.location,
+        "backend": type(store).__name__,
+        "collections": [store.describe(name).as_dict() for name in store.collections()],
+    }
