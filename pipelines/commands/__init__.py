@@ -9,5 +9,4 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-REGISTRY: list[Callable[..., Any]] = [
-]
+REGISTRY: list[Callable[..., Any]] = []
