@@ -9,4 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-REGISTRY: list[Callable[..., Any]] = []
+from pipelines.commands import models_cf
+
+REGISTRY: list[Callable[..., Any]] = [
+    models_cf.register,
+]

@@ -49,7 +49,6 @@ class ItemKNN:
 
     def __init__(self, row_decay: float = 0.0) -> None:
         self.row_decay = row_decay
-        self._x: sparse.csr_matrix | None = None
         self._xt: sparse.csr_matrix | None = None
         self._inv_norm: np.ndarray | None = None
 
@@ -64,16 +63,15 @@ class ItemKNN:
         self._inv_norm = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1e-12)), 0.0).astype(
             np.float32
         )
-        self._x = x.tocsr()
         self._xt = x.T.tocsr()
 
-    def _fitted(self) -> tuple[sparse.csr_matrix, sparse.csr_matrix, np.ndarray]:
-        if self._x is None or self._xt is None or self._inv_norm is None:
+    def _fitted(self) -> tuple[sparse.csr_matrix, np.ndarray]:
+        if self._xt is None or self._inv_norm is None:
             raise RuntimeError("ItemKNN.fit() was not called")
-        return self._x, self._xt, self._inv_norm
+        return self._xt, self._inv_norm
 
     def scores(self, seeds: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        x, xt, inv_norm = self._fitted()
+        xt, inv_norm = self._fitted()
         seeds = np.asarray(seeds, dtype=np.int64)
         w = seed_weights(seeds, weights) * inv_norm[seeds]
         # rows holding the seeds, weighted: (R,) = X[:, S] @ w
@@ -83,7 +81,7 @@ class ItemKNN:
     def explain(
         self, seeds: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None
     ) -> np.ndarray:
-        _x, xt, inv_norm = self._fitted()
+        xt, inv_norm = self._fitted()
         seeds = np.asarray(seeds, dtype=np.int64)
         targets = np.asarray(targets, dtype=np.int64)
         w = seed_weights(seeds, weights)
