@@ -108,26 +108,28 @@ def holdout_split(
     return pairs.filter(pl.Series(keep)), test
 
 
-def _scorer(name: str, seed: int) -> ItemScorer:
+LISTEN_ALS = MFConfig(kind="als", factors=64, iterations=15, alpha=2.0, regularization=0.1)
+LISTEN_BPR = MFConfig(kind="bpr", factors=64, iterations=100, learning_rate=0.05, regularization=0.01)
+
+
+def _scorer(name: str, als: MFConfig, bpr: MFConfig) -> ItemScorer:
     if name == "popularity":
         return Popularity()
     if name == "knn":
         return ItemKNN()
-    if name == "als":
-        return MatrixFactorization(
-            MFConfig(kind="als", factors=64, iterations=15, alpha=2.0, regularization=0.1, seed=seed)
-        )
-    if name == "bpr":
-        return MatrixFactorization(
-            MFConfig(
-                kind="bpr", factors=64, iterations=100, learning_rate=0.05, regularization=0.01, seed=seed
-            )
-        )
+    if name in ("als", "bpr"):
+        return MatrixFactorization(als if name == "als" else bpr)
     raise InputError(f"unknown method {name!r}: choose from {', '.join(LISTEN_METHODS)}")
 
 
 def evaluate_listens(
-    data: ListenData, *, methods: str | Sequence[str] = LISTEN_METHODS, holdout: float = 0.2, seed: int = 0
+    data: ListenData,
+    *,
+    methods: str | Sequence[str] = LISTEN_METHODS,
+    holdout: float = 0.2,
+    seed: int = 0,
+    als: MFConfig = LISTEN_ALS,
+    bpr: MFConfig = LISTEN_BPR,
 ) -> dict[str, Any]:
     """Fit each method on the training listens (log-scaled play counts) and score held-out items."""
     names = [m.strip() for m in methods.split(",")] if isinstance(methods, str) else list(methods)
@@ -147,12 +149,14 @@ def evaluate_listens(
             "train_nnz": matrix.nnz,
             "weighting": "log1p(play count)",
             "unreadable_lines": len(data.problems),
+            "als": als.as_dict(),
+            "bpr": bpr.as_dict(),
         },
         "fit_seconds": {},
         "results": {},
     }
     for name in names:
-        scorer = _scorer(name, seed)
+        scorer = _scorer(name, als, bpr)
         start = time.perf_counter()
         scorer.fit(matrix)
         report["fit_seconds"][name] = round(time.perf_counter() - start, 3)

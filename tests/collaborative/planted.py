@@ -28,7 +28,9 @@ def planted_frame(seed: int = 3) -> pl.DataFrame:
             for pos, item in enumerate(rng.choice(items, PLAYLIST_LEN, replace=False)):
                 rows.append((pid, pos, int(item)))
             pid += 1
-    return pl.DataFrame(rows, schema={"playlist_id": pl.Int64, "position": pl.Int32, "track_id": pl.Int64}, orient="row")
+    return pl.DataFrame(
+        rows, schema={"playlist_id": pl.Int64, "position": pl.Int32, "track_id": pl.Int64}, orient="row"
+    )
 
 
 def planted_matrix(seed: int = 3) -> InteractionMatrix:

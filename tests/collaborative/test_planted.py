@@ -53,13 +53,21 @@ def test_recovers_withheld_items_of_the_block(scorer) -> None:  # type: ignore[n
 
 def test_popularity_ignores_seeds_and_counts_rows() -> None:
     frame = pl.DataFrame(
-        {"playlist_id": [1, 1, 1, 2, 2, 3], "position": [0, 1, 2, 0, 1, 0], "track_id": [10, 11, 10, 10, 12, 12]}
+        {
+            "playlist_id": [1, 1, 1, 2, 2, 3],
+            "position": [0, 1, 2, 0, 1, 0],
+            "track_id": [10, 11, 10, 10, 12, 12],
+        }
     )
     m = playlist_matrix(frame)
     pop = Popularity()
     pop.fit(m)
     # track 10 is listed twice in playlist 1: a playlist holds a track once
-    assert dict(zip(m.items.ids.tolist(), pop.scores(np.array([0])).tolist(), strict=True)) == {10: 2, 11: 1, 12: 2}
+    assert dict(zip(m.items.ids.tolist(), pop.scores(np.array([0])).tolist(), strict=True)) == {
+        10: 2,
+        11: 1,
+        12: 2,
+    }
 
 
 def test_knn_scores_are_cosine_cooccurrence() -> None:
@@ -78,7 +86,11 @@ def test_knn_scores_are_cosine_cooccurrence() -> None:
 @pytest.mark.parametrize("kind", ["als", "knn"])
 def test_explanations_add_up_to_the_scores(kind: str) -> None:
     train = playlist_matrix(planted_frame(), exclude=[0])
-    model = MatrixFactorization(MFConfig(kind="als", factors=16, iterations=5, alpha=5.0)) if kind == "als" else ItemKNN()
+    model = (
+        MatrixFactorization(MFConfig(kind="als", factors=16, iterations=5, alpha=5.0))
+        if kind == "als"
+        else ItemKNN()
+    )
     model.fit(train)
     seeds = train.items.indices([1000, 1001, 1002, 1003])
     weights = np.array([1.0, 2.0, 1.0, 3.0], dtype=np.float32)

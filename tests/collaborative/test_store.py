@@ -25,7 +25,9 @@ def test_save_load_and_version_row(catalog_engine: sa.Engine, tmp_path: Path, ki
     again = save_model(catalog_engine, tmp_path / "models", model, matrix)
     assert again.version == saved.version
     with catalog_engine.connect() as conn:
-        rows = conn.execute(sa.select(ModelVersion.kind, ModelVersion.version, ModelVersion.data_fingerprint)).all()
+        rows = conn.execute(
+            sa.select(ModelVersion.kind, ModelVersion.version, ModelVersion.data_fingerprint)
+        ).all()
     assert rows == [(kind, saved.version, matrix.fingerprint())]
 
     loaded = latest_model(catalog_engine, kind)
