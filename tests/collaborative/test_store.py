@@ -42,7 +42,7 @@ def test_save_load_and_version_row(catalog_engine: sa.Engine, tmp_path: Path, ki
 def test_missing_model_is_a_named_error(catalog_engine: sa.Engine, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="no als model"):
         latest_model(catalog_engine, "als")
-    with pytest.raises(NotFoundError, match="missing factors.npz"):
+    with pytest.raises(NotFoundError, match=r"missing factors\.npz"):
         load_model(tmp_path)
 
 

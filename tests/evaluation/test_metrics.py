@@ -42,8 +42,8 @@ def test_ndcg() -> None:
 
 def test_clicks() -> None:
     assert clicks([1], [1]) == 0
-    assert clicks(list(range(100, 110)) + [1], [1]) == 1
-    assert clicks(list(range(100, 121)) + [1], [1]) == 2
+    assert clicks([*list(range(100, 110)), 1], [1]) == 1
+    assert clicks([*list(range(100, 121)), 1], [1]) == 2
     assert clicks([9, 8], [1]) == CLICKS_NONE
 
 

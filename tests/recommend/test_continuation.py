@@ -134,7 +134,7 @@ def test_title_source_serves_a_cold_start_from_similar_names() -> None:
     got = [c.track_id for c in source.candidates([], "ROCK!", 10)]
     assert set(got) == {10, 11, 12, 13}
     assert got[:2] == [10, 12]  # in both rock playlists
-    assert [c.track_id for c in source.candidates([], "Jazz", 10)][0] == 21
+    assert next(c.track_id for c in source.candidates([], "Jazz", 10)) == 21
     assert source.candidates([], "polka", 10) == []
     assert source.candidates([10], None, 10) == []
 
