@@ -103,6 +103,8 @@ class MatrixFactorization:
             model = _build(self.config, gpu)
             model.fit(matrix.matrix, show_progress=show_progress)
         self.model = model.to_cpu() if gpu else model
+        # serving folds one playlist in at a time: one thread beats a pool fighting for cores
+        self.model.num_threads = 1
 
     def _fitted(self) -> Any:
         if self.model is None:
@@ -125,6 +127,7 @@ class MatrixFactorization:
         self = cls(config)
         with threadpool_limits(1, "blas"):
             model = _build(config, gpu=False)
+        model.num_threads = 1
         model.item_factors = np.ascontiguousarray(item_factors, dtype=np.float32)
         model.user_factors = np.ascontiguousarray(user_factors, dtype=np.float32)
         self.model = model

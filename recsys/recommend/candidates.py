@@ -14,8 +14,7 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import polars as pl
@@ -25,14 +24,13 @@ from recsys.collaborative.base import ItemScorer, top_n
 from recsys.collaborative.matrix import InteractionMatrix, ItemMap
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """One proposed track: catalog id, the source's score, why, and the seeds behind it."""
 
     track_id: int
     score: float
     reason: str
-    because: tuple[int, ...] = field(default=())
+    because: tuple[int, ...] = ()
 
 
 @runtime_checkable

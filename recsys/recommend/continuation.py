@@ -10,7 +10,6 @@ sources plug in by implementing :class:`~recsys.recommend.candidates.CandidateSo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from threadpoolctl import ThreadpoolController
 
@@ -18,16 +17,36 @@ from recsys.errors import InputError
 from recsys.recommend.candidates import Candidate, CandidateSource
 from recsys.recommend.diversify import TrackTable, diversified
 from recsys.recommend.explain import reason_for
-from recsys.recommend.fusion import reciprocal_rank_fusion
+from recsys.recommend.fusion import Fused, reciprocal_rank_fusion
 
 
-@dataclass(frozen=True)
 class Recommendation:
-    track_id: int
-    score: float
-    reason: str
-    sources: tuple[str, ...]
-    because: tuple[int, ...]
+    """One recommended track; its sources, seeds and reason are worked out when asked for."""
+
+    __slots__ = ("_entry", "_tracks", "score", "track_id")
+
+    def __init__(self, entry: Fused, tracks: TrackTable) -> None:
+        self.track_id = entry.track_id
+        self.score = entry.score
+        self._entry = entry
+        self._tracks = tracks
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The candidate sources that proposed the track, in source order."""
+        return self._entry.sources
+
+    @property
+    def because(self) -> tuple[int, ...]:
+        """Catalog ids of the seed tracks that drove it, strongest first."""
+        return self._entry.because
+
+    @property
+    def reason(self) -> str:
+        return reason_for(self._entry, self._tracks)
+
+    def __repr__(self) -> str:
+        return f"Recommendation({self.track_id}, {self.score:.4g}, {self.reason!r})"
 
 
 class ContinuationService:
@@ -87,16 +106,7 @@ class ContinuationService:
         cap = artist_cap if artist_cap is not None else self.artist_cap
         out: list[Recommendation] = []
         for track_id in diversified(by_id, self.tracks, seeds=seeds, artist_cap=cap):
-            entry = by_id[track_id]
-            out.append(
-                Recommendation(
-                    track_id=track_id,
-                    score=entry.score,
-                    reason=reason_for(entry, self.tracks),
-                    sources=entry.sources,
-                    because=entry.because,
-                )
-            )
+            out.append(Recommendation(by_id[track_id], self.tracks))
             if len(out) == n:
                 break
         return out

@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
 
 from recsys.recommend.candidates import Candidate
 
 
-@dataclass
 class Fused:
     """A track after fusion: its fused score and the (source, candidate) pairs that proposed it."""
 
-    track_id: int
-    score: float = 0.0
-    hits: list[tuple[str, Candidate]] = field(default_factory=list)
+    __slots__ = ("hits", "score", "track_id")
 
-    @cached_property
+    def __init__(self, track_id: int) -> None:
+        self.track_id = track_id
+        self.score = 0.0
+        self.hits: list[tuple[str, Candidate]] = []
+
+    @property
     def sources(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(name for name, _ in self.hits))
 
-    @cached_property
+    @property
     def because(self) -> tuple[int, ...]:
         return tuple(dict.fromkeys(seed for _, c in self.hits for seed in c.because))
 
