@@ -28,7 +28,9 @@ from threadpoolctl import threadpool_limits
 from recsys.collaborative.factorization import MatrixFactorization, MFConfig
 from recsys.collaborative.matrix import InteractionMatrix, ItemMap
 
-CONFIG = MFConfig(kind="als", factors=64, iterations=15, regularization=0.05, alpha=10.0, seed=7, device="cpu")
+CONFIG = MFConfig(
+    kind="als", factors=64, iterations=15, regularization=0.05, alpha=10.0, seed=7, device="cpu"
+)
 
 
 def synthetic(rows: int, items: int, nnz: int, seed: int = 0) -> InteractionMatrix:

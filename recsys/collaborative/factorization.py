@@ -92,7 +92,7 @@ class MatrixFactorization:
 
     def __init__(self, config: MFConfig | None = None) -> None:
         self.config = config or MFConfig()
-        self.name = self.config.kind
+        self.name: str = self.config.kind
         self.model: Any = None
 
     # ------------------------------------------------------------------ fitting

@@ -47,7 +47,7 @@ class InteractionMatrix:
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.matrix.shape  # type: ignore[return-value]
+        return self.matrix.shape
 
     @property
     def nnz(self) -> int:
