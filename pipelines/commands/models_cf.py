@@ -26,9 +26,12 @@ def train_als(
     learning_rate: Annotated[float, typer.Option(help="BPR learning rate.")] = 0.05,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     namespace: Annotated[str, typer.Option(help="Playlist namespace to train on.")] = "catalog",
+    source: Annotated[
+        str, typer.Option(help="playlists (playlist×track) or listens (user×artist from the listen table).")
+    ] = "playlists",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Fit ALS (or BPR) on the playlist×track matrix, save it and record its version."""
+    """Fit ALS (or BPR) on the playlist×track (or listens) matrix, save it and record its version."""
     from pipelines.train import train_factorization
     from recsys.collaborative.factorization import MFConfig
 
@@ -43,13 +46,20 @@ def train_als(
         seed=seed,
         device=cfg.device,
     )
-    saved = train_factorization(engine_for(cfg), cfg.data_dir / "models", config, namespace=namespace)
-    info = {"kind": model, "version": saved.version, "path": str(saved.path), **saved.metrics}
+    saved = train_factorization(
+        engine_for(cfg), cfg.data_dir / "models", config, namespace=namespace, source=source
+    )
+    info = {
+        "kind": saved.path.parent.name,
+        "version": saved.version,
+        "path": str(saved.path),
+        **saved.metrics,
+    }
     if as_json:
         echo_json(info)
     else:
         typer.echo(
-            f"{model} {saved.version}: {info['rows']:,} playlists × {info['items']:,} tracks "
+            f"{info['kind']} {saved.version}: {info['rows']:,} rows × {info['items']:,} items "
             f"in {info['fit_seconds']:.1f} s → {saved.path}"
         )
 

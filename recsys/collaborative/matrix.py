@@ -117,6 +117,12 @@ def playlist_matrix(entries: pl.DataFrame, *, exclude: Iterable[int] = ()) -> In
     return from_frame(kept, row="playlist_id", item="track_id")
 
 
-def listen_matrix(listens: pl.DataFrame, *, item: str = "artist_id") -> InteractionMatrix:
-    """User×item from listens (user_key, item, weight): play counts summed per pair."""
-    return from_frame(listens, row="user_key", item=item, weight="weight")
+def listen_matrix(
+    listens: pl.DataFrame, *, item: str = "item_id", log_scale: bool = True
+) -> InteractionMatrix:
+    """User×item from listens (user_key, item, weight): play counts summed per pair, then
+    log(1 + count) when ``log_scale`` (play counts are heavy-tailed)."""
+    pairs = listens.group_by("user_key", item).agg(pl.col("weight").sum())
+    if log_scale:
+        pairs = pairs.with_columns(pl.col("weight").log1p())
+    return from_frame(pairs, row="user_key", item=item, weight="weight")

@@ -45,17 +45,24 @@ def save_model(
     matrix: InteractionMatrix,
     *,
     metrics: dict[str, Any] | None = None,
+    kind: str | None = None,
 ) -> SavedModel:
-    """Write the model under ``models_dir/<kind>/<version>/`` and record it in ``model_version``."""
+    """Write the model under ``models_dir/<kind>/<version>/`` and record it in ``model_version``.
+
+    ``kind`` defaults to the model's (``als``, ``bpr``); models of another matrix than the
+    playlists' get their own (``als-listens``), so the latest ``als`` is always a playlist model.
+    """
+    kind = kind or model.config.kind
     version = model.version()
     fingerprint = matrix.fingerprint()
-    path = (models_dir / model.config.kind / version).resolve()
+    path = (models_dir / kind / version).resolve()
     path.mkdir(parents=True, exist_ok=True)
     np.savez(path / "factors.npz", item_factors=model.item_factors, user_factors=model.user_factors)
     np.save(path / "item_ids.npy", matrix.items.ids.astype(np.int64), allow_pickle=False)
     np.save(path / "row_keys.npy", np.asarray(matrix.row_keys).astype(str), allow_pickle=False)
     meta = {
         "config": model.config.as_dict(),
+        "kind": kind,
         "version": version,
         "data_fingerprint": fingerprint,
         "shape": list(matrix.shape),
@@ -65,14 +72,12 @@ def save_model(
     (path / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     with session_scope(engine) as session:
         existing = session.scalar(
-            select(ModelVersion).where(
-                ModelVersion.kind == model.config.kind, ModelVersion.version == version
-            )
+            select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.version == version)
         )
         if existing is None:
             session.add(
                 ModelVersion(
-                    kind=model.config.kind,
+                    kind=kind,
                     version=version,
                     path=str(path),
                     params={**model.config.as_dict(), "shape": list(matrix.shape), "nnz": matrix.nnz},

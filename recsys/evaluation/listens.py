@@ -23,7 +23,7 @@ from recsys.catalog.schema import Listen
 from recsys.collaborative.base import ItemScorer, top_n
 from recsys.collaborative.baselines import ItemKNN, Popularity
 from recsys.collaborative.factorization import MatrixFactorization, MFConfig
-from recsys.collaborative.matrix import from_frame
+from recsys.collaborative.matrix import listen_matrix
 from recsys.errors import InputError
 from recsys.evaluation.metrics import ndcg, precision_at, recall_at
 
@@ -134,8 +134,7 @@ def evaluate_listens(
     """Fit each method on the training listens (log-scaled play counts) and score held-out items."""
     names = [m.strip() for m in methods.split(",")] if isinstance(methods, str) else list(methods)
     train_pairs, test = holdout_split(data.frame, holdout=holdout, seed=seed)
-    train_pairs = train_pairs.with_columns(pl.col("weight").log1p())
-    matrix = from_frame(train_pairs, row="user_key", item="item_id", weight="weight")
+    matrix = listen_matrix(train_pairs)
     row_of = {str(k): i for i, k in enumerate(matrix.row_keys.tolist())}
     report: dict[str, Any] = {
         "kind": "listens",

@@ -80,3 +80,19 @@ def test_hetrec_2k_reads_whole(shared_data: Path) -> None:
     assert data.frame.height == 92_834
     assert data.frame["user_key"].n_unique() == 1_892
     assert data.frame["item_id"].n_unique() == 17_632
+
+
+def test_training_on_listens_is_its_own_kind(sqlite_engine: sa.Engine, tmp_path: Path) -> None:
+    from pipelines.train import train_factorization
+    from recsys.collaborative.store import latest_model
+    from recsys.errors import NotFoundError
+
+    load_planted_listens(sqlite_engine)
+    saved = train_factorization(
+        sqlite_engine, tmp_path, MFConfig(kind="als", factors=8, iterations=3), source="listens"
+    )
+    assert saved.path.parent.name == "als-listens"
+    assert saved.metrics["rows"] == 160 and saved.metrics["items"] == 101
+    assert latest_model(sqlite_engine, "als-listens").version == saved.version
+    with pytest.raises(NotFoundError):
+        latest_model(sqlite_engine, "als")  # a listens model never serves playlist continuation
