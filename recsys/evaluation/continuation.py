@@ -23,10 +23,10 @@ from recsys.evaluation.splits import TestCase
 from recsys.recommend.candidates import CandidateSource, ScorerSource, TitleSource
 from recsys.recommend.continuation import ContinuationService
 from recsys.recommend.diversify import TrackTable
+from recsys.recommend.service import DEFAULT_WEIGHTS
 
 METHODS = ("popularity", "knn", "als", "bpr", "title", "hybrid")
 HYBRID_MEMBERS = ("als", "knn", "title", "popularity")
-DEFAULT_HYBRID_WEIGHTS: dict[str, float] = {"als": 1.0, "knn": 1.0, "title": 0.5, "popularity": 0.1}
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class MethodsConfig:
         )
     )
     knn_row_decay: float = 0.0
-    hybrid_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_HYBRID_WEIGHTS))
+    hybrid_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     rrf_k: float = 60.0
 
 
