@@ -1,7 +1,8 @@
 """Candidate sources for playlist continuation: one small contract, several implementations.
 
 A source takes the seed track ids (catalog ids) and an optional title and returns up to
-``n`` ranked candidates, each with the seeds that drove it. Collaborative scorers (ALS,
+``n`` ranked candidates, each with the seeds that drove it, as one :class:`Candidates`
+(arrays, so that a request for 500 tracks does not build thousands of Python objects). Collaborative scorers (ALS,
 BPR, item-kNN, popularity) plug in through :class:`ScorerSource`; the title-only cold
 start is :class:`TitleSource`; later sources (sequence models, audio neighbours) only need
 a ``name`` and a ``candidates`` method.
@@ -13,7 +14,8 @@ import math
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
@@ -33,13 +35,59 @@ class Candidate(NamedTuple):
     because: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class Candidates:
+    """One source's ranked candidates, best first, as arrays.
+
+    ``because[i]`` holds the catalog ids of the seeds that drove candidate i, strongest
+    first, padded with -1 (None: the source names no seeds).
+    """
+
+    track_ids: np.ndarray  # (T,) int64
+    scores: np.ndarray  # (T,) float
+    reason: str
+    because: np.ndarray | None = None  # (T, k) int64, -1 = none
+
+    @classmethod
+    def build(
+        cls,
+        track_ids: Sequence[int] | np.ndarray,
+        scores: Sequence[float] | np.ndarray,
+        reason: str,
+        because: np.ndarray | None = None,
+    ) -> Candidates:
+        ids = np.asarray(track_ids, dtype=np.int64).reshape(-1)
+        values = np.asarray(scores, dtype=np.float64).reshape(-1)
+        if values.shape != ids.shape or (because is not None and len(because) != len(ids)):
+            raise ValueError("track_ids, scores and because must have one row per candidate")
+        return cls(ids, values, reason, None if because is None else np.asarray(because, dtype=np.int64))
+
+    @classmethod
+    def none(cls) -> Candidates:
+        return cls(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64), "")
+
+    def __len__(self) -> int:
+        return int(self.track_ids.shape[0])
+
+    def seeds_of(self, i: int) -> tuple[int, ...]:
+        if self.because is None:
+            return ()
+        return tuple(int(b) for b in self.because[i] if b >= 0)
+
+    def __getitem__(self, i: int) -> Candidate:
+        return Candidate(int(self.track_ids[i]), float(self.scores[i]), self.reason, self.seeds_of(i))
+
+    def __iter__(self) -> Iterator[Candidate]:
+        return (self[i] for i in range(len(self)))
+
+
 @runtime_checkable
 class CandidateSource(Protocol):
     """Anything that proposes ranked tracks for seeds and/or a title."""
 
     name: str
 
-    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> list[Candidate]: ...
+    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> Candidates: ...
 
 
 class ScorerSource:
@@ -67,28 +115,23 @@ class ScorerSource:
         self.needs_seeds = needs_seeds
         self.explain_top = explain_top
 
-    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> list[Candidate]:
+    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> Candidates:
         known = self.items.indices(seeds)
         if self.needs_seeds and len(known) == 0:
-            return []
+            return Candidates.none()
         known = np.unique(known)
         all_scores = self.scorer.scores(known)
         best = top_n(all_scores, n, exclude=known)
         scores = all_scores[best]
         ids = self.items.ids[best]
         if not self.needs_seeds or len(known) == 0 or self.explain_top <= 0:
-            return [Candidate(int(t), float(s), self.label) for t, s in zip(ids, scores, strict=True)]
+            return Candidates.build(ids, scores, self.label)
         contributions = self.scorer.explain(known, best)  # (T, S)
         k = min(self.explain_top, contributions.shape[1])
         order = np.argsort(-contributions, axis=1)[:, :k]
         seed_ids = self.items.ids[known][order]  # (T, k) catalog ids, strongest first
         positive = np.take_along_axis(contributions, order, axis=1) > 0
-        return [
-            Candidate(int(track_id), float(score), self.label, tuple(row[keep].tolist()))
-            for track_id, score, row, keep in zip(
-                ids.tolist(), scores.tolist(), seed_ids, positive, strict=True
-            )
-        ]
+        return Candidates.build(ids, scores, self.label, np.where(positive, seed_ids, -1))
 
 
 def title_key(title: str) -> str:
@@ -158,20 +201,17 @@ class TitleSource:
         vals /= max(float(np.linalg.norm(vals)), 1e-12)
         return np.asarray(self.names[:, cols] @ vals).ravel().astype(np.float32)
 
-    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> list[Candidate]:
+    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> Candidates:
         if not title:
-            return []
+            return Candidates.none()
         similarity = self.playlist_similarity(title)
         best = top_n(similarity, self.neighbours)
         best = best[similarity[best] > 0]
         if len(best) == 0:
-            return []
+            return Candidates.none()
         weights = np.zeros_like(similarity)
         weights[best] = similarity[best]
         scores = np.asarray(self.items_t @ weights).ravel()
         known = self.items.indices(seeds)
         top = top_n(np.where(scores > 0, scores, -np.inf), n, exclude=known)
-        return [
-            Candidate(int(self.items.ids[i]), float(scores[i]), f"in playlists named like “{title}”")
-            for i in top
-        ]
+        return Candidates.build(self.items.ids[top], scores[top], f"in playlists named like “{title}”")

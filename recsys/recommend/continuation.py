@@ -14,36 +14,43 @@ from collections.abc import Mapping, Sequence
 from threadpoolctl import ThreadpoolController
 
 from recsys.errors import InputError
-from recsys.recommend.candidates import Candidate, CandidateSource
+from recsys.recommend.candidates import Candidates, CandidateSource
 from recsys.recommend.diversify import TrackTable, diversified
 from recsys.recommend.explain import reason_for
-from recsys.recommend.fusion import Fused, reciprocal_rank_fusion
+from recsys.recommend.fusion import Fused, Fusion, reciprocal_rank_fusion
 
 
 class Recommendation:
     """One recommended track; its sources, seeds and reason are worked out when asked for."""
 
-    __slots__ = ("_entry", "_tracks", "score", "track_id")
+    __slots__ = ("_entry", "_fusion", "_tracks", "score", "track_id")
 
-    def __init__(self, entry: Fused, tracks: TrackTable) -> None:
-        self.track_id = entry.track_id
-        self.score = entry.score
-        self._entry = entry
+    def __init__(self, track_id: int, score: float, fusion: Fusion, tracks: TrackTable) -> None:
+        self.track_id = track_id
+        self.score = score
+        self._fusion = fusion
         self._tracks = tracks
+        self._entry: Fused | None = None
+
+    @property
+    def entry(self) -> Fused:
+        if self._entry is None:
+            self._entry = Fused(self.track_id, self.score, self._fusion.hits(self.track_id))
+        return self._entry
 
     @property
     def sources(self) -> tuple[str, ...]:
         """The candidate sources that proposed the track, in source order."""
-        return self._entry.sources
+        return self.entry.sources
 
     @property
     def because(self) -> tuple[int, ...]:
         """Catalog ids of the seed tracks that drove it, strongest first."""
-        return self._entry.because
+        return self.entry.because
 
     @property
     def reason(self) -> str:
-        return reason_for(self._entry, self._tracks)
+        return reason_for(self.entry, self._tracks)
 
     def __repr__(self) -> str:
         return f"Recommendation({self.track_id}, {self.score:.4g}, {self.reason!r})"
@@ -77,7 +84,7 @@ class ContinuationService:
         # fighting over the cores cost more than they save (measured 2-10x on 2 cores)
         self._threads = ThreadpoolController()
 
-    def candidate_lists(self, seeds: Sequence[int], title: str | None, n: int) -> dict[str, list[Candidate]]:
+    def candidate_lists(self, seeds: Sequence[int], title: str | None, n: int) -> dict[str, Candidates]:
         want = int(n * self.depth) + len(seeds)
         return {
             source.name: source.candidates(seeds, title, want)
@@ -101,12 +108,12 @@ class ContinuationService:
         seeds = list(dict.fromkeys(int(s) for s in seeds))
         with self._threads.limit(limits=1, user_api="blas"):
             lists = self.candidate_lists(seeds, title, n)
-        fused = reciprocal_rank_fusion(lists, weights=self.weights, k=self.rrf_k)
-        by_id = {entry.track_id: entry for entry in fused}
+        fusion = reciprocal_rank_fusion(lists, weights=self.weights, k=self.rrf_k)
+        score_of = dict(zip(fusion.track_ids.tolist(), fusion.scores.tolist(), strict=True))
         cap = artist_cap if artist_cap is not None else self.artist_cap
         out: list[Recommendation] = []
-        for track_id in diversified(by_id, self.tracks, seeds=seeds, artist_cap=cap):
-            out.append(Recommendation(by_id[track_id], self.tracks))
+        for track_id in diversified(score_of, self.tracks, seeds=seeds, artist_cap=cap):
+            out.append(Recommendation(track_id, score_of[track_id], fusion, self.tracks))
             if len(out) == n:
                 break
         return out

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 
 from recsys.collaborative.matrix import from_frame
 from recsys.errors import InputError
-from recsys.recommend.candidates import Candidate, CandidateSource, TitleSource, title_key
+from recsys.recommend.candidates import Candidates, CandidateSource, TitleSource, title_key
 from recsys.recommend.continuation import ContinuationService
 from recsys.recommend.diversify import TrackTable
 from recsys.recommend.fusion import reciprocal_rank_fusion
@@ -43,11 +44,11 @@ class ListSource:
         self.ranked = list(ranked)
         self.because = because
 
-    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> list[Candidate]:
-        return [
-            Candidate(t, 1.0 / (i + 1), f"from {self.name}", self.because)
-            for i, t in enumerate(self.ranked[:n])
-        ]
+    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> Candidates:
+        ranked = self.ranked[:n]
+        because = np.tile(np.array(self.because or (-1,), dtype=np.int64), (len(ranked), 1))
+        scores = [1.0 / (i + 1) for i in range(len(ranked))]
+        return Candidates.build(ranked, scores, f"from {self.name}", because)
 
 
 def test_sources_satisfy_the_protocol() -> None:
@@ -94,13 +95,12 @@ def test_known_fusion_order_and_reasons() -> None:
 
 def test_weights_move_the_ranking() -> None:
     fused = reciprocal_rank_fusion(
-        {
-            "a": [Candidate(1, 1, "a"), Candidate(2, 1, "a")],
-            "b": [Candidate(2, 1, "b"), Candidate(1, 1, "b")],
-        },
+        {"a": Candidates.build([1, 2], [1, 1], "a"), "b": Candidates.build([2, 1], [1, 1], "b")},
         weights={"a": 2.0, "b": 1.0},
     )
-    assert [f.track_id for f in fused] == [1, 2]
+    assert fused.track_ids.tolist() == [1, 2]
+    assert fused.scores[0] == pytest.approx(2 / 61 + 1 / 62)
+    assert [(name, c.track_id) for name, c in fused.entry(0).hits] == [("a", 1), ("b", 1)]
 
 
 def test_the_same_recording_is_returned_once() -> None:
@@ -135,8 +135,8 @@ def test_title_source_serves_a_cold_start_from_similar_names() -> None:
     assert set(got) == {10, 11, 12, 13}
     assert got[:2] == [10, 12]  # in both rock playlists
     assert next(c.track_id for c in source.candidates([], "Jazz", 10)) == 21
-    assert source.candidates([], "polka", 10) == []
-    assert source.candidates([10], None, 10) == []
+    assert len(source.candidates([], "polka", 10)) == 0
+    assert len(source.candidates([10], None, 10)) == 0
 
 
 @pytest.mark.parametrize(
