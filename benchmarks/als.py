@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy import sparse
+from sqlalchemy import Engine
 from threadpoolctl import threadpool_limits
 
 from recsys.collaborative.factorization import MatrixFactorization, MFConfig
@@ -103,7 +104,7 @@ def fit_overhead(repeats: int, rows: int, items: int, nnz: int) -> dict[str, obj
     }
 
 
-def latency(engine, requests: int, iterations: int) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def latency(engine: Engine, requests: int, iterations: int) -> dict[str, object]:
     from recsys.catalog.queries import playlist_entries, playlists_frame, tracks_frame
     from recsys.collaborative.matrix import playlist_matrix
     from recsys.evaluation.continuation import MethodsConfig, build_methods, fit_sources

@@ -31,7 +31,7 @@ from recsys.evaluation.splits import challenge_split
 from recsys.recommend.diversify import TrackTable
 
 
-def test_namespace(paths: Sequence[Path]) -> str:
+def heldout_namespace(paths: Sequence[Path]) -> str:
     """A namespace of its own for held-out MPD files, stable for the same paths."""
     joined = "\n".join(sorted(str(p.resolve()) for p in paths))
     return "heldout-" + hashlib.sha256(joined.encode()).hexdigest()[:12]
@@ -41,7 +41,7 @@ def ingest_test_source(engine: Engine, paths: Sequence[Path], batch_rows: int = 
     """Ingest held-out MPD files into their own namespace (never the training one)."""
     from pipelines.ingest.mpd import ingest_mpd
 
-    namespace = test_namespace(paths)
+    namespace = heldout_namespace(paths)
     report = ingest_mpd(engine, list(paths), namespace=namespace, batch_rows=batch_rows)
     if report.unreadable:
         raise InputError("; ".join(report.unreadable))

@@ -30,7 +30,7 @@ def train_factorization(
     ``source="listens"``: the user×artist matrix of the catalog's listens, log-scaled play
     counts (kind ``als-listens``/``bpr-listens``).
     """
-    kind = config.kind
+    kind: str = config.kind
     if source == "playlists":
         entries = playlist_entries(engine, namespace=namespace)
         if entries.height == 0:

@@ -46,6 +46,8 @@ CATEGORY_NAMES = tuple(c.name for c in CATEGORIES)
 class TestCase:
     """One held-out playlist as the recommender sees it, and what it must find."""
 
+    __test__ = False  # not a pytest class
+
     playlist_id: int
     category: str
     title: str | None
