@@ -63,6 +63,13 @@ def use_gpu(device: str) -> bool:
     raise ConfigError(f"unknown device {device!r}: use auto, cpu or cuda")
 
 
+def _load_implicit() -> None:
+    """Import implicit (and the BLAS it loads) before limiting threads: threadpoolctl only
+    limits libraries already loaded."""
+    import implicit.als
+    import implicit.bpr  # noqa: F401
+
+
 def _build(config: MFConfig, gpu: bool) -> Any:
     if config.kind == "als":
         from implicit.als import AlternatingLeastSquares
@@ -99,6 +106,7 @@ class MatrixFactorization:
 
     def fit(self, matrix: InteractionMatrix, *, show_progress: bool = False) -> None:
         gpu = use_gpu(self.config.device)
+        _load_implicit()
         with threadpool_limits(1, "blas"):
             model = _build(self.config, gpu)
             model.fit(matrix.matrix, show_progress=show_progress)
@@ -125,6 +133,7 @@ class MatrixFactorization:
     ) -> MatrixFactorization:
         """Rebuild a fitted model from saved factors (no refit)."""
         self = cls(config)
+        _load_implicit()
         with threadpool_limits(1, "blas"):
             model = _build(config, gpu=False)
         model.num_threads = 1
