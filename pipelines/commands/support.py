@@ -53,3 +53,5 @@ def engine_for(cfg: Settings, *, migrate: bool = False):  # type: ignore[no-unty
 
 def echo_json(payload: Any) -> None:
     typer.echo(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
+
+
