@@ -44,6 +44,7 @@ def test_notebook_renders_tables_and_plot(tmp_path: Path, monkeypatch: pytest.Mo
     assert "20 test playlists" in text
     assert "hybrid" in text and "title_first_5" in text
     assert (tmp_path / "figure.png").stat().st_size > 10_000
+    assert any("image/png" in o.get("data", {}) for o in outputs)  # the plot is shown in the notebook
     assert json.loads((tmp_path / "report.json").read_text())["methods"] == [
         "popularity",
         "knn",
