@@ -96,6 +96,9 @@ def test_errors_are_one_line(demo_env: dict[str, str]) -> None:
     assert result.exit_code == 1 and "no bpr model" in result.output
     result = invoke(demo_env, "evaluate", "continuation", "--methods", "svd")
     assert result.exit_code == 1 and "unknown method" in result.output
+    trained_on = str(Path(demo_env["HELDOUT"]).parent / "mpd.slice.0-99.json")
+    result = invoke(demo_env, "evaluate", "continuation", "--methods", "popularity", "--test-source", trained_on)
+    assert result.exit_code == 1 and "already ingested into the catalog" in result.output
 
 
 def test_evaluate_held_out_and_test_source(demo_env: dict[str, str], tmp_path: Path) -> None:
