@@ -35,7 +35,11 @@ class ItemScorer(Protocol):
 
 
 def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Indices of the ``n`` highest finite scores, best first, never an index in ``exclude``."""
+    """Indices of the ``n`` highest finite scores, best first, never an index in ``exclude``.
+
+    Ties go to the lower index, so the result does not depend on how the partition fell
+    (the same items come back whether the excluded ones were masked or filtered after).
+    """
     scores = np.asarray(scores, dtype=np.float32)
     if exclude is not None and len(exclude):
         scores = scores.copy()
@@ -44,7 +48,11 @@ def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.n
     if n <= 0:
         return np.empty(0, dtype=np.int64)
     part = np.argpartition(-scores, n - 1)[:n]
-    return part[np.argsort(-scores[part], kind="stable")].astype(np.int64)
+    threshold = scores[part].min()
+    above = np.flatnonzero(scores > threshold)
+    tied = np.flatnonzero(scores == threshold)[: n - len(above)]
+    chosen = np.concatenate([above, tied])
+    return chosen[np.lexsort((chosen, -scores[chosen]))].astype(np.int64)
 
 
 def seed_weights(seeds: np.ndarray, weights: np.ndarray | None) -> np.ndarray:

@@ -73,7 +73,9 @@ def fit_sources(
         if name == "popularity":
             popularity = Popularity()
             popularity.fit(train)
-            sources[name] = ScorerSource(popularity, train.items, label="popular", needs_seeds=False)
+            sources[name] = ScorerSource(
+                popularity, train.items, label="popular", needs_seeds=False, static=True
+            )
         elif name == "knn":
             knn = ItemKNN(row_decay=config.knn_row_decay)
             knn.fit(train)

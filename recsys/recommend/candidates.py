@@ -96,6 +96,8 @@ class ScorerSource:
     Seeds unknown to the scorer's matrix are ignored; with no known seed a seed-based
     scorer proposes nothing (``needs_seeds``), which the service's other sources cover.
     Each candidate names the ``explain_top`` seeds that contributed most to its score.
+    A ``static`` scorer (popularity) scores the same whatever the seeds: it is ranked once
+    and each request only drops its seeds from that ranking.
     """
 
     def __init__(
@@ -107,8 +109,12 @@ class ScorerSource:
         label: str | None = None,
         needs_seeds: bool = True,
         explain_top: int = 2,
+        static: bool = False,
     ) -> None:
         self.scorer = scorer
+        self.static = static
+        self._ranking = np.empty(0, dtype=np.int64)
+        self._ranked_scores = np.empty(0, dtype=np.float32)
         self.items = items
         self.name = name or scorer.name
         self.label = label or self.name
@@ -120,6 +126,8 @@ class ScorerSource:
         if self.needs_seeds and len(known) == 0:
             return Candidates.none()
         known = np.unique(known)
+        if self.static:
+            return self._static_candidates(known, n)
         all_scores = self.scorer.scores(known)
         best = top_n(all_scores, n, exclude=known)
         scores = all_scores[best]
@@ -132,6 +140,16 @@ class ScorerSource:
         seed_ids = self.items.ids[known][order]  # (T, k) catalog ids, strongest first
         positive = np.take_along_axis(contributions, order, axis=1) > 0
         return Candidates.build(ids, scores, self.label, np.where(positive, seed_ids, -1))
+
+    def _static_candidates(self, known: np.ndarray, n: int) -> Candidates:
+        want = n + len(known)
+        if len(self._ranking) < want:
+            all_scores = self.scorer.scores(known)
+            self._ranking = top_n(all_scores, max(want, 2 * len(self._ranking), 1024))
+            self._ranked_scores = all_scores[self._ranking]
+        keep = ~np.isin(self._ranking[:want], known)
+        best = self._ranking[:want][keep][:n]
+        return Candidates.build(self.items.ids[best], self._ranked_scores[:want][keep][:n], self.label)
 
 
 def title_key(title: str) -> str:
@@ -184,7 +202,7 @@ class TitleSource:
             (np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(docs), len(self.vocab))
         )
         norms = np.sqrt(np.asarray(names_matrix.multiply(names_matrix).sum(axis=1)).ravel())
-        self.names = (sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ names_matrix).tocsr()
+        self.names = (sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ names_matrix).tocsc()  # (R, V)
         binary = matrix.matrix.copy()
         binary.data = np.ones_like(binary.data)
         self.items_t = binary.T.tocsr()  # (I, R)

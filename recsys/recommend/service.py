@@ -49,7 +49,7 @@ def continuation_service(
     sources += [
         ScorerSource(knn, matrix.items, label="often together (item-kNN)"),
         TitleSource(matrix, playlists_frame(engine, namespace=namespace)),
-        ScorerSource(popularity, matrix.items, label="popular", needs_seeds=False),
+        ScorerSource(popularity, matrix.items, label="popular", needs_seeds=False, static=True),
     ]
     return ContinuationService(
         sources, TrackTable(tracks_frame(engine)), weights=weights or DEFAULT_WEIGHTS, artist_cap=artist_cap

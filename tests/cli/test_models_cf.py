@@ -97,7 +97,9 @@ def test_errors_are_one_line(demo_env: dict[str, str]) -> None:
     result = invoke(demo_env, "evaluate", "continuation", "--methods", "svd")
     assert result.exit_code == 1 and "unknown method" in result.output
     trained_on = str(Path(demo_env["HELDOUT"]).parent / "mpd.slice.0-99.json")
-    result = invoke(demo_env, "evaluate", "continuation", "--methods", "popularity", "--test-source", trained_on)
+    result = invoke(
+        demo_env, "evaluate", "continuation", "--methods", "popularity", "--test-source", trained_on
+    )
     assert result.exit_code == 1 and "already ingested into the catalog" in result.output
 
 

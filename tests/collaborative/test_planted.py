@@ -104,3 +104,11 @@ def test_explanations_add_up_to_the_scores(kind: str) -> None:
 def test_block_count_is_what_the_fixture_plants() -> None:
     train = playlist_matrix(planted_frame())
     assert train.shape == (BLOCKS * 60, BLOCKS * BLOCK_ITEMS)
+
+
+def test_top_n_breaks_ties_by_index_and_respects_exclusions() -> None:
+    scores = np.array([1, 3, 3, 2, 3, 0], dtype=np.float32)
+    assert top_n(scores, 2).tolist() == [1, 2]
+    assert top_n(scores, 4).tolist() == [1, 2, 4, 3]
+    assert top_n(scores, 3, exclude=np.array([1])).tolist() == [2, 4, 3]
+    assert top_n(np.array([-np.inf, 1.0]), 5).tolist() == [1]

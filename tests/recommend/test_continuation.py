@@ -152,3 +152,27 @@ def test_title_key_matches_the_catalog_rule(title: str, key: str) -> None:
 
     assert title_key(title) == key
     assert title_key(title) == (keys.apply_one(keys.name_key, title) or "")
+
+
+def test_a_static_source_ranks_once_and_drops_the_seeds() -> None:
+    from recsys.collaborative.baselines import Popularity
+    from recsys.recommend.candidates import ScorerSource
+
+    frame = pl.DataFrame(
+        {
+            "playlist_id": [1, 1, 1, 2, 2, 3],
+            "position": [0, 1, 2, 0, 1, 0],
+            "track_id": [10, 11, 12, 10, 12, 12],
+        }
+    )
+    matrix = from_frame(frame, row="playlist_id", item="track_id")
+    popularity = Popularity()
+    popularity.fit(matrix)
+    static = ScorerSource(popularity, matrix.items, needs_seeds=False, static=True)
+    plain = ScorerSource(popularity, matrix.items, needs_seeds=False)
+    for seeds in ([], [12], [10, 11], [99]):
+        assert (
+            static.candidates(seeds, None, 5).track_ids.tolist()
+            == plain.candidates(seeds, None, 5).track_ids.tolist()
+        )
+    assert static.candidates([12], None, 5).track_ids.tolist() == [10, 11]
