@@ -9,4 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-REGISTRY: list[Callable[..., Any]] = []
+from pipelines.commands import playlist_encoder
+
+REGISTRY: list[Callable[..., Any]] = [playlist_encoder.register]
