@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.commands import playlist_encoder
+from pipelines.commands import models_cf, playlist_encoder
 
-REGISTRY: list[Callable[..., Any]] = [playlist_encoder.register]
+REGISTRY: list[Callable[..., Any]] = [
+    models_cf.register,
+    playlist_encoder.register,
+]

@@ -1,0 +1,89 @@
+"""Baselines beside the factorisation models: popularity and item co-occurrence kNN."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import sparse
+
+from recsys.collaborative.base import seed_weights
+from recsys.collaborative.matrix import InteractionMatrix
+
+
+class Popularity:
+    """Scores every item by how many rows hold it; the seeds do not matter."""
+
+    name = "popularity"
+
+    def __init__(self) -> None:
+        self._counts: np.ndarray | None = None
+
+    def fit(self, matrix: InteractionMatrix) -> None:
+        self._counts = matrix.item_counts().astype(np.float32)
+
+    @property
+    def counts(self) -> np.ndarray:
+        if self._counts is None:
+            raise RuntimeError("Popularity.fit() was not called")
+        return self._counts
+
+    def scores(self, seeds: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        return self.counts.copy()
+
+    def explain(
+        self, seeds: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        return np.zeros((len(targets), len(seeds)), dtype=np.float32)
+
+
+class ItemKNN:
+    """Item co-occurrence kNN with cosine similarity, computed on demand.
+
+    sim(i, j) = |rows holding i and j| / sqrt(|rows holding i| · |rows holding j|). The score
+    of item j for seeds S is Σ_{i∈S} w_i · sim(i, j), evaluated as two sparse products
+    (seeds → rows → items) instead of materialising the item×item matrix, so memory stays
+    linear in the interactions and every co-occurring item is a neighbour.
+    ``row_decay`` down-weights long rows (a row of length L counts 1/L^row_decay).
+    """
+
+    name = "knn"
+
+    def __init__(self, row_decay: float = 0.0) -> None:
+        self.row_decay = row_decay
+        self._xt: sparse.csr_matrix | None = None
+        self._inv_norm: np.ndarray | None = None
+
+    def fit(self, matrix: InteractionMatrix) -> None:
+        x = matrix.matrix.copy().astype(np.float32)
+        x.data = np.ones_like(x.data)
+        lengths = np.asarray(x.sum(axis=1)).ravel()
+        if self.row_decay:
+            row_weight = np.power(np.maximum(lengths, 1.0), -self.row_decay).astype(np.float32)
+            x = sparse.diags(np.sqrt(row_weight)) @ x
+        counts = np.asarray(x.multiply(x).sum(axis=0)).ravel()
+        self._inv_norm = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1e-12)), 0.0).astype(
+            np.float32
+        )
+        self._xt = x.T.tocsr()
+
+    def _fitted(self) -> tuple[sparse.csr_matrix, np.ndarray]:
+        if self._xt is None or self._inv_norm is None:
+            raise RuntimeError("ItemKNN.fit() was not called")
+        return self._xt, self._inv_norm
+
+    def scores(self, seeds: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        xt, inv_norm = self._fitted()
+        seeds = np.asarray(seeds, dtype=np.int64)
+        w = seed_weights(seeds, weights) * inv_norm[seeds]
+        # rows holding the seeds, weighted: (R,) = X[:, S] @ w
+        rows = xt[seeds].T @ w
+        return (xt @ rows).astype(np.float32) * inv_norm
+
+    def explain(
+        self, seeds: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None
+    ) -> np.ndarray:
+        xt, inv_norm = self._fitted()
+        seeds = np.asarray(seeds, dtype=np.int64)
+        targets = np.asarray(targets, dtype=np.int64)
+        w = seed_weights(seeds, weights)
+        cooc = (xt[targets] @ xt[seeds].T).toarray()  # (T, S)
+        return (cooc * inv_norm[targets][:, None] * (inv_norm[seeds] * w)[None, :]).astype(np.float32)

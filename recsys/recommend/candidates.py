@@ -1,0 +1,177 @@
+"""Candidate sources for playlist continuation: one small contract, several implementations.
+
+A source takes the seed track ids (catalog ids) and an optional title and returns up to
+``n`` ranked candidates, each with the seeds that drove it. Collaborative scorers (ALS,
+BPR, item-kNN, popularity) plug in through :class:`ScorerSource`; the title-only cold
+start is :class:`TitleSource`; later sources (sequence models, audio neighbours) only need
+a ``name`` and a ``candidates`` method.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Sequence
+from typing import NamedTuple, Protocol, runtime_checkable
+
+import numpy as np
+import polars as pl
+from scipy import sparse
+
+from recsys.collaborative.base import ItemScorer, top_n
+from recsys.collaborative.matrix import InteractionMatrix, ItemMap
+
+
+class Candidate(NamedTuple):
+    """One proposed track: catalog id, the source's score, why, and the seeds behind it."""
+
+    track_id: int
+    score: float
+    reason: str
+    because: tuple[int, ...] = ()
+
+
+@runtime_checkable
+class CandidateSource(Protocol):
+    """Anything that proposes ranked tracks for seeds and/or a title."""
+
+    name: str
+
+    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> list[Candidate]: ...
+
+
+class ScorerSource:
+    """A fitted :class:`~recsys.collaborative.base.ItemScorer` as a candidate source.
+
+    Seeds unknown to the scorer's matrix are ignored; with no known seed a seed-based
+    scorer proposes nothing (``needs_seeds``), which the service's other sources cover.
+    Each candidate names the ``explain_top`` seeds that contributed most to its score.
+    """
+
+    def __init__(
+        self,
+        scorer: ItemScorer,
+        items: ItemMap,
+        *,
+        name: str | None = None,
+        label: str | None = None,
+        needs_seeds: bool = True,
+        explain_top: int = 2,
+    ) -> None:
+        self.scorer = scorer
+        self.items = items
+        self.name = name or scorer.name
+        self.label = label or self.name
+        self.needs_seeds = needs_seeds
+        self.explain_top = explain_top
+
+    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> list[Candidate]:
+        known = self.items.indices(seeds)
+        if self.needs_seeds and len(known) == 0:
+            return []
+        known = np.unique(known)
+        all_scores = self.scorer.scores(known)
+        best = top_n(all_scores, n, exclude=known)
+        scores = all_scores[best]
+        ids = self.items.ids[best]
+        if not self.needs_seeds or len(known) == 0 or self.explain_top <= 0:
+            return [Candidate(int(t), float(s), self.label) for t, s in zip(ids, scores, strict=True)]
+        contributions = self.scorer.explain(known, best)  # (T, S)
+        k = min(self.explain_top, contributions.shape[1])
+        order = np.argsort(-contributions, axis=1)[:, :k]
+        seed_ids = self.items.ids[known][order]  # (T, k) catalog ids, strongest first
+        positive = np.take_along_axis(contributions, order, axis=1) > 0
+        return [
+            Candidate(int(track_id), float(score), self.label, tuple(row[keep].tolist()))
+            for track_id, score, row, keep in zip(
+                ids.tolist(), scores.tolist(), seed_ids, positive, strict=True
+            )
+        ]
+
+
+def title_key(title: str) -> str:
+    """The catalog's playlist ``name_key`` of a title (``recsys.catalog.keys.name_key``), in
+    plain Python: a request must not pay for a data frame."""
+    text = unicodedata.normalize("NFKC", title).lower()
+    text = re.sub(r"\s*&\s*", " and ", text)
+    text = "".join(ch if unicodedata.category(ch)[0] in "LMN" or ch.isspace() else " " for ch in text)
+    text = re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"^the\s+", "", text, count=1)
+
+
+def key_tokens(key: str) -> list[str]:
+    """Match tokens of a name key: its words, and the whole key."""
+    return [*key.split(), f"={key}"] if key else []
+
+
+def title_tokens(title: str) -> list[str]:
+    return key_tokens(title_key(title))
+
+
+class TitleSource:
+    """Cold start from a title: tracks of the training playlists whose names resemble it.
+
+    ``playlists``: (playlist_id, name_key) of the matrix rows, from ``playlists_frame``.
+
+    Playlist names are TF-IDF vectors over their words plus the whole name (an exact name
+    match counts most); the ``neighbours`` most similar playlists vote for their tracks with
+    their similarity, so the result is "what playlists called like this hold most often".
+    """
+
+    name = "title"
+
+    def __init__(self, matrix: InteractionMatrix, playlists: pl.DataFrame, *, neighbours: int = 100) -> None:
+        names = dict(playlists.select("playlist_id", "name_key").iter_rows())
+        docs = [key_tokens(names.get(int(key)) or "") for key in matrix.row_keys.tolist()]
+        df = Counter(token for doc in docs for token in set(doc))
+        self.vocab = {token: i for i, token in enumerate(sorted(df))}
+        n_docs = max(len(docs), 1)
+        self.idf = np.array(
+            [math.log((1 + n_docs) / (1 + df[t])) + 1.0 for t in sorted(df)], dtype=np.float32
+        )
+        rows, cols, vals = [], [], []
+        for r, doc in enumerate(docs):
+            for token, count in Counter(doc).items():
+                rows.append(r)
+                cols.append(self.vocab[token])
+                vals.append(count * self.idf[self.vocab[token]])
+        names_matrix = sparse.csr_matrix(
+            (np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(docs), len(self.vocab))
+        )
+        norms = np.sqrt(np.asarray(names_matrix.multiply(names_matrix).sum(axis=1)).ravel())
+        self.names = (sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ names_matrix).tocsr()
+        binary = matrix.matrix.copy()
+        binary.data = np.ones_like(binary.data)
+        self.items_t = binary.T.tocsr()  # (I, R)
+        self.items = matrix.items
+        self.neighbours = neighbours
+
+    def playlist_similarity(self, title: str) -> np.ndarray:
+        """(R,) cosine similarity of the title to every training playlist name."""
+        counts = Counter(t for t in title_tokens(title) if t in self.vocab)
+        if not counts:
+            return np.zeros(self.names.shape[0], dtype=np.float32)
+        cols = np.array([self.vocab[t] for t in counts], dtype=np.int64)
+        vals = np.array([c * self.idf[self.vocab[t]] for t, c in counts.items()], dtype=np.float32)
+        vals /= max(float(np.linalg.norm(vals)), 1e-12)
+        return np.asarray(self.names[:, cols] @ vals).ravel().astype(np.float32)
+
+    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> list[Candidate]:
+        if not title:
+            return []
+        similarity = self.playlist_similarity(title)
+        best = top_n(similarity, self.neighbours)
+        best = best[similarity[best] > 0]
+        if len(best) == 0:
+            return []
+        weights = np.zeros_like(similarity)
+        weights[best] = similarity[best]
+        scores = np.asarray(self.items_t @ weights).ravel()
+        known = self.items.indices(seeds)
+        top = top_n(np.where(scores > 0, scores, -np.inf), n, exclude=known)
+        return [
+            Candidate(int(self.items.ids[i]), float(scores[i]), f"in playlists named like “{title}”")
+            for i in top
+        ]

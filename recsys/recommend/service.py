@@ -1,0 +1,107 @@
+"""Assembling the continuation service from the catalog and a saved factorisation model."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, or_, select
+
+from recsys.catalog.queries import playlist_entries, playlists_frame, tracks_frame
+from recsys.catalog.schema import DEFAULT_NAMESPACE, Playlist, PlaylistTrack, Track
+from recsys.collaborative.baselines import ItemKNN, Popularity
+from recsys.collaborative.matrix import playlist_matrix
+from recsys.collaborative.store import SavedModel
+from recsys.errors import InputError, NotFoundError
+from recsys.recommend.candidates import CandidateSource, ScorerSource, TitleSource
+from recsys.recommend.continuation import ContinuationService
+from recsys.recommend.diversify import TrackTable
+
+DEFAULT_WEIGHTS: dict[str, float] = {"als": 1.0, "knn": 1.0, "title": 0.5, "popularity": 0.1}
+
+
+def continuation_service(
+    engine: Engine,
+    model: SavedModel | None,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    weights: Mapping[str, float] | None = None,
+    artist_cap: int | None = None,
+) -> ContinuationService:
+    """The hybrid service over the catalog: the saved model (ALS or BPR), item-kNN, title, popularity.
+
+    The baselines are fitted on the namespace's playlists as they are now; the saved model
+    keeps its own id map (tracks added since it was trained are not among its candidates).
+    """
+    entries = playlist_entries(engine, namespace=namespace)
+    if entries.height == 0:
+        raise NotFoundError(f"namespace {namespace!r} holds no playlists: ingest some first")
+    matrix = playlist_matrix(entries)
+    popularity, knn = Popularity(), ItemKNN()
+    popularity.fit(matrix)
+    knn.fit(matrix)
+    sources: list[CandidateSource] = []
+    if model is not None:
+        kind = model.model.config.kind
+        sources.append(
+            ScorerSource(model.model, model.items, name="als", label=f"similar taste ({kind.upper()})")
+        )
+    sources += [
+        ScorerSource(knn, matrix.items, label="often together (item-kNN)"),
+        TitleSource(matrix, playlists_frame(engine, namespace=namespace)),
+        ScorerSource(popularity, matrix.items, label="popular", needs_seeds=False),
+    ]
+    return ContinuationService(
+        sources, TrackTable(tracks_frame(engine)), weights=weights or DEFAULT_WEIGHTS, artist_cap=artist_cap
+    )
+
+
+@dataclass(frozen=True)
+class Seeds:
+    track_ids: list[int]
+    title: str | None
+    unknown: list[str]
+
+
+def resolve_tracks(engine: Engine, refs: Sequence[str]) -> Seeds:
+    """Catalog ids of tracks given by Spotify URI, source key or numeric id, in order.
+
+    References that match no track are returned in ``unknown`` (the caller reports them).
+    """
+    refs = [r.strip() for r in refs if r.strip()]
+    numeric = [int(r) for r in refs if r.isdigit()]
+    text = [r for r in refs if not r.isdigit()]
+    found: dict[str, int] = {}
+    with engine.connect() as conn:
+        if text:
+            for row in conn.execute(
+                select(Track.id, Track.spotify_uri, Track.source_key).where(
+                    or_(Track.spotify_uri.in_(text), Track.source_key.in_(text))
+                )
+            ):
+                for key in (row.spotify_uri, row.source_key):
+                    if key:
+                        found.setdefault(key, row.id)
+        if numeric:
+            for (track_id,) in conn.execute(select(Track.id).where(Track.id.in_(numeric))):
+                found[str(track_id)] = track_id
+    ids = [found[r] for r in refs if r in found]
+    return Seeds(list(dict.fromkeys(ids)), None, [r for r in refs if r not in found])
+
+
+def playlist_seeds(engine: Engine, ref: str) -> Seeds:
+    """The tracks and title of a catalog playlist given by id or source key (``mpd:123``)."""
+    condition = Playlist.id == int(ref) if ref.isdigit() else Playlist.source_key == ref
+    with engine.connect() as conn:
+        playlist = conn.execute(select(Playlist.id, Playlist.name).where(condition).limit(2)).all()
+        if not playlist:
+            raise NotFoundError(f"no playlist {ref!r} in the catalog")
+        if len(playlist) > 1:
+            raise InputError(f"playlist {ref!r} is ambiguous (several namespaces): give its numeric id")
+        pid, name = playlist[0]
+        tracks = conn.execute(
+            select(PlaylistTrack.track_id)
+            .where(PlaylistTrack.playlist_id == pid)
+            .order_by(PlaylistTrack.position)
+        ).scalars()
+        return Seeds(list(dict.fromkeys(tracks)), name, [])

@@ -1,0 +1,106 @@
+"""Known answers: on a planted block structure ALS, BPR and item-kNN recover withheld items."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from recsys.collaborative.base import top_n
+from recsys.collaborative.baselines import ItemKNN, Popularity
+from recsys.collaborative.factorization import MatrixFactorization, MFConfig
+from recsys.collaborative.matrix import playlist_matrix
+from tests.collaborative.planted import BLOCK_ITEMS, BLOCKS, block_of, planted_frame
+
+
+def heldout_case(frame: pl.DataFrame, playlist_id: int) -> tuple[list[int], list[int]]:
+    """The playlist's first 8 tracks as seeds; its other 7 tracks withheld."""
+    tracks = frame.filter(pl.col("playlist_id") == playlist_id).sort("position")["track_id"].to_list()
+    return tracks[:8], tracks[8:]
+
+
+@pytest.mark.parametrize(
+    "scorer",
+    [
+        lambda: MatrixFactorization(MFConfig(kind="als", factors=8, iterations=15, alpha=10.0, seed=1)),
+        lambda: ItemKNN(),
+        lambda: MatrixFactorization(
+            MFConfig(kind="bpr", factors=16, iterations=200, learning_rate=0.05, regularization=0.01, seed=1)
+        ),
+    ],
+    ids=["als", "knn", "bpr"],
+)
+def test_recovers_withheld_items_of_the_block(scorer) -> None:  # type: ignore[no-untyped-def]
+    frame = planted_frame()
+    test_ids = [0, 61, 122, 183]  # one playlist per block, never seen in training
+    train = playlist_matrix(frame, exclude=test_ids)
+    assert not set(test_ids) & set(train.row_keys.tolist())
+    model = scorer()
+    model.fit(train)
+    for pid in test_ids:
+        seeds, withheld = heldout_case(frame, pid)
+        seed_idx = train.items.indices(seeds)
+        rest = BLOCK_ITEMS - len(seeds)  # the block's other items: what a perfect model ranks first
+        best = top_n(model.scores(seed_idx), rest + 8, exclude=seed_idx)
+        ranked = train.items.ids[best].tolist()
+        block = block_of(seeds[0])
+        in_block = sum(block_of(t) == block for t in ranked[:rest]) / rest
+        recovered = len(set(withheld) & set(ranked)) / len(withheld)
+        assert in_block >= 0.9, (pid, in_block)
+        assert recovered >= 0.85, (pid, recovered)
+        assert not set(ranked) & set(seeds)
+
+
+def test_popularity_ignores_seeds_and_counts_rows() -> None:
+    frame = pl.DataFrame(
+        {
+            "playlist_id": [1, 1, 1, 2, 2, 3],
+            "position": [0, 1, 2, 0, 1, 0],
+            "track_id": [10, 11, 10, 10, 12, 12],
+        }
+    )
+    m = playlist_matrix(frame)
+    pop = Popularity()
+    pop.fit(m)
+    # track 10 is listed twice in playlist 1: a playlist holds a track once
+    assert dict(zip(m.items.ids.tolist(), pop.scores(np.array([0])).tolist(), strict=True)) == {
+        10: 2,
+        11: 1,
+        12: 2,
+    }
+
+
+def test_knn_scores_are_cosine_cooccurrence() -> None:
+    frame = pl.DataFrame(
+        {"playlist_id": [1, 1, 2, 2, 3], "position": [0, 1, 0, 1, 0], "track_id": [10, 11, 10, 12, 12]}
+    )
+    m = playlist_matrix(frame)
+    knn = ItemKNN()
+    knn.fit(m)
+    s = knn.scores(m.items.indices([10]))
+    # 10 is in 2 rows, 11 in 1, 12 in 2: sim(10,11) = 1/sqrt(2), sim(10,12) = 1/2
+    assert s[m.items.index(11)] == pytest.approx(1 / np.sqrt(2), rel=1e-5)
+    assert s[m.items.index(12)] == pytest.approx(0.5, rel=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["als", "knn"])
+def test_explanations_add_up_to_the_scores(kind: str) -> None:
+    train = playlist_matrix(planted_frame(), exclude=[0])
+    model = (
+        MatrixFactorization(MFConfig(kind="als", factors=16, iterations=5, alpha=5.0))
+        if kind == "als"
+        else ItemKNN()
+    )
+    model.fit(train)
+    seeds = train.items.indices([1000, 1001, 1002, 1003])
+    weights = np.array([1.0, 2.0, 1.0, 3.0], dtype=np.float32)
+    scores = model.scores(seeds, weights)
+    targets = top_n(scores, 10, exclude=seeds)
+    contributions = model.explain(seeds, targets, weights)
+    assert contributions.shape == (10, 4)
+    np.testing.assert_allclose(contributions.sum(axis=1), scores[targets], rtol=2e-3, atol=1e-5)
+
+
+def test_block_count_is_what_the_fixture_plants() -> None:
+    train = playlist_matrix(planted_frame())
+    assert train.shape == (BLOCKS * 60, BLOCKS * BLOCK_ITEMS)

@@ -1,0 +1,56 @@
+"""Saved models round-trip, and their version is recorded once in the catalog (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+
+from recsys.catalog.schema import ModelVersion
+from recsys.collaborative.factorization import MatrixFactorization, MFConfig
+from recsys.collaborative.store import latest_model, load_model, save_model
+from recsys.errors import ConfigError, NotFoundError
+from tests.collaborative.planted import planted_matrix
+
+
+@pytest.mark.parametrize("kind", ["als", "bpr"])
+def test_save_load_and_version_row(catalog_engine: sa.Engine, tmp_path: Path, kind: str) -> None:
+    matrix = planted_matrix()
+    model = MatrixFactorization(MFConfig(kind=kind, factors=8, iterations=3, seed=2))  # type: ignore[arg-type]
+    model.fit(matrix)
+    saved = save_model(catalog_engine, tmp_path / "models", model, matrix, metrics={"fit_seconds": 0.1})
+    assert saved.path == (tmp_path / "models" / kind / saved.version).resolve()
+    again = save_model(catalog_engine, tmp_path / "models", model, matrix)
+    assert again.version == saved.version
+    with catalog_engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(ModelVersion.kind, ModelVersion.version, ModelVersion.data_fingerprint)
+        ).all()
+    assert rows == [(kind, saved.version, matrix.fingerprint())]
+
+    loaded = latest_model(catalog_engine, kind)
+    assert loaded.version == saved.version
+    np.testing.assert_array_equal(loaded.items.ids, matrix.items.ids)
+    np.testing.assert_array_equal(loaded.model.item_factors, model.item_factors)
+    seeds = matrix.items.indices([1000, 1005, 1010])
+    np.testing.assert_allclose(loaded.model.scores(seeds), model.scores(seeds), rtol=1e-5)
+    assert loaded.model.version() == saved.version
+
+
+def test_missing_model_is_a_named_error(catalog_engine: sa.Engine, tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="no als model"):
+        latest_model(catalog_engine, "als")
+    with pytest.raises(NotFoundError, match=r"missing factors\.npz"):
+        load_model(tmp_path)
+
+
+def test_bad_config_and_device_are_named_errors() -> None:
+    with pytest.raises(ConfigError, match="unknown factorisation"):
+        MFConfig(kind="svd")  # type: ignore[arg-type]
+    import implicit.gpu
+
+    if not implicit.gpu.HAS_CUDA:
+        with pytest.raises(ConfigError, match="without CUDA"):
+            MatrixFactorization(MFConfig(device="cuda", factors=4, iterations=1)).fit(planted_matrix())
