@@ -1,7 +1,7 @@
 """Commands of the playlist encoder: ``train playlist-encoder``, ``embed playlists``, ``evaluate probing``.
 
-The ``train``, ``embed`` and ``evaluate`` groups are created here when the app has
-none yet, and reused when another module registered them first.
+``train`` and ``evaluate`` are the shared groups of :mod:`pipelines.commands.groups`;
+the ``embed`` group is created here when no other module created it first.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from pipelines.commands import groups
 from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
 
 
@@ -24,9 +25,9 @@ def _group(app: typer.Typer, name: str, help_text: str) -> typer.Typer:
 
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
-    train_app = _group(app, "train", "Train models on the catalog.")
-    embed_app = _group(app, "embed", "Compute and store vectors.")
-    evaluate_app = _group(app, "evaluate", "Evaluate models and recommenders.")
+    groups.attach(app)
+    train_app, evaluate_app = groups.train_app, groups.evaluate_app
+    embed_app = _group(app, "embed", "Compute and store vectors of playlists and tracks.")
 
     @train_app.command("playlist-encoder")
     @translate_errors
