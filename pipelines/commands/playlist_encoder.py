@@ -148,6 +148,56 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             _write_json(json_out, {**table.as_dict(), "not_probed": missing})
             typer.echo(f"wrote {json_out}")
 
+    _register_continuation(evaluate_app)
+
+
+def _register_continuation(evaluate_app: typer.Typer) -> None:
+    @evaluate_app.command("seq2seq-continuation")
+    @translate_errors
+    def evaluate_seq2seq_continuation(
+        test_playlists: Annotated[int, typer.Option(help="Playlists held out of the catalog.")] = 300,
+        arch: Annotated[str, typer.Option(help="Encoder cell: gru or lstm.")] = "gru",
+        bidirectional: Annotated[
+            bool, typer.Option("--bidirectional", help="Bidirectional encoder.")
+        ] = False,
+        epochs: Annotated[int, typer.Option(help="Encoder training epochs.")] = 3,
+        neighbours: Annotated[int, typer.Option(help="Nearest playlists that vote for tracks.")] = 50,
+        seed: Annotated[int, typer.Option(help="Seed of the split and the encoder.")] = 0,
+        threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 1,
+        json_out: Annotated[
+            Path | None, typer.Option("--json", help="Write the report as JSON here.")
+        ] = None,
+        markdown: Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")] = None,
+        namespace: Annotated[str, typer.Option(help="Playlist namespace.")] = "catalog",
+    ) -> None:
+        """Continuation with the seq2seq candidate source in the hybrid, against without it."""
+        from pipelines.seq2seq_continuation import evaluate_seq2seq_continuation as run
+        from recsys.evaluation.reports import continuation_markdown, write_report
+        from recsys.models.playlist_seq2seq import Seq2SeqConfig
+
+        cfg = settings()
+        config = Seq2SeqConfig(
+            arch=arch,  # type: ignore[arg-type]
+            bidirectional=bidirectional,
+            epochs=epochs,
+            hidden=64,
+            embed_dim=32,
+            batch_size=128,
+            sampled_negatives=512,
+            seed=seed,
+        )
+        report = run(
+            engine_for(cfg),
+            config,
+            test_playlists=test_playlists,
+            namespace=namespace,
+            seed=seed,
+            neighbours=neighbours,
+            threads=threads,
+        )
+        write_report(report, json_out, markdown)
+        typer.echo(continuation_markdown(report))
+
 
 def _write_json(path: Path, payload: Any) -> None:
     import json
