@@ -216,11 +216,12 @@ class Seq2SeqLightning(L.LightningModule):
         features = self.model(tokens, lengths, decoder_in)  # (B, T + 1, E)
         mask = target != PAD
         feats, wanted = features[mask], target[mask]  # (N, E), (N,)
-        vocab = self.noise.shape[0]
+        noise: torch.Tensor = self.noise  # type: ignore[assignment]
+        vocab = noise.shape[0]
         k = self.cfg.sampled_negatives
         if k <= 0 or k >= vocab:
             return nn.functional.cross_entropy(self.model.logits(feats).float(), wanted)
-        negatives = torch.multinomial(self.noise, k, replacement=True)  # (K,)
+        negatives = torch.multinomial(noise, k, replacement=True)  # (K,)
         weight, bias = self.model.embedding.weight, self.model.out_bias
         positive = (feats * weight[wanted]).sum(-1) + bias[wanted]  # (N,)
         negative = self.model.logits(feats, negatives)  # (N, K)
@@ -379,7 +380,7 @@ def fit_seq2seq(
         strategy=strategy,
         precision=precision,  # type: ignore[arg-type]
         max_epochs=config.epochs,
-        max_time={"seconds": max_seconds} if max_seconds else None,
+        max_time={"seconds": int(max_seconds)} if max_seconds else None,
         gradient_clip_val=config.grad_clip,
         logger=False,
         enable_checkpointing=False,
