@@ -25,8 +25,6 @@ from recsys.recommend.continuation import ContinuationService
 from recsys.recommend.diversify import TrackTable
 from recsys.recommend.seq2seq_source import PlaylistNeighbourSource
 
-SEQ2SEQ_WEIGHT = 1.0
-
 
 def evaluate_seq2seq_continuation(
     engine: Engine,
@@ -37,9 +35,10 @@ def evaluate_seq2seq_continuation(
     seed: int = 0,
     n: int = 500,
     neighbours: int = 50,
+    weight: float = 1.0,
     threads: int | None = None,
 ) -> dict[str, Any]:
-    """Score ``hybrid``, ``hybrid+seq2seq`` and ``seq2seq`` alone on one held-out split."""
+    """Score ``hybrid``, ``hybrid+seq2seq`` (the source fused with ``weight``) and ``seq2seq`` alone."""
     if threads:
         torch.set_num_threads(threads)
     entries = playlist_entries(engine, namespace=namespace)
@@ -67,7 +66,7 @@ def evaluate_seq2seq_continuation(
     services = {
         "hybrid": ContinuationService(members, tracks, weights=weights, rrf_k=methods.rrf_k),
         "hybrid+seq2seq": ContinuationService(
-            [*members, seq2seq], tracks, weights={**weights, "seq2seq": SEQ2SEQ_WEIGHT}, rrf_k=methods.rrf_k
+            [*members, seq2seq], tracks, weights={**weights, "seq2seq": weight}, rrf_k=methods.rrf_k
         ),
         "seq2seq": ContinuationService([seq2seq], tracks, rrf_k=methods.rrf_k),
     }
@@ -79,7 +78,7 @@ def evaluate_seq2seq_continuation(
         "namespace": namespace,
         "train_shape": list(train.shape),
         "train_nnz": train.nnz,
-        "hybrid_weights": {**weights, "seq2seq (hybrid+seq2seq only)": SEQ2SEQ_WEIGHT},
+        "hybrid_weights": {**weights, "seq2seq (hybrid+seq2seq only)": weight},
         "rrf_k": methods.rrf_k,
         "encoder": {"label": config.label, "neighbours": neighbours, **fit_report.as_dict()},
         "seconds": round(time.perf_counter() - start, 1),

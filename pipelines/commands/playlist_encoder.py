@@ -162,6 +162,9 @@ def _register_continuation(evaluate_app: typer.Typer) -> None:
         ] = False,
         epochs: Annotated[int, typer.Option(help="Encoder training epochs.")] = 3,
         neighbours: Annotated[int, typer.Option(help="Nearest playlists that vote for tracks.")] = 50,
+        weight: Annotated[
+            float, typer.Option(help="Fusion weight of the seq2seq source in the hybrid.")
+        ] = 1.0,
         seed: Annotated[int, typer.Option(help="Seed of the split and the encoder.")] = 0,
         threads: Annotated[int, typer.Option(help="CPU threads for torch.")] = 1,
         json_out: Annotated[
@@ -193,6 +196,7 @@ def _register_continuation(evaluate_app: typer.Typer) -> None:
             namespace=namespace,
             seed=seed,
             neighbours=neighbours,
+            weight=weight,
             threads=threads,
         )
         write_report(report, json_out, markdown)
