@@ -25,6 +25,7 @@ from recsys.errors import ConfigError, NotFoundError
 from recsys.evaluation.probing import ProbeTable, build_tasks, probe_all
 from recsys.models.base import PlaylistEncoder
 from recsys.models.playlist_baselines import MeanVectorEncoder, RandomEncoder, fit_sif
+from recsys.models.playlist_seq2seq import Seq2SeqEncoder
 
 MODELS = ("seq2seq", "sif", "mean-als", "random")
 SEQ2SEQ_LABELS = ("seq2seq-gru-uni", "seq2seq-gru-bi", "seq2seq-lstm-uni", "seq2seq-lstm-bi")
@@ -63,6 +64,21 @@ def build_encoder(
     if model == "random":
         return RandomEncoder(dim=64)
     raise ConfigError(f"unknown playlist encoder {model!r}: use one of {', '.join(MODELS)}")
+
+
+def known_tracks(encoder: PlaylistEncoder, track_ids: np.ndarray) -> np.ndarray:
+    """The tracks the encoder has a vector of its own for (seq2seq: its vocabulary; bags: their item vectors).
+
+    A seq2seq encoder reads every track outside its vocabulary as the unknown token, so
+    their one-track vectors would all be the same; they are left out.
+    """
+    if isinstance(encoder, Seq2SeqEncoder):
+        own = encoder.vocab.track_ids
+    elif isinstance(encoder, MeanVectorEncoder):
+        own = encoder.track_ids
+    else:
+        return track_ids
+    return track_ids[np.isin(track_ids, own)]
 
 
 def write_vectors(data_dir: Path, kind: str, name: str, ids: np.ndarray, vectors: np.ndarray) -> Path:
@@ -105,7 +121,9 @@ def embed_catalog(
     encoder = build_encoder(engine, model, data, label=label, namespace=namespace, device=settings.device)
     started = time.perf_counter()
     vectors = encoder.embed(data.playlists)
-    track_ids = np.unique(np.concatenate([np.asarray(p, dtype=np.int64) for p in data.playlists]))
+    track_ids = known_tracks(
+        encoder, np.unique(np.concatenate([np.asarray(p, dtype=np.int64) for p in data.playlists]))
+    )
     track_vectors = encoder.embed([[int(t)] for t in track_ids])
     seconds = time.perf_counter() - started
     data_dir = settings.ensure_data_dir()

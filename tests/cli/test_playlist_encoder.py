@@ -69,6 +69,7 @@ def test_train_embed_probe(demo_env: Path) -> None:
     summary = json.loads(embedded.output)
     frame = pl.read_parquet(summary["playlists_path"])
     assert frame.height == 150 and summary["dim"] == 8
+    assert summary["tracks"] == len(Seq2SeqEncoder.load(path, device="cpu").vocab.track_ids)
     encoder = Seq2SeqEncoder.load(path, device="cpu")
     ids = frame["playlist_id"].to_list()[:3]
     from pipelines.train_encoder import load_playlists
