@@ -84,3 +84,10 @@ def test_known_answer_order_is_in_the_seq2seq_vector_and_not_in_the_bag() -> Non
     bag = linear_probe(sif.embed(playlists), labels, folds=5)
     assert seq2seq.accuracy >= 0.9
     assert bag.accuracy <= 0.6  # the pair's two playlists have the same bag vector
+
+
+def test_max_seconds_stops_training_and_says_how_many_epochs_ran() -> None:
+    playlists, _ = motif_playlists(20)
+    _, report = fit_seq2seq(playlists, tiny_config(epochs=10_000), max_seconds=1)
+    assert 1 <= report.epochs < 10_000
+    assert len(report.epoch_losses) == report.epochs
