@@ -2,7 +2,7 @@
 
 Each module defines ``register(app, ingest_app)`` that adds its commands (or a
 sub-application) to the root app or to ``recsys ingest``; list it in REGISTRY.
-Shared groups (``train``, ``embed``, ``recommend``, ``evaluate``) live in ``groups``.
+Shared groups (``train``, ``embed``, ``models``, ``recommend``, ``evaluate``) live in ``groups``.
 """
 
 from __future__ import annotations
@@ -10,12 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.commands import audio, index, ingest_files, ingest_spotify, models_cf
+from pipelines.commands import audio, index, ingest_files, ingest_spotify, models_cf, playlist_encoder
 
 REGISTRY: list[Callable[..., Any]] = [
     ingest_spotify.register,
     ingest_files.register,
     index.register,
     models_cf.register,
+    playlist_encoder.register,
     audio.register,
 ]

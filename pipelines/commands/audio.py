@@ -12,8 +12,8 @@ from pipelines.commands import groups
 from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
 from recsys.config import Settings
 
-embed_app = typer.Typer(no_args_is_help=True, help="Compute vectors for the catalog.")
-models_app = typer.Typer(no_args_is_help=True, help="Build and combine model checkpoints.")
+embed_app = groups.embed_app
+models_app = groups.models_app
 
 
 class Encoder(StrEnum):
@@ -174,5 +174,3 @@ def recommend_similar(
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     groups.attach(app)
-    app.add_typer(embed_app, name="embed")
-    app.add_typer(models_app, name="models")

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, splits, reports and probing."""

@@ -1,0 +1,160 @@
+"""Train the seq2seq playlist encoder on the catalog's playlists and record the model version."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from sqlalchemy import Engine, select
+
+from recsys.catalog.db import session_scope
+from recsys.catalog.queries import playlist_entries
+from recsys.catalog.schema import DEFAULT_NAMESPACE, ModelVersion, PipelineRun
+from recsys.errors import NotFoundError
+from recsys.models.playlist_seq2seq import FitReport, Seq2SeqConfig, Seq2SeqEncoder, fit_seq2seq
+
+MODEL_KIND = "seq2seq"
+
+
+@dataclass(frozen=True)
+class CatalogPlaylists:
+    """The playlists of a namespace as ordered track-id lists, and a fingerprint of them."""
+
+    playlist_ids: list[int]
+    playlists: list[list[int]]
+    fingerprint: str
+
+
+def load_playlists(engine: Engine, *, namespace: str = DEFAULT_NAMESPACE) -> CatalogPlaylists:
+    """Every playlist of ``namespace`` in playlist-id order; fails clearly when there is none."""
+    entries = playlist_entries(engine, namespace=namespace)
+    if entries.height == 0:
+        raise NotFoundError(
+            f"no playlists in namespace {namespace!r}: ingest some first (recsys ingest mpd …)"
+        )
+    grouped = entries.group_by("playlist_id", maintain_order=True).agg("track_id")
+    ids = grouped["playlist_id"].to_list()
+    playlists = grouped["track_id"].to_list()
+    digest = hashlib.sha256()
+    for pid, tracks in zip(ids, playlists, strict=True):
+        digest.update(f"{pid}:{','.join(map(str, tracks))};".encode())
+    return CatalogPlaylists(ids, playlists, digest.hexdigest()[:16])
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_version_id: int
+    version: str
+    path: Path
+    report: FitReport
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model_version_id": self.model_version_id,
+            "version": self.version,
+            "path": str(self.path),
+            **self.report.as_dict(),
+        }
+
+
+def train_playlist_encoder(
+    engine: Engine,
+    data_dir: Path,
+    config: Seq2SeqConfig,
+    *,
+    namespace: str = DEFAULT_NAMESPACE,
+    device: str = "auto",
+    strategy: str = "auto",
+    devices: int | str = "auto",
+    threads: int | None = None,
+    max_seconds: float | None = None,
+    progress: bool = False,
+) -> TrainResult:
+    """Train on the playlists of ``namespace``, save under ``<data dir>/models``, record a model version.
+
+    ``threads`` sets torch's CPU threads (one thread is the fastest on a busy machine:
+    the RNN steps are small and threads wait on each other).
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    data = load_playlists(engine, namespace=namespace)
+    with session_scope(engine) as session:
+        run = PipelineRun(
+            job="train playlist-encoder", params={"config": asdict(config), "namespace": namespace}
+        )
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    try:
+        encoder, report = fit_seq2seq(
+            data.playlists,
+            config,
+            device=device,
+            strategy=strategy,
+            devices=devices,
+            max_seconds=max_seconds,
+            progress=progress,
+        )
+        blob = encoder.to_bytes()
+        version = hashlib.sha256(blob).hexdigest()[:16]
+        path = data_dir / "models" / "playlist_seq2seq" / f"{config.label}-{version}.pt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(blob)
+    except Exception as exc:
+        _finish_run(engine, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    with session_scope(engine) as session:
+        row = session.scalar(
+            select(ModelVersion).where(ModelVersion.kind == MODEL_KIND, ModelVersion.version == version)
+        )
+        if row is None:
+            row = ModelVersion(kind=MODEL_KIND, version=version)
+            session.add(row)
+        row.path = str(path.resolve())
+        row.params = {**asdict(config), "label": config.label, "namespace": namespace}
+        row.data_fingerprint = data.fingerprint
+        row.metrics = report.as_dict()
+        session.flush()
+        model_version_id = row.id
+    _finish_run(
+        engine, run_id, status="done", counts={"playlists": report.playlists}, metrics=report.as_dict()
+    )
+    return TrainResult(model_version_id, version, path, report)
+
+
+def _finish_run(engine: Engine, run_id: int, *, status: str, **values: Any) -> None:
+    with session_scope(engine) as session:
+        run = session.get(PipelineRun, run_id)
+        if run is None:  # pragma: no cover - the row was written above
+            return
+        run.status = status
+        run.finished_at = datetime.now(UTC)
+        for key, value in values.items():
+            setattr(run, key, value)
+
+
+def find_encoder(engine: Engine, *, label: str | None = None, version: str | None = None) -> ModelVersion:
+    """The newest seq2seq model version (optionally of one ``label`` such as seq2seq-gru-bi, or one version)."""
+    with session_scope(engine) as session:
+        stmt = select(ModelVersion).where(ModelVersion.kind == MODEL_KIND).order_by(ModelVersion.id.desc())
+        if version is not None:
+            stmt = stmt.where(ModelVersion.version == version)
+        for row in session.scalars(stmt):
+            if label is None or (row.params or {}).get("label") == label:
+                session.expunge(row)
+                return row
+    wanted = f" {label}" if label else ""
+    wanted += f" version {version}" if version else ""
+    raise NotFoundError(f"no trained playlist encoder{wanted}: run `recsys train playlist-encoder` first")
+
+
+def load_encoder(row: ModelVersion, *, device: str = "auto") -> Seq2SeqEncoder:
+    """The encoder a model version points at; a clear error when its file is gone."""
+    path = Path(row.path or "")
+    if not path.is_file():
+        raise NotFoundError(f"model version {row.kind}/{row.version}: file {path} is missing")
+    return Seq2SeqEncoder.load(path, device=device)

@@ -1,0 +1,410 @@
+"""The seq2seq playlist autoencoder (Papreja et al., 2019): playlists are sentences, tracks are words.
+
+An encoder RNN (GRU or LSTM, uni- or bidirectional) reads a playlist's tokens; a decoder
+RNN with attention over the encoder outputs reconstructs the playlist token by token with
+teacher forcing (BOS + tokens → tokens + EOS).
+
+The playlist vector is the encoder summary: the final hidden state of the encoder's last
+layer (for a bidirectional encoder, the forward state after the last track concatenated
+with the backward state after the first; for an LSTM, the hidden state ``h``, not the
+cell ``c``). Its size is ``hidden × directions``. It also initialises the decoder, and
+decoder inputs are replaced by ``UNK`` with probability ``decoder_input_dropout`` during
+training (Bowman et al., 2016), so the decoder cannot reconstruct from its own inputs
+and attention alone and must lean on the summary.
+
+Output layer: tied to the input embeddings. With a large vocabulary the loss is a
+sampled softmax: each target against ``sampled_negatives`` tokens drawn from the
+unigram^0.75 distribution, shared by the batch (accidental hits masked, no log-Q
+correction, so it is a ranking loss, not a calibrated likelihood); with
+``sampled_negatives = 0`` or a vocabulary no larger than that, the full softmax.
+
+Vocabulary and long playlists: see :mod:`recsys.models.track_vocab`. Determinism: one
+seed fixes initialisation, shuffling, dropout and negative sampling
+(:func:`fit_seq2seq`). On CUDA, training runs in bf16 mixed precision by default.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from recsys.models.base import resolve_device
+from recsys.models.track_vocab import (
+    BOS,
+    EOS,
+    PAD,
+    UNK,
+    Batch,
+    BucketDataset,
+    TrackVocab,
+    collate,
+    pool_windows,
+    split_windows,
+)
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Seq2SeqConfig:
+    """Hyperparameters of the playlist encoder (the sizes that train in minutes on two CPU cores)."""
+
+    arch: Literal["gru", "lstm"] = "gru"
+    bidirectional: bool = False
+    embed_dim: int = 64
+    hidden: int = 128  # per direction; the playlist vector has hidden × directions
+    layers: int = 1
+    dropout: float = 0.1
+    decoder_input_dropout: float = 0.25
+    sampled_negatives: int = 1024  # 0: full softmax
+    min_count: int = 2
+    max_vocab: int | None = None
+    max_len: int = 250  # long-playlist rule: windows of at most this many tracks
+    batch_size: int = 64
+    epochs: int = 5
+    lr: float = 3e-3
+    grad_clip: float = 1.0
+    seed: int = 7
+    precision: str = "auto"  # auto: bf16-mixed on CUDA, 32-true on CPU
+
+    def __post_init__(self) -> None:
+        if self.arch not in ("gru", "lstm"):
+            raise ValueError(f"arch must be 'gru' or 'lstm', got {self.arch!r}")
+
+    @property
+    def directions(self) -> int:
+        return 2 if self.bidirectional else 1
+
+    @property
+    def dim(self) -> int:
+        return self.hidden * self.directions
+
+    @property
+    def label(self) -> str:
+        return f"seq2seq-{self.arch}-{'bi' if self.bidirectional else 'uni'}"
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Seq2SeqConfig:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in values.items() if k in known})
+
+
+def _rnn(
+    arch: str, input_size: int, hidden: int, layers: int, dropout: float, bidirectional: bool
+) -> nn.RNNBase:
+    cls = nn.GRU if arch == "gru" else nn.LSTM
+    return cls(
+        input_size,
+        hidden,
+        num_layers=layers,
+        batch_first=True,
+        dropout=dropout if layers > 1 else 0.0,
+        bidirectional=bidirectional,
+    )
+
+
+def _reverse_index(lengths: torch.Tensor, width: int) -> torch.Tensor:
+    """(B, T) positions that reverse each sequence within its length and leave the padding in place."""
+    steps = torch.arange(width, device=lengths.device)[None, :]  # (1, T)
+    end = lengths[:, None]  # (B, 1)
+    return torch.where(steps < end, end - 1 - steps, steps)
+
+
+class PlaylistSeq2Seq(nn.Module):
+    """Encoder, attention decoder and tied output layer. Tensors in, tensors out."""
+
+    def __init__(self, config: Seq2SeqConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.embedding = nn.Embedding(vocab_size, c.embed_dim, padding_idx=PAD)
+        sizes = [c.embed_dim] + [c.dim] * (c.layers - 1)
+        self.forward_layers = nn.ModuleList(_rnn(c.arch, n, c.hidden, 1, 0.0, False) for n in sizes)
+        self.backward_layers = nn.ModuleList(
+            _rnn(c.arch, n, c.hidden, 1, 0.0, False) for n in (sizes if c.bidirectional else [])
+        )
+        self.bridge = nn.Linear(c.dim, c.hidden * c.layers)
+        self.decoder = _rnn(c.arch, c.embed_dim, c.hidden, c.layers, c.dropout, False)
+        self.attn = nn.Linear(c.dim, c.hidden, bias=False)
+        self.combine = nn.Linear(c.hidden + c.dim, c.embed_dim)
+        self.out_bias = nn.Parameter(torch.zeros(vocab_size))
+        self.drop = nn.Dropout(c.dropout)
+
+    def encode(self, tokens: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Playlist vectors (B, hidden × dirs) and encoder outputs (B, T, hidden × dirs).
+
+        Padded (not packed) sequences: on the CPU, packed RNN backward costs grow with
+        the square of the length. Padding comes after each sequence, so the forward
+        state after the last track is read at ``length - 1``; the backward direction
+        runs on each sequence reversed within its length.
+        """
+        lengths = lengths.to(tokens.device)
+        x = self.drop(self.embedding(tokens))  # (B, T, E)
+        last = (lengths - 1)[:, None, None]  # (B, 1, 1)
+        reverse = _reverse_index(lengths, tokens.shape[1])[:, :, None]  # (B, T, 1)
+        finals: list[torch.Tensor] = []
+        for depth, forward_rnn in enumerate(self.forward_layers):
+            out_f, _ = forward_rnn(x)  # (B, T, H)
+            parts, finals = [out_f], [out_f.gather(1, last.expand(-1, 1, out_f.shape[2])).squeeze(1)]
+            if self.config.bidirectional:
+                x_rev = x.gather(1, reverse.expand(-1, -1, x.shape[2]))  # (B, T, In)
+                out_r, _ = self.backward_layers[depth](x_rev)  # (B, T, H), reversed time
+                finals.append(out_r.gather(1, last.expand(-1, 1, out_r.shape[2])).squeeze(1))
+                parts.append(out_r.gather(1, reverse.expand(-1, -1, out_r.shape[2])))  # back in order
+            x = torch.cat(parts, dim=-1)  # (B, T, D)
+            if depth < len(self.forward_layers) - 1:
+                x = self.drop(x)
+        return torch.cat(finals, dim=-1), x  # (B, D), (B, T, D)
+
+    def decode(
+        self, summary: torch.Tensor, outputs: torch.Tensor, lengths: torch.Tensor, decoder_in: torch.Tensor
+    ) -> torch.Tensor:
+        """Output features (B, T + 1, E) for each decoder step, to be scored against the embeddings."""
+        c = self.config
+        batch = summary.shape[0]
+        h0 = (
+            torch.tanh(self.bridge(summary)).view(batch, c.layers, c.hidden).transpose(0, 1).contiguous()
+        )  # (L, B, H)
+        state: Any = (h0, torch.zeros_like(h0)) if c.arch == "lstm" else h0
+        emb = self.drop(self.embedding(decoder_in))  # (B, T + 1, E)
+        dec, _ = self.decoder(emb, state)  # (B, T + 1, H); steps past length + 1 are ignored by the loss
+        scores = torch.bmm(dec, self.attn(outputs).transpose(1, 2))  # (B, T + 1, T)
+        steps = torch.arange(outputs.shape[1], device=outputs.device)
+        scores = scores.masked_fill(steps[None, None, :] >= lengths.to(outputs.device)[:, None, None], -1e4)
+        context = torch.bmm(torch.softmax(scores.float(), dim=-1).to(outputs.dtype), outputs)  # (B, T + 1, D)
+        return torch.tanh(self.combine(torch.cat([dec, context], dim=-1)))  # (B, T + 1, E) from (H + D)
+
+    def logits(self, features: torch.Tensor, candidates: torch.Tensor | None = None) -> torch.Tensor:
+        """Scores of features (..., E) against all tokens, or against ``candidates`` (C,): (..., V or C)."""
+        if candidates is None:
+            return features @ self.embedding.weight.T + self.out_bias
+        return features @ self.embedding.weight[candidates].T + self.out_bias[candidates]
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor, decoder_in: torch.Tensor) -> torch.Tensor:
+        summary, outputs = self.encode(tokens, lengths)
+        return self.decode(summary, outputs, lengths, decoder_in)
+
+
+class Seq2SeqLightning(L.LightningModule):
+    """Training of :class:`PlaylistSeq2Seq` under Lightning (any accelerator or strategy)."""
+
+    def __init__(self, config: dict[str, Any], vocab_size: int, token_counts: list[int]) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.cfg = Seq2SeqConfig.from_dict(config)
+        self.model = PlaylistSeq2Seq(self.cfg, vocab_size)
+        weights = torch.as_tensor(token_counts, dtype=torch.float64).clamp(min=0) ** 0.75
+        weights[PAD] = 0.0
+        weights[BOS] = 0.0
+        self.register_buffer("noise", (weights / weights.sum()).float(), persistent=False)
+
+    def _loss(self, batch: Batch) -> torch.Tensor:
+        tokens, lengths, decoder_in, target = batch
+        if self.training and self.cfg.decoder_input_dropout > 0:
+            drop = torch.rand(decoder_in.shape, device=decoder_in.device) < self.cfg.decoder_input_dropout
+            drop &= (decoder_in != PAD) & (decoder_in != BOS)
+            decoder_in = decoder_in.masked_fill(drop, UNK)
+        features = self.model(tokens, lengths, decoder_in)  # (B, T + 1, E)
+        mask = target != PAD
+        feats, wanted = features[mask], target[mask]  # (N, E), (N,)
+        noise: torch.Tensor = self.noise  # type: ignore[assignment]
+        vocab = noise.shape[0]
+        k = self.cfg.sampled_negatives
+        if k <= 0 or k >= vocab:
+            return nn.functional.cross_entropy(self.model.logits(feats).float(), wanted)
+        negatives = torch.multinomial(noise, k, replacement=True)  # (K,)
+        weight, bias = self.model.embedding.weight, self.model.out_bias
+        positive = (feats * weight[wanted]).sum(-1) + bias[wanted]  # (N,)
+        negative = self.model.logits(feats, negatives)  # (N, K)
+        negative = negative.masked_fill(negatives[None, :] == wanted[:, None], -1e4)  # accidental hits
+        logits = torch.cat([positive[:, None], negative], dim=1).float()  # (N, 1 + K)
+        return nn.functional.cross_entropy(logits, torch.zeros_like(wanted))
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        loss = self._loss(batch)
+        self.log(
+            "train_loss", loss, on_step=False, on_epoch=True, batch_size=batch.tokens.shape[0], sync_dist=True
+        )
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.cfg.lr)
+
+
+class Seq2SeqEncoder:
+    """A trained playlist encoder: vocabulary + network; embeds playlists of catalog track ids."""
+
+    def __init__(
+        self, config: Seq2SeqConfig, vocab: TrackVocab, model: PlaylistSeq2Seq, *, device: str = "auto"
+    ):
+        self.config = config
+        self.vocab = vocab
+        self.model = model
+        self.device = resolve_device(device)
+        self.name = config.label
+
+    @property
+    def dim(self) -> int:
+        return self.config.dim
+
+    @torch.no_grad()
+    def embed(self, playlists: Sequence[Sequence[int]], *, batch_size: int = 256) -> np.ndarray:
+        """Playlist vectors (N, hidden × dirs), float32; long playlists by the window rule."""
+        windows = split_windows([self.vocab.encode(p) for p in playlists], self.config.max_len)
+        model = self.model.to(self.device).eval()
+        order = np.argsort([len(s) for s in windows.sequences], kind="stable")  # similar lengths together
+        vectors = np.zeros((len(windows.sequences), self.dim), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            batch = collate([windows.sequences[i] for i in idx])
+            summary, _ = model.encode(batch.tokens.to(self.device), batch.lengths)
+            vectors[idx] = summary.float().cpu().numpy()
+        return pool_windows(vectors, windows, len(playlists))
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_VERSION,
+            "config": asdict(self.config),
+            "track_ids": torch.from_numpy(self.vocab.track_ids),
+            "counts": torch.from_numpy(self.vocab.counts),
+            "state_dict": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+        }
+
+    def save(self, path: Path) -> None:
+        """Write config, vocabulary and weights to one file (``torch.save``)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(self.state(), path)
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(self.state(), buffer)
+        return buffer.getvalue()
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], *, device: str = "auto") -> Seq2SeqEncoder:
+        if state.get("format") != FORMAT_VERSION:
+            raise ValueError(f"unsupported playlist encoder format {state.get('format')!r}")
+        config = Seq2SeqConfig.from_dict(state["config"])
+        vocab = TrackVocab(track_ids=state["track_ids"].numpy(), counts=state["counts"].numpy())
+        model = PlaylistSeq2Seq(config, len(vocab))
+        model.load_state_dict(state["state_dict"])
+        return cls(config, vocab, model, device=device)
+
+    @classmethod
+    def load(cls, path: Path, *, device: str = "auto") -> Seq2SeqEncoder:
+        return cls.from_state(torch.load(path, map_location="cpu", weights_only=True), device=device)
+
+
+@dataclass
+class FitReport:
+    """What a training run did: sizes, epochs, losses and time."""
+
+    playlists: int
+    sequences: int
+    windowed_playlists: int
+    vocab_size: int
+    coverage: float
+    epochs: int
+    epoch_losses: list[float]
+    seconds: float
+    playlists_per_second: float
+    precision: str
+    device: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _EpochLosses(L.Callback):
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        value = trainer.callback_metrics.get("train_loss")
+        if value is not None:
+            self.losses.append(float(value))
+
+
+def _precision(config: Seq2SeqConfig, accelerator: str) -> str:
+    if config.precision != "auto":
+        return config.precision
+    return "bf16-mixed" if accelerator == "gpu" else "32-true"
+
+
+def fit_seq2seq(
+    playlists: Sequence[Sequence[int]],
+    config: Seq2SeqConfig,
+    *,
+    device: str = "auto",
+    strategy: str = "auto",
+    devices: int | str = "auto",
+    max_seconds: float | None = None,
+    progress: bool = False,
+) -> tuple[Seq2SeqEncoder, FitReport]:
+    """Build the vocabulary, train the autoencoder with Lightning and return the encoder.
+
+    ``device`` picks the accelerator (``auto``: CUDA when present); ``strategy`` and
+    ``devices`` pass through to the Lightning Trainer unchanged (e.g. ``ddp``).
+    ``max_seconds`` stops training after that long (the report says how many epochs ran).
+    """
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    vocab = TrackVocab.build(playlists, min_count=config.min_count, max_size=config.max_vocab)
+    windows = split_windows([vocab.encode(p) for p in playlists], config.max_len)
+    counts = vocab.counts.copy()
+    counts[EOS] = len(windows.sequences)
+    module = Seq2SeqLightning(asdict(config), len(vocab), counts.tolist())
+    generator = torch.Generator().manual_seed(config.seed)
+    loader = torch.utils.data.DataLoader(
+        BucketDataset(windows.sequences, config.batch_size, seed=config.seed),
+        batch_size=None,
+        shuffle=True,
+        collate_fn=collate,
+        generator=generator,
+    )
+    resolved = resolve_device(device)
+    accelerator = "gpu" if resolved.type == "cuda" else "cpu"
+    precision = _precision(config, accelerator)
+    losses = _EpochLosses()
+    trainer = L.Trainer(
+        accelerator=accelerator,
+        devices=devices if accelerator == "gpu" else 1,
+        strategy=strategy,
+        precision=precision,  # type: ignore[arg-type]
+        max_epochs=config.epochs,
+        max_time={"seconds": int(max_seconds)} if max_seconds else None,
+        gradient_clip_val=config.grad_clip,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        deterministic=accelerator == "cpu",
+        callbacks=[losses],
+    )
+    started = time.perf_counter()
+    trainer.fit(module, loader)
+    seconds = time.perf_counter() - started
+    epochs = len(losses.losses)
+    report = FitReport(
+        playlists=len(playlists),
+        sequences=len(windows.sequences),
+        windowed_playlists=windows.windowed_playlists,
+        vocab_size=len(vocab),
+        coverage=vocab.coverage(playlists),
+        epochs=epochs,
+        epoch_losses=losses.losses,
+        seconds=seconds,
+        playlists_per_second=len(windows.sequences) * epochs / seconds if seconds > 0 else 0.0,
+        precision=precision,
+        device=str(resolved),
+    )
+    module.model.cpu()
+    return Seq2SeqEncoder(config, vocab, module.model, device=device), report
