@@ -1,9 +1,12 @@
 """Playlist vectors for the catalog: build an encoder, embed, write; and the probing job.
 
-Vectors go to Parquet files under ``<data dir>/embeddings`` (``playlists_<name>.parquet``
+Vectors are published to the vector store (``playlists`` collection: named vector
+``seq2seq``, ``sif`` or ``mean_als``; ``tracks`` collection: ``seq2seq`` from the encoder,
+``cf`` from the ALS factors), where the UI and similarity search read them, and are also
+written to Parquet files under ``<data dir>/embeddings`` (``playlists_<name>.parquet``
 with ``playlist_id`` and ``vector``; ``tracks_<name>.parquet`` with ``track_id`` and
-``vector``, a track's vector being the encoder's vector of the one-track playlist)
-through :func:`write_vectors`, the one place to switch to the vector store.
+``vector``, a track's vector being the encoder's vector of the one-track playlist), which
+the in-process nearest-playlist candidate source and the notebooks read exactly.
 """
 
 from __future__ import annotations
@@ -105,6 +108,37 @@ def read_vectors(data_dir: Path, kind: str, name: str) -> tuple[np.ndarray, np.n
     return frame[frame.columns[0]].to_numpy(), np.asarray(frame["vector"].to_numpy(), dtype=np.float32)
 
 
+# Which named vector of the store each encoder family fills (the random control is not served).
+PLAYLIST_VECTOR = {"seq2seq": "seq2seq", "sif": "sif", "mean-als": "mean_als"}
+TRACK_VECTOR = {"seq2seq": "seq2seq", "mean-als": "cf"}
+
+
+def publish(
+    engine: Engine,
+    settings: Settings,
+    model: str,
+    playlist_ids: np.ndarray,
+    vectors: np.ndarray,
+    track_ids: np.ndarray,
+    track_vectors: np.ndarray,
+) -> dict[str, Any]:
+    """Publish an encoder's vectors to the vector store; returns the new versions."""
+    from pipelines.index import publish_vectors
+    from recsys.vectorstore import open_store
+    from recsys.vectorstore.collections import PLAYLISTS, TRACKS
+
+    published: dict[str, Any] = {}
+    if model not in PLAYLIST_VECTOR:
+        return published
+    with open_store(settings) as store:
+        report = publish_vectors(engine, store, PLAYLISTS, PLAYLIST_VECTOR[model], playlist_ids, vectors)
+        published[f"{PLAYLISTS}.{PLAYLIST_VECTOR[model]}"] = report.version
+        if model in TRACK_VECTOR and len(track_ids):
+            report = publish_vectors(engine, store, TRACKS, TRACK_VECTOR[model], track_ids, track_vectors)
+            published[f"{TRACKS}.{TRACK_VECTOR[model]}"] = report.version
+    return published
+
+
 def embed_catalog(
     engine: Engine,
     settings: Settings,
@@ -137,6 +171,9 @@ def embed_catalog(
             write_vectors(data_dir, "playlists", encoder.name, np.asarray(data.playlist_ids), vectors)
         ),
         "tracks_path": str(write_vectors(data_dir, "tracks", encoder.name, track_ids, track_vectors)),
+        "vector_store": publish(
+            engine, settings, model, np.asarray(data.playlist_ids), vectors, track_ids, track_vectors
+        ),
     }
 
 

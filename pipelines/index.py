@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine, select
 
 from recsys.catalog.schema import Playlist, Track
 from recsys.vectorstore.base import DEFAULT_BATCH, Point, VectorStore
-from recsys.vectorstore.collections import PLAYLISTS, TRACKS
-from recsys.vectorstore.rebuild import RebuildReport, rebuild_collection
+from recsys.vectorstore.collections import PLAYLISTS, SPECS, TRACKS
+from recsys.vectorstore.rebuild import RebuildReport, rebuild_collection, target_spec
 
 STREAM_ROWS = 5_000
 
@@ -83,6 +84,37 @@ def rebuild_from_catalog(
     except KeyError:
         raise ValueError(f"unknown collection {name!r}; known: {', '.join(sorted(CATALOG_POINTS))}") from None
     return rebuild_collection(store, name, points(engine), batch_size=batch_size)
+
+
+def publish_vectors(
+    engine: Engine,
+    store: VectorStore,
+    name: str,
+    vector: str,
+    ids: np.ndarray,
+    vectors: np.ndarray,
+    *,
+    batch_size: int = DEFAULT_BATCH,
+) -> RebuildReport:
+    """Publish one named vector for catalog points as a new version of ``name``.
+
+    Every catalog point is written with fresh payload; points listed in ``ids`` get
+    ``vector`` from ``vectors`` (its size becomes the collection's size for that name),
+    and the other vectors of the current version are carried over. Readers switch to
+    the new version atomically; on failure the current version keeps serving.
+    """
+    if name not in CATALOG_POINTS:
+        raise ValueError(f"unknown collection {name!r}; known: {', '.join(sorted(CATALOG_POINTS))}")
+    by_id = {int(i): np.asarray(v, dtype=np.float32) for i, v in zip(ids, vectors, strict=True)}
+    sizes = {**target_spec(store, name).sizes, vector: int(np.asarray(vectors).shape[1])}
+    spec = SPECS[name](sizes)
+
+    def points() -> Iterator[Point]:
+        for point in CATALOG_POINTS[name](engine):
+            value = by_id.get(int(point.id))
+            yield point if value is None else Point(point.id, {**point.vectors, vector: value}, point.payload)
+
+    return rebuild_collection(store, name, points(), spec=spec, batch_size=batch_size)
 
 
 def index_status(store: VectorStore) -> dict[str, Any]:

@@ -78,6 +78,19 @@ def test_train_embed_probe(demo_env: Path) -> None:
     expected = encoder.embed([data.playlists[data.playlist_ids.index(i)] for i in ids])
     np.testing.assert_allclose(np.stack(frame["vector"].to_numpy()[:3]), expected, rtol=1e-6)
 
+    # The same vectors are served from the vector store, beside the catalog payloads.
+    assert set(summary["vector_store"]) == {"playlists.seq2seq", "tracks.seq2seq"}
+    from recsys.config import Settings
+    from recsys.vectorstore import open_store
+
+    with open_store(Settings()) as store:
+        assert store.count("playlists", vector="seq2seq") == 150
+        stored = {r.id: r for r in store.retrieve("playlists", ids, with_vectors=True)}
+        for i, vector in zip(ids, expected, strict=True):
+            got = np.asarray(stored[i].vectors["seq2seq"])
+            assert np.dot(got, vector) / (np.linalg.norm(got) * np.linalg.norm(vector)) > 0.9999
+        assert stored[ids[0]].payload["playlist_id"] == ids[0]
+
     out = demo_env / "probing.json"
     probed = runner.invoke(app, ["evaluate", "probing", "--folds", "3", "--json", str(out)])
     assert probed.exit_code == 0, probed.output
