@@ -16,7 +16,7 @@ import numpy as np
 from scipy import sparse
 
 from recsys.models.base import PlaylistEncoder
-from recsys.recommend.candidates import Candidate
+from recsys.recommend.candidates import Candidates
 
 
 class PlaylistNeighbourSource:
@@ -47,9 +47,9 @@ class PlaylistNeighbourSource:
             (np.ones(len(rows), dtype=np.float32), (cols, rows)), shape=(len(track_ids), len(playlists))
         )  # (I, R): track i is in playlist r
 
-    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> list[Candidate]:
+    def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> Candidates:
         if not seeds or n <= 0:
-            return []
+            return Candidates.none()
         query = np.asarray(self.encoder.embed([list(seeds)])[0], dtype=np.float32)  # (D,)
         query /= max(float(np.linalg.norm(query)), 1e-12)
         similarity = self.vectors @ query  # (R,)
@@ -63,4 +63,4 @@ class PlaylistNeighbourSource:
         scores[at[self.track_ids[at] == seed_ids]] = 0.0  # never propose a seed
         positive = np.flatnonzero(scores > 0)
         top = positive[np.argsort(-scores[positive], kind="stable")[:n]]
-        return [Candidate(int(self.track_ids[i]), float(scores[i]), self.label) for i in top]
+        return Candidates.build(self.track_ids[top], scores[top], self.label)
