@@ -37,3 +37,12 @@ class SourceError(RecsysError):
 
 class LockedError(RecsysError):
     """Another process holds a lock on a store or job that this one needs."""
+
+
+class VideoError(RecordError):
+    """A video file cannot be used: not a video, no decodable frame, or beyond the limits (names the file and why)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason

@@ -9,4 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-REGISTRY: list[Callable[..., Any]] = []
+from pipelines.commands import video
+
+REGISTRY: list[Callable[..., Any]] = [video.register]

@@ -1,0 +1,1 @@
+"""Embedders: audio, video frames and text turned into feature vectors and sequences."""

@@ -1,0 +1,1 @@
+"""Media input: audio files (and soundtracks) decoded to arrays."""
