@@ -75,10 +75,13 @@ class _TokenEncoder:
         states, masks = [], []
         for start in range(0, len(texts), batch_size):
             out, mask, _ = self._forward(texts[start : start + batch_size])
-            state = out.last_hidden_state.float().cpu().numpy()  # (B, L, D), L <= max_tokens
+            valid = mask.bool().cpu().numpy()  # (B, L), L <= max_tokens
+            state = (
+                out.last_hidden_state.float().cpu().numpy() * valid[..., None]
+            )  # (B, L, D), zero on padding
             pad = self.max_tokens - state.shape[1]
             states.append(np.pad(state, ((0, 0), (0, pad), (0, 0))))
-            masks.append(np.pad(mask.bool().cpu().numpy(), ((0, 0), (0, pad))))
+            masks.append(np.pad(valid, ((0, 0), (0, pad))))
         if not states:
             return np.zeros((0, self.max_tokens, self.dim), np.float32), np.zeros((0, self.max_tokens), bool)
         return np.concatenate(states).astype(np.float32), np.concatenate(masks)

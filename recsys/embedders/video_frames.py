@@ -91,7 +91,7 @@ class FrameDescriptor:
 
     @property
     def version(self) -> str:
-        return f"descriptor-v1-h{self.hue_bins}-s{self.size}"
+        return f"descriptor-v2-h{self.hue_bins}-s{self.size}"
 
     @property
     def dim(self) -> int:
@@ -130,7 +130,7 @@ class FrameDescriptor:
         edges = np.stack([gx + gy, (gx - gy) / np.maximum(gx + gy, 1e-6), (gx + gy > 0.05) * 1.0], axis=1)
         motion = np.zeros((t, 3), dtype=np.float32)
         if t > 1:
-            change = np.abs(np.diff(gray, axis=0))  # (T-1, H, W)
+            change = np.abs(np.diff(rgb, axis=0)).max(axis=-1)  # (T-1, H, W): largest channel change
             motion[1:, 0] = change.mean(axis=(1, 2))
             motion[1:, 1] = (change > 0.1).mean(axis=(1, 2))
             motion[1:, 2] = 0.5 * np.abs(np.diff(hist, axis=0)).sum(axis=1)
@@ -145,17 +145,32 @@ def load_clip_vision(
     model: str = CLIP_DEFAULT_MODEL, revision: str | None = CLIP_DEFAULT_REVISION, device: str = "cpu"
 ) -> tuple[Any, dict[str, Any]]:
     """CLIP's vision tower with its projection, and the preprocessing constants, from an id or a directory."""
-    from transformers import CLIPVisionModelWithProjection
+    from transformers import AutoConfig, CLIPVisionModelWithProjection
 
     local = Path(model).expanduser()
     source = str(local) if local.is_dir() else model
+    where = {"revision": None if local.is_dir() else revision, "local_files_only": local.is_dir()}
     try:
-        network = CLIPVisionModelWithProjection.from_pretrained(
-            source, revision=None if local.is_dir() else revision, local_files_only=local.is_dir()
+        config = AutoConfig.from_pretrained(source, **where)
+        if config.model_type == "clip":
+            # A full CLIP checkpoint: its vision config does not carry the shared projection size.
+            vision = config.vision_config
+            vision.projection_dim = config.projection_dim
+        elif config.model_type == "clip_vision_model":
+            vision = config
+        else:
+            raise ValueError(f"model type {config.model_type!r} is not CLIP")
+        network, loading = CLIPVisionModelWithProjection.from_pretrained(
+            source, config=vision, output_loading_info=True, **where
         )
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"cannot load the CLIP vision model {model!r}: {first}") from None
+    broken = list(loading.get("missing_keys", [])) + [str(k) for k in loading.get("mismatched_keys", [])]
+    if broken:
+        raise ConfigError(
+            f"the CLIP vision model {model!r} lacks or mismatches weights: {', '.join(broken[:3])}"
+        )
     prep = {"mean": CLIP_MEAN, "std": CLIP_STD, "size": int(network.config.image_size)}
     if local.is_dir() and (local / "preprocessor_config.json").is_file():
         import json

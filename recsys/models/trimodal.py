@@ -198,10 +198,6 @@ class TrimodalLightning(L.LightningModule):
         )
         return out["loss"]
 
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        out = self.losses(batch, 0.0)
-        self.log_dict({f"val/{k}": v for k, v in out.items()}, batch_size=len(batch["video"]))
-
     def configure_optimizers(self) -> Any:
         opt = torch.optim.AdamW(self.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
         steps = self.trainer.estimated_stepping_batches if self.trainer else 1000
