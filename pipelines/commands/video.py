@@ -98,6 +98,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             typer.echo(f"skipped: {line}", err=True)
         typer.echo(
             f"trained on {report.train} clips ({report.test} held out) in {report.seconds['train']:.0f} s "
+            f"({report.seconds['train_cpu']:.0f} s CPU) "
             f"(features {report.seconds['extract']:.0f} s): model {report.version} at {report.model_path}"
         )
         retrieval = report.metrics.get("retrieval")
@@ -212,14 +213,20 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             result["twins"] = twins
         rates = [float(r) for r in ablation.split(",") if r.strip()]
         if rates:
+            trained = bundle.model.config.text_dropout
             result["ablation"] = run_ablation(
                 train,
                 test,
                 bundle.model.config,
                 TrainSettings(epochs=epochs, device=cfg.device),
-                rates,
+                [r for r in rates if r != trained],
                 count,
             )
+            if trained in rates:  # the model under evaluation is that variant: no need to train it again
+                result["ablation"][f"text_dropout={trained:g}"] = {
+                    "retrieval": result["retrieval"],
+                    **({"twins": twins} if twins is not None else {}),
+                }
         if out is not None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(result, indent=2))
