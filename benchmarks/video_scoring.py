@@ -114,19 +114,31 @@ def main() -> None:
     parser.add_argument("--tracks", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)."
+    )
     parser.add_argument("--prompt", default="warm acoustic, slowly building")
     parser.add_argument("--json", type=Path, default=ROOT / "results" / "video_scoring.json")
     args = parser.parse_args()
 
+    import torch
+
     from recsys.embedders.video_frames import resolve_device
     from recsys.media.video import read_frames
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     results: dict[str, Any] = {
         "video": {"seconds": args.seconds, "size": "1280x720", "fps": 30, "gop": args.gop},
         "tracks": args.tracks,
         "device": device,
-        "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "load_average": os.getloadavg(),
+            "platform": platform.platform(),
+        },
         "prompt": args.prompt,
     }
     with tempfile.TemporaryDirectory() as tmp:

@@ -119,7 +119,7 @@ class ClipTextEncoder(_TokenEncoder):
     def __init__(
         self, model: str = CLIP_TEXT_DEFAULT, revision: str | None = None, device: str = "auto"
     ) -> None:
-        from transformers import AutoTokenizer, CLIPTextModelWithProjection
+        from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection
 
         from recsys.embedders.video_frames import CLIP_DEFAULT_REVISION
 
@@ -127,10 +127,15 @@ class ClipTextEncoder(_TokenEncoder):
         revision = None if local else (revision or CLIP_DEFAULT_REVISION)
         try:
             tokenizer = AutoTokenizer.from_pretrained(model, revision=revision, local_files_only=local)
+            config = AutoConfig.from_pretrained(model, revision=revision, local_files_only=local)
+            if config.model_type == "clip":  # a full CLIP checkpoint: carry the shared projection size over
+                text_config = config.text_config
+                text_config.projection_dim = config.projection_dim
+                config = text_config
             network = CLIPTextModelWithProjection.from_pretrained(
-                model, revision=revision, local_files_only=local
+                model, config=config, revision=revision, local_files_only=local
             )
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RuntimeError) as exc:
             raise ConfigError(f"cannot load the CLIP text model {model!r}: {_first_line(exc)}") from None
         super().__init__(
             tokenizer, network, resolve_device(device), f"clip-text-{model}@{revision or 'local'}"

@@ -261,7 +261,8 @@ def _sample(
     pending: tuple[float, Any] | None = None
     while True:
         gop = float(np.median(np.diff(keyframes))) if len(keyframes) >= 2 else None
-        if can_seek and start is not None and gop is not None and target - position > gop + source.period:
+        # The keyframe before the target lies at most one ``gop`` earlier: past our position, a seek saves decoding.
+        if can_seek and start is not None and gop is not None and target - position >= gop - 1e-6:
             source.seek(start + target)
             frames = source.frames()
             pending = next(frames, None)

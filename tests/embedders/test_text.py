@@ -44,10 +44,16 @@ def test_minilm_puts_paraphrases_closer_than_unrelated_text(minilm: MiniLMTextEn
 def write_small_clip_text(directory: Path) -> Path:
     """A small CLIP checkpoint with a byte-level tokenizer (no merges), in the Hugging Face format."""
     from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
-    from transformers.models.clip.tokenization_clip import bytes_to_unicode
 
     directory.mkdir(parents=True, exist_ok=True)
-    symbols = list(bytes_to_unicode().values())
+    # GPT-2's byte-to-unicode table: printable bytes stand for themselves, the rest map above 255.
+    printable = [
+        *range(ord("!"), ord("~") + 1),
+        *range(ord("¡"), ord("¬") + 1),
+        *range(ord("®"), ord("ÿ") + 1),
+    ]
+    extra = [b for b in range(256) if b not in printable]
+    symbols = [chr(b) for b in printable] + [chr(256 + i) for i in range(len(extra))]
     vocab = {s: i for i, s in enumerate(symbols + [s + "</w>" for s in symbols])}
     vocab["<|startoftext|>"], vocab["<|endoftext|>"] = len(vocab), len(vocab) + 1
     (directory / "vocab.json").write_text(json.dumps(vocab))
