@@ -169,3 +169,48 @@ def test_every_real_video_scores_with_and_without_a_prompt(trained: Trained, sha
             assert result.soundtrack == "usable"
             for t in result.tracks:
                 assert t.video + t.text == pytest.approx(t.score, abs=1e-5)
+
+
+def test_train_embed_and_evaluate_commands(
+    trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from pipelines.cli import app
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(trained.data_dir / "cache", data_dir / "trimodal" / "cache" / FeatureSpec().key())
+    monkeypatch.setenv("RECSYS_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("RECSYS_DEVICE", "cpu")
+    runner = CliRunner()
+    train = runner.invoke(
+        app, ["train", "trimodal", "--videos", str(trained.videos), "--epochs", "2", "--json"]
+    )
+    assert train.exit_code == 0, train.output
+    report = json.loads(train.stdout)
+    assert report["clips"] == 40 and report["metrics"]["retrieval"]["queries"] == report["test"]
+    missing = runner.invoke(app, ["train", "trimodal", "--videos", str(tmp_path / "nowhere")])
+    assert missing.exit_code == 1 and "not a directory of videos" in missing.output
+    embed = runner.invoke(app, ["embed", "music"])  # the catalog was never created here
+    assert embed.exit_code == 1 and "db upgrade" in embed.output
+    out = tmp_path / "eval.json"
+    evaluate = runner.invoke(
+        app,
+        [
+            "evaluate",
+            "video-retrieval",
+            "--json",
+            str(out),
+            "--candidates",
+            "5",
+            "--ablation",
+            "0,0.5",
+            "--epochs",
+            "1",
+        ],
+    )
+    assert evaluate.exit_code == 0, evaluate.output
+    result = json.loads(out.read_text())
+    assert set(result["ablation"]) == {"text_dropout=0", "text_dropout=0.5"}
+    assert result["ablation"]["text_dropout=0.5"]["retrieval"] == result["retrieval"]
+    assert "video+text" in evaluate.stdout
