@@ -31,6 +31,7 @@ import colorsys
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -206,14 +207,14 @@ def write_video(
 ) -> Path:
     """Write (T, H, W, 3) uint8 frames (and mono float32 audio) with PyAV."""
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=fps)
+        stream: Any = container.add_stream(codec, rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
         if gop is not None:
             stream.codec_context.gop_size = gop
         if codec == "libx264":
             stream.options = {"preset": "ultrafast", "crf": "23", "threads": "1"}
-        astream = None
+        astream: Any = None
         if audio is not None:
             astream = container.add_stream(audio_codec, rate=sample_rate, layout="mono")
         for image in frames:

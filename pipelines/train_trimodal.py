@@ -276,7 +276,8 @@ def _measured_tags(path: Path, spec: FeatureSpec) -> dict[str, str]:
 
 def split(ids: Sequence[str], test_fraction: float = 0.2) -> tuple[list[int], list[int]]:
     """Train and test rows by a hash of the clip name: stable across runs and folder orders."""
-    train, test = [], []
+    train: list[int] = []
+    test: list[int] = []
     for i, name in enumerate(ids):
         (test if (zlib.crc32(name.encode()) % 1000) < test_fraction * 1000 else train).append(i)
     return train, test
@@ -446,10 +447,12 @@ def load_features(path: Path) -> tuple[Features, Features]:
                 meta["ids"],
                 meta["descriptions"],
                 meta["tags"],
-                *(
-                    data[f"{name}_{k}"]
-                    for k in ("video", "video_mask", "music", "music_mask", "text", "text_mask")
-                ),
+                video=data[f"{name}_video"],
+                video_mask=data[f"{name}_video_mask"],
+                music=data[f"{name}_music"],
+                music_mask=data[f"{name}_music_mask"],
+                text=data[f"{name}_text"],
+                text_mask=data[f"{name}_text_mask"],
                 twins=twins,
             )
         )

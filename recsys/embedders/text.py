@@ -126,14 +126,16 @@ class ClipTextEncoder(_TokenEncoder):
         local = Path(model).expanduser().is_dir()
         revision = None if local else (revision or CLIP_DEFAULT_REVISION)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(model, revision=revision, local_files_only=local)
-            config = AutoConfig.from_pretrained(model, revision=revision, local_files_only=local)
+            tokenizer = AutoTokenizer.from_pretrained(
+                model, revision=revision or "main", local_files_only=local
+            )
+            config = AutoConfig.from_pretrained(model, revision=revision or "main", local_files_only=local)
             if config.model_type == "clip":  # a full CLIP checkpoint: carry the shared projection size over
                 text_config = config.text_config
                 text_config.projection_dim = config.projection_dim
                 config = text_config
             network = CLIPTextModelWithProjection.from_pretrained(
-                model, config=config, revision=revision, local_files_only=local
+                model, config=config, revision=revision or "main", local_files_only=local
             )
         except (OSError, ValueError, RuntimeError) as exc:
             raise ConfigError(f"cannot load the CLIP text model {model!r}: {_first_line(exc)}") from None

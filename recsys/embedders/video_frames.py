@@ -42,7 +42,8 @@ def resolve_device(device: str) -> str:
 
 
 class FrameEncoder(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     @property
     def version(self) -> str: ...
@@ -160,9 +161,8 @@ def load_clip_vision(
             vision = config
         else:
             raise ValueError(f"model type {config.model_type!r} is not CLIP")
-        network, loading = CLIPVisionModelWithProjection.from_pretrained(
-            source, config=vision, output_loading_info=True, **where
-        )
+        loader: Any = CLIPVisionModelWithProjection
+        network, loading = loader.from_pretrained(source, config=vision, output_loading_info=True, **where)
     except (OSError, ValueError, KeyError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"cannot load the CLIP vision model {model!r}: {first}") from None

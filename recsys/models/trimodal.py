@@ -61,6 +61,9 @@ class TrimodalConfig:
 class SequenceEncoder(nn.Module):
     """(B, T, D_in) features and a (B, T) validity mask → (B, E) unit vectors."""
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, in_dim: int, config: TrimodalConfig) -> None:
         super().__init__()
         self.register_buffer("mean", torch.zeros(in_dim))

@@ -286,7 +286,7 @@ class VideoScorer:
             text_mask = torch.from_numpy(mask).to(self.device)
         with torch.inference_mode():
             q = self.model.query(video, video_mask, text, text_mask)
-        return tuple(x[0].float().cpu().numpy() for x in (q.vector, q.video, q.text))  # type: ignore[return-value]
+        return tuple(x[0].float().cpu().numpy() for x in (q.vector, q.video, q.text))
 
     def rank(
         self, parts: tuple[np.ndarray, np.ndarray, np.ndarray], n: int, filters: Mapping[str, str] | None
