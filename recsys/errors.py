@@ -48,6 +48,15 @@ class AudioError(RecordError):
         self.reason = reason
 
 
+class VideoError(RecordError):
+    """A video file cannot be used: not a video, no decodable frame, or beyond the limits (names the file and why)."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
 class VectorStoreError(RecsysError):
     """The vector store cannot be reached (the message names its URL) or refused an operation."""
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pipelines.commands import audio, index, ingest_files, ingest_spotify, models_cf, playlist_encoder
+from pipelines.commands import (
+    audio,
+    index,
+    ingest_files,
+    ingest_spotify,
+    models_cf,
+    playlist_encoder,
+    video,
+)
 
 REGISTRY: list[Callable[..., Any]] = [
     ingest_spotify.register,
@@ -19,4 +27,5 @@ REGISTRY: list[Callable[..., Any]] = [
     models_cf.register,
     playlist_encoder.register,
     audio.register,
+    video.register,
 ]

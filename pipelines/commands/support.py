@@ -54,5 +54,3 @@ def engine_for(cfg: Settings, *, migrate: bool = False) -> Engine:
 
 def echo_json(payload: Any) -> None:
     typer.echo(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
-
-

@@ -1,1 +1,4 @@
-"""Embedders: decoded media in, fixed-length vectors out (see ``base.Embedder`` for the contract)."""
+"""Embedders: decoded audio, video frames and text in, fixed-length vectors or feature sequences out.
+
+``base.Embedder`` is the contract of the audio embedders.
+"""

@@ -1,0 +1,1 @@
+"""Models: PyTorch modules and Lightning modules; no I/O."""

@@ -1,0 +1,1 @@
+"""Recommenders and scoring services built on the models and the vector store."""

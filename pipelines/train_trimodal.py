@@ -1,0 +1,516 @@
+"""Train the trimodal model on (video, its own soundtrack, description) triples from a folder of videos.
+
+Steps: find the videos; take each one's tags from ``manifest.jsonl`` or a sidecar
+``<name>.json`` (the synthetic set writes both kinds of row) or measure them on the
+soundtrack; take its description from ``--descriptions`` or synthesise one from the
+tags by analogy (:mod:`pipelines.descriptions`); compute the feature sequences once
+(frames → frame encoder, soundtrack → music frames, description → text states) and
+cache them per file; then train the small Transformers on the cached tensors with
+Lightning. A video whose soundtrack is missing or broken cannot be a training triple:
+it is skipped with its reason (scoring such a video works). Clips are split into
+train and test by a hash of their name (stable across runs); the test clips give the
+retrieval metrics (:mod:`pipelines.eval_trimodal`).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipelines.descriptions import AnalogyDescriber, Describer, tags_from_audio
+from recsys.errors import InputError, RecsysError
+from recsys.recommend.video_scoring import FeatureSpec
+
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
+
+
+@dataclass
+class Features:
+    """Padded feature tensors of N clips (numpy; the trainer turns them into torch)."""
+
+    ids: list[str]
+    descriptions: list[str]
+    tags: list[dict[str, str]]
+    video: np.ndarray  # (N, Tv, Dv)
+    video_mask: np.ndarray  # (N, Tv) bool
+    music: np.ndarray  # (N, Tm, Dm)
+    music_mask: np.ndarray
+    text: np.ndarray  # (N, L, Dt)
+    text_mask: np.ndarray
+    twins: list[list[np.ndarray]] = field(default_factory=list)  # music-only variants' frames (synthetic set)
+
+    def subset(self, rows: Sequence[int]) -> Features:
+        rows = list(rows)
+        pick = lambda a: a[rows]  # noqa: E731
+        return Features(
+            [self.ids[i] for i in rows],
+            [self.descriptions[i] for i in rows],
+            [self.tags[i] for i in rows],
+            pick(self.video),
+            pick(self.video_mask),
+            pick(self.music),
+            pick(self.music_mask),
+            pick(self.text),
+            pick(self.text_mask),
+            [self.twins[i] for i in rows] if self.twins else [],
+        )
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def pad(sequences: Sequence[np.ndarray], max_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """List of (T_i, D) → (N, T, D) zero-padded and a (N, T) mask."""
+    length = max(len(s) for s in sequences)
+    if max_len is not None:
+        length = min(length, max_len)
+    dim = sequences[0].shape[1]
+    out = np.zeros((len(sequences), length, dim), np.float32)
+    mask = np.zeros((len(sequences), length), bool)
+    for i, seq in enumerate(sequences):
+        n = min(len(seq), length)
+        out[i, :n], mask[i, :n] = seq[:n], True
+    return out, mask
+
+
+def find_videos(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a directory of videos")
+    videos = sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and ".partial" not in p.name
+    )
+    if not videos:
+        raise InputError(f"{folder}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))})")
+    return videos
+
+
+def read_manifest(folder: Path) -> dict[str, dict[str, Any]]:
+    """Rows of ``manifest.jsonl`` by video file name (tags, twins)."""
+    path = folder / "manifest.jsonl"
+    rows: dict[str, dict[str, Any]] = {}
+    if path.is_file():
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                rows[str(row["video"])] = row
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise InputError(f"{path}: line {number}: not a manifest row ({exc})") from None
+    return rows
+
+
+def read_descriptions(path: Path) -> dict[str, str]:
+    """Descriptions by video file name (or stem): a JSON object, JSON lines, or a CSV with video,description."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such descriptions file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() == ".csv":
+            rows = list(csv.DictReader(text.splitlines()))
+            return {r["video"]: r["description"] for r in rows if r.get("video") and r.get("description")}
+        if path.suffix.lower() == ".jsonl":
+            out = {}
+            for line in text.splitlines():
+                if line.strip():
+                    row = json.loads(line)
+                    out[str(row["video"])] = str(row["description"])
+            return out
+        data = json.loads(text)
+    except (json.JSONDecodeError, KeyError, TypeError, csv.Error) as exc:
+        raise InputError(f"{path}: cannot read descriptions ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: expected a JSON object of video name → description")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def _file_key(path: Path, spec_key: str) -> str:
+    stat = path.stat()
+    return hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{spec_key}".encode()).hexdigest()
+
+
+@dataclass
+class Encoders:
+    frames: Any
+    music: Any
+    text: Any
+
+
+def make_encoders(spec: FeatureSpec, device: str = "auto") -> Encoders:
+    from recsys.embedders.music_frames import MusicFrameEncoder
+    from recsys.embedders.text import make_text_encoder
+    from recsys.embedders.video_frames import make_frame_encoder
+
+    return Encoders(
+        make_frame_encoder(spec.frame_encoder, spec.clip_model, spec.clip_revision, device),
+        MusicFrameEncoder(sample_rate=spec.music_sample_rate),
+        make_text_encoder(spec.text_encoder, spec.text_model, device),
+    )
+
+
+def music_features(path: Path, encoders: Encoders, spec: FeatureSpec, cache: Path | None) -> np.ndarray:
+    """(T, D) music frames of an audio file or a video's soundtrack (cached); raises on unusable audio."""
+    from recsys.errors import VideoError
+    from recsys.media.video import read_soundtrack
+
+    key = _file_key(path, f"music|{encoders.music.version}")
+    cached = cache / f"{key}.npy" if cache else None
+    if cached is not None and cached.is_file():
+        return np.load(cached)
+    sound = read_soundtrack(
+        path, sample_rate=spec.music_sample_rate, max_duration_s=encoders.music.max_seconds
+    )
+    if sound.samples is None:
+        raise VideoError(path, f"no usable soundtrack: {sound.error}")
+    out = encoders.music.encode(sound.samples)
+    if cached is not None:
+        np.save(cached, out)
+    return out
+
+
+def clip_features(path: Path, encoders: Encoders, spec: FeatureSpec, cache: Path | None) -> np.ndarray:
+    """(T, D) frame features of a video (cached)."""
+    from recsys.media.video import VideoLimits, read_frames
+
+    key = _file_key(path, f"video|{encoders.frames.version}|{spec.fps}|{spec.max_video_s}")
+    cached = cache / f"{key}.npy" if cache else None
+    if cached is not None and cached.is_file():
+        return np.load(cached)
+    frames = read_frames(
+        path,
+        fps=spec.fps,
+        size=encoders.frames.input_size,
+        limits=VideoLimits(max_duration_s=spec.max_video_s),
+    )
+    out = encoders.frames.encode(frames.frames)
+    if cached is not None:
+        np.save(cached, out)
+    return out
+
+
+@dataclass
+class ExtractReport:
+    features: Features
+    skipped: list[str]  # "file: reason"
+    seconds: float
+
+
+def extract(
+    folder: Path,
+    spec: FeatureSpec,
+    encoders: Encoders,
+    *,
+    cache: Path | None = None,
+    descriptions: dict[str, str] | None = None,
+    describer: Describer | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ExtractReport:
+    """Feature sequences of every usable (video, soundtrack, description) triple in ``folder``."""
+    clock = time.perf_counter()
+    describer = describer or AnalogyDescriber()
+    manifest = read_manifest(folder)
+    descriptions = descriptions or {}
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+    ids, texts, tags_list, videos, musics, twins, skipped = [], [], [], [], [], [], []
+    paths = find_videos(folder)
+    for number, path in enumerate(paths):
+        if progress:
+            progress(number, len(paths))
+        row = manifest.get(path.name, {})
+        try:
+            music = music_features(path, encoders, spec, cache)
+            video = clip_features(path, encoders, spec, cache)
+            tags = row.get("tags") or _sidecar_tags(path) or _measured_tags(path, spec)
+            twin_music = [
+                music_features(folder / name, encoders, spec, cache) for name in row.get("twins", [])
+            ]
+        except RecsysError as exc:
+            skipped.append(str(exc))
+            continue
+        description = (
+            descriptions.get(path.name) or descriptions.get(path.stem) or describer.describe(tags, path.stem)
+        )
+        ids.append(path.stem)
+        texts.append(description)
+        tags_list.append(tags)
+        videos.append(video)
+        musics.append(music)
+        twins.append(twin_music)
+    if not ids:
+        raise InputError(f"{folder}: no usable (video, soundtrack) pair; " + "; ".join(skipped[:3]))
+    states, text_mask = encoders.text.encode(texts)
+    video, video_mask = pad(videos, 64)
+    music, music_mask = pad(musics, 64)
+    features = Features(ids, texts, tags_list, video, video_mask, music, music_mask, states, text_mask, twins)
+    return ExtractReport(features, skipped, time.perf_counter() - clock)
+
+
+def _sidecar_tags(path: Path) -> dict[str, str] | None:
+    side = path.with_suffix(".json")
+    if not side.is_file():
+        return None
+    try:
+        data = json.loads(side.read_text())
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{side}: not JSON ({exc})") from None
+    tags = data.get("tags", data) if isinstance(data, dict) else None
+    return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else None
+
+
+def _measured_tags(path: Path, spec: FeatureSpec) -> dict[str, str]:
+    from recsys.media.video import read_soundtrack
+
+    sound = read_soundtrack(path, sample_rate=spec.music_sample_rate, max_duration_s=30.0)
+    return tags_from_audio(sound.samples, sound.sample_rate) if sound.samples is not None else {}
+
+
+def split(ids: Sequence[str], test_fraction: float = 0.2) -> tuple[list[int], list[int]]:
+    """Train and test rows by a hash of the clip name: stable across runs and folder orders."""
+    train: list[int] = []
+    test: list[int] = []
+    for i, name in enumerate(ids):
+        (test if (zlib.crc32(name.encode()) % 1000) < test_fraction * 1000 else train).append(i)
+    return train, test
+
+
+# --------------------------------------------------------------------------- training
+
+
+def to_batch(features: Features, rows: Any = slice(None)) -> dict[str, Any]:
+    import torch
+
+    return {
+        "video": torch.from_numpy(features.video[rows]),
+        "video_mask": torch.from_numpy(features.video_mask[rows]),
+        "text": torch.from_numpy(features.text[rows]),
+        "text_mask": torch.from_numpy(features.text_mask[rows]),
+        "music": torch.from_numpy(features.music[rows]),
+        "music_mask": torch.from_numpy(features.music_mask[rows]),
+    }
+
+
+def _stats(values: np.ndarray, mask: np.ndarray) -> tuple[Any, Any]:
+    import torch
+
+    valid = values[mask]  # (M, D)
+    return torch.from_numpy(valid.mean(axis=0)), torch.from_numpy(valid.std(axis=0))
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 40
+    batch_size: int = 128
+    device: str = "auto"
+    # Small models train fastest on one CPU thread: more threads spin against each other
+    # (measured 20x slower per step with 2 threads on a busy 2-core machine).
+    cpu_threads: int = 1
+
+
+def train_model(features: Features, config: Any, settings: TrainSettings | None = None) -> Any:
+    """A TrimodalModel trained on ``features`` (input statistics from them); returned in eval mode on CPU."""
+    import lightning as L
+    import torch
+    from torch.utils.data import DataLoader, Dataset
+
+    from recsys.embedders.video_frames import resolve_device
+    from recsys.models.trimodal import TrimodalLightning
+
+    settings = settings or TrainSettings()
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    module = TrimodalLightning(config)
+    module.model.video.set_input_stats(*_stats(features.video, features.video_mask))
+    module.model.text.set_input_stats(*_stats(features.text, features.text_mask))
+    module.model.music.set_input_stats(*_stats(features.music, features.music_mask))
+
+    tensors = to_batch(features)
+
+    class _Rows(Dataset):
+        def __len__(self) -> int:
+            return len(features)
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {k: v[i] for k, v in tensors.items()}
+
+    loader = DataLoader(
+        _Rows(),
+        batch_size=min(settings.batch_size, len(features)),
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(config.seed),
+    )
+    device = resolve_device(settings.device)
+    threads = torch.get_num_threads()
+    if not device.startswith("cuda"):
+        torch.set_num_threads(settings.cpu_threads)
+    trainer = L.Trainer(
+        max_epochs=settings.epochs,
+        accelerator="gpu" if device.startswith("cuda") else "cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        deterministic=False,
+    )
+    try:
+        trainer.fit(module, loader)
+    finally:
+        torch.set_num_threads(threads)
+    return module.model.cpu().eval()
+
+
+def default_config(features: Features, **overrides: Any) -> Any:
+    from recsys.models.trimodal import TrimodalConfig
+
+    config = TrimodalConfig(
+        video_dim=features.video.shape[2], text_dim=features.text.shape[2], music_dim=features.music.shape[2]
+    )
+    return replace(config, **overrides)
+
+
+# --------------------------------------------------------------------------- the job
+
+
+@dataclass
+class TrainReport:
+    model_path: Path
+    version: str
+    clips: int
+    train: int
+    test: int
+    skipped: list[str]
+    seconds: dict[str, float]
+    metrics: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": str(self.model_path),
+            "version": self.version,
+            "clips": self.clips,
+            "train": self.train,
+            "test": self.test,
+            "skipped": self.skipped,
+            "seconds": self.seconds,
+            "metrics": self.metrics,
+        }
+
+
+def save_features(path: Path, train: Features, test: Features) -> None:
+    """The cached train and test tensors beside the model, for evaluation and ablations."""
+    arrays: dict[str, Any] = {}
+    for name, part in (("train", train), ("test", test)):
+        for key in ("video", "video_mask", "music", "music_mask", "text", "text_mask"):
+            arrays[f"{name}_{key}"] = getattr(part, key)
+        arrays[f"{name}_meta"] = np.array(
+            json.dumps({"ids": part.ids, "descriptions": part.descriptions, "tags": part.tags})
+        )
+        twins = part.twins or [[] for _ in part.ids]
+        arrays[f"{name}_twin_counts"] = np.array([len(t) for t in twins], dtype=np.int64)
+        flat = [seq for t in twins for seq in t]
+        if flat:
+            padded, mask = pad(flat, 64)
+            arrays[f"{name}_twin_music"], arrays[f"{name}_twin_mask"] = padded, mask
+    partial = path.with_suffix(".partial.npz")
+    np.savez_compressed(partial, **arrays)
+    partial.replace(path)
+
+
+def load_features(path: Path) -> tuple[Features, Features]:
+    from recsys.errors import NotFoundError
+
+    if not path.is_file():
+        raise NotFoundError(f"no training features at {path} (run `recsys train trimodal` first)")
+    data = np.load(path)
+    out = []
+    for name in ("train", "test"):
+        meta = json.loads(str(data[f"{name}_meta"]))
+        counts = data[f"{name}_twin_counts"]
+        twins: list[list[np.ndarray]] = []
+        if f"{name}_twin_music" in data:
+            music, mask = data[f"{name}_twin_music"], data[f"{name}_twin_mask"]
+            start = 0
+            for c in counts:
+                twins.append([music[j][mask[j]] for j in range(start, start + int(c))])
+                start += int(c)
+        out.append(
+            Features(
+                meta["ids"],
+                meta["descriptions"],
+                meta["tags"],
+                video=data[f"{name}_video"],
+                video_mask=data[f"{name}_video_mask"],
+                music=data[f"{name}_music"],
+                music_mask=data[f"{name}_music_mask"],
+                text=data[f"{name}_text"],
+                text_mask=data[f"{name}_text_mask"],
+                twins=twins,
+            )
+        )
+    return out[0], out[1]
+
+
+def run_training(
+    videos: Path,
+    model_path: Path,
+    *,
+    spec: FeatureSpec | None = None,
+    descriptions_file: Path | None = None,
+    describer: Describer | None = None,
+    settings: TrainSettings | None = None,
+    config_overrides: dict[str, Any] | None = None,
+    cache: Path | None = None,
+    candidates: int = 100,
+    progress: Callable[[int, int], None] | None = None,
+) -> TrainReport:
+    """Extract (cached), split, train, evaluate on the test clips, save the bundle and the features."""
+    from pipelines.eval_trimodal import retrieval_metrics, twin_metrics
+    from recsys.recommend.video_scoring import save_bundle
+
+    spec = spec or FeatureSpec()
+    settings = settings or TrainSettings()
+    encoders = make_encoders(spec, settings.device)
+    descriptions = read_descriptions(descriptions_file) if descriptions_file else None
+    extracted = extract(
+        videos, spec, encoders, cache=cache, descriptions=descriptions, describer=describer, progress=progress
+    )
+    features = extracted.features
+    train_rows, test_rows = split(features.ids)
+    if len(train_rows) < 8:
+        raise InputError(f"{videos}: {len(train_rows)} training clips are too few (need at least 8)")
+    train, test = features.subset(train_rows), features.subset(test_rows)
+    config = default_config(features, **(config_overrides or {}))
+    clock, cpu = time.perf_counter(), time.process_time()
+    model = train_model(train, config, settings)
+    train_s, train_cpu_s = time.perf_counter() - clock, time.process_time() - cpu
+    metrics: dict[str, Any] = {}
+    if len(test) >= 2:
+        metrics["retrieval"] = retrieval_metrics(model, test, min(candidates, len(test)))
+        twins = twin_metrics(model, test)
+        if twins is not None:
+            metrics["twins"] = twins
+    version = save_bundle(model_path, model, spec, metrics)
+    save_features(model_path.with_name("features.npz"), train, test)
+    return TrainReport(
+        model_path,
+        version,
+        len(features),
+        len(train),
+        len(test),
+        extracted.skipped,
+        {
+            "extract": round(extracted.seconds, 2),
+            "train": round(train_s, 2),
+            "train_cpu": round(train_cpu_s, 2),
+        },
+        metrics,
+    )
