@@ -60,7 +60,12 @@ def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.La
 
     The first occurrence of a track source key wins for its descriptive fields.
     """
-    tracks_in = _cleaned(raw).unique(subset="source_key", keep="first", maintain_order=True)
+    return _frames(_prepared(raw))
+
+
+def _prepared(raw: pl.LazyFrame) -> pl.LazyFrame:
+    """Raw tracks deduplicated by source key (first occurrence wins), cleaned, with artist and album keys."""
+    tracks_in = _cleaned(raw.unique(subset="source_key", keep="first", maintain_order=True))
     album_key = (
         pl.when(pl.col("album_uri").is_not_null())
         .then(pl.col("album_uri"))
@@ -77,7 +82,10 @@ def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.La
         )
         .otherwise(None)
     )
-    tracks_in = tracks_in.with_columns(album_key.alias("album_key"))
+    return tracks_in.with_columns(album_key.alias("album_key"))
+
+
+def _frames(tracks_in: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
 
     credits = (
         tracks_in.select(
@@ -107,7 +115,7 @@ def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.La
         credits.select(pl.col("artist_key").alias("source_key"), "name")
         .unique(subset="source_key", keep="first", maintain_order=True)
         .with_columns(pl.col("source_key").str.slice(5).alias("name_key"))
-        .join(primary_uris, on="source_key", how="left")
+        .join(primary_uris, on="source_key", how="left", maintain_order="left")
     )
     albums = (
         tracks_in.filter(pl.col("album_key").is_not_null())
@@ -133,9 +141,14 @@ def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.La
         "album_key",
         "duration_ms",
         pl.col("release_year").alias("year"),
-        k.recording_key(pl.col("artist_credit").fill_null(""), pl.col("title").fill_null("")).alias(
-            "recording_key"
-        ),
+        # keys.recording_key, reusing the primary artist's key computed once above.
+        pl.concat_str(
+            [
+                pl.col("artist_key").str.slice(5).fill_null(""),
+                pl.lit("|"),
+                k.name_key(k.title_base(pl.col("title").fill_null(""))),
+            ]
+        ).alias("recording_key"),
     )
     track_artists = credits.select(
         pl.col("source_key").alias("track_key"), "position", "artist_key", "role"
@@ -159,7 +172,9 @@ def build_chunk(
     rejects: pl.DataFrame | None = None,
 ) -> bulk.CatalogChunk:
     """Collect every frame of one chunk in one pass."""
-    artists, albums, tracks, track_artists = catalog_frames(raw_tracks.lazy())
+    # Cleaning is the costly part: do it once, on distinct tracks, for every frame below.
+    prepared = _prepared(raw_tracks.lazy()).collect()
+    artists, albums, tracks, track_artists = _frames(prepared.lazy())
     frames = [artists, albums, tracks, track_artists]
     if playlists is not None:
         frames.append(playlists)
