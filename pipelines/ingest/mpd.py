@@ -31,7 +31,13 @@ import polars as pl
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pipelines.ingest.normalize import RAW_TRACK, SPOTIFY_TRACK_URI, build_chunk, playlist_frame
+from pipelines.ingest.normalize import (
+    RAW_TRACK,
+    SPOTIFY_TRACK_URI,
+    build_chunk,
+    distinct_tracks,
+    playlist_frame,
+)
 from pipelines.ingest.report import IngestReport, Progress
 from recsys.catalog import batches, bulk
 from recsys.catalog.bulk import merge_chunk
@@ -515,8 +521,7 @@ def _merge_pending(conn: Connection, pending: list[_Pending], namespace: str) ->
         )
         playlists = playlists.join(last, on=["source_key", "slice"], how="semi").drop("slice")
     # Tracks already in the catalog that this chunk cannot improve need no normalising nor merging.
-    distinct = tracks.unique(subset="source_key", keep="first", maintain_order=True)
-    raw = bulk.conform(distinct, RAW_TRACK)
+    raw = distinct_tracks(bulk.conform(tracks, RAW_TRACK).lazy()).collect()
     settled = bulk.settled_tracks(conn, raw)
     if settled.len():
         raw = raw.filter(~pl.col("source_key").is_in(settled.implode()))
