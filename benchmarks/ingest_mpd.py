@@ -2,8 +2,8 @@
 
 Generates Million Playlist Dataset slices in the full original schema (1,000
 playlists per file, 5–250 tracks per playlist, about 66 on average) whose tracks are
-drawn from the MPD's vocabulary size (2,262,292 distinct tracks, 295,860 artists)
-with Zipf(1) popularity: like the real data, a growing share of entries names a
+drawn from the MPD's vocabulary size (2,262,292 distinct tracks on about 734,684
+albums; artist names from 85,184 word triples) with Zipf(1) popularity: like the real data, a growing share of entries names a
 track already seen. Then, for each backend and for two scales (a prefix of the
 slices and all of them), ingests into a fresh database in a child process and
 reports entries per second, the CPU seconds of the client and (PostgreSQL) of the
@@ -113,11 +113,11 @@ def _track_fragment(rank: int) -> bytes:
     """The JSON of one track (without its ``pos``), deterministic in its popularity rank."""
     import orjson
 
-    artist = (rank * 7_919) % MPD_ARTISTS
-    album = (rank * 104_729) % MPD_ALBUMS
+    album = (rank // 3 * 104_729) % MPD_ALBUMS  # about three tracks per album, as in the MPD
+    artist = (album * 7_919) % MPD_ARTISTS
     decoration = _DECORATIONS[rank % len(_DECORATIONS)].format(f=_words(rank // 3 + 17, 2))
     track = {
-        "artist_name": _words(artist, 2) + (" feat. " + _words(artist + 5, 1) if artist % 23 == 0 else ""),
+        "artist_name": _words(artist, 3) + (" feat. " + _words(artist + 5, 2) if rank % 23 == 0 else ""),
         "track_uri": _uri("track", rank, 11),
         "artist_uri": _uri("artist", artist, 13),
         "track_name": _words(rank, 3) + decoration,
@@ -321,9 +321,38 @@ class Database:
             Path(self.url.removeprefix("sqlite:///")).unlink(missing_ok=True)
 
 
-def run_child(args: list[str]) -> tuple[dict[str, Any], float]:
-    """Run this script as a child; returns its JSON result and its peak RSS in MiB."""
+def _peak_rss_mib(pid: int) -> float | None:
+    """The process's peak resident set so far (VmHWM), in MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _committed_entries(url: str) -> int:
+    """Entries committed so far in a catalog (for a run stopped at its time limit)."""
+    from recsys.catalog import db
+    from recsys.catalog.queries import catalog_stats
+
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return catalog_stats(conn)["playlist_tracks"]
+    finally:
+        engine.dispose()
+
+
+def run_child(args: list[str], *, url: str, limit_s: float) -> tuple[dict[str, Any], float]:
+    """Run this script as a child; returns its JSON result and its peak RSS in MiB.
+
+    A child still running after ``limit_s`` is stopped: its result then holds the
+    entries committed so far, over the time it ran (``"partial": true``).
+    """
     load0 = os.getloadavg()[0]
+    start = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), *args],
         stdout=subprocess.PIPE,
@@ -331,13 +360,29 @@ def run_child(args: list[str]) -> tuple[dict[str, Any], float]:
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert process.stdout is not None
-    out = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    if status != 0:
-        raise SystemExit(f"benchmark child failed ({status}): {' '.join(args)}")
-    result = json.loads(out)
+    peak = 0.0
+    finished = None
+    while finished is None and time.perf_counter() - start < limit_s:
+        peak = max(peak, _peak_rss_mib(process.pid) or 0.0)
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)  # reaps with the child's own rusage
+        if pid:
+            finished = status, usage
+        else:
+            time.sleep(0.5)
+    if finished is None:
+        peak = max(peak, _peak_rss_mib(process.pid) or 0.0)
+        process.kill()
+        os.wait4(process.pid, 0)
+        result = {"partial": True, "wall_s": time.perf_counter() - start, "entries": _committed_entries(url)}
+    else:
+        status, usage = finished
+        out = process.stdout.read()
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"benchmark child failed ({status}): {' '.join(args)}")
+        result = {**json.loads(out), "partial": False}
+        peak = max(peak, usage.ru_maxrss / 1024)  # KiB on Linux
     result["load_before"], result["load_after"] = load0, os.getloadavg()[0]
-    return result, usage.ru_maxrss / 1024  # KiB on Linux
+    return result, peak
 
 
 def _fmt(value: float | None, spec: str) -> str:
@@ -357,6 +402,9 @@ def main() -> None:
         default=os.environ.get("RECSYS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
     )
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "ingest_mpd.json")
+    parser.add_argument(
+        "--limit-s", type=float, default=3_600, help="Stop a run after this long (reports what it committed)."
+    )
     parser.add_argument("--child", choices=["ingest", "naive"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--files", type=Path, help=argparse.SUPPRESS)
@@ -378,7 +426,57 @@ def main() -> None:
     print(f"generated {args.playlists:,} playlists in {len(paths)} slices ({time.perf_counter() - t0:.0f} s)")
     scales = sorted({min(args.small, args.playlists), args.playlists})
     rows: list[dict[str, Any]] = []
+    header = (
+        f"{'loader':<15} {'backend':<10} {'playlists':>9} {'entries':>10} {'wall s':>8} {'entries/s':>10} "
+        f"{'client cpu':>10} {'server cpu':>10} {'entries/cpu-s':>13} {'peak MiB':>8} {'load':>9}"
+    )
+    print(header, flush=True)
+
+    def record(row: dict[str, Any]) -> None:
+        cpu = row.get("client_cpu_s")
+        total_cpu = None if cpu is None else cpu + (row.get("server_cpu_s") or 0.0)
+        row["entries_per_s"] = row["entries"] / row["wall_s"]
+        row["entries_per_cpu_s"] = None if not total_cpu else row["entries"] / total_cpu
+        rows.append(row)
+        print(
+            f"{row['loader']:<15} {row['backend']:<10} {row.get('playlists', 0):>9,} {row['entries']:>10,} "
+            f"{row['wall_s']:>8.1f} {row['entries_per_s']:>10,.0f} "
+            f"{_fmt(cpu, '.1f'):>10} {_fmt(row.get('server_cpu_s'), '.1f'):>10} "
+            f"{_fmt(row['entries_per_cpu_s'], ',.0f'):>13} "
+            f"{row['peak_rss_mib']:>8.0f} {row['load_before']:>4.1f}/{row['load_after']:<4.1f}"
+            + ("  (stopped at the time limit: entries committed so far)" if row.get("partial") else ""),
+            flush=True,
+        )
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(
+            json.dumps(
+                {
+                    "benchmark": "ingest_mpd",
+                    "playlists": args.playlists,
+                    "batch_rows": args.batch_rows,
+                    "cpu_count": os.cpu_count(),
+                    "results": rows,
+                },
+                indent=2,
+            )
+        )
+
     for backend in args.backends.split(","):
+        files = workdir / "files_baseline.txt"
+        files.write_text(str(paths[0]))
+        database = Database(backend, args.pg_admin, workdir)
+        try:
+            result, rss = run_child(
+                [
+                    *("--child", "naive", "--url", database.url, "--files", str(files)),
+                    *("--baseline-playlists", str(args.baseline_playlists)),
+                ],
+                url=database.url,
+                limit_s=args.limit_s,
+            )
+        finally:
+            database.drop()
+        record({"loader": "naive json+ORM", "backend": backend, "peak_rss_mib": rss, **result})
         for scale in scales:
             files = workdir / f"files_{scale}.txt"
             files.write_text("\n".join(str(p) for p in paths[: math.ceil(scale / PER_SLICE)]))
@@ -386,70 +484,17 @@ def main() -> None:
             try:
                 result, rss = run_child(
                     [
-                        "--child",
-                        "ingest",
-                        "--url",
-                        database.url,
-                        "--files",
-                        str(files),
-                        "--batch-rows",
-                        str(args.batch_rows),
-                    ]
+                        *("--child", "ingest", "--url", database.url, "--files", str(files)),
+                        *("--batch-rows", str(args.batch_rows)),
+                    ],
+                    url=database.url,
+                    limit_s=args.limit_s,
                 )
             finally:
                 database.drop()
-            rows.append(
+            record(
                 {"loader": "recsys", "backend": backend, "playlists": scale, "peak_rss_mib": rss, **result}
             )
-        files = workdir / "files_baseline.txt"
-        files.write_text(str(paths[0]))
-        database = Database(backend, args.pg_admin, workdir)
-        try:
-            result, rss = run_child(
-                [
-                    "--child",
-                    "naive",
-                    "--url",
-                    database.url,
-                    "--files",
-                    str(files),
-                    "--baseline-playlists",
-                    str(args.baseline_playlists),
-                ]
-            )
-        finally:
-            database.drop()
-        rows.append({"loader": "naive json+ORM", "backend": backend, "peak_rss_mib": rss, **result})
-
-    print(
-        f"{'loader':<15} {'backend':<10} {'playlists':>9} {'entries':>10} {'wall s':>8} {'entries/s':>10} "
-        f"{'client cpu':>10} {'server cpu':>10} {'entries/cpu-s':>13} {'peak MiB':>8} {'load':>9}"
-    )
-    for row in rows:
-        cpu = row.get("client_cpu_s")
-        total_cpu = None if cpu is None else cpu + (row.get("server_cpu_s") or 0.0)
-        row["entries_per_s"] = row["entries"] / row["wall_s"]
-        row["entries_per_cpu_s"] = None if not total_cpu else row["entries"] / total_cpu
-        print(
-            f"{row['loader']:<15} {row['backend']:<10} {row['playlists']:>9,} {row['entries']:>10,} "
-            f"{row['wall_s']:>8.1f} {row['entries_per_s']:>10,.0f} "
-            f"{_fmt(cpu, '.1f'):>10} {_fmt(row.get('server_cpu_s'), '.1f'):>10} "
-            f"{_fmt(row['entries_per_cpu_s'], ',.0f'):>13} "
-            f"{row['peak_rss_mib']:>8.0f} {row['load_before']:>4.1f}/{row['load_after']:<4.1f}"
-        )
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(
-        json.dumps(
-            {
-                "benchmark": "ingest_mpd",
-                "playlists": args.playlists,
-                "batch_rows": args.batch_rows,
-                "cpu_count": os.cpu_count(),
-                "results": rows,
-            },
-            indent=2,
-        )
-    )
     print(f"results written to {args.json}")
 
 

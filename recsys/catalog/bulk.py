@@ -287,8 +287,22 @@ def insert_rejects(conn: Connection, rejects: pl.DataFrame) -> int:
 def _key_ids(conn: Connection, keys: pl.Series, name: str, query: str, **params: Any) -> pl.DataFrame:
     """(key, id) of the distinct ``keys`` found by ``query`` (which joins the staged table ``name``)."""
     stage(conn, name, pl.DataFrame({"source_key": keys.unique()}, schema={"source_key": pl.String}))
+    schema = {"key": pl.String, "id": pl.Int64}
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if conn.dialect.name == "postgresql":
+        # COPY out and parse in Polars: no Python object per row.
+        sql = str(text(query).bindparams(**params).compile(conn, compile_kwargs={"literal_binds": True}))
+        buffer = io.BytesIO()
+        with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+            for block in copy:
+                buffer.write(block)
+        if not buffer.tell():
+            return pl.DataFrame(schema=schema)
+        buffer.seek(0)
+        return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
     rows = conn.execute(text(query), params).all()
-    return pl.DataFrame(rows, schema={"key": pl.String, "id": pl.Int64}, orient="row")
+    return pl.DataFrame(rows, schema=schema, orient="row")
 
 
 def _insert_entries(conn: Connection, entries: pl.DataFrame, namespace: str) -> int:
