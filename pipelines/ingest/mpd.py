@@ -14,6 +14,7 @@ break; invalid UTF-8 rejects only the records it touches.
 from __future__ import annotations
 
 import codecs
+import functools
 import gzip
 import hashlib
 import re
@@ -50,7 +51,9 @@ SOURCE = "mpd"
 _INVALID_MARK = "\U0010fffe"
 
 
-def _mark_invalid(error: UnicodeDecodeError) -> tuple[str, int]:
+def _mark_invalid(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
     return _INVALID_MARK, error.end
 
 
@@ -83,9 +86,9 @@ def iter_inputs(paths: list[Path]) -> Iterator[SliceInput]:
                 for name in sorted(
                     n for n in archive.namelist() if _is_slice_name(n) and not n.endswith(".zip")
                 ):
-                    yield SliceInput(f"{path}!{name}", lambda path=path, name=name: _read_member(path, name))
+                    yield SliceInput(f"{path}!{name}", functools.partial(_read_member, path, name))
         else:
-            yield SliceInput(str(path), lambda path=path: _read_file(path))
+            yield SliceInput(str(path), functools.partial(_read_file, path))
 
 
 def _is_slice_name(name: str) -> bool:
@@ -486,12 +489,12 @@ def _record_batches(conn: Connection, pending: list[_Pending]) -> list[int]:
     ]
     ids: dict[str, int] = {}
     for start in range(0, len(rows), 500):
-        stmt = insert(IngestBatch).values(rows[start : start + 500])
-        stmt = stmt.on_conflict_do_update(
+        values = insert(IngestBatch).values(rows[start : start + 500])
+        upsert = values.on_conflict_do_update(
             index_elements=["source", "location", "checksum"],
-            set_={c: stmt.excluded[c] for c in ("status", "loaded", "rejected", "detail", "finished_at")},
+            set_={c: values.excluded[c] for c in ("status", "loaded", "rejected", "detail", "finished_at")},
         ).returning(IngestBatch.location, IngestBatch.id)
-        ids.update({r[0]: int(r[1]) for r in conn.execute(stmt)})
+        ids.update({r[0]: int(r[1]) for r in conn.execute(upsert)})
     return [ids[item.location] for item in pending]
 
 

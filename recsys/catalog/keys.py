@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 # "A feat. B" in an artist credit. Not "with": it belongs to band names ("Off With Their Heads",
@@ -101,7 +103,7 @@ def recording_key(artist_credit: pl.Expr, title: pl.Expr) -> pl.Expr:
     return pl.concat_str([name_key(primary_artist(artist_credit)), pl.lit("|"), name_key(title_base(title))])
 
 
-def apply_one(fn, *values: str | None) -> object:  # type: ignore[no-untyped-def]
+def apply_one(fn: Callable[..., pl.Expr], *values: str | None) -> object:
     """Apply one of the expressions above to single values (for queries and tests)."""
     frame = pl.DataFrame(
         {f"v{i}": [v] for i, v in enumerate(values)}, schema={f"v{i}": pl.String for i in range(len(values))}
