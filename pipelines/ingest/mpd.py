@@ -14,10 +14,13 @@ break; invalid UTF-8 rejects only the records it touches.
 from __future__ import annotations
 
 import codecs
+import functools
 import gzip
 import hashlib
+import re
 import zipfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,23 +29,31 @@ from typing import Any
 import ijson
 import orjson
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.dialects import postgresql, sqlite
 
-from pipelines.ingest.normalize import RAW_TRACK, build_chunk, playlist_frame, raw_tracks_frame
+from pipelines.ingest.normalize import (
+    RAW_TRACK,
+    SPOTIFY_TRACK_URI,
+    build_chunk,
+    distinct_tracks,
+    playlist_frame,
+)
 from pipelines.ingest.report import IngestReport, Progress
-from recsys.catalog import batches
+from recsys.catalog import batches, bulk
 from recsys.catalog.bulk import merge_chunk
-from recsys.catalog.schema import DEFAULT_NAMESPACE
+from recsys.catalog.schema import DEFAULT_NAMESPACE, IngestBatch
 from recsys.errors import InputError
 
 SOURCE = "mpd"
-_URI_PREFIX = "spotify:track:"
 # Bytes that are not UTF-8 are decoded to this noncharacter (never found in real text), so that
 # only the records they touch are rejected; a literal U+FFFD in the data is legitimate text.
 _INVALID_MARK = "\U0010fffe"
 
 
-def _mark_invalid(error: UnicodeDecodeError) -> tuple[str, int]:
+def _mark_invalid(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
     return _INVALID_MARK, error.end
 
 
@@ -75,9 +86,9 @@ def iter_inputs(paths: list[Path]) -> Iterator[SliceInput]:
                 for name in sorted(
                     n for n in archive.namelist() if _is_slice_name(n) and not n.endswith(".zip")
                 ):
-                    yield SliceInput(f"{path}!{name}", lambda path=path, name=name: _read_member(path, name))
+                    yield SliceInput(f"{path}!{name}", functools.partial(_read_member, path, name))
         else:
-            yield SliceInput(str(path), lambda path=path: _read_file(path))
+            yield SliceInput(str(path), functools.partial(_read_file, path))
 
 
 def _is_slice_name(name: str) -> bool:
@@ -95,16 +106,46 @@ def _read_member(path: Path, name: str) -> bytes:
     return gzip.decompress(data) if name.endswith(".gz") else data
 
 
+# One row per playlist entry, in file order: the occurrence of a track and its descriptive fields.
+ENTRY_TRACK = {
+    "source_key": pl.String,
+    "title": pl.String,
+    "artist_credit": pl.String,
+    "artist_uri": pl.String,
+    "album_title": pl.String,
+    "album_uri": pl.String,
+    "duration_ms": pl.Int64,
+}
+PLAYLIST_COLUMNS = (
+    "source_key",
+    "name",
+    "description",
+    "num_followers",
+    "collaborative",
+    "modified_at",
+    "num_tracks",
+)
+_TRACK_URI = re.compile(SPOTIFY_TRACK_URI)
+# Entry field → ENTRY_TRACK column, for the fields the trimmed schema lacks.
+_OPTIONAL_TEXT = {"artist_uri": "artist_uri", "album_name": "album_title", "album_uri": "album_uri"}
+
+
 @dataclass
 class ParsedSlice:
+    """The valid content of one slice as column lists; a playlist's entries keep their list positions."""
+
     playlists: dict[str, list[Any]]
-    tracks: dict[str, list[Any]]
-    entries: dict[str, list[Any]]
+    tracks: dict[str, list[Any]]  # ENTRY_TRACK columns, one row per entry
+    entries: dict[str, list[Any]]  # playlist_key, position (the track key is tracks["source_key"])
     problem: str | None = None  # a whole-file issue (truncation, encoding), already logged as a reject
 
     @property
     def n_entries(self) -> int:
         return len(self.entries["position"])
+
+    @property
+    def n_playlists(self) -> int:
+        return len(self.playlists["source_key"])
 
 
 def _load_playlists(location: str, data: bytes, rejects: batches.RejectLog) -> tuple[list[Any], str | None]:
@@ -151,22 +192,104 @@ def _bad_text(value: Any) -> bool:
 
 
 def parse_slice(location: str, data: bytes, rejects: batches.RejectLog) -> ParsedSlice:
-    """Validate and flatten one slice; every invalid playlist or entry becomes a reject."""
+    """Validate and flatten one slice; every invalid playlist or entry becomes a reject.
+
+    A clean slice (the usual case) is flattened column by column; a slice with any
+    problem takes the record-by-record path that names each bad record.
+    """
     raw_playlists, problem = _load_playlists(location, data, rejects)
-    pl_rows: dict[str, list[Any]] = {
-        c: []
-        for c in (
-            "source_key",
-            "name",
-            "description",
-            "num_followers",
-            "collaborative",
-            "modified_at",
-            "num_tracks",
-        )
-    }
-    tr_rows: dict[str, list[Any]] = {c: [] for c in RAW_TRACK}
-    en_rows: dict[str, list[Any]] = {"playlist_key": [], "position": [], "track_key": []}
+    if problem is None:
+        parsed = _parse_clean(raw_playlists)
+        if parsed is not None:
+            return parsed
+    return _parse_records(location, raw_playlists, rejects, problem)
+
+
+def _empty_columns() -> tuple[dict[str, list[Any]], dict[str, list[Any]], dict[str, list[Any]]]:
+    return (
+        {c: [] for c in PLAYLIST_COLUMNS},
+        {c: [] for c in ENTRY_TRACK},
+        {"playlist_key": [], "position": []},
+    )
+
+
+def _add_playlist(columns: dict[str, list[Any]], key: str, record: dict[str, Any], kept: int) -> None:
+    description = record.get("description")
+    followers = record.get("num_followers")
+    collaborative = record.get("collaborative")
+    modified = record.get("modified_at")
+    columns["source_key"].append(key)
+    columns["name"].append(record["name"])
+    columns["description"].append(
+        description if isinstance(description, str) and _INVALID_MARK not in description else None
+    )
+    columns["num_followers"].append(
+        followers if isinstance(followers, int) and not isinstance(followers, bool) else None
+    )
+    columns["collaborative"].append(
+        collaborative
+        if isinstance(collaborative, bool)
+        else (collaborative == "true" if isinstance(collaborative, str) else None)
+    )
+    columns["modified_at"].append(
+        datetime.fromtimestamp(modified, UTC)
+        if isinstance(modified, int | float) and not isinstance(modified, bool)
+        else None
+    )
+    columns["num_tracks"].append(kept)
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and _INVALID_MARK not in value else None
+
+
+def _duration(value: Any) -> int | None:
+    return value if type(value) is int and value > 0 else None
+
+
+def _parse_clean(raw_playlists: list[Any]) -> ParsedSlice | None:
+    """Column-wise flattening of a slice without a single problem; None when there is one."""
+    seen: set[int] = set()
+    for record in raw_playlists:
+        if type(record) is not dict:
+            return None
+        pid, name, tracks = record.get("pid"), record.get("name"), record.get("tracks")
+        if type(pid) is not int or type(name) is not str or type(tracks) is not list or not tracks:
+            return None
+        if pid in seen:
+            return None
+        seen.add(pid)
+    flat = [entry for record in raw_playlists for entry in record["tracks"]]
+    try:
+        uris = [entry["track_uri"] for entry in flat]
+        titles = [entry["track_name"] for entry in flat]
+        credits = [entry["artist_name"] for entry in flat]
+        if not all(map(_TRACK_URI.fullmatch, uris)):
+            return None
+    except (KeyError, TypeError):  # an entry that is not an object, lacks a field or has a non-text URI
+        return None
+    if not all(type(v) is str for v in titles) or not all(type(v) is str for v in credits):
+        return None
+    playlists, tracks, entries = _empty_columns()
+    tracks["source_key"], tracks["title"], tracks["artist_credit"] = uris, titles, credits
+    for field, column in _OPTIONAL_TEXT.items():
+        values = [entry.get(field) for entry in flat]
+        tracks[column] = [v if type(v) is str else None for v in values]
+    tracks["duration_ms"] = [_duration(entry.get("duration_ms")) for entry in flat]
+    for record in raw_playlists:
+        n = len(record["tracks"])
+        key = f"mpd:{record['pid']}"
+        entries["playlist_key"].extend([key] * n)
+        entries["position"].extend(range(n))
+        _add_playlist(playlists, key, record, n)
+    return ParsedSlice(playlists, tracks, entries, None)
+
+
+def _parse_records(
+    location: str, raw_playlists: list[Any], rejects: batches.RejectLog, problem: str | None
+) -> ParsedSlice:
+    """Record-by-record flattening that rejects each invalid playlist or entry with its reason."""
+    playlists, tracks, entries = _empty_columns()
     seen_pids: set[int] = set()
     for index, record in enumerate(raw_playlists):
         where = f"{location}: playlists[{index}]"
@@ -185,11 +308,11 @@ def parse_slice(location: str, data: bytes, rejects: batches.RejectLog) -> Parse
         if _bad_text(name):
             rejects.add(where, "invalid UTF-8 or non-text value in field: name", record)
             continue
-        tracks = record.get("tracks")
-        if not isinstance(tracks, list):
+        items = record.get("tracks")
+        if not isinstance(items, list):
             rejects.add(where, "missing field: tracks (a list is required)", record)
             continue
-        if not tracks:
+        if not items:
             rejects.add(where, "empty playlist: no tracks", record)
             continue
         if pid in seen_pids:
@@ -198,29 +321,19 @@ def parse_slice(location: str, data: bytes, rejects: batches.RejectLog) -> Parse
         seen_pids.add(pid)
         key = f"mpd:{pid}"
         kept = 0
-        for position, entry in enumerate(tracks):
+        for position, entry in enumerate(items):
             reason = _entry_problem(entry)
             if reason:
                 rejects.add(f"{where}.tracks[{position}]", reason, entry)
                 continue
-            pos = entry.get("pos", position)
-            en_rows["playlist_key"].append(key)
-            en_rows["position"].append(pos if isinstance(pos, int) else position)
-            uri = entry["track_uri"]
-            en_rows["track_key"].append(uri)
-            tr_rows["source_key"].append(uri)
-            tr_rows["spotify_uri"].append(uri)
-            tr_rows["isrc"].append(None)
-            tr_rows["mbid"].append(None)
-            tr_rows["title"].append(entry["track_name"])
-            tr_rows["artist_credit"].append(entry["artist_name"])
-            tr_rows["artist_uri"].append(entry.get("artist_uri"))
-            tr_rows["album_title"].append(entry.get("album_name"))
-            tr_rows["album_uri"].append(entry.get("album_uri"))
-            tr_rows["album_type"].append(None)
-            tr_rows["release_year"].append(None)
-            duration = entry.get("duration_ms")
-            tr_rows["duration_ms"].append(duration if isinstance(duration, int) and duration > 0 else None)
+            entries["playlist_key"].append(key)
+            entries["position"].append(position)
+            tracks["source_key"].append(entry["track_uri"])
+            tracks["title"].append(entry["track_name"])
+            tracks["artist_credit"].append(entry["artist_name"])
+            for field, column in _OPTIONAL_TEXT.items():
+                tracks[column].append(_text_or_none(entry.get(field)))
+            tracks["duration_ms"].append(_duration(entry.get("duration_ms")))
             kept += 1
         if kept == 0:
             # Every entry was rejected: the playlist itself has nothing to offer.
@@ -230,26 +343,8 @@ def parse_slice(location: str, data: bytes, rejects: batches.RejectLog) -> Parse
                 {k: v for k, v in record.items() if k != "tracks"},
             )
             continue
-        description = record.get("description")
-        pl_rows["source_key"].append(key)
-        pl_rows["name"].append(name)
-        pl_rows["description"].append(
-            description if isinstance(description, str) and _INVALID_MARK not in description else None
-        )
-        followers = record.get("num_followers")
-        pl_rows["num_followers"].append(followers if isinstance(followers, int) else None)
-        collaborative = record.get("collaborative")
-        pl_rows["collaborative"].append(
-            collaborative
-            if isinstance(collaborative, bool)
-            else (collaborative == "true" if isinstance(collaborative, str) else None)
-        )
-        modified = record.get("modified_at")
-        pl_rows["modified_at"].append(
-            datetime.fromtimestamp(modified, UTC) if isinstance(modified, int | float) else None
-        )
-        pl_rows["num_tracks"].append(kept)
-    return ParsedSlice(pl_rows, tr_rows, en_rows, problem)
+        _add_playlist(playlists, key, record, kept)
+    return ParsedSlice(playlists, tracks, entries, problem)
 
 
 def _entry_problem(entry: Any) -> str | None:
@@ -258,7 +353,7 @@ def _entry_problem(entry: Any) -> str | None:
     uri = entry.get("track_uri")
     if uri is None:
         return "missing field: track_uri"
-    if _bad_text(uri) or not uri.startswith(_URI_PREFIX) or len(uri) != 36 or not uri[14:].isalnum():
+    if _bad_text(uri) or not _TRACK_URI.fullmatch(uri):
         return f"invalid track_uri: {str(uri)[:80]!r}"
     for field in ("track_name", "artist_name"):
         value = entry.get(field)
@@ -277,86 +372,169 @@ def ingest_mpd(
     batch_rows: int = 200_000,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Ingest MPD slices into the catalog (idempotent, resumable at file granularity)."""
+    """Ingest MPD slices into the catalog (idempotent, resumable at file granularity).
+
+    Reading and parsing run in this thread while the previous chunk is normalised
+    and merged in a second one (at most one chunk in flight, merged in input order),
+    so the database and the parser work at the same time.
+    """
     report = IngestReport(source=SOURCE)
     progress = progress or Progress.quiet()
-    pending: list[tuple[SliceInput, str, ParsedSlice, batches.RejectLog]] = []
+    pending: list[_Pending] = []
     pending_rows = 0
+    inflight: tuple[Future[None], list[_Pending]] | None = None
 
-    def flush() -> None:
-        nonlocal pending_rows
-        if not pending:
-            return
+    def merge(chunk: list[_Pending]) -> None:
         with engine.begin() as conn:
-            batch_ids = []
-            for item, checksum, parsed, log in pending:
-                batch_id = batches.open_batch(conn, SOURCE, item.location, checksum)
-                batch_ids.append(batch_id)
-                for row in log.rows:
-                    row["batch_id"] = batch_id
-                parsed.playlists["batch_id"] = [batch_id] * len(parsed.playlists["source_key"])
-            chunk = build_chunk(
-                raw_tracks_frame(_concat([p.tracks for _, _, p, _ in pending])),
-                playlist_frame(_concat([p.playlists for _, _, p, _ in pending])),
-                pl.DataFrame(
-                    _concat([p.entries for _, _, p, _ in pending]),
-                    schema={"playlist_key": pl.String, "position": pl.Int32, "track_key": pl.String},
-                ),
-                pl.concat([log.frame() for _, _, _, log in pending]),
-            )
-            merge_chunk(conn, chunk, namespace=namespace)
-            for batch_id, (_, _, parsed, log) in zip(batch_ids, pending, strict=True):
-                batches.close_batch(
-                    conn,
-                    batch_id,
-                    loaded=parsed.n_entries,
-                    rejected=len(log.rows),
-                    detail={
-                        "playlists": len(parsed.playlists["source_key"]),
-                        "entries": parsed.n_entries,
-                        "problem": parsed.problem,
-                    },
-                )
-        for _, _, parsed, log in pending:
-            report.add_loaded(playlists=len(parsed.playlists["source_key"]), playlist_tracks=parsed.n_entries)
-            report.add_rejects(log)
-        pending.clear()
-        pending_rows = 0
+            _merge_pending(conn, chunk, namespace)
+
+    def settle() -> None:
+        nonlocal inflight
+        if inflight is None:
+            return
+        future, chunk = inflight
+        inflight = None
+        future.result()  # re-raises a failed merge here
+        for item in chunk:
+            report.add_loaded(playlists=item.parsed.n_playlists, playlist_tracks=item.parsed.n_entries)
+            report.add_rejects(item.rejects)
+
+    def flush(writer: ThreadPoolExecutor) -> None:
+        nonlocal pending, pending_rows, inflight
+        settle()
+        if pending:
+            inflight = (writer.submit(merge, pending), pending)
+        pending, pending_rows = [], 0
 
     inputs = list(iter_inputs(paths))
+    with engine.connect() as conn:
+        done = batches_done(conn)
     task = progress.start("ingest mpd", total=len(inputs))
-    for item in inputs:
-        report.inputs += 1
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpd-merge") as writer:
         try:
-            data = item.read()
-        except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
-            report.unreadable.append(f"{item.location}: cannot be read ({exc})")
-            _reject_input(engine, item.location, f"unreadable input: {exc}")
-            progress.advance(task)
-            continue
-        checksum = hashlib.sha256(data).hexdigest()
-        with engine.connect() as conn:
-            done = batches.find_done_batch(conn, SOURCE, item.location, checksum)
-        if done is not None:
-            report.skipped += 1
-            progress.advance(task)
-            continue
-        log = batches.RejectLog(SOURCE)
-        try:
-            parsed = parse_slice(item.location, data, log)
-        except InputError as exc:
-            report.unreadable.append(str(exc))
-            _reject_input(engine, item.location, str(exc).split(": ", 1)[-1], data[:2048])
-            progress.advance(task)
-            continue
-        pending.append((item, checksum, parsed, log))
-        pending_rows += parsed.n_entries
-        if pending_rows >= batch_rows:
-            flush()
-        progress.advance(task)
-    flush()
-    progress.stop()
+            for item in inputs:
+                report.inputs += 1
+                try:
+                    data = item.read()
+                except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
+                    report.unreadable.append(f"{item.location}: cannot be read ({exc})")
+                    _reject_input(engine, item.location, f"unreadable input: {exc}")
+                    progress.advance(task)
+                    continue
+                checksum = hashlib.sha256(data).hexdigest()
+                if (item.location, checksum) in done:
+                    report.skipped += 1
+                    progress.advance(task)
+                    continue
+                done.add((item.location, checksum))
+                log = batches.RejectLog(SOURCE)
+                try:
+                    parsed = parse_slice(item.location, data, log)
+                except InputError as exc:
+                    report.unreadable.append(str(exc))
+                    _reject_input(engine, item.location, str(exc).split(": ", 1)[-1], data[:2048])
+                    progress.advance(task)
+                    continue
+                del data
+                pending.append(_Pending(item.location, checksum, parsed, log))
+                pending_rows += parsed.n_entries
+                if pending_rows >= batch_rows:
+                    flush(writer)
+                progress.advance(task)
+            flush(writer)
+            settle()
+        finally:
+            progress.stop()
     return report
+
+
+@dataclass
+class _Pending:
+    location: str
+    checksum: str
+    parsed: ParsedSlice
+    rejects: batches.RejectLog
+
+
+def batches_done(conn: Connection) -> set[tuple[str, str]]:
+    """(location, checksum) of every MPD input already ingested: those are skipped."""
+    rows = conn.execute(
+        select(IngestBatch.location, IngestBatch.checksum).where(
+            IngestBatch.source == SOURCE, IngestBatch.status == "done"
+        )
+    )
+    return {(r[0], r[1]) for r in rows}
+
+
+def _record_batches(conn: Connection, pending: list[_Pending]) -> list[int]:
+    """One finished ``ingest_batch`` row per input, written in the transaction that loads its data."""
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "source": SOURCE,
+            "location": item.location,
+            "checksum": item.checksum,
+            "status": "done",
+            "loaded": item.parsed.n_entries,
+            "rejected": len(item.rejects.rows),
+            "detail": {
+                "playlists": item.parsed.n_playlists,
+                "entries": item.parsed.n_entries,
+                "problem": item.parsed.problem,
+            },
+            "finished_at": now,
+        }
+        for item in pending
+    ]
+    ids: dict[str, int] = {}
+    for start in range(0, len(rows), 500):
+        values = insert(IngestBatch).values(rows[start : start + 500])
+        upsert = values.on_conflict_do_update(
+            index_elements=["source", "location", "checksum"],
+            set_={c: values.excluded[c] for c in ("status", "loaded", "rejected", "detail", "finished_at")},
+        ).returning(IngestBatch.location, IngestBatch.id)
+        ids.update({r[0]: int(r[1]) for r in conn.execute(upsert)})
+    return [ids[item.location] for item in pending]
+
+
+def _merge_pending(conn: Connection, pending: list[_Pending], namespace: str) -> None:
+    """Merge the parsed slices of one chunk, with their batch rows and rejects, in the caller's transaction."""
+    batch_ids = _record_batches(conn, pending)
+    for batch_id, item in zip(batch_ids, pending, strict=True):
+        for row in item.rejects.rows:
+            row["batch_id"] = batch_id
+        item.parsed.playlists["batch_id"] = [batch_id] * item.parsed.n_playlists
+    tracks = pl.DataFrame(_concat([item.parsed.tracks for item in pending]), schema=ENTRY_TRACK, strict=False)
+    entries = pl.DataFrame(
+        _concat([item.parsed.entries for item in pending]),
+        schema={"playlist_key": pl.String, "position": pl.Int32},
+    ).with_columns(tracks["source_key"].alias("track_key"))
+    playlists = pl.DataFrame(_concat([item.parsed.playlists for item in pending]), strict=False)
+    if playlists["source_key"].n_unique() < playlists.height:
+        # A pid found again in a later file replaces the earlier playlist, as it does across chunks.
+        slice_of = pl.Series([i for i, item in enumerate(pending) for _ in range(item.parsed.n_playlists)])
+        playlists = playlists.with_columns(slice_of.alias("slice"))
+        last = playlists.group_by("source_key").agg(pl.col("slice").max())
+        entry_slice = pl.Series([i for i, item in enumerate(pending) for _ in range(item.parsed.n_entries)])
+        entries = (
+            entries.with_columns(entry_slice.alias("slice"))
+            .join(last, left_on=["playlist_key", "slice"], right_on=["source_key", "slice"], how="semi")
+            .drop("slice")
+        )
+        playlists = playlists.join(last, on=["source_key", "slice"], how="semi").drop("slice")
+    # Tracks already in the catalog that this chunk cannot improve need no normalising nor merging.
+    raw = distinct_tracks(bulk.conform(tracks, RAW_TRACK).lazy()).collect()
+    settled = bulk.settled_tracks(conn, raw)
+    if settled.len():
+        raw = raw.filter(~pl.col("source_key").is_in(settled.implode()))
+    chunk = build_chunk(
+        raw,
+        playlist_frame(playlists.to_dict(as_series=False)),
+        entries,
+        pl.concat([item.rejects.frame() for item in pending]),
+    )
+    merge_chunk(conn, chunk, namespace=namespace)
 
 
 def _concat(parts: list[dict[str, list[Any]]]) -> dict[str, list[Any]]:

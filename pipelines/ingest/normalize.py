@@ -58,9 +58,45 @@ def _cleaned(raw: pl.LazyFrame) -> pl.LazyFrame:
 def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
     """(artists, albums, tracks, track_artists) from raw tracks, one row per source key each.
 
-    The first occurrence of a track source key wins for its descriptive fields.
+    The first occurrence of a track source key wins for its descriptive fields; later
+    ones fill in what it lacks (see ``distinct_tracks``).
     """
-    tracks_in = _cleaned(raw).unique(subset="source_key", keep="first", maintain_order=True)
+    return _frames(_prepared(raw))
+
+
+# Values a later occurrence of a track may add when the first lacks them, in a chunk as in
+# the catalog (bulk.merge_chunk fills the same ones into known tracks).
+_FILLED = ("artist_uri", "duration_ms", "isrc", "release_year")
+# Row (in the raw frame) that gave a track its album: an album's own fields come from its first such row.
+ALBUM_ROW = "album_row"
+
+
+def distinct_tracks(raw: pl.LazyFrame) -> pl.LazyFrame:
+    """One raw track per source key, in first-occurrence order.
+
+    The first occurrence gives the title and credits; the album (title and URI together),
+    duration, ISRC, year and artist URI come from the first occurrence that has them.
+    So a chunk resolves repeated tracks exactly as merging them one chunk after another
+    would: where the chunk boundaries fall changes nothing. The added ``album_row`` column
+    (kept when already there) orders the albums for ``catalog_frames``.
+    """
+    names = raw.collect_schema().names()
+    if ALBUM_ROW not in names:
+        raw = raw.with_row_index(ALBUM_ROW).with_columns(pl.col(ALBUM_ROW).cast(pl.Int64))
+        names = [*names, ALBUM_ROW]
+    has_album = pl.col("album_uri").is_not_null() | pl.col("album_title").is_not_null()
+    fills = raw.group_by("source_key", maintain_order=True).agg(
+        *[pl.col(c).drop_nulls().first().alias(c) for c in _FILLED],
+        *[pl.col(c).filter(has_album).first().alias(c) for c in ("album_title", "album_uri", ALBUM_ROW)],
+    )
+    first = raw.unique(subset="source_key", keep="first", maintain_order=True)
+    filled = ["album_title", "album_uri", ALBUM_ROW, *_FILLED]
+    return first.drop(filled).join(fills, on="source_key", how="left", maintain_order="left").select(names)
+
+
+def _prepared(raw: pl.LazyFrame) -> pl.LazyFrame:
+    """Distinct raw tracks, cleaned, with their artist and album keys."""
+    tracks_in = _cleaned(distinct_tracks(raw))
     album_key = (
         pl.when(pl.col("album_uri").is_not_null())
         .then(pl.col("album_uri"))
@@ -77,7 +113,10 @@ def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.La
         )
         .otherwise(None)
     )
-    tracks_in = tracks_in.with_columns(album_key.alias("album_key"))
+    return tracks_in.with_columns(album_key.alias("album_key"))
+
+
+def _frames(tracks_in: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
 
     credits = (
         tracks_in.select(
@@ -107,10 +146,11 @@ def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.La
         credits.select(pl.col("artist_key").alias("source_key"), "name")
         .unique(subset="source_key", keep="first", maintain_order=True)
         .with_columns(pl.col("source_key").str.slice(5).alias("name_key"))
-        .join(primary_uris, on="source_key", how="left")
+        .join(primary_uris, on="source_key", how="left", maintain_order="left")
     )
     albums = (
         tracks_in.filter(pl.col("album_key").is_not_null())
+        .sort(ALBUM_ROW, maintain_order=True)
         .select(
             pl.col("album_key").alias("source_key"),
             pl.col("album_title").fill_null("").alias("title"),
@@ -133,9 +173,14 @@ def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.La
         "album_key",
         "duration_ms",
         pl.col("release_year").alias("year"),
-        k.recording_key(pl.col("artist_credit").fill_null(""), pl.col("title").fill_null("")).alias(
-            "recording_key"
-        ),
+        # keys.recording_key, reusing the primary artist's key computed once above.
+        pl.concat_str(
+            [
+                pl.col("artist_key").str.slice(5).fill_null(""),
+                pl.lit("|"),
+                k.name_key(k.title_base(pl.col("title").fill_null(""))),
+            ]
+        ).alias("recording_key"),
     )
     track_artists = credits.select(
         pl.col("source_key").alias("track_key"), "position", "artist_key", "role"
@@ -159,7 +204,9 @@ def build_chunk(
     rejects: pl.DataFrame | None = None,
 ) -> bulk.CatalogChunk:
     """Collect every frame of one chunk in one pass."""
-    artists, albums, tracks, track_artists = catalog_frames(raw_tracks.lazy())
+    # Cleaning is the costly part: do it once, on distinct tracks, for every frame below.
+    prepared = _prepared(raw_tracks.lazy()).collect()
+    artists, albums, tracks, track_artists = _frames(prepared.lazy())
     frames = [artists, albums, tracks, track_artists]
     if playlists is not None:
         frames.append(playlists)

@@ -4,12 +4,19 @@ Every load goes through the same two steps on both databases:
 
 1. **stage**: the frame is written to a temporary table: ``COPY … FROM STDIN`` on
    PostgreSQL, batched ``executemany`` on SQLite;
-2. **merge**: one ``INSERT … SELECT … ON CONFLICT`` per target table resolves the
-   source keys to internal ids inside the database.
+2. **merge**: one ``INSERT … SELECT`` per dimension table (artist, album, track,
+   playlist) resolves the source keys to internal ids inside the database; rows
+   already there are not written again unless they gain a value they lacked.
 
-So memory does not grow with the catalog (no id maps in Python), a chunk is one
-transaction (a crash loses only the uncommitted chunk), and loading the same
-chunk twice changes nothing.
+Playlist entries, the bulk of every load, skip the staging join: the ids of the
+chunk's playlists and tracks (only those, never the whole catalog) are read back,
+joined to the entries in Polars and written straight into ``playlist_track`` with
+``COPY`` (PostgreSQL) or ``executemany`` (SQLite). An entry naming a key the chunk
+did not merge is refused, which is what keeps the fact tables' references whole
+without foreign keys.
+
+So memory does not grow with the catalog, a chunk is one transaction (a crash
+loses only the uncommitted chunk), and loading the same chunk twice changes nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, text
+
+from recsys.errors import CatalogError
 
 # The exact frames a source parser hands to the loader (column order matters for staging).
 ARTISTS = {"source_key": pl.String, "name": pl.String, "name_key": pl.String, "spotify_uri": pl.String}
@@ -110,9 +119,28 @@ def _sql_type(dtype: Any) -> str:
     return _SQL_TYPES[dtype]
 
 
+def _tune(conn: Connection) -> None:
+    """Settings for bulk loading, once per transaction (PostgreSQL) or connection (SQLite).
+
+    PostgreSQL: hash joins of a chunk against a large catalog stay in memory, and no
+    JIT compilation (it costs more than it saves on these statements). SQLite: a
+    larger page cache (256 MiB at most) for the indexes being written.
+    Durability is untouched: every committed chunk is on disk.
+    """
+    if conn.dialect.name == "postgresql":
+        if conn.info.get("bulk_tuned") is not conn.get_transaction():
+            conn.exec_driver_sql("SET LOCAL work_mem = '256MB'")
+            conn.exec_driver_sql("SET LOCAL jit = off")
+            conn.info["bulk_tuned"] = conn.get_transaction()
+    elif not conn.connection.info.get("bulk_tuned"):
+        conn.exec_driver_sql("PRAGMA cache_size = -262144")
+        conn.connection.info["bulk_tuned"] = True
+
+
 def stage(conn: Connection, name: str, frame: pl.DataFrame) -> int:
     """Write ``frame`` to a fresh temporary table ``name``; returns the row count."""
     dialect = conn.dialect.name
+    _tune(conn)
     columns = ", ".join(f"{col} {_sql_type(dtype)}" for col, dtype in frame.schema.items())
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
     if dialect == "postgresql":
@@ -129,7 +157,6 @@ def stage(conn: Connection, name: str, frame: pl.DataFrame) -> int:
                 cursor.copy(f"COPY {name} FROM STDIN (FORMAT csv, NULL '\\N')") as copy,
             ):
                 copy.write(buffer.getvalue())
-            conn.exec_driver_sql(f"ANALYZE {name}")
     else:
         conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({columns})")
         if frame.height:
@@ -174,6 +201,7 @@ def merge_chunk(conn: Connection, chunk: CatalogChunk, *, namespace: str) -> dic
                ON CONFLICT (source_key) DO NOTHING"""
         )
     if stage(conn, "s_track", conform(chunk.tracks, TRACKS)):
+        # New tracks first (a plain insert: no conflict handling for rows known to be absent)...
         counts["tracks"] = run(
             """INSERT INTO track (source_key, spotify_uri, isrc, mbid, title, title_key, artist_id, artist_name,
                                    album_id, duration_ms, year, recording_key)
@@ -182,23 +210,32 @@ def merge_chunk(conn: Connection, chunk: CatalogChunk, *, namespace: str) -> dic
                FROM s_track s
                LEFT JOIN artist a ON a.source_key = s.artist_key
                LEFT JOIN album al ON al.source_key = s.album_key
-               WHERE true
-               ON CONFLICT (source_key) DO UPDATE SET
-                   album_id = COALESCE(track.album_id, excluded.album_id),
-                   duration_ms = COALESCE(track.duration_ms, excluded.duration_ms),
-                   isrc = COALESCE(track.isrc, excluded.isrc),
-                   year = COALESCE(track.year, excluded.year)
-               WHERE (track.album_id IS NULL AND excluded.album_id IS NOT NULL)
-                  OR (track.duration_ms IS NULL AND excluded.duration_ms IS NOT NULL)
-                  OR (track.isrc IS NULL AND excluded.isrc IS NOT NULL)
-                  OR (track.year IS NULL AND excluded.year IS NOT NULL)"""
+               WHERE NOT EXISTS (SELECT 1 FROM track t WHERE t.source_key = s.source_key)
+               ON CONFLICT (source_key) DO NOTHING"""
+        )
+        # ...then known tracks gain only the values they lacked (first occurrence wins otherwise).
+        counts["tracks_updated"] = run(
+            """UPDATE track SET
+                   album_id = COALESCE(track.album_id, x.album_id),
+                   duration_ms = COALESCE(track.duration_ms, x.duration_ms),
+                   isrc = COALESCE(track.isrc, x.isrc),
+                   year = COALESCE(track.year, x.year)
+               FROM (SELECT s.source_key, al.id AS album_id, s.duration_ms, s.isrc, s.year
+                     FROM s_track s LEFT JOIN album al ON al.source_key = s.album_key) AS x
+               WHERE track.source_key = x.source_key
+                 AND ((track.album_id IS NULL AND x.album_id IS NOT NULL)
+                   OR (track.duration_ms IS NULL AND x.duration_ms IS NOT NULL)
+                   OR (track.isrc IS NULL AND x.isrc IS NOT NULL)
+                   OR (track.year IS NULL AND x.year IS NOT NULL))"""
         )
     if stage(conn, "s_track_artist", conform(chunk.track_artists, TRACK_ARTISTS)):
+        # Credits belong to a track's first occurrence: a track that has any keeps them.
         counts["track_artists"] = run(
             """INSERT INTO track_artist (track_id, position, artist_id, role)
                SELECT t.id, s.position, a.id, s.role FROM s_track_artist s
                JOIN track t ON t.source_key = s.track_key
-               JOIN artist a ON a.source_key = s.artist_key WHERE true
+               JOIN artist a ON a.source_key = s.artist_key
+               WHERE NOT EXISTS (SELECT 1 FROM track_artist x WHERE x.track_id = t.id)
                ON CONFLICT (track_id, position) DO NOTHING"""
         )
     if stage(conn, "s_playlist", conform(chunk.playlists, PLAYLISTS)):
@@ -227,14 +264,8 @@ def merge_chunk(conn: Connection, chunk: CatalogChunk, *, namespace: str) -> dic
                    ON p.namespace = :ns AND p.source_key = s.source_key)""",
             ns=namespace,
         )
-    if stage(conn, "s_entry", conform(chunk.entries, ENTRIES)):
-        counts["playlist_tracks"] = run(
-            """INSERT INTO playlist_track (playlist_id, position, track_id)
-               SELECT p.id, s.position, t.id FROM s_entry s
-               JOIN playlist p ON p.namespace = :ns AND p.source_key = s.playlist_key
-               JOIN track t ON t.source_key = s.track_key WHERE true""",
-            ns=namespace,
-        )
+    if chunk.entries.height:
+        counts["playlist_tracks"] = _insert_entries(conn, conform(chunk.entries, ENTRIES), namespace)
     counts["rejects"] = insert_rejects(conn, chunk.rejects)
     return counts
 
@@ -251,3 +282,117 @@ def insert_rejects(conn: Connection, rejects: pl.DataFrame) -> int:
         )
     )
     return result.rowcount or 0
+
+
+def _key_ids(conn: Connection, keys: pl.Series, name: str, query: str, **params: Any) -> pl.DataFrame:
+    """(key, id) of the distinct ``keys`` found by ``query`` (which joins the staged table ``name``)."""
+    stage(conn, name, pl.DataFrame({"source_key": keys.unique()}, schema={"source_key": pl.String}))
+    schema = {"key": pl.String, "id": pl.Int64}
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if conn.dialect.name == "postgresql":
+        # COPY out and parse in Polars: no Python object per row.
+        sql = str(text(query).bindparams(**params).compile(conn, compile_kwargs={"literal_binds": True}))
+        buffer = io.BytesIO()
+        with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+            for block in copy:
+                buffer.write(block)
+        if not buffer.tell():
+            return pl.DataFrame(schema=schema)
+        buffer.seek(0)
+        return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
+    rows = conn.execute(text(query), params).all()
+    return pl.DataFrame(rows, schema=schema, orient="row")
+
+
+def _insert_entries(conn: Connection, entries: pl.DataFrame, namespace: str) -> int:
+    """Resolve the entries' playlist and track keys to ids and write them to ``playlist_track``."""
+    playlists = _key_ids(
+        conn,
+        entries["playlist_key"],
+        "s_entry_playlist",
+        """SELECT p.source_key, p.id FROM s_entry_playlist s
+           JOIN playlist p ON p.namespace = :ns AND p.source_key = s.source_key""",
+        ns=namespace,
+    )
+    tracks = _key_ids(
+        conn,
+        entries["track_key"],
+        "s_entry_track",
+        "SELECT t.source_key, t.id FROM s_entry_track s JOIN track t ON t.source_key = s.source_key",
+    )
+    resolved = (
+        entries.lazy()
+        .join(
+            playlists.lazy().rename({"key": "playlist_key", "id": "playlist_id"}),
+            on="playlist_key",
+            how="left",
+            maintain_order="left",
+        )
+        .join(
+            tracks.lazy().rename({"key": "track_key", "id": "track_id"}),
+            on="track_key",
+            how="left",
+            maintain_order="left",
+        )
+        .select("playlist_id", "position", "track_id", "playlist_key", "track_key")
+        .collect()
+    )
+    missing = resolved.filter(pl.col("playlist_id").is_null() | pl.col("track_id").is_null())
+    if missing.height:
+        first = missing.row(0, named=True)
+        raise CatalogError(
+            f"{missing.height:,} playlist entries name a playlist or track that is not in the catalog "
+            f"(first: playlist {first['playlist_key']!r}, track {first['track_key']!r})"
+        )
+    rows = resolved.select("playlist_id", "position", "track_id")
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if conn.dialect.name == "postgresql":
+        buffer = io.BytesIO()
+        rows.write_csv(buffer, include_header=False)
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(
+                "COPY playlist_track (playlist_id, position, track_id) FROM STDIN (FORMAT csv)"
+            ) as copy,
+        ):
+            copy.write(buffer.getvalue())
+    else:
+        raw.executemany(
+            "INSERT INTO playlist_track (playlist_id, position, track_id) VALUES (?, ?, ?)", rows.iter_rows()
+        )
+    return rows.height
+
+
+def settled_tracks(conn: Connection, raw: pl.DataFrame) -> pl.Series:
+    """Source keys of raw tracks already in the catalog that a merge would leave unchanged.
+
+    ``raw`` has the raw-track columns ``source_key, artist_uri, album_title, album_uri,
+    duration_ms, isrc, release_year``. A known track is settled unless this occurrence
+    brings a value it lacks (album, duration, ISRC, year, its artist's URI); settled
+    tracks need no normalisation and no merge, only their ids for the entries.
+    """
+    frame = raw.select(
+        pl.col("source_key").cast(pl.String),
+        (pl.col("album_uri").is_not_null() | pl.col("album_title").is_not_null()).alias("has_album"),
+        pl.col("duration_ms").is_not_null().alias("has_duration"),
+        pl.col("isrc").is_not_null().alias("has_isrc"),
+        pl.col("release_year").is_not_null().alias("has_year"),
+        pl.col("artist_uri").is_not_null().alias("has_artist_uri"),
+    ).unique(subset="source_key", keep="first", maintain_order=True)
+    if not stage(conn, "s_settle", frame):
+        return pl.Series("source_key", [], dtype=pl.String)
+    rows = conn.execute(
+        text(
+            """SELECT s.source_key FROM s_settle s
+               JOIN track t ON t.source_key = s.source_key
+               LEFT JOIN artist a ON a.id = t.artist_id
+               WHERE (t.album_id IS NOT NULL OR NOT s.has_album)
+                 AND (t.duration_ms IS NOT NULL OR NOT s.has_duration)
+                 AND (t.isrc IS NOT NULL OR NOT s.has_isrc)
+                 AND (t.year IS NOT NULL OR NOT s.has_year)
+                 AND (a.spotify_uri IS NOT NULL OR NOT s.has_artist_uri)"""
+        )
+    ).all()
+    return pl.Series("source_key", [r[0] for r in rows], dtype=pl.String)

@@ -1,12 +1,14 @@
 """Normalisation and match keys, as Polars expressions (one implementation, used in bulk and one at a time).
 
-- ``clean_text``: Unicode NFC, control characters removed, whitespace trimmed and collapsed.
-  This is what is stored as a display name.
-- ``name_key``: a case-folded match key: NFKC, lower case, ``&`` → ``and``, punctuation
-  dropped, a leading "the " dropped. Letters of every script and their accents are kept
+- ``clean_text``: Unicode NFC, control characters as spaces, invisible format characters
+  (soft hyphen, zero-width space, bidi marks) removed but the zero-width joiner and
+  non-joiner kept, whitespace trimmed and collapsed. This is what is stored as a display name.
+- ``name_key``: a case-folded match key: NFKC, format characters dropped, lower case,
+  ``&`` → ``and``, punctuation dropped, a leading "the " dropped. Letters of every script and their accents are kept
   (``Şivan Perwer`` and ``Sivan Perwer`` stay distinct: accents carry meaning in many languages).
 - ``primary_artist`` / ``featured_artists``: "A feat. B & C" → "A" and ["B", "C"]; featured
-  credits in the title ("Song (feat. B)") are added to the featured list.
+  credits in the title ("Song (feat. B)", "Song (with B)") are added to the featured list.
+  "with" in an artist credit is part of the name ("Sublime With Rome").
 - ``title_base``: the title without featured credits and without release decorations
   ("- Remastered 2011", "(Radio Edit)", "[Single Version]", "(Deluxe)") but keeping what
   makes a different recording ("Live", "Remix", "Acoustic").
@@ -16,10 +18,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
-# "A feat. B" in an artist credit.
-_ARTIST_FEAT_SPLIT = r"(?i)\s+(?:feat\.?|ft\.?|featuring|with)\s+|\s*\(\s*(?:feat\.?|ft\.?|featuring)\s+"
+# "A feat. B" in an artist credit. Not "with": it belongs to band names ("Off With Their Heads",
+# "Sublime With Rome", "Dance With the Dead"), which must stay whole.
+_ARTIST_FEAT_SPLIT = r"(?i)\s+(?:feat\.?|ft\.?|featuring)\s+|\s*\(\s*(?:feat\.?|ft\.?|featuring)\s+"
 # "(feat. B)" or "[ft. B]" or " feat. B" at the end of a title.
 _TITLE_FEAT = r"(?i)\s*[\(\[]\s*(?:feat\.?|ft\.?|featuring|with)\s+([^\)\]]+)[\)\]]|\s+(?:feat\.?|ft\.?|featuring)\s+(.+)$"
 _DECORATION_WORDS = (
@@ -31,14 +36,20 @@ _DECORATION_WORDS = (
 _DECORATION_PAREN = r"(?i)\s*[\(\[]\s*(?:" + _DECORATION_WORDS + r")\s*[\)\]]"
 _DECORATION_DASH = r"(?i)\s+-\s+(?:" + _DECORATION_WORDS + r")\s*$"
 _MULTI_SPLIT = r"\s*(?:,|&|\band\b|\bx\b|/)\s*"
-_CREDIT_FEATURED = r"(?i)(?:\s+(?:feat\.?|ft\.?|featuring|with)\s+|\(\s*(?:feat\.?|ft\.?|featuring)\s+)(.+)$"
+_CREDIT_FEATURED = r"(?i)(?:\s+(?:feat\.?|ft\.?|featuring)\s+|\(\s*(?:feat\.?|ft\.?|featuring)\s+)(.+)$"
+# Invisible format characters (Unicode Cf) except the zero-width joiner and non-joiner,
+# which spell words in Persian, Indic scripts and emoji: soft hyphen, zero-width space,
+# byte-order mark, bidirectional marks. They are removed, not turned into spaces.
+_INVISIBLE = r"[\p{Cf}--[\x{200C}\x{200D}]]"
 
 
 def clean_text(expr: pl.Expr) -> pl.Expr:
-    """NFC, no control characters, whitespace trimmed and collapsed; empty becomes null."""
+    """NFC, control characters as spaces, invisible format characters removed (not the
+    joiners), whitespace trimmed and collapsed; empty becomes null."""
     out = (
         expr.str.normalize("NFC")
-        .str.replace_all(r"[\p{Cc}\p{Cf}]", " ")
+        .str.replace_all(_INVISIBLE, "")
+        .str.replace_all(r"\p{Cc}", " ")
         .str.replace_all(r"\s+", " ")
         .str.strip_chars()
     )
@@ -49,6 +60,7 @@ def name_key(expr: pl.Expr) -> pl.Expr:
     """Case-folded match key of a name or title."""
     out = (
         expr.str.normalize("NFKC")
+        .str.replace_all(r"\p{Cf}", "")
         .str.to_lowercase()
         .str.replace_all(r"\s*&\s*", " and ")
         .str.replace_all(r"[^\p{L}\p{M}\p{N}\s]", " ")
@@ -91,7 +103,7 @@ def recording_key(artist_credit: pl.Expr, title: pl.Expr) -> pl.Expr:
     return pl.concat_str([name_key(primary_artist(artist_credit)), pl.lit("|"), name_key(title_base(title))])
 
 
-def apply_one(fn, *values: str | None) -> object:  # type: ignore[no-untyped-def]
+def apply_one(fn: Callable[..., pl.Expr], *values: str | None) -> object:
     """Apply one of the expressions above to single values (for queries and tests)."""
     frame = pl.DataFrame(
         {f"v{i}": [v] for i, v in enumerate(values)}, schema={f"v{i}": pl.String for i in range(len(values))}

@@ -13,6 +13,11 @@ Identity rules, written once here and relied on everywhere:
 - Artists are matched by their normalised name (``name_key``) unless a Spotify
   artist URI is known; two different artists with the same name and no URI share
   a row. This is the only identity the trimmed MPD offers.
+- ``playlist_track`` and ``track_artist``, the bulk-written fact tables, carry no foreign
+  keys (a per-row trigger tripled PostgreSQL's load time): the bulk loader resolves
+  their ids from rows merged in the same transaction and refuses unknown keys, so the
+  references hold by construction. Whoever deletes a playlist or a track deletes its
+  rows there too.
 - Playlists live in a ``namespace`` (``catalog`` by default): held-out test sets
   are ingested into their own namespace and never mixed into training.
 """
@@ -142,9 +147,10 @@ class TrackArtist(Base):
 
     __tablename__ = "track_artist"
 
-    track_id: Mapped[int] = mapped_column(ForeignKey("track.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign keys on this fact table (see the module docstring): ids of track and artist.
+    track_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    artist_id: Mapped[int] = mapped_column(ForeignKey("artist.id"), index=True)
+    artist_id: Mapped[int] = mapped_column(IdType, index=True)
     role: Mapped[str] = mapped_column(String(16))  # primary, featured
 
 
@@ -176,9 +182,10 @@ class PlaylistTrack(Base):
 
     __tablename__ = "playlist_track"
 
-    playlist_id: Mapped[int] = mapped_column(ForeignKey("playlist.id", ondelete="CASCADE"), primary_key=True)
+    # No foreign keys on this fact table (see the module docstring): ids of playlist and track.
+    playlist_id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=False)
     position: Mapped[int] = mapped_column(Integer, primary_key=True)
-    track_id: Mapped[int] = mapped_column(ForeignKey("track.id"))
+    track_id: Mapped[int] = mapped_column(IdType)
 
     __table_args__ = (Index("ix_playlist_track_track_id", "track_id"),)
 
