@@ -143,24 +143,24 @@ def ingest_mpd(
 @translate_errors
 def demo(
     playlists: Annotated[int, typer.Option(help="How many demo playlists to generate.")] = 2_000,
-    seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 7,
+    seed: Annotated[int, typer.Option(help="Random seed of the catalog generator.")] = 7,
+    audio_clips: Annotated[int, typer.Option(help="Demo audio clips per style (0: skip demo audio).")] = 4,
+    video_clips: Annotated[
+        int, typer.Option(help="Synthetic video–music clips (0: skip the video model).")
+    ] = 300,
+    video_epochs: Annotated[int, typer.Option(help="Training epochs of the video–music model.")] = 30,
 ) -> None:
-    """The main job on embedded defaults: generate a demo catalog, ingest it, print the catalog statistics."""
-    from pipelines.demo import DemoConfig, generate_mpd
-    from pipelines.ingest.mpd import ingest_mpd as run
-    from pipelines.ingest.report import Progress
-    from recsys.catalog.queries import catalog_stats as stats
+    """The main job on embedded defaults: generate demo data, ingest, embed, train, print the catalog statistics."""
+    from pipelines.demo import DemoConfig, DemoPlan, run_demo
 
     cfg = settings()
-    engine = engine_for(cfg, migrate=True)
-    out = cfg.ensure_data_dir() / "demo" / "mpd"
-    paths = generate_mpd(out, DemoConfig(playlists=playlists, seed=seed))
-    typer.echo(f"demo catalog: {len(paths)} MPD slice(s) in {out}")
-    report = run(engine, [out], batch_rows=cfg.batch_rows, progress=Progress.auto())
-    typer.echo(report.summary())
-    with engine.connect() as conn:
-        counts = stats(conn)
-    typer.echo("catalog: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    plan = DemoPlan(
+        catalog=DemoConfig(playlists=playlists, seed=seed),
+        audio_clips_per_style=audio_clips,
+        video_clips=video_clips,
+        video_epochs=video_epochs,
+    )
+    run_demo(cfg, engine_for(cfg, migrate=True), plan, echo=typer.echo)
 
 
 def _register_command_modules() -> None:

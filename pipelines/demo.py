@@ -1,7 +1,8 @@
-"""A generated demo catalog: MPD-format slices with a planted genre structure.
+"""The demo: a generated catalog (MPD-format slices with a planted genre structure),
+demo audio and the synthetic video–music set, and the main job that builds them.
 
-The platform ships no third-party data; ``recsys demo`` generates this catalog,
-ingests it and prints its statistics. Playlists are drawn from one "genre" each
+The platform ships no third-party data; ``recsys demo`` generates all of it, ingests
+it, embeds it, trains on it and prints the catalog statistics. Playlists are drawn from one "genre" each
 (a set of artists and their tracks, with genre words in the playlist names), so
 collaborative models have real structure to find.
 """
@@ -11,8 +12,13 @@ from __future__ import annotations
 import json
 import random
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import Engine
+
+from recsys.config import Settings
 
 GENRES = ("rock", "jazz", "country", "chill", "hip hop", "classical", "carnatic", "rebetiko")
 _WORDS = (
@@ -105,3 +111,95 @@ def generate_mpd(out_dir: Path, config: DemoConfig = DemoConfig()) -> list[Path]
         path.write_text(json.dumps(payload, indent=1))
         paths.append(path)
     return paths
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    """What ``recsys demo`` builds: a playlist catalog, demo audio, and the video–music set."""
+
+    catalog: DemoConfig = DemoConfig()
+    audio_clips_per_style: int = 4  # 0 skips demo audio
+    video_clips: int = 300  # 0 skips the video–music model
+    video_epochs: int = 30
+
+
+def run_demo(
+    settings: Settings, engine: Engine, plan: DemoPlan, *, echo: Callable[[str], None]
+) -> dict[str, int]:
+    """The main job on embedded defaults, every stage through the same library calls as its own command.
+
+    1. generate MPD slices and ingest them (``recsys ingest mpd``);
+    2. generate synthetic clips in four styles, add them as tracks with audio and embed them
+       with the weight-free DSP encoder into the vector store (``recsys embed demo-audio``);
+    3. generate the synthetic video–music set, add its music to the catalog, train the
+       trimodal model on it and index its music (``recsys demo-video``, ``train trimodal``,
+       ``embed music``).
+
+    Each stage is idempotent, so re-running the job changes nothing. Returns the catalog counts.
+    """
+    from pipelines.ingest.mpd import ingest_mpd
+    from pipelines.ingest.report import Progress
+    from recsys.catalog.queries import catalog_stats
+
+    data_dir = settings.ensure_data_dir()
+    out = data_dir / "demo" / "mpd"
+    paths = generate_mpd(out, plan.catalog)
+    echo(f"demo catalog: {len(paths)} MPD slice(s) in {out}")
+    echo(ingest_mpd(engine, [out], batch_rows=settings.batch_rows, progress=Progress.auto()).summary())
+    if plan.audio_clips_per_style > 0:
+        _demo_audio(settings, engine, data_dir, plan, echo)
+    if plan.video_clips > 0:
+        _demo_video(settings, engine, data_dir, plan, echo)
+    with engine.connect() as conn:
+        counts = catalog_stats(conn)
+    echo("catalog: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+    return counts
+
+
+def _demo_audio(
+    settings: Settings, engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]
+) -> None:
+    from pipelines.demo_audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
+    from pipelines.embed import embed_audio
+    from pipelines.ingest.report import Progress
+    from recsys.embedders.dsp_audio import DspAudioEmbedder
+    from recsys.vectorstore import open_store
+
+    out = data_dir / "demo" / "audio"
+    clips = generate_demo_audio(out, DemoAudioConfig(clips_per_style=plan.audio_clips_per_style))
+    register_demo_audio(engine, clips)
+    with open_store(settings) as store:
+        report = embed_audio(
+            engine, store, DspAudioEmbedder(), batch_size=settings.audio_batch_size, progress=Progress.auto()
+        )
+    echo(f"demo audio: {len(clips)} clip(s) in {out}; {report.summary()}")
+
+
+def _demo_video(
+    settings: Settings, engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]
+) -> None:
+    from pipelines.embed_music import embed_music, register_synthetic_music
+    from pipelines.synthetic_av import SynthConfig, generate
+    from pipelines.train_trimodal import TrainSettings, run_training
+    from recsys.recommend.video_scoring import FeatureSpec, load_bundle, model_paths
+
+    out = data_dir / "demo" / "video"
+    rows = generate(out, SynthConfig(clips=plan.video_clips))
+    added = register_synthetic_music(engine, out, rows)
+    echo(f"demo video: {len(rows)} synthetic clip(s) in {out}; {added} new catalog track(s) with audio")
+    model_path, index_path = model_paths(data_dir)
+    spec = FeatureSpec()
+    if not model_path.is_file():
+        report = run_training(
+            out,
+            model_path,
+            spec=spec,
+            settings=TrainSettings(epochs=plan.video_epochs, device=settings.device),
+            cache=model_path.parent / "cache" / spec.key(),
+        )
+        retrieval = report.metrics.get("retrieval", {}).get("video+text", {})
+        echo(
+            f"trimodal model trained on {report.train} clips in {report.seconds['train']:.0f} s; "
+            f"held-out video+text Recall@10 {retrieval.get('recall@10', float('nan')):.3f}"
+        )
+    echo(embed_music(engine, load_bundle(model_path), model_path, index_path).summary())

@@ -524,6 +524,8 @@ def _merge_pending(conn: Connection, pending: list[_Pending], namespace: str) ->
         )
         playlists = playlists.join(last, on=["source_key", "slice"], how="semi").drop("slice")
     # Tracks already in the catalog that this chunk cannot improve need no normalising nor merging.
+    # Every MPD track key is the track's Spotify URI.
+    tracks = tracks.with_columns(pl.col("source_key").alias("spotify_uri"))
     raw = distinct_tracks(bulk.conform(tracks, RAW_TRACK).lazy()).collect()
     settled = bulk.settled_tracks(conn, raw)
     if settled.len():

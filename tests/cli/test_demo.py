@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,23 @@ def embedded_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "data"
 
 
+SMALL = ["demo", "--playlists", "300", "--audio-clips", "1", "--video-clips", "40", "--video-epochs", "2"]
+
+
 def test_demo_then_stats(embedded_env: Path) -> None:
     runner = CliRunner()
-    first = runner.invoke(app, ["demo", "--playlists", "300"])
+    first = runner.invoke(app, SMALL)
     assert first.exit_code == 0, first.output
     assert (embedded_env / "catalog.db").is_file()
+    # Every stage ran: demo audio embedded into the vector store, the video model trained and its music indexed.
+    from recsys.config import Settings
+    from recsys.vectorstore import open_store
+
+    with open_store(Settings()) as store:
+        assert store.count("tracks", vector="audio_dsp") == 4
+    assert (embedded_env / "trimodal" / "model.pt").is_file()
+    embedded = re.search(r"music vectors: (\d+) embedded", first.output)
+    assert embedded is not None and int(embedded.group(1)) >= 40
     stats = runner.invoke(app, ["catalog", "stats", "--json"])
     assert stats.exit_code == 0, stats.output
     counts = json.loads(stats.output)
@@ -38,8 +51,9 @@ def test_demo_then_stats(embedded_env: Path) -> None:
     }
     assert counts["playlists"] == 300 and counts["rejects"] == 0
     assert counts["playlist_tracks"] >= 300 * 10
+    assert counts["tracks"] > 1_600 + 4  # catalog tracks, demo audio clips, then the video soundtracks
 
-    again = runner.invoke(app, ["demo", "--playlists", "300"])
+    again = runner.invoke(app, SMALL)
     assert again.exit_code == 0, again.output
     assert json.loads(runner.invoke(app, ["catalog", "stats", "--json"]).output) == counts
 

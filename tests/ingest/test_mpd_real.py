@@ -69,6 +69,13 @@ def test_trimmed_sample_counts_and_rerun(catalog_engine: sa.Engine, shared_data:
         # Entries that repeat a track are kept, in the file's order.
         assert stored_repeats == 5_259
         assert sum(len(u) != len(set(u)) for u in picked.values()) >= 10
+        # Every track keeps its Spotify URI (the MPD's only track id), and it is its source key.
+        assert (
+            conn.execute(
+                sa.text("SELECT COUNT(*) FROM track WHERE spotify_uri IS NULL OR spotify_uri <> source_key")
+            ).scalar_one()
+            == 0
+        )
         stored = stored_orders(conn)
         for name, ordered in picked.items():
             assert stored[name.split("#")[1]] == ordered, name
