@@ -243,7 +243,7 @@ def _write_vectors(
     points = []
     for track_id, vector in zip(track_ids, vectors, strict=True):
         old = existing.get(track_id)
-        kept = dict(old.vectors) if old is not None else {}
+        kept: dict[str, Any] = dict(old.vectors) if old is not None else {}
         kept[name] = vector.astype(np.float32)
         payload = {**(old.payload if old is not None else {}), **payloads.get(track_id, {})}
         points.append(Point(id=track_id, vectors=kept, payload=payload))

@@ -177,7 +177,7 @@ def read_config(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path / 'config.json'}: cannot read the model configuration: {exc}") from None
 
 
-def hubert_config(raw: dict[str, Any], *, where: str = "config.json"):  # type: ignore[no-untyped-def]
+def hubert_config(raw: dict[str, Any], *, where: str = "config.json") -> Any:
     """A ``HubertConfig`` for a MERT-format (or HuBERT) ``config.json`` dictionary."""
     from transformers import HubertConfig
 
@@ -287,7 +287,7 @@ def _common_prefix(state: dict[str, Any], model_keys: set[str]) -> str:
 OPTIONAL_KEYS = {"masked_spec_embed"}
 
 
-def load_hubert(path: Path, *, where: str | None = None):  # type: ignore[no-untyped-def]
+def load_hubert(path: Path, *, where: str | None = None) -> Any:
     """A ``HubertModel`` (eval mode, CPU, float32) holding the checkpoint's weights."""
     import torch
     from transformers import HubertModel

@@ -67,7 +67,7 @@ class CultureMertConfig:
             raise ConfigError(f"layers must be 'mean', 'weights' or a layer index, not {self.layers!r}")
 
 
-def pick_device(name: str):  # type: ignore[no-untyped-def]
+def pick_device(name: str) -> Any:
     """``auto`` → CUDA when available, else CPU; anything else as torch understands it."""
     import torch
 
@@ -79,7 +79,7 @@ def pick_device(name: str):  # type: ignore[no-untyped-def]
     return device
 
 
-def pick_dtype(device):  # type: ignore[no-untyped-def]
+def pick_dtype(device: Any) -> Any:
     import torch
 
     if device.type != "cuda":

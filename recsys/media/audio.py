@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -135,7 +136,7 @@ def _unopenable(path: Path, sf_error: Exception | None, av_error: Exception) -> 
     return UnsupportedAudioError(path, f"not a recognised audio format ({detail})")
 
 
-def _av_info(path: Path, container) -> AudioInfo:  # type: ignore[no-untyped-def]
+def _av_info(path: Path, container: Any) -> AudioInfo:
     if not container.streams.audio:
         kinds = sorted({s.type for s in container.streams}) or ["none"]
         raise UnsupportedAudioError(path, f"no audio stream (streams: {', '.join(kinds)})")
