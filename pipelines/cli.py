@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
+from pipelines.commands.support import echo_json, engine_for, finish_ingest, settings, translate_errors
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Music recommendation and playlist discovery."
@@ -101,19 +101,6 @@ def catalog_stats(
 # --------------------------------------------------------------------------- ingest
 
 
-def _finish_ingest(report: Any, as_json: bool) -> None:
-    if as_json:
-        echo_json(report.as_dict())
-    else:
-        for message in report.messages:
-            typer.echo(message, err=True)
-        for line in report.unreadable:
-            typer.echo(f"error: {line}", err=True)
-        typer.echo(report.summary())
-    if not report.ok:
-        raise typer.Exit(1)
-
-
 @ingest_app.command("mpd")
 @translate_errors
 def ingest_mpd(
@@ -133,7 +120,7 @@ def ingest_mpd(
     report = run(
         engine_for(cfg), paths, namespace=namespace, batch_rows=cfg.batch_rows, progress=Progress.auto()
     )
-    _finish_ingest(report, as_json)
+    finish_ingest(report, as_json)
 
 
 # --------------------------------------------------------------------------- demo

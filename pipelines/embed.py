@@ -30,9 +30,10 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 
+from pipelines.index import track_payloads
 from pipelines.ingest.report import Progress
 from recsys.catalog.batches import RejectLog
-from recsys.catalog.schema import AudioAsset, IngestReject, ModelVersion, PipelineRun, Track, TrackEmbedding
+from recsys.catalog.schema import AudioAsset, IngestReject, ModelVersion, PipelineRun, TrackEmbedding
 from recsys.embedders.base import Embedder
 from recsys.errors import AudioError, DimensionMismatchError
 from recsys.media.audio import load_audio
@@ -239,7 +240,7 @@ def _write_vectors(
 ) -> None:
     """Upsert the named vectors, keeping the other vectors and payload a point already has."""
     existing = {r.id: r for r in store.retrieve(TRACKS, track_ids, with_vectors=True)}
-    payloads = _payloads(engine, track_ids)
+    payloads = track_payloads(engine, track_ids)
     points = []
     for track_id, vector in zip(track_ids, vectors, strict=True):
         old = existing.get(track_id)
@@ -248,35 +249,6 @@ def _write_vectors(
         payload = {**(old.payload if old is not None else {}), **payloads.get(track_id, {})}
         points.append(Point(id=track_id, vectors=kept, payload=payload))
     store.upsert(TRACKS, points)
-
-
-def _payloads(engine: sa.Engine, track_ids: list[int]) -> dict[int, dict[str, Any]]:
-    columns = (
-        Track.id,
-        Track.title,
-        Track.artist_name,
-        Track.artist_id,
-        Track.year,
-        Track.genres,
-        Track.cultures,
-        Track.duration_ms,
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(sa.select(*columns).where(Track.id.in_(track_ids))).all()
-    out = {}
-    for row in rows:
-        payload = {
-            "track_id": int(row.id),
-            "title": row.title,
-            "artist": row.artist_name,
-            "artist_id": row.artist_id,
-            "year": row.year,
-            "genres": list(row.genres or []),
-            "cultures": list(row.cultures or []),
-            "duration_ms": row.duration_ms,
-        }
-        out[int(row.id)] = {k: v for k, v in payload.items() if v is not None}
-    return out
 
 
 def _record(conn: sa.Connection, vector: str, mv_id: int, items: list[Pending]) -> None:

@@ -26,36 +26,46 @@ def _clean(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if v is not None and v != []}
 
 
+_TRACK_COLUMNS = (
+    Track.id,
+    Track.title,
+    Track.artist_name,
+    Track.artist_id,
+    Track.year,
+    Track.genres,
+    Track.cultures,
+    Track.duration_ms,
+)
+
+
+def _track_payload(row: Any) -> dict[str, Any]:
+    return _clean(
+        {
+            "track_id": row.id,
+            "title": row.title,
+            "artist": row.artist_name,
+            "artist_id": row.artist_id,
+            "year": row.year,
+            "genres": list(row.genres or []),
+            "cultures": list(row.cultures or []),
+            "duration_ms": row.duration_ms,
+        }
+    )
+
+
 def track_points(engine: Engine) -> Iterator[Point]:
     """One point per catalog track (no vectors), in id order, streamed from the database."""
-    stmt = select(
-        Track.id,
-        Track.title,
-        Track.artist_name,
-        Track.artist_id,
-        Track.year,
-        Track.genres,
-        Track.cultures,
-        Track.duration_ms,
-    ).order_by(Track.id)
+    stmt = select(*_TRACK_COLUMNS).order_by(Track.id)
     with engine.connect() as conn:
         for row in conn.execution_options(yield_per=STREAM_ROWS).execute(stmt):
-            yield Point(
-                row.id,
-                {},
-                _clean(
-                    {
-                        "track_id": row.id,
-                        "title": row.title,
-                        "artist": row.artist_name,
-                        "artist_id": row.artist_id,
-                        "year": row.year,
-                        "genres": list(row.genres or []),
-                        "cultures": list(row.cultures or []),
-                        "duration_ms": row.duration_ms,
-                    }
-                ),
-            )
+            yield Point(row.id, {}, _track_payload(row))
+
+
+def track_payloads(engine: Engine, track_ids: list[int]) -> dict[int, dict[str, Any]]:
+    """The payloads of the given tracks, as :func:`track_points` writes them."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(*_TRACK_COLUMNS).where(Track.id.in_(track_ids))).all()
+    return {int(row.id): _track_payload(row) for row in rows}
 
 
 def playlist_points(engine: Engine) -> Iterator[Point]:

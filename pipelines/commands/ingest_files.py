@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
-
-
-def _finish(report: Any, as_json: bool) -> None:
-    if as_json:
-        echo_json(report.as_dict())
-    else:
-        for message in report.messages:
-            typer.echo(message, err=True)
-        for line in report.unreadable:
-            typer.echo(f"error: {line}", err=True)
-        typer.echo(report.summary())
-    if not report.ok:
-        raise typer.Exit(1)
-
+from pipelines.commands.support import engine_for, finish_ingest, settings, translate_errors
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
 PrefixOption = Annotated[
@@ -58,7 +44,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             batch_rows=cfg.batch_rows,
             progress=Progress.auto(),
         )
-        _finish(report, as_json)
+        finish_ingest(report, as_json)
 
     @ingest_app.command("listens")
     @translate_errors
@@ -81,7 +67,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             batch_rows=cfg.batch_rows,
             progress=Progress.auto(),
         )
-        _finish(report, as_json)
+        finish_ingest(report, as_json)
 
     @ingest_app.command("audio-dir")
     @translate_errors
@@ -96,4 +82,4 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         from pipelines.ingest.report import Progress
 
         report = run(engine_for(settings()), path, progress=Progress.auto())
-        _finish(report, as_json)
+        finish_ingest(report, as_json)

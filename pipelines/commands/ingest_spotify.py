@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
+from pipelines.commands.support import engine_for, finish_ingest, settings, translate_errors
 
 
 def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
@@ -68,13 +68,4 @@ def ingest_spotify(
         report.messages.append(
             f"spotify: rate limited {len(api.policy.waits)} time(s), waited {sum(api.policy.waits):.0f} s in all"
         )
-    if as_json:
-        echo_json(report.as_dict())
-    else:
-        for message in report.messages:
-            typer.echo(message, err=True)
-        for line in report.unreadable:
-            typer.echo(f"error: {line}", err=True)
-        typer.echo(report.summary())
-    if not report.ok:
-        raise typer.Exit(1)
+    finish_ingest(report, as_json)

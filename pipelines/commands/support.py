@@ -54,3 +54,18 @@ def engine_for(cfg: Settings, *, migrate: bool = False) -> Engine:
 
 def echo_json(payload: Any) -> None:
     typer.echo(json.dumps(payload, indent=2, default=str, ensure_ascii=False))
+
+
+def finish_ingest(report: Any, as_json: bool) -> None:
+    """Print an ingest report (JSON, or its messages, unreadable inputs and summary line);
+    exit 1 when an input could not be read at all."""
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        for message in report.messages:
+            typer.echo(message, err=True)
+        for line in report.unreadable:
+            typer.echo(f"error: {line}", err=True)
+        typer.echo(report.summary())
+    if not report.ok:
+        raise typer.Exit(1)
