@@ -22,7 +22,9 @@ def demo_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("RECSYS_DATABASE_URL", raising=False)
     monkeypatch.setenv("RECSYS_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("RECSYS_DEVICE", "cpu")
-    result = CliRunner().invoke(app, ["demo", "--playlists", "150"])
+    result = CliRunner().invoke(
+        app, ["demo", "--playlists", "150", "--audio-clips", "0", "--video-clips", "0"]
+    )
     assert result.exit_code == 0, result.output
     return tmp_path / "data"
 
@@ -57,7 +59,7 @@ def test_train_embed_probe(demo_env: Path) -> None:
     assert report["playlists"] == 150 and report["epochs"] == 1
     engine = db.make_engine(f"sqlite:///{demo_env / 'catalog.db'}")
     with db.session_scope(engine) as session:
-        version = session.query(ModelVersion).one()
+        version = session.query(ModelVersion).filter_by(kind="seq2seq").one()
         run = session.query(PipelineRun).filter_by(job="train playlist-encoder").one()
         assert version.kind == "seq2seq" and version.params["label"] == "seq2seq-gru-uni"
         assert run.status == "done" and version.metrics["epochs"] == 1
