@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import soundfile as sf
@@ -14,6 +13,7 @@ from pipelines.demo_audio import DemoAudioConfig, generate_demo_audio
 from recsys.embedders.dsp_audio import DspAudioEmbedder
 from recsys.media.audio import load_audio
 from tests.embedders.contract import EmbedderContract
+from tests.media.test_audio import write_m4a
 
 
 class TestDspContract(EmbedderContract):
@@ -37,19 +37,6 @@ def test_same_style_clips_rank_above_other_styles(tmp_path: Path) -> None:
         assert same.mean() > other.mean() + 0.05, styles[i]
 
 
-def _m4a(path: Path, samples: np.ndarray, rate: int) -> Path:
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("aac", rate=rate)
-        stream.layout = "mono"
-        frame = av.AudioFrame.from_ndarray(samples[None, :].astype(np.float32), format="fltp", layout="mono")
-        frame.sample_rate = rate
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
-
-
 def transcodes(reference: np.ndarray, rate: int, out: Path) -> list[Path]:
     """The same recording as wav, flac, mp3, opus and aac at 16, 44.1 and 48 kHz."""
     paths = []
@@ -66,7 +53,7 @@ def transcodes(reference: np.ndarray, rate: int, out: Path) -> list[Path]:
             path = out / f"{target}.{suffix}"
             sf.write(path, x, target, **kwargs)
             paths.append(path)
-        paths.append(_m4a(out / f"{target}.m4a", x, target))
+        paths.append(write_m4a(out / f"{target}.m4a", x, target))
     return paths
 
 
