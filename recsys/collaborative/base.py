@@ -34,21 +34,45 @@ class ItemScorer(Protocol):
         ...
 
 
+_SAMPLE = 4096  # entries in the strided sample that sets top_n's floor
+_SAMPLE_FROM = 4 * _SAMPLE  # smaller arrays go straight to the exact partition
+
+
 def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.ndarray:
     """Indices of the ``n`` highest finite scores, best first, never an index in ``exclude``.
 
     Ties go to the lower index, so the result does not depend on how the partition fell
     (the same items come back whether the excluded ones were masked or filtered after).
+
+    Over a large array a strided sample first gives a score that about ``2n`` entries
+    reach; only those are sorted. When fewer than ``n`` finite scores reach it (a skewed
+    or ordered array), the exact partition over the whole array answers instead, so the
+    result is always the exact top ``n``.
     """
     scores = np.asarray(scores, dtype=np.float32)
     if exclude is not None and len(exclude):
         scores = scores.copy()
         scores[np.asarray(exclude, dtype=np.int64)] = -np.inf
-    n = min(n, int(np.isfinite(scores).sum()))
+    size = len(scores)
+    if n <= 0 or size == 0:
+        return np.empty(0, dtype=np.int64)
+    if size >= _SAMPLE_FROM and n * 8 <= size:
+        step = size // _SAMPLE
+        sample = scores[::step]
+        rank = min(len(sample), int(np.ceil(len(sample) * 2 * n / size)) + 8)
+        floor = np.partition(sample, len(sample) - rank)[len(sample) - rank]
+        reach = np.flatnonzero(scores >= floor)
+        values = scores[reach]
+        finite = np.isfinite(values)
+        if int(finite.sum()) >= n:
+            reach, values = reach[finite], values[finite]
+            return reach[np.lexsort((reach, -values))[:n]].astype(np.int64)
+    finite = np.isfinite(scores)
+    n = min(n, int(finite.sum()))
     if n <= 0:
         return np.empty(0, dtype=np.int64)
-    part = np.argpartition(-scores, n - 1)[:n]
-    threshold = scores[part].min()
+    scores = np.where(finite, scores, -np.inf)
+    threshold = np.partition(scores, size - n)[size - n]
     above = np.flatnonzero(scores > threshold)
     tied = np.flatnonzero(scores == threshold)[: n - len(above)]
     chosen = np.concatenate([above, tied])

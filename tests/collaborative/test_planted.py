@@ -112,3 +112,32 @@ def test_top_n_breaks_ties_by_index_and_respects_exclusions() -> None:
     assert top_n(scores, 4).tolist() == [1, 2, 4, 3]
     assert top_n(scores, 3, exclude=np.array([1])).tolist() == [2, 4, 3]
     assert top_n(np.array([-np.inf, 1.0]), 5).tolist() == [1]
+
+
+def reference_top_n(scores: np.ndarray, n: int, exclude: np.ndarray) -> list[int]:
+    """Sort every finite, non-excluded score: best first, ties to the lower index."""
+    banned = set(exclude.tolist())
+    kept = [(-float(s), i) for i, s in enumerate(scores) if np.isfinite(s) and i not in banned]
+    return [i for _, i in sorted(kept)[:n]]
+
+
+@pytest.mark.parametrize("case", range(12))
+def test_top_n_matches_a_full_sort_on_large_arrays(case: int) -> None:
+    rng = np.random.default_rng(case)
+    size = int(rng.integers(20_000, 60_000))
+    shape = case % 4
+    if shape == 0:  # dense real scores
+        scores = rng.normal(size=size).astype(np.float32)
+    elif shape == 1:  # few levels: ties everywhere
+        scores = rng.integers(0, 5, size=size).astype(np.float32)
+    elif shape == 2:  # ascending: the strided sample misjudges nothing, the top sits at the end
+        scores = np.sort(rng.normal(size=size)).astype(np.float32)
+    else:  # mostly masked, with NaN and infinities sprinkled in
+        scores = np.full(size, -np.inf, dtype=np.float32)
+        live = rng.choice(size, size // 50, replace=False)
+        scores[live] = rng.normal(size=len(live))
+        scores[rng.choice(size, 30, replace=False)] = np.nan
+        scores[rng.choice(size, 5, replace=False)] = np.inf
+    exclude = rng.choice(size, 40, replace=False)
+    for n in (1, 10, 500, 2_000):
+        assert top_n(scores, n, exclude=exclude).tolist() == reference_top_n(scores, n, exclude)
