@@ -74,7 +74,7 @@ def decode_every_frame(path: Path, fps: float, size: int) -> np.ndarray:
     return np.stack(kept)
 
 
-def build_scorer(kind: str, tracks: int, device: str) -> Any:
+def build_scorer(kind: str, tracks: int, device: str, text_model: str | None = None) -> Any:
     import torch
 
     from recsys.embedders.text import MiniLMTextEncoder
@@ -91,7 +91,7 @@ def build_scorer(kind: str, tracks: int, device: str) -> Any:
         )
     else:
         frames = FrameDescriptor()
-    text = MiniLMTextEncoder(device=device)
+    text = MiniLMTextEncoder(model_dir=text_model, device=device)
     config = TrimodalConfig(video_dim=frames.dim, text_dim=text.dim, music_dim=53)
     model = TrimodalModel(config).eval()
     rng = np.random.default_rng(0)
@@ -118,6 +118,11 @@ def main() -> None:
         "--threads", type=int, default=None, help="torch CPU threads (default: torch's own choice)."
     )
     parser.add_argument("--prompt", default="warm acoustic, slowly building")
+    parser.add_argument(
+        "--text-model",
+        default=None,
+        help="directory of a BERT-shaped sentence encoder (default: the packaged all-MiniLM-L6-v2)",
+    )
     parser.add_argument("--json", type=Path, default=ROOT / "results" / "video_scoring.json")
     args = parser.parse_args()
 
@@ -140,11 +145,12 @@ def main() -> None:
             "platform": platform.platform(),
         },
         "prompt": args.prompt,
+        "text_model": args.text_model or "all-MiniLM-L6-v2 (packaged)",
     }
     with tempfile.TemporaryDirectory() as tmp:
         path = make_video(Path(tmp) / "bench.mp4", args.seconds, args.gop)
         for kind in ("clip", "descriptor"):
-            scorer = build_scorer(kind, args.tracks, device)
+            scorer = build_scorer(kind, args.tracks, device, args.text_model)
             scorer.score(path, prompt=args.prompt, n=20)  # warm-up: first-call costs are not latency
             runs = [scorer.score(path, prompt=args.prompt, n=20) for _ in range(args.repeats)]
             stages = {k: statistics.median(r.timings[k] for r in runs) for k in runs[0].timings}
