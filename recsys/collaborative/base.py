@@ -57,26 +57,29 @@ def top_n(scores: np.ndarray, n: int, exclude: np.ndarray | None = None) -> np.n
     if n <= 0 or size == 0:
         return np.empty(0, dtype=np.int64)
     if size >= _SAMPLE_FROM and n * 8 <= size:
-        step = size // _SAMPLE
-        sample = scores[::step]
+        sample = scores[:: size // _SAMPLE]
+        sample = sample[~np.isnan(sample)]  # NaN sorts last: it must not set the floor
         rank = min(len(sample), int(np.ceil(len(sample) * 2 * n / size)) + 8)
-        floor = np.partition(sample, len(sample) - rank)[len(sample) - rank]
-        reach = np.flatnonzero(scores >= floor)
-        values = scores[reach]
-        finite = np.isfinite(values)
-        if int(finite.sum()) >= n:
-            reach, values = reach[finite], values[finite]
-            return reach[np.lexsort((reach, -values))[:n]].astype(np.int64)
-    finite = np.isfinite(scores)
-    n = min(n, int(finite.sum()))
-    if n <= 0:
-        return np.empty(0, dtype=np.int64)
-    scores = np.where(finite, scores, -np.inf)
-    threshold = np.partition(scores, size - n)[size - n]
-    above = np.flatnonzero(scores > threshold)
-    tied = np.flatnonzero(scores == threshold)[: n - len(above)]
-    chosen = np.concatenate([above, tied])
-    return chosen[np.lexsort((chosen, -scores[chosen]))].astype(np.int64)
+        if rank:
+            floor = np.partition(sample, len(sample) - rank)[len(sample) - rank]
+            # a floor of -inf (few live scores) lets every finite score through: exact again
+            reach = np.flatnonzero(scores > floor if floor == -np.inf else scores >= floor)
+            values = scores[reach]
+            finite = np.isfinite(values)
+            if floor == -np.inf or int(finite.sum()) >= n:
+                return _best_first(reach[finite], values[finite], n)
+    live = np.flatnonzero(np.isfinite(scores))
+    if len(live) <= 8 * n:
+        return _best_first(live, scores[live], n)
+    values = scores[live]
+    threshold = np.partition(values, len(values) - n)[len(values) - n]
+    chosen = live[values >= threshold]
+    return _best_first(chosen, scores[chosen], n)
+
+
+def _best_first(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """The first ``n`` of ``index`` by descending value, ties to the lower index."""
+    return index[np.lexsort((index, -values))[:n]].astype(np.int64)
 
 
 def seed_weights(seeds: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
