@@ -20,6 +20,7 @@ overwrites the same points (point id = track id), so nothing is duplicated.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,7 +37,8 @@ from recsys.catalog.batches import RejectLog
 from recsys.catalog.schema import AudioAsset, IngestReject, ModelVersion, PipelineRun, TrackEmbedding
 from recsys.embedders.base import Embedder
 from recsys.errors import AudioError, DimensionMismatchError
-from recsys.media.audio import load_audio
+from recsys.media.ahead import map_ahead
+from recsys.media.audio import DecodedAudio, load_audio
 from recsys.vectorstore.base import Point, VectorStore
 from recsys.vectorstore.collections import TRACKS, tracks_spec
 
@@ -165,10 +167,24 @@ def embed_audio(
     report.skipped_rejected = len(todo) - len(fresh)
     _ensure_collection(store, embedder)
     task = progress.start(f"embedding audio ({embedder.kind})", len(fresh))
+
+    def decode(item: Pending) -> tuple[Pending, DecodedAudio | AudioError]:
+        try:
+            if "://" in item.uri and not item.uri.startswith("file://"):
+                raise AudioError(item.uri, "not a local file (only local paths are embedded)")
+            path = Path(item.uri.removeprefix("file://"))
+            return item, load_audio(path, embedder.sample_rate, max_duration_s=max_duration_s)
+        except AudioError as exc:
+            return item, exc
+
+    # the next batch decodes on worker threads while this one goes through the model
+    decoded = map_ahead(decode, fresh, ahead=batch_size)
     try:
-        for number, start in enumerate(range(0, len(fresh), batch_size)):
-            batch = fresh[start : start + batch_size]
-            _embed_batch(engine, store, embedder, batch, mv_id, max_duration_s, report)
+        for number in itertools.count():
+            batch = list(itertools.islice(decoded, batch_size))
+            if not batch:
+                break
+            _embed_batch(engine, store, embedder, batch, mv_id, report)
             progress.advance(task, len(batch))
             if on_batch is not None:
                 on_batch(number)
@@ -176,6 +192,7 @@ def embed_audio(
         _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     finally:
+        decoded.close()
         progress.stop()
     _finish_run(engine, run_id, report, status="done")
     return report
@@ -197,24 +214,18 @@ def _embed_batch(
     engine: sa.Engine,
     store: VectorStore,
     embedder: Embedder,
-    batch: list[Pending],
+    batch: list[tuple[Pending, DecodedAudio | AudioError]],
     mv_id: int,
-    max_duration_s: float,
     report: EmbedReport,
 ) -> None:
     rejects = RejectLog(SOURCE)
     clips: list[np.ndarray] = []
     good: list[Pending] = []
-    for item in batch:
-        try:
-            if "://" in item.uri and not item.uri.startswith("file://"):
-                raise AudioError(item.uri, "not a local file (only local paths are embedded)")
-            path = Path(item.uri.removeprefix("file://"))
-            decoded = load_audio(path, embedder.sample_rate, max_duration_s=max_duration_s)
-        except AudioError as exc:
-            rejects.add(reject_location(item, embedder), exc.reason, raw={"track_id": item.track_id})
-            report.rejects.append(str(exc))
-            report.reasons[_kind(exc)] += 1
+    for item, decoded in batch:
+        if isinstance(decoded, AudioError):
+            rejects.add(reject_location(item, embedder), decoded.reason, raw={"track_id": item.track_id})
+            report.rejects.append(str(decoded))
+            report.reasons[_kind(decoded)] += 1
             continue
         clips.append(decoded.samples)
         good.append(item)
