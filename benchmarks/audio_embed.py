@@ -7,7 +7,8 @@ through the production loader):
 - ``raw_forward_b{1,8}``: the model's forward pass on ready tensors (5 s windows),
   every hidden state returned: the ceiling;
 - ``end_to_end_b{1,8}``: ``CultureMertEmbedder`` from files: decode (mp3, flac,
-  ogg at 44.1/48 kHz), resample to 24 kHz, window, normalise, forward, pool;
+  ogg at 44.1/48 kHz), resample to 24 kHz, window, normalise, forward, pool; the next
+  files decode on worker threads while a batch is in the model, as in ``recsys embed audio``;
 - ``naive_loop``: one file and one window at a time, normalised with transformers'
   ``Wav2Vec2FeatureExtractor``, under ``torch.no_grad`` (what a first script does);
 - ``dsp``: the weight-free DSP embedder from the same files.
@@ -20,6 +21,7 @@ On CUDA the model runs in bfloat16 (the embedder's choice); the script is the sa
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import tempfile
@@ -36,6 +38,7 @@ from pipelines.demo_audio import STYLES, synthesize
 from recsys.embedders.checkpoints import MERT_95M_CONFIG, MERT_PREPROCESSOR, hubert_config, parameter_count
 from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
 from recsys.embedders.dsp_audio import DspAudioEmbedder
+from recsys.media.ahead import default_workers, map_ahead
 from recsys.media.audio import load_audio, window_starts
 
 WINDOW_S = 5.0
@@ -121,7 +124,8 @@ def main() -> None:
         model, device, dtype = first.model, first.device, first.dtype
         print(
             f"device {device} ({dtype}), torch threads {torch.get_num_threads()}, "
-            f"{parameter_count(model) / 1e6:.2f}M parameters, {args.files} files x {args.seconds:g} s"
+            f"{parameter_count(model) / 1e6:.2f}M parameters, {args.files} files x {args.seconds:g} s, "
+            f"{default_workers()} decode thread(s)"
         )
 
         # raw forward on ready tensors: the same number of 5 s windows as the files hold
@@ -140,9 +144,11 @@ def main() -> None:
         for b, embedder in embedders.items():
 
             def end_to_end(embedder: CultureMertEmbedder = embedder, b: int = b) -> None:
-                for i in range(0, len(files), b):
-                    clips = [load_audio(p, embedder.sample_rate).samples for p in files[i : i + b]]
-                    embedder.embed(clips)
+                # as `recsys embed audio` does it: the next files decode on threads during the forward
+                rate = embedder.sample_rate
+                clips = map_ahead(lambda p: load_audio(p, rate).samples, files, ahead=b)
+                while batch := list(itertools.islice(clips, b)):
+                    embedder.embed(batch)
                 sync(device)
 
             runs[f"end_to_end_b{b}"] = end_to_end
@@ -191,6 +197,7 @@ def main() -> None:
         "device": str(device),
         "dtype": str(dtype),
         "torch_threads": torch.get_num_threads(),
+        "decode_threads": default_workers(),
         "machine": platform.machine(),
         "processor": platform.processor(),
         "files": args.files,
