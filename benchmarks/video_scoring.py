@@ -3,7 +3,9 @@
 A 30 s 1280x720 H.264 video (30 fps, a keyframe every ``--gop`` frames) is generated,
 then scored by the full pipeline with (a) the full-size CLIP ViT-B/32 vision tower
 (random weights: the architecture's cost, not its quality) and (b) the weight-free
-frame descriptor, against an index of ``--tracks`` random music vectors. Beside them,
+frame descriptor, against ``--tracks`` random ``music`` vectors (with payloads) in an
+embedded Qdrant Edge store built in a temporary directory, the store the CLI searches
+by default (a published version, as ``recsys index rebuild`` leaves it). Beside them,
 in the same run, the baseline that decodes every frame to full-size RGB and then
 picks one per second. Prints the figures and writes JSON (``--json``, default
 ``benchmarks/results/video_scoring.json``). Runs unchanged on a CUDA machine
@@ -74,13 +76,38 @@ def decode_every_frame(path: Path, fps: float, size: int) -> np.ndarray:
     return np.stack(kept)
 
 
-def build_scorer(kind: str, tracks: int, device: str, text_model: str | None = None) -> Any:
+VERSION = "benchmark"
+
+
+def build_store(root: Path, tracks: int, dim: int) -> Any:
+    """An Edge store whose ``tracks`` hold ``tracks`` random unit ``music`` vectors stamped with VERSION."""
+    from recsys.vectorstore.base import Point
+    from recsys.vectorstore.collections import tracks_spec
+    from recsys.vectorstore.edge import EdgeStore
+
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(tracks, dim)).astype(np.float32)
+    cultures = ["indian", "western", "greek"]
+    store = EdgeStore(root)
+    points = (
+        Point(
+            i,
+            {"music": vectors[i]},
+            {"track_id": i, "title": f"track {i}", "cultures": [cultures[i % 3]], "music_model": VERSION},
+        )
+        for i in range(tracks)
+    )
+    store.rebuild(tracks_spec({"music": dim}), points)
+    return store
+
+
+def build_scorer(kind: str, store: Any, device: str, text_model: str | None = None) -> Any:
     import torch
 
     from recsys.embedders.text import MiniLMTextEncoder
     from recsys.embedders.video_frames import ClipFrameEncoder, FrameDescriptor
     from recsys.models.trimodal import TrimodalConfig, TrimodalModel
-    from recsys.recommend.video_scoring import Bundle, FeatureSpec, MusicIndex, VideoScorer
+    from recsys.recommend.video_scoring import Bundle, FeatureSpec, VideoScorer
 
     torch.manual_seed(0)
     if kind == "clip":
@@ -94,15 +121,8 @@ def build_scorer(kind: str, tracks: int, device: str, text_model: str | None = N
     text = MiniLMTextEncoder(model_dir=text_model, device=device)
     config = TrimodalConfig(video_dim=frames.dim, text_dim=text.dim, music_dim=53)
     model = TrimodalModel(config).eval()
-    rng = np.random.default_rng(0)
-    index = MusicIndex.empty(config.embed_dim)
-    index.upsert(
-        list(range(tracks)),
-        rng.normal(size=(tracks, config.embed_dim)).astype(np.float32),
-        [{"cultures": [["indian", "western", "greek"][i % 3]]} for i in range(tracks)],
-    )
-    bundle = Bundle(model, FeatureSpec(frame_encoder=kind), "benchmark")
-    return VideoScorer(bundle, index, device=device, frame_encoder=frames, text_encoder=text)
+    bundle = Bundle(model, FeatureSpec(frame_encoder=kind), VERSION)
+    return VideoScorer(bundle, store, device=device, frame_encoder=frames, text_encoder=text)
 
 
 def main() -> None:
@@ -137,6 +157,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "video": {"seconds": args.seconds, "size": "1280x720", "fps": 30, "gop": args.gop},
         "tracks": args.tracks,
+        "store": "Qdrant Edge (embedded), one published version",
         "device": device,
         "machine": {
             "cpus": os.cpu_count(),
@@ -147,10 +168,13 @@ def main() -> None:
         "prompt": args.prompt,
         "text_model": args.text_model or "all-MiniLM-L6-v2 (packaged)",
     }
+    from recsys.models.trimodal import TrimodalConfig
+
     with tempfile.TemporaryDirectory() as tmp:
         path = make_video(Path(tmp) / "bench.mp4", args.seconds, args.gop)
+        store = build_store(Path(tmp) / "vectors", args.tracks, TrimodalConfig.embed_dim)
         for kind in ("clip", "descriptor"):
-            scorer = build_scorer(kind, args.tracks, device, args.text_model)
+            scorer = build_scorer(kind, store, device, args.text_model)
             scorer.score(path, prompt=args.prompt, n=20)  # warm-up: first-call costs are not latency
             runs = [scorer.score(path, prompt=args.prompt, n=20) for _ in range(args.repeats)]
             stages = {k: statistics.median(r.timings[k] for r in runs) for k in runs[0].timings}
@@ -181,6 +205,7 @@ def main() -> None:
                 + f"  | baseline (decode every frame) {results[kind]['baseline_decode_every_frame']['end_to_end_s']:.3f} s"
                 f" (decode {base_decode:.3f} s, {args.seconds * 30} frames vs {decoded})"
             )
+        store.close()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.json}")

@@ -181,13 +181,14 @@ def _demo_video(
     from pipelines.embed_music import embed_music, register_synthetic_music
     from pipelines.synthetic_av import SynthConfig, generate
     from pipelines.train_trimodal import TrainSettings, run_training
-    from recsys.recommend.video_scoring import FeatureSpec, load_bundle, model_paths
+    from recsys.recommend.video_scoring import FeatureSpec, load_bundle, model_file
+    from recsys.vectorstore import open_store
 
     out = data_dir / "demo" / "video"
     rows = generate(out, SynthConfig(clips=plan.video_clips))
     added = register_synthetic_music(engine, out, rows)
     echo(f"demo video: {len(rows)} synthetic clip(s) in {out}; {added} new catalog track(s) with audio")
-    model_path, index_path = model_paths(data_dir)
+    model_path = model_file(data_dir)
     spec = FeatureSpec()
     if not model_path.is_file():
         report = run_training(
@@ -202,4 +203,5 @@ def _demo_video(
             f"trimodal model trained on {report.train} clips in {report.seconds['train']:.0f} s; "
             f"held-out video+text Recall@10 {retrieval.get('recall@10', float('nan')):.3f}"
         )
-    echo(embed_music(engine, load_bundle(model_path), model_path, index_path).summary())
+    with open_store(settings) as store:
+        echo(embed_music(engine, load_bundle(model_path), model_path, store).summary())

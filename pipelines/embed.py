@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -232,10 +232,10 @@ def _embed_batch(
         report.seconds_of_audio += decoded.duration_s
     vectors = embedder.embed(clips) if clips else np.zeros((0, embedder.dim), dtype=np.float32)
     if good:
-        _write_vectors(engine, store, embedder.name, [p.track_id for p in good], vectors)
+        write_track_vectors(engine, store, embedder.name, [p.track_id for p in good], vectors)
     with engine.begin() as conn:
         if good:
-            _record(conn, embedder.name, mv_id, good)
+            record_embeddings(conn, embedder.name, mv_id, good)
         if rejects.rows:
             rejects.flush(conn)
     report.embedded += len(good)
@@ -246,10 +246,19 @@ def _kind(exc: AudioError) -> str:
     return type(exc).__name__.removesuffix("AudioError").lower() or "audio"
 
 
-def _write_vectors(
-    engine: sa.Engine, store: VectorStore, name: str, track_ids: list[int], vectors: np.ndarray
+def write_track_vectors(
+    engine: sa.Engine,
+    store: VectorStore,
+    name: str,
+    track_ids: list[int],
+    vectors: np.ndarray,
+    *,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
-    """Upsert the named vectors, keeping the other vectors and payload a point already has."""
+    """Upsert the named vectors, keeping the other vectors and payload a point already has.
+
+    The payload is refreshed from the catalog; ``extra`` adds fields (a model stamp).
+    """
     existing = {r.id: r for r in store.retrieve(TRACKS, track_ids, with_vectors=True)}
     payloads = track_payloads(engine, track_ids)
     points = []
@@ -257,12 +266,13 @@ def _write_vectors(
         old = existing.get(track_id)
         kept: dict[str, Any] = dict(old.vectors) if old is not None else {}
         kept[name] = vector.astype(np.float32)
-        payload = {**(old.payload if old is not None else {}), **payloads.get(track_id, {})}
+        payload = {**(old.payload if old is not None else {}), **payloads.get(track_id, {}), **(extra or {})}
         points.append(Point(id=track_id, vectors=kept, payload=payload))
     store.upsert(TRACKS, points)
 
 
-def _record(conn: sa.Connection, vector: str, mv_id: int, items: list[Pending]) -> None:
+def record_embeddings(conn: sa.Connection, vector: str, mv_id: int, items: list[Pending]) -> None:
+    """Upsert the ``track_embedding`` rows saying these tracks hold ``vector`` from this model and audio."""
     rows = [
         {
             "track_id": p.track_id,

@@ -1,11 +1,32 @@
 """``recsys embed music``: the trimodal model's ``music`` vector for every catalog track with audio, incrementally.
 
-For each track with an ``audio_asset``, the music frames of its audio go through the
-model's music tower; the vector lands in the music index with the track's payload
-(title, artist, cultures, genres) and a ``track_embedding`` row records which model
-version embedded which audio (by checksum). A re-run embeds only tracks whose audio
-changed, that are new, or whose vector came from another model version; an
-unreadable audio file is reported with its reason and the others are embedded.
+For each track with an ``audio_asset`` (its first one), the music frames of its
+audio go through the model's music tower and the vector is written to the vector
+store: named vector ``music`` of the ``tracks`` collection, on the track's point
+(point id = track id), beside the vectors other jobs wrote, with the track's catalog
+payload and ``music_model``, the bundle's version (the stamp the scorer checks; see
+:mod:`recsys.recommend.video_scoring`).
+
+A track is unchanged, and skipped, when its ``track_embedding`` row for ``music``
+names this model version and its audio's current checksum *and* its point in the
+store holds a ``music`` vector stamped with this model. So a re-run embeds nothing;
+a new model version re-embeds every track; new tracks, changed audio and vectors
+missing from the store (a new store, a vector dropped by a rebuild) are embedded.
+
+Work goes batch by batch: decode, embed, write the vectors to the store, then commit
+the batch's ``track_embedding`` rows and rejects in one transaction. A run killed
+midway loses at most the batch in flight (its vectors may be in the store without
+rows: the next run embeds them again onto the same points). An unreadable audio file
+is reported with its reason, stored as an ``ingest_reject`` row (source
+``embed-music``), and the other tracks are embedded; it is tried again on the next
+run. Each run is recorded in ``pipeline_run``.
+
+The collection is created with ``music`` at the model's size. If it exists with
+another ``music`` size: while it holds no ``music`` vectors it is resized in place
+(a new version with the same points and vectors, see
+:func:`recsys.vectorstore.rebuild.rebuild_collection`); once it holds some, that is a
+``DimensionMismatchError`` unless ``resize`` says to drop them (a model of another
+size replaces them all anyway).
 
 Also here: :func:`register_synthetic_music`, which puts the synthetic set's music into
 the catalog as tracks with audio assets (what an audio-folder ingest does for real
@@ -16,7 +37,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,25 +47,33 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from recsys.catalog.schema import Artist, AudioAsset, ModelVersion, Track, TrackEmbedding
-from recsys.errors import RecsysError
-from recsys.recommend.video_scoring import Bundle, MusicIndex
+from pipelines.embed import Pending, record_embeddings, write_track_vectors
+from recsys.catalog.batches import RejectLog
+from recsys.catalog.schema import Artist, AudioAsset, ModelVersion, PipelineRun, Track, TrackEmbedding
+from recsys.errors import DimensionMismatchError, VideoError
+from recsys.recommend.video_scoring import MODEL_FIELD, VECTOR, Bundle
+from recsys.vectorstore.base import Point, VectorStore
+from recsys.vectorstore.collections import TRACKS, tracks_spec
+from recsys.vectorstore.rebuild import rebuild_collection
 
-VECTOR_NAME = "music"
+SOURCE = "embed-music"
+CHECK_BATCH = 1_000
 
 
 @dataclass
 class EmbedReport:
     embedded: int = 0
     unchanged: int = 0
-    failed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # "track N (path): reason", one per unreadable file
     seconds: float = 0.0
     model_version: str = ""
+    resized: bool = False  # the collection's `music` vector was resized to the model's size
 
     def summary(self) -> str:
         return (
             f"music vectors: {self.embedded} embedded, {self.unchanged} unchanged, {len(self.failed)} failed "
             f"(model {self.model_version}) in {self.seconds:.1f} s"
+            + ("; the collection's music vector was resized to the model's size" if self.resized else "")
         )
 
 
@@ -79,122 +110,182 @@ def model_version_id(engine: Engine, bundle: Bundle, path: Path) -> int:
 
 
 def embed_music(
-    engine: Engine, bundle: Bundle, bundle_path: Path, index_path: Path, batch: int = 32
+    engine: Engine,
+    bundle: Bundle,
+    bundle_path: Path,
+    store: VectorStore,
+    *,
+    batch_size: int = 32,
+    resize: bool = False,
+    on_batch: Callable[[int], None] | None = None,
 ) -> EmbedReport:
-    """Embed what changed and save the index; see the module docstring."""
+    """Embed what changed into the store's ``tracks`` collection; see the module docstring."""
+    clock = time.perf_counter()
+    report = EmbedReport(model_version=bundle.version)
+    version_id = model_version_id(engine, bundle, bundle_path)
+    report.resized = ensure_music_collection(store, bundle.model.config.embed_dim, resize=resize)
+    todo = pending_music(engine, store, version_id, bundle.version, report)
+    with engine.begin() as conn:
+        run_id = conn.execute(
+            sa.insert(PipelineRun)
+            .values(job=SOURCE, status="running", params={"model": bundle.version, "pending": len(todo)})
+            .returning(PipelineRun.id)
+        ).scalar_one()
+    size = max(1, batch_size)
+    try:
+        for number, start in enumerate(range(0, len(todo), size)):
+            _embed_batch(engine, store, bundle, todo[start : start + size], version_id, report)
+            if on_batch is not None:
+                on_batch(number)
+    except BaseException as exc:
+        _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    report.seconds = time.perf_counter() - clock
+    _finish_run(engine, run_id, report, status="done")
+    return report
+
+
+def ensure_music_collection(store: VectorStore, dim: int, *, resize: bool = False) -> bool:
+    """Make ``tracks`` hold ``music`` vectors of ``dim`` dimensions; True when it had to be resized."""
+    if not store.has_collection(TRACKS):
+        store.ensure_collection(tracks_spec({VECTOR: dim}))
+        return False
+    spec = store.spec(TRACKS)
+    size = spec.sizes.get(VECTOR)
+    if size == dim:
+        return False
+    held = store.count(TRACKS, vector=VECTOR) if size is not None else 0
+    if held and not resize:
+        raise DimensionMismatchError(
+            f"collection {TRACKS!r} holds {held} {VECTOR!r} vectors of size {size}, the model makes {dim}: "
+            "run `recsys embed music --resize` to drop them and embed again at the new size"
+        )
+    # A new version with the same points: vectors of the new size are carried, the old music ones dropped.
+    points = [Point(r.id, {}, r.payload) for r in store.scroll(TRACKS, with_vectors=False)]
+    rebuild_collection(store, TRACKS, points, spec=spec.with_vector(VECTOR, dim))
+    return True
+
+
+def pending_music(
+    engine: Engine, store: VectorStore, version_id: int, version: str, report: EmbedReport
+) -> list[Pending]:
+    """Tracks with audio whose ``music`` vector is missing or stale (counting the others as unchanged)."""
+    first = (
+        sa.select(AudioAsset.track_id, sa.func.min(AudioAsset.id).label("asset_id"))
+        .group_by(AudioAsset.track_id)
+        .subquery()
+    )
+    query = (
+        sa.select(
+            AudioAsset.track_id,
+            AudioAsset.uri,
+            AudioAsset.checksum,
+            TrackEmbedding.model_version_id,
+            TrackEmbedding.input_checksum,
+        )
+        .join(first, AudioAsset.id == first.c.asset_id)
+        .outerjoin(
+            TrackEmbedding,
+            (TrackEmbedding.track_id == AudioAsset.track_id) & (TrackEmbedding.vector_name == VECTOR),
+        )
+        .order_by(AudioAsset.track_id)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    todo: list[Pending] = []
+    recorded: list[Pending] = []  # the catalog says done: confirm in the store
+    for row in rows:
+        item = Pending(int(row.track_id), row.uri, row.checksum)
+        done = row.model_version_id == version_id and row.input_checksum == row.checksum
+        (recorded if done else todo).append(item)
+    for start in range(0, len(recorded), CHECK_BATCH):
+        chunk = recorded[start : start + CHECK_BATCH]
+        stored = {r.id: r for r in store.retrieve(TRACKS, [p.track_id for p in chunk], with_vectors=[VECTOR])}
+        for item in chunk:
+            point = stored.get(item.track_id)
+            if point is not None and VECTOR in point.vectors and point.payload.get(MODEL_FIELD) == version:
+                report.unchanged += 1
+            else:
+                todo.append(item)
+    todo.sort(key=lambda p: p.track_id)
+    return todo
+
+
+def _embed_batch(
+    engine: Engine,
+    store: VectorStore,
+    bundle: Bundle,
+    batch: list[Pending],
+    version_id: int,
+    report: EmbedReport,
+) -> None:
     import torch
 
     from pipelines.train_trimodal import pad
     from recsys.embedders.music_frames import MusicFrameEncoder
     from recsys.media.video import read_soundtrack
 
-    clock = time.perf_counter()
-    report = EmbedReport(model_version=bundle.version)
-    version_id = model_version_id(engine, bundle, bundle_path)
-    try:
-        index = MusicIndex.load(index_path)
-        if index.model_version != bundle.version:
-            index = MusicIndex.empty(bundle.model.config.embed_dim, bundle.version)
-    except RecsysError:
-        index = MusicIndex.empty(bundle.model.config.embed_dim, bundle.version)
-    in_index = {int(t) for t in index.track_ids}
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(
-                Track.id,
-                Track.title,
-                Track.artist_name,
-                Track.cultures,
-                Track.genres,
-                AudioAsset.uri,
-                AudioAsset.checksum,
-                TrackEmbedding.model_version_id,
-                TrackEmbedding.input_checksum,
-            )
-            .join(AudioAsset, AudioAsset.track_id == Track.id)
-            .outerjoin(
-                TrackEmbedding,
-                (TrackEmbedding.track_id == Track.id) & (TrackEmbedding.vector_name == VECTOR_NAME),
-            )
-            .order_by(Track.id, AudioAsset.id)
-        ).all()
-    todo: dict[int, Any] = {}
-    for row in rows:
-        if row.id in todo:
-            continue
-        if row.model_version_id == version_id and row.input_checksum == row.checksum and row.id in in_index:
-            report.unchanged += 1
-            continue
-        todo[row.id] = row
     encoder = MusicFrameEncoder(sample_rate=bundle.spec.music_sample_rate)
-    model = bundle.model.eval()
-    pending: list[tuple[Any, np.ndarray]] = []
-
-    def flush() -> None:
-        if not pending:
-            return
-        music, mask = pad([f for _, f in pending], 64)
-        with torch.inference_mode():
-            vectors = model.embed_music(torch.from_numpy(music), torch.from_numpy(mask)).numpy()
-        index.upsert(
-            [r.id for r, _ in pending],
-            vectors,
-            [
-                {
-                    "title": r.title,
-                    "artist": r.artist_name,
-                    "cultures": r.cultures or [],
-                    "genres": r.genres or [],
-                }
-                for r, _ in pending
-            ],
-        )
-        _record(engine, [(r.id, r.checksum) for r, _ in pending], version_id)
-        report.embedded += len(pending)
-        pending.clear()
-
-    for row in todo.values():
-        path = Path(row.uri.removeprefix("file://"))
-        sound = (
-            read_soundtrack(path, sample_rate=encoder.sample_rate, max_duration_s=encoder.max_seconds)
-            if path.is_file()
-            else None
-        )
-        if sound is None or sound.samples is None:
-            report.failed.append(
-                f"track {row.id} ({path}): " + ("file is missing" if sound is None else str(sound.error))
-            )
+    rejects = RejectLog(SOURCE)
+    good: list[Pending] = []
+    features: list[np.ndarray] = []
+    for item in batch:
+        path = Path(item.uri.removeprefix("file://"))
+        reason: str | None = None
+        if "://" in item.uri and not item.uri.startswith("file://"):
+            reason = "not a local file (only local paths are embedded)"
+        elif not path.is_file():
+            reason = "file is missing"
+        else:
+            try:
+                sound = read_soundtrack(
+                    path, sample_rate=encoder.sample_rate, max_duration_s=encoder.max_seconds
+                )
+                if sound.samples is None:
+                    reason = str(sound.error)
+                else:
+                    features.append(encoder.encode(sound.samples))
+            except VideoError as exc:
+                reason = exc.reason.replace("not a video file", "not an audio file")
+            except ValueError as exc:
+                reason = str(exc)
+        if reason is not None:
+            location = f"{item.uri} [sha256 {item.checksum[:16]}; trimodal {bundle.version}]"
+            rejects.add(location, reason, raw={"track_id": item.track_id})
+            report.failed.append(f"track {item.track_id} ({path}): {reason}")
             continue
-        pending.append((row, encoder.encode(sound.samples)))
-        if len(pending) >= batch:
-            flush()
-            index.save(index_path)
-    flush()
-    index.model_version = bundle.version
-    index.save(index_path)
-    report.seconds = time.perf_counter() - clock
-    return report
+        good.append(item)
+    if good:
+        model = bundle.model.eval()
+        device = next(model.parameters()).device
+        music, mask = pad(features, 64)
+        with torch.inference_mode():
+            vectors = (
+                model.embed_music(torch.from_numpy(music).to(device), torch.from_numpy(mask).to(device))
+                .float()
+                .cpu()
+                .numpy()
+            )
+        write_track_vectors(
+            engine, store, VECTOR, [p.track_id for p in good], vectors, extra={MODEL_FIELD: bundle.version}
+        )
+    with engine.begin() as conn:
+        if good:
+            record_embeddings(conn, VECTOR, version_id, good)
+        if rejects.rows:
+            rejects.flush(conn)
+    report.embedded += len(good)
 
 
-def _record(engine: Engine, items: list[tuple[int, str]], version_id: int) -> None:
-    ids = [tid for tid, _ in items]
+def _finish_run(
+    engine: Engine, run_id: int, report: EmbedReport, *, status: str, error: str | None = None
+) -> None:
+    counts = {"embedded": report.embedded, "unchanged": report.unchanged, "failed": len(report.failed)}
     with engine.begin() as conn:
         conn.execute(
-            sa.delete(TrackEmbedding).where(
-                TrackEmbedding.track_id.in_(ids), TrackEmbedding.vector_name == VECTOR_NAME
-            )
-        )
-        conn.execute(
-            sa.insert(TrackEmbedding),
-            [
-                {
-                    "track_id": t,
-                    "vector_name": VECTOR_NAME,
-                    "model_version_id": version_id,
-                    "input_checksum": c,
-                }
-                for t, c in items
-            ],
+            sa.update(PipelineRun)
+            .where(PipelineRun.id == run_id)
+            .values(status=status, counts=counts, error=error, finished_at=datetime.now(UTC))
         )
 
 

@@ -10,7 +10,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_ruff_finds_nothing() -> None:
@@ -28,6 +30,8 @@ def test_the_library_never_imports_pipelines_or_ui() -> None:
         f"{path.relative_to(ROOT)}:{number}"
         for path in (ROOT / "recsys").rglob("*.py")
         for number, line in enumerate(path.read_text().splitlines(), 1)
-        if line.lstrip().startswith(("import pipelines", "from pipelines", "import ui", "from ui", "import streamlit"))
+        if line.lstrip().startswith(
+            ("import pipelines", "from pipelines", "import ui", "from ui", "import streamlit")
+        )
     ]
     assert not offenders, offenders

@@ -1,4 +1,4 @@
-"""Commands of the music-for-video area: the synthetic set, training, the music index, scoring, evaluation.
+"""Commands of the music-for-video area: the synthetic set, training, the music vectors, scoring, evaluation.
 
 Registers ``recsys demo-video``, ``recsys train trimodal``, ``recsys embed music``,
 ``recsys score-video`` and ``recsys evaluate video-retrieval``, the latter three in the
@@ -67,10 +67,10 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     ) -> None:
         """Train the video–text–music model on (video, its soundtrack, description) triples."""
         from pipelines.train_trimodal import TrainSettings, run_training
-        from recsys.recommend.video_scoring import FeatureSpec, model_paths
+        from recsys.recommend.video_scoring import FeatureSpec, model_file
 
         cfg = settings()
-        model_path, _ = model_paths(cfg.ensure_data_dir())
+        model_path = model_file(cfg.ensure_data_dir())
         spec = FeatureSpec(frame_encoder=frames, clip_model=clip_model)
         report = run_training(
             videos,
@@ -103,15 +103,25 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     @embed_app.command("music")
     @translate_errors
     def embed_music(
+        resize: Annotated[
+            bool,
+            typer.Option(
+                "--resize", help="Drop stored `music` vectors of another size (a model of another size)."
+            ),
+        ] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     ) -> None:
-        """Write the trimodal `music` vector of every catalog track with audio (only what changed)."""
+        """Write the trimodal `music` vector of every catalog track with audio to the vector store (only what changed)."""
         from pipelines.embed_music import embed_music as run
-        from recsys.recommend.video_scoring import load_bundle, model_paths
+        from recsys.recommend.video_scoring import load_bundle, model_file
+        from recsys.vectorstore import open_store
 
         cfg = settings()
-        model_path, index_path = model_paths(cfg.data_dir)
-        report = run(engine_for(cfg), load_bundle(model_path), model_path, index_path)
+        engine = engine_for(cfg)
+        model_path = model_file(cfg.data_dir)
+        bundle = load_bundle(model_path)
+        with open_store(cfg) as store:
+            report = run(engine, bundle, model_path, store, resize=resize)
         if as_json:
             echo_json(report.__dict__)
         else:
@@ -134,19 +144,22 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
         """Rank the catalog's music for a video (and a prompt), with what each contributed."""
+        from recsys.recommend.video_scoring import model_file
         from recsys.recommend.video_scoring import score_video as run
+        from recsys.vectorstore import open_store
 
         cfg = settings()
-        model_path, index_path = model_paths_for(cfg)
-        result = run(
-            video,
-            bundle_path=model_path,
-            index_path=index_path,
-            prompt=prompt,
-            n=n,
-            filters=_parse_filters(filters or []),
-            device=cfg.device,
-        )
+        wanted = _parse_filters(filters or [])
+        with open_store(cfg) as store:
+            result = run(
+                video,
+                bundle_path=model_file(cfg.data_dir),
+                store=store,
+                prompt=prompt,
+                n=n,
+                filters=wanted,
+                device=cfg.device,
+            )
         if as_json:
             echo_json(
                 {
@@ -187,10 +200,10 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         from pipelines.eval_trimodal import ablation as run_ablation
         from pipelines.eval_trimodal import retrieval_metrics, twin_metrics
         from pipelines.train_trimodal import TrainSettings, load_features
-        from recsys.recommend.video_scoring import load_bundle
+        from recsys.recommend.video_scoring import load_bundle, model_file
 
         cfg = settings()
-        model_path, _ = model_paths_for(cfg)
+        model_path = model_file(cfg.data_dir)
         bundle = load_bundle(model_path)
         train, test = load_features(model_path.with_name("features.npz"))
         count = min(candidates, len(test))
@@ -221,12 +234,6 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(result, indent=2))
         _print_metrics(result)
-
-
-def model_paths_for(cfg: Any) -> tuple[Path, Path]:
-    from recsys.recommend.video_scoring import model_paths
-
-    return model_paths(cfg.data_dir)
 
 
 def _print_metrics(result: dict[str, Any]) -> None:

@@ -10,8 +10,23 @@ normally: only frames are needed.
 
 The trained model travels as one bundle file (:func:`save_bundle`/:func:`load_bundle`):
 the model config and weights plus the :class:`FeatureSpec` naming the encoders its
-inputs came from. The ``music`` vectors live in a :class:`MusicIndex`: exact cosine
-search over vectors held in memory and persisted as Parquet, behind ``search``.
+inputs came from.
+
+The ``music`` vectors live in the vector store, as the named vector ``music`` of the
+``tracks`` collection (one point per catalog track, with its catalog payload), written
+by ``recsys embed music`` (``pipelines.embed_music``). Ranking is a search of that
+vector; ``filters`` (``--filter culture=indian``) become the store's payload filter
+(:func:`track_filter`), so filtering happens inside the search, on indexed fields.
+
+Which model made the vectors is recorded on each point: the payload field
+``music_model`` holds the version (content hash) of the bundle that embedded its
+music. It is written with the vector and travels with it through index rebuilds
+(:func:`recsys.vectorstore.collections.model_field`), so it is true of the vector it
+sits beside. Scores from two models' spaces must never mix: the scorer refuses to
+start while any ``music`` vector lacks its model's stamp (:func:`check_music_vectors`),
+and checks the stamp of every hit it returns (the store may change under a
+long-lived scorer). The catalog's ``track_embedding`` rows record the same for the
+embed job's change detection; the scorer needs only the store.
 """
 
 from __future__ import annotations
@@ -19,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +42,8 @@ from typing import Any
 import numpy as np
 
 from recsys.errors import ConfigError, NotFoundError
+from recsys.vectorstore.base import Condition, FieldType, Filter, Match, MatchAny, VectorStore
+from recsys.vectorstore.collections import TRACK_INDEXES, TRACKS, model_field
 
 BUNDLE_FORMAT = 1
 
@@ -102,115 +119,73 @@ def load_bundle(path: Path) -> Bundle:
     )
 
 
-# --------------------------------------------------------------------------- the music index
+# --------------------------------------------------------------------------- the music vectors
+
+VECTOR = "music"
+MODEL_FIELD = model_field(VECTOR)
+
+FILTER_FIELDS = {
+    "culture": "cultures",
+    "cultures": "cultures",
+    "genre": "genres",
+    "genres": "genres",
+    "artist": "artist",
+    "artist_id": "artist_id",
+    "year": "year",
+    "duration_ms": "duration_ms",
+}
+"""What ``--filter FIELD=VALUE`` accepts, and the ``tracks`` payload field each one matches."""
 
 
-@dataclass
-class MusicIndex:
-    """``music`` vectors (N, E) unit rows, their track ids and payloads (title, artist, cultures, genres)."""
+def track_filter(filters: Mapping[str, str] | None) -> Filter | None:
+    """``{field: value}`` → the store filter that keeps only tracks matching every one.
 
-    track_ids: np.ndarray
-    vectors: np.ndarray
-    payloads: list[dict[str, Any]]
-    model_version: str = ""
-
-    @classmethod
-    def empty(cls, dim: int, model_version: str = "") -> MusicIndex:
-        return cls(np.zeros(0, np.int64), np.zeros((0, dim), np.float32), [], model_version)
-
-    def __len__(self) -> int:
-        return len(self.track_ids)
-
-    def upsert(
-        self, track_ids: Sequence[int], vectors: np.ndarray, payloads: Sequence[dict[str, Any]]
-    ) -> None:
-        vectors = np.asarray(vectors, np.float32)
-        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-        position = {int(t): i for i, t in enumerate(self.track_ids)}
-        new_ids, new_vecs, new_payloads = list(self.track_ids), list(self.vectors), list(self.payloads)
-        for tid, vec, pay in zip(track_ids, vectors, payloads, strict=True):
-            if int(tid) in position:
-                new_vecs[position[int(tid)]], new_payloads[position[int(tid)]] = vec, dict(pay)
-            else:
-                position[int(tid)] = len(new_ids)
-                new_ids.append(int(tid))
-                new_vecs.append(vec)
-                new_payloads.append(dict(pay))
-        dim = self.vectors.shape[1] if self.vectors.ndim == 2 else vectors.shape[1]
-        self.track_ids = np.asarray(new_ids, np.int64)
-        self.vectors = np.stack(new_vecs).astype(np.float32) if new_vecs else np.zeros((0, dim), np.float32)
-        self.payloads = new_payloads
-
-    def search(
-        self, query: np.ndarray, n: int = 20, filters: Mapping[str, str] | None = None
-    ) -> list[tuple[int, float]]:
-        """Row indexes and cosine scores of the ``n`` best rows that pass ``filters`` (exact search)."""
-        if len(self) == 0:
-            return []
-        allowed = np.ones(len(self), dtype=bool)
-        for key, value in (filters or {}).items():
-            allowed &= np.array(
-                [_matches(p.get(key, p.get(key + "s")), value) for p in self.payloads], dtype=bool
+    Fields are the indexed payload fields of ``tracks`` (singular names allowed for the
+    list fields: ``culture``, ``genre``); a list field matches when any element does.
+    Integer fields (``year``, ``artist_id``, ``duration_ms``) compare as numbers;
+    keyword fields ignore the usual capitalisations (``indian``, ``Indian``, ``INDIAN``).
+    """
+    conditions: list[Condition] = []
+    for name, value in (filters or {}).items():
+        key = FILTER_FIELDS.get(name.strip().lower())
+        if key is None:
+            raise ConfigError(
+                f"cannot filter on {name!r}: the fields are {', '.join(sorted(set(FILTER_FIELDS)))}"
             )
-        scores = self.vectors @ np.asarray(query, np.float32)  # (N,)
-        scores = np.where(allowed, scores, -np.inf)
-        top = np.argsort(-scores, kind="stable")[: max(0, n)]
-        return [(int(i), float(scores[i])) for i in top if np.isfinite(scores[i])]
+        value = value.strip()
+        if TRACK_INDEXES[key] is FieldType.INTEGER:
+            try:
+                conditions.append(Match(key, int(value)))
+            except ValueError:
+                raise ConfigError(f"filter {name}={value!r}: {name} is a whole number") from None
+        else:
+            spellings = dict.fromkeys(
+                [value, value.lower(), value.capitalize(), value.title(), value.upper()]
+            )
+            conditions.append(MatchAny(key, tuple(spellings)))
+    return Filter.where(*conditions) if conditions else None
 
-    def save(self, path: Path) -> None:
-        import polars as pl
 
-        frame = pl.DataFrame(
-            {
-                "track_id": self.track_ids,
-                "vector": [list(map(float, v)) for v in self.vectors],
-                "payload": [_json(p) for p in self.payloads],
-                "model_version": [self.model_version] * len(self),
-            },
-            schema={
-                "track_id": pl.Int64,
-                "vector": pl.List(pl.Float32),
-                "payload": pl.String,
-                "model_version": pl.String,
-            },
+def check_music_vectors(store: VectorStore, bundle: Bundle) -> int:
+    """How many ``music`` vectors ``tracks`` holds; raises unless there are some, all from ``bundle``'s model."""
+    where = f"vector store {store.location}"
+    spec = store.spec(TRACKS) if store.has_collection(TRACKS) else None
+    count = store.count(TRACKS, vector=VECTOR) if spec is not None and VECTOR in spec.sizes else 0
+    if spec is None or count == 0:
+        raise NotFoundError(f"{where} holds no {VECTOR!r} vectors in {TRACKS!r}: run `recsys embed music`")
+    size, dim = spec.sizes[VECTOR], bundle.model.config.embed_dim
+    if size != dim:
+        raise ConfigError(
+            f"{where}: the {VECTOR!r} vectors have {size} dimensions, model {bundle.version} makes {dim}: "
+            "run `recsys embed music --resize`"
         )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        frame.write_parquet(partial)
-        partial.replace(path)
-
-    @classmethod
-    def load(cls, path: Path) -> MusicIndex:
-        import json
-
-        import polars as pl
-
-        if not path.is_file():
-            raise NotFoundError(f"no music vectors at {path} (run `recsys embed music` first)")
-        frame = pl.read_parquet(path)
-        if frame.height == 0:
-            raise NotFoundError(f"the music index at {path} is empty (run `recsys embed music`)")
-        vectors = np.asarray(frame["vector"].to_list(), dtype=np.float32)
-        return cls(
-            frame["track_id"].to_numpy().astype(np.int64),
-            vectors,
-            [json.loads(p) for p in frame["payload"].to_list()],
-            str(frame["model_version"][0]),
+    stale = store.count(TRACKS, filter=Filter(must_not=(Match(MODEL_FIELD, bundle.version),)), vector=VECTOR)
+    if stale:
+        raise ConfigError(
+            f"{where}: {stale} of {count} {VECTOR!r} vectors were not embedded by model {bundle.version}: "
+            "run `recsys embed music` again"
         )
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, default=str)
-
-
-def _matches(field_value: Any, wanted: str) -> bool:
-    if field_value is None:
-        return False
-    if isinstance(field_value, list | tuple):
-        return any(str(v).casefold() == wanted.casefold() for v in field_value)
-    return str(field_value).casefold() == wanted.casefold()
+    return count
 
 
 # --------------------------------------------------------------------------- scoring
@@ -236,12 +211,12 @@ class VideoScore:
 
 
 class VideoScorer:
-    """Holds the trained model, its encoders and the music index; ``score`` is one call per video."""
+    """Holds the trained model, its encoders and the vector store; ``score`` is one call per video."""
 
     def __init__(
         self,
         bundle: Bundle,
-        index: MusicIndex,
+        store: VectorStore,
         *,
         device: str = "auto",
         frame_encoder: Any = None,
@@ -250,7 +225,8 @@ class VideoScorer:
         from recsys.embedders.text import make_text_encoder
         from recsys.embedders.video_frames import make_frame_encoder, resolve_device
 
-        self.bundle, self.index = bundle, index
+        check_music_vectors(store, bundle)
+        self.bundle, self.store = bundle, store
         self.device = resolve_device(device)
         spec = bundle.spec
         self.frame_encoder = frame_encoder or make_frame_encoder(
@@ -259,11 +235,6 @@ class VideoScorer:
         self._text_encoder = text_encoder
         self._make_text = lambda: make_text_encoder(spec.text_encoder, spec.text_model, self.device)
         self.model = bundle.model.to(self.device).eval()
-        if index.model_version and index.model_version != bundle.version:
-            raise ConfigError(
-                f"the music index was embedded with model {index.model_version}, the scorer has {bundle.version}: "
-                "run `recsys embed music` again"
-            )
 
     @property
     def text_encoder(self) -> Any:
@@ -289,19 +260,29 @@ class VideoScorer:
         return tuple(x[0].float().cpu().numpy() for x in (q.vector, q.video, q.text))
 
     def rank(
-        self, parts: tuple[np.ndarray, np.ndarray, np.ndarray], n: int, filters: Mapping[str, str] | None
+        self, parts: tuple[np.ndarray, np.ndarray, np.ndarray], n: int, flt: Filter | None = None
     ) -> list[ScoredTrack]:
+        """The ``n`` tracks passing ``flt`` whose ``music`` vector is nearest the query, each score split in two."""
         vector, video_part, text_part = parts
+        if n <= 0:
+            return []
+        hits = self.store.search(TRACKS, vector, using=VECTOR, filter=flt, limit=n, with_vectors=True)
         out = []
-        for row, score in self.index.search(vector, n, filters):
-            music = self.index.vectors[row]
+        for hit in hits:
+            stamp = hit.payload.get(MODEL_FIELD)
+            if stamp != self.bundle.version:
+                raise ConfigError(
+                    f"track {hit.id}: its {VECTOR!r} vector was embedded by model {stamp or 'unknown'}, "
+                    f"the scorer has {self.bundle.version}: run `recsys embed music` again"
+                )
+            music = np.asarray(hit.vectors[VECTOR], np.float32)  # unit length (cosine)
             out.append(
                 ScoredTrack(
-                    track_id=int(self.index.track_ids[row]),
-                    score=score,
+                    track_id=int(hit.payload.get("track_id", hit.id)),
+                    score=float(hit.score),
                     video=float(video_part @ music),
                     text=float(text_part @ music),
-                    payload=self.index.payloads[row],
+                    payload=hit.payload,
                 )
             )
         return out
@@ -316,6 +297,7 @@ class VideoScorer:
         from recsys.media.video import VideoLimits, read_frames, read_soundtrack
 
         spec = self.bundle.spec
+        flt = track_filter(filters)  # a bad filter fails before any decoding
         clock = time.perf_counter()
         limits = VideoLimits(max_duration_s=spec.max_video_s)
         frames = read_frames(path, fps=spec.fps, size=self.frame_encoder.input_size, limits=limits)
@@ -327,7 +309,7 @@ class VideoScorer:
         parts = self.query(features, prompt)
         timings["fusion_s"] = time.perf_counter() - clock
         clock = time.perf_counter()
-        tracks = self.rank(parts, n, filters)
+        tracks = self.rank(parts, n, flt)
         timings["search_s"] = time.perf_counter() - clock
         sound = (
             read_soundtrack(path, sample_rate=8_000, max_duration_s=1.0) if frames.info.has_audio else None
@@ -347,18 +329,18 @@ def score_video(
     path: str | Path,
     *,
     bundle_path: Path,
-    index_path: Path,
+    store: VectorStore,
     prompt: str | None = None,
     n: int = 20,
     filters: Mapping[str, str] | None = None,
     device: str = "auto",
 ) -> VideoScore:
-    """One-shot scoring (the UI keeps a ``VideoScorer`` instead, to load the model once)."""
-    scorer = VideoScorer(load_bundle(bundle_path), MusicIndex.load(index_path), device=device)
+    """One-shot scoring against the ``music`` vectors of ``store`` (the UI keeps a ``VideoScorer``
+    instead, to load the model once)."""
+    scorer = VideoScorer(load_bundle(bundle_path), store, device=device)
     return scorer.score(path, prompt, n, filters)
 
 
-def model_paths(data_dir: Path) -> tuple[Path, Path]:
-    """Where the trained model bundle and the music index live under the data dir."""
-    root = data_dir / "trimodal"
-    return root / "model.pt", root / "music_index.parquet"
+def model_file(data_dir: Path) -> Path:
+    """Where the trained model bundle lives under the data dir."""
+    return data_dir / "trimodal" / "model.pt"

@@ -7,7 +7,8 @@
     model's music tower). A point may hold any subset of them. Payload: ``track_id``,
     ``title``, ``artist``, ``artist_id``, ``year``, ``genres``, ``cultures`` (lists),
     ``duration_ms``; indexed for filtering: artist, artist_id, year, genres, cultures,
-    duration_ms.
+    duration_ms. ``music_model``: the version of the trimodal model that made the
+    point's ``music`` vector (see :func:`model_field`).
 ``playlists``
     One point per catalog playlist, point id = ``playlist.id``. Named vectors:
     ``seq2seq`` (the encoder's playlist vector) and ``sif`` (SIF-weighted bag of track
@@ -17,6 +18,12 @@
 Vector sizes below are the defaults a fresh collection is created with. A model whose
 output size differs writes its vectors after ``spec.with_vector(name, size)`` in a
 rebuild; a rebuild keeps the sizes of the current version (see ``pipelines.index``).
+
+A payload field ``<vector>_model`` (:func:`model_field`) records which model version
+made the point's named vector, where the embedder writes one (the trimodal model
+writes ``music_model``). It belongs to the vector, not to the catalog: a rebuild
+carries it over with the vector and drops it when the vector is dropped, so a reader
+can always tell which model the vector it found came from.
 
 Point ids (stable): a catalog id is an integer and is used as the point id unchanged
 (it must lie in ``0 ≤ id < 2**64``); any string key becomes the UUIDv5 of the string in
@@ -83,6 +90,11 @@ def default_spec(name: str) -> CollectionSpec:
         return SPECS[name]()
     except KeyError:
         raise ValueError(f"unknown collection {name!r}; known: {', '.join(sorted(SPECS))}") from None
+
+
+def model_field(vector: str) -> str:
+    """The payload field recording which model version made a point's ``vector`` (``music`` → ``music_model``)."""
+    return f"{vector}_model"
 
 
 def point_id(key: PointKey) -> int | str:

@@ -5,17 +5,23 @@ point the new version should contain, with fresh payloads and whatever vectors a
 just computed. Vectors the current version already has for the same ids are carried
 over unless the point brings its own, so an embedder can add one kind of vector
 without recomputing the others, and readers switch to the result atomically.
+
+A carried vector keeps its model stamp (the payload field ``<vector>_model``, see
+:func:`recsys.vectorstore.collections.model_field`), which fresh catalog payloads do
+not have; a stamp whose vector is not in the new point is removed, so a stamp is
+only ever found beside the vector it describes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from recsys.vectorstore.base import DEFAULT_BATCH, CollectionSpec, Point, VectorStore
-from recsys.vectorstore.collections import SPECS, point_id
+from recsys.vectorstore.collections import SPECS, model_field, point_id
 
 
 @dataclass
@@ -78,16 +84,21 @@ def rebuild_collection(
     new_spec = target_spec(store, name, spec)
     sizes = new_spec.sizes
     report = RebuildReport(name)
-    old: dict[int | str, dict[str, np.ndarray]] = {}
+    stamps = {model_field(key): key for key in sizes}
+    old: dict[int | str, tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
     if carry_over and store.has_collection(name):
         for record in store.scroll(name, with_vectors=True):
             if record.vectors:
-                old[record.id] = {k: np.asarray(v, dtype=np.float32) for k, v in record.vectors.items()}
+                old[record.id] = (
+                    {k: np.asarray(v, dtype=np.float32) for k, v in record.vectors.items()},
+                    {k: v for k, v in record.payload.items() if stamps.get(k) in record.vectors},
+                )
 
     def merged() -> Iterator[Point]:
         for point in points:
-            kept = old.pop(point_id(point.id), None) or {}
+            kept, kept_stamps = old.pop(point_id(point.id), ({}, {}))
             vectors = dict(point.vectors)
+            payload = dict(point.payload)
             for key in vectors:
                 report.written[key] = report.written.get(key, 0) + 1
             for key, value in kept.items():
@@ -98,8 +109,14 @@ def rebuild_collection(
                     continue
                 vectors[key] = value
                 report.carried[key] = report.carried.get(key, 0) + 1
+                stamp = model_field(key)
+                if stamp in kept_stamps:
+                    payload.setdefault(stamp, kept_stamps[stamp])
+            for stamp, key in stamps.items():
+                if key not in vectors:
+                    payload.pop(stamp, None)
             report.points += 1
-            yield Point(point.id, vectors, point.payload)
+            yield Point(point.id, vectors, payload)
 
     report.version = store.rebuild(new_spec, merged(), batch_size=batch_size)
     report.dropped_points = len(old)

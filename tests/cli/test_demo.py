@@ -28,15 +28,17 @@ def test_demo_then_stats(embedded_env: Path) -> None:
     first = runner.invoke(app, SMALL)
     assert first.exit_code == 0, first.output
     assert (embedded_env / "catalog.db").is_file()
-    # Every stage ran: demo audio embedded into the vector store, the video model trained and its music indexed.
+    # Every stage ran: demo audio embedded into the vector store, the video model trained and its music
+    # embedded into the same collection (its `music` vector resized to the model's size on the way).
     from recsys.config import Settings
     from recsys.vectorstore import open_store
 
     with open_store(Settings()) as store:
         assert store.count("tracks", vector="audio_dsp") == 4
+        embedded = re.search(r"music vectors: (\d+) embedded", first.output)
+        assert embedded is not None and int(embedded.group(1)) >= 40
+        assert store.count("tracks", vector="music") == int(embedded.group(1))
     assert (embedded_env / "trimodal" / "model.pt").is_file()
-    embedded = re.search(r"music vectors: (\d+) embedded", first.output)
-    assert embedded is not None and int(embedded.group(1)) >= 40
     stats = runner.invoke(app, ["catalog", "stats", "--json"])
     assert stats.exit_code == 0, stats.output
     counts = json.loads(stats.output)
@@ -55,6 +57,7 @@ def test_demo_then_stats(embedded_env: Path) -> None:
 
     again = runner.invoke(app, SMALL)
     assert again.exit_code == 0, again.output
+    assert "music vectors: 0 embedded" in again.output
     assert json.loads(runner.invoke(app, ["catalog", "stats", "--json"]).output) == counts
 
 

@@ -1,9 +1,11 @@
-"""Video scoring end to end: a small synthetic set trained once, its music embedded from the catalog, videos scored."""
+"""Video scoring end to end: a small synthetic set trained once, its music embedded from the catalog into the
+vector store, videos scored against it."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +14,17 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from pipelines.embed_music import embed_music, register_synthetic_music
+from pipelines.index import rebuild_from_catalog
 from pipelines.synthetic_av import SynthConfig, generate
 from pipelines.train_trimodal import TrainSettings, run_training
 from recsys.catalog import db
-from recsys.errors import VideoError
-from recsys.recommend.video_scoring import FeatureSpec, MusicIndex, VideoScorer, load_bundle, model_paths
+from recsys.catalog.schema import IngestReject
+from recsys.errors import ConfigError, DimensionMismatchError, NotFoundError, VideoError
+from recsys.recommend.video_scoring import FeatureSpec, VideoScorer, load_bundle, model_file, track_filter
+from recsys.vectorstore import Filter, Match, MatchAny, Point, VectorStore
+from recsys.vectorstore.client import ClientStore
+from recsys.vectorstore.collections import TRACKS, tracks_spec
+from recsys.vectorstore.edge import EdgeStore
 from tests import videofiles
 
 
@@ -26,16 +34,16 @@ class Trained:
     videos: Path
     rows: list[dict]
     model_path: Path
-    index_path: Path
+    store: VectorStore
     scorer: VideoScorer
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Trained]:
     root = tmp_path_factory.mktemp("trimodal")
     videos, data_dir = root / "videos", root / "data"
     rows = generate(videos, SynthConfig(clips=40, seconds=4.0, twin_clips=2))
-    model_path, index_path = model_paths(data_dir)
+    model_path = model_file(data_dir)
     report = run_training(
         videos,
         model_path,
@@ -51,11 +59,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     engine = db.make_engine(f"sqlite:///{data_dir / 'catalog.db'}")
     db.upgrade(engine)
     assert register_synthetic_music(engine, videos, rows) == 40
-    result = embed_music(engine, load_bundle(model_path), model_path, index_path)
-    assert (result.embedded, result.failed) == (40, [])
+    store = EdgeStore(
+        root / "vectors"
+    )  # the embedded default backend, outside the data dir the CLI tests use
+    result = embed_music(engine, load_bundle(model_path), model_path, store, batch_size=16)
+    assert (result.embedded, result.unchanged, result.failed) == (40, 0, [])
+    assert store.count(TRACKS, vector="music") == 40
     engine.dispose()
-    scorer = VideoScorer(load_bundle(model_path), MusicIndex.load(index_path), device="cpu")
-    return Trained(data_dir, videos, rows, model_path, index_path, scorer)
+    scorer = VideoScorer(load_bundle(model_path), store, device="cpu")
+    yield Trained(data_dir, videos, rows, model_path, store, scorer)
+    store.close()
 
 
 def test_scores_are_ranked_and_split_into_video_and_text(trained: Trained) -> None:
@@ -79,17 +92,44 @@ def test_filters_restrict_the_candidates(trained: Trained) -> None:
     expected = sum(1 for r in trained.rows if r["tags"]["culture"] == "indian")
     assert len(result.tracks) == expected > 0
     assert all("indian" in t.payload["cultures"] for t in result.tracks)
+    assert all(t.payload["music_model"] == trained.scorer.bundle.version for t in result.tracks)
+    # Within the filter, the order is the unfiltered order.
+    everything = [t.track_id for t in trained.scorer.score(path, n=40).tracks]
+    assert [t.track_id for t in result.tracks] == [
+        i for i in everything if i in {t.track_id for t in result.tracks}
+    ]
+    shouted = trained.scorer.score(path, n=40, filters={"Culture": "INDIAN"})
+    assert [t.track_id for t in shouted.tracks] == [t.track_id for t in result.tracks]
+    instrument = next(r["tags"]["instrument"] for r in trained.rows if r["tags"]["culture"] == "indian")
+    both = trained.scorer.score(path, n=40, filters={"culture": "indian", "genre": instrument})
+    assert len(both.tracks) == sum(
+        1 for r in trained.rows if r["tags"]["culture"] == "indian" and r["tags"]["instrument"] == instrument
+    )
+    assert all(instrument in t.payload["genres"] for t in both.tracks)
+    assert trained.scorer.score(path, n=40, filters={"culture": "martian"}).tracks == []
+
+
+def test_filters_map_to_the_store_filter() -> None:
+    assert track_filter(None) is None and track_filter({}) is None
+    assert track_filter({"culture": "indian", "year": " 1999 "}) == Filter.where(
+        MatchAny("cultures", ("indian", "Indian", "INDIAN")), Match("year", 1999)
+    )
+    assert track_filter({"artist": "ravi shankar"}) == Filter.where(
+        MatchAny("artist", ("ravi shankar", "Ravi shankar", "Ravi Shankar", "RAVI SHANKAR"))
+    )
+    with pytest.raises(
+        ConfigError, match="cannot filter on 'title': the fields are artist, artist_id, culture"
+    ):
+        track_filter({"title": "x"})
+    with pytest.raises(ConfigError, match="year is a whole number"):
+        track_filter({"year": "recent"})
 
 
 def test_the_true_soundtrack_ranks_better_than_chance_on_training_clips(trained: Trained) -> None:
-    titles = {
-        int(t): p["title"]
-        for t, p in zip(trained.scorer.index.track_ids, trained.scorer.index.payloads, strict=True)
-    }
     ranks = []
     for row in trained.rows[:20]:
         result = trained.scorer.score(trained.videos / row["video"], n=40)
-        order = [titles[t.track_id].split(" ")[0] for t in result.tracks]
+        order = [t.payload["title"].split(" ")[0] for t in result.tracks]
         ranks.append(order.index(row["clip_id"]) + 1)
     assert np.median(ranks) < 20.5 / 2  # chance: median 20.5 of 40
 
@@ -107,17 +147,24 @@ def test_videos_without_usable_audio_score_on_frames(trained: Trained, tmp_path:
         trained.scorer.score(text)
 
 
+def rejects(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(sa.func.count()).select_from(IngestReject).where(IngestReject.source == "embed-music")
+        ).scalar_one()
+
+
 def test_embedding_is_incremental(trained: Trained, catalog_engine: sa.Engine, tmp_path: Path) -> None:
     rows = trained.rows[:6]
     assert register_synthetic_music(catalog_engine, trained.videos, rows) == 6
     assert register_synthetic_music(catalog_engine, trained.videos, rows) == 0
     bundle = load_bundle(trained.model_path)
-    index = tmp_path / "music.parquet"
-    first = embed_music(catalog_engine, bundle, trained.model_path, index)
+    store = EdgeStore(tmp_path / "vectors")
+    first = embed_music(catalog_engine, bundle, trained.model_path, store, batch_size=4)
     assert (first.embedded, first.unchanged) == (6, 0)
-    again = embed_music(catalog_engine, bundle, trained.model_path, index)
+    again = embed_music(catalog_engine, bundle, trained.model_path, store)
     assert (again.embedded, again.unchanged) == (0, 6)
-    with catalog_engine.begin() as conn:  # one track's audio changed
+    with catalog_engine.begin() as conn:  # one track's audio changed, another's file went missing
         conn.execute(
             sa.text(
                 "UPDATE audio_asset SET checksum = 'changed' WHERE id = (SELECT MIN(id) FROM audio_asset)"
@@ -131,10 +178,92 @@ def test_embedding_is_incremental(trained: Trained, catalog_engine: sa.Engine, t
         conn.execute(
             sa.text("DELETE FROM track_embedding WHERE track_id = (SELECT MAX(track_id) FROM audio_asset)")
         )
-    third = embed_music(catalog_engine, bundle, trained.model_path, index)
-    assert (third.embedded, third.unchanged) == (1, 4)
-    assert len(third.failed) == 1 and "file is missing" in third.failed[0]
-    assert len(MusicIndex.load(index)) == 6
+        last = conn.execute(sa.text("SELECT MAX(track_id) FROM audio_asset")).scalar_one()
+        middle = conn.execute(sa.text("SELECT MIN(track_id) + 2 FROM audio_asset")).scalar_one()
+    store.delete(TRACKS, [middle])  # a vector lost from the store (its catalog row still says done)
+    third = embed_music(catalog_engine, bundle, trained.model_path, store)
+    assert (third.embedded, third.unchanged) == (2, 3)
+    assert third.failed == [f"track {last} (/nonexistent/x.wav): file is missing"]
+    assert rejects(catalog_engine) == 1
+    fourth = embed_music(catalog_engine, bundle, trained.model_path, store)  # a missing file is tried again
+    assert (fourth.embedded, fourth.unchanged, len(fourth.failed)) == (0, 5, 1)
+    assert rejects(catalog_engine) == 1
+    assert store.count(TRACKS, vector="music") == 6  # the missing file's vector from the first run stays
+
+    # The stamp survives an index rebuild from the catalog: nothing to embed afterwards.
+    rebuilt = rebuild_from_catalog(catalog_engine, store, TRACKS)
+    assert rebuilt.carried == {"music": 6}
+    [point] = store.retrieve(TRACKS, [middle])
+    assert point.payload["music_model"] == bundle.version and point.payload["track_id"] == middle
+    assert embed_music(catalog_engine, bundle, trained.model_path, store).embedded == 0
+
+    # A new model version re-embeds every readable track; the old model's scorer refuses the store.
+    newer = replace(bundle, version="0123456789abcdef")
+    switched = embed_music(catalog_engine, newer, trained.model_path, store)
+    assert (switched.embedded, switched.unchanged, len(switched.failed)) == (5, 0, 1)
+    with pytest.raises(
+        ConfigError, match=r"1 of 6 'music' vectors were not embedded by model 0123456789abcdef"
+    ):
+        VideoScorer(newer, store, device="cpu")
+    with pytest.raises(
+        ConfigError, match=rf"5 of 6 'music' vectors were not embedded by model {bundle.version}"
+    ):
+        VideoScorer(bundle, store, device="cpu")
+    store.close()
+
+
+def test_an_interrupted_run_keeps_its_committed_batches(trained: Trained, sqlite_engine: sa.Engine) -> None:
+    register_synthetic_music(sqlite_engine, trained.videos, trained.rows[:5])
+    bundle = load_bundle(trained.model_path)
+    store = ClientStore(":memory:")
+
+    def crash(number: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        embed_music(sqlite_engine, bundle, trained.model_path, store, batch_size=2, on_batch=crash)
+    assert store.count(TRACKS, vector="music") == 2
+    resumed = embed_music(sqlite_engine, bundle, trained.model_path, store, batch_size=2)
+    assert (resumed.embedded, resumed.unchanged) == (3, 2)
+    with sqlite_engine.connect() as conn:
+        runs = conn.execute(
+            sa.text("SELECT status FROM pipeline_run WHERE job = 'embed-music' ORDER BY id")
+        ).scalars()
+        assert list(runs) == ["failed", "done"]
+
+
+def test_the_collection_takes_the_model_size(trained: Trained, sqlite_engine: sa.Engine) -> None:
+    register_synthetic_music(sqlite_engine, trained.videos, trained.rows[:3])
+    bundle = load_bundle(trained.model_path)
+    dim = bundle.model.config.embed_dim
+    store = ClientStore(":memory:")
+    # Created by another job with the default `music` size and no music vectors yet: resized in place.
+    store.ensure_collection(tracks_spec({"audio_dsp": 4}))
+    store.upsert(TRACKS, [Point(999, {"audio_dsp": np.ones(4)}, {"title": "kept"})])
+    with pytest.raises(
+        NotFoundError, match=r"holds no 'music' vectors in 'tracks': run `recsys embed music`"
+    ):
+        VideoScorer(bundle, store, device="cpu")
+    first = embed_music(sqlite_engine, bundle, trained.model_path, store)
+    assert first.resized and first.embedded == 3 and store.spec(TRACKS).sizes["music"] == dim
+    [kept] = store.retrieve(TRACKS, [999], with_vectors=True)
+    assert kept.payload == {"title": "kept"} and set(kept.vectors) == {"audio_dsp"}
+    # Music vectors of another size are not dropped unless asked.
+    other = ClientStore(":memory:")
+    other.ensure_collection(tracks_spec({"music": dim + 1}))
+    other.upsert(TRACKS, [Point(999, {"music": np.ones(dim + 1)}, {"music_model": "old"})])
+    with pytest.raises(
+        DimensionMismatchError,
+        match=rf"holds 1 'music' vectors of size {dim + 1}, the model makes {dim}: run `recsys embed music --resize`",
+    ):
+        embed_music(sqlite_engine, bundle, trained.model_path, other)
+    with pytest.raises(ConfigError, match=rf"'music' vectors have {dim + 1} dimensions"):
+        VideoScorer(bundle, other, device="cpu")
+    resized = embed_music(sqlite_engine, bundle, trained.model_path, other, resize=True)
+    assert resized.resized and resized.embedded == 3
+    assert other.count(TRACKS, vector="music") == 3
+    [old] = other.retrieve(TRACKS, [999])
+    assert "music_model" not in old.payload
 
 
 def test_score_video_command(trained: Trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,6 +273,13 @@ def test_score_video_command(trained: Trained, tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("RECSYS_DEVICE", "cpu")
     runner = CliRunner()
     video = str(trained.videos / trained.rows[2]["video"])
+    unembedded = runner.invoke(app, ["score-video", video])
+    assert unembedded.exit_code == 1 and "run `recsys embed music`" in unembedded.output
+    embedded = runner.invoke(app, ["embed", "music", "--json"])  # into the data dir's embedded store
+    assert embedded.exit_code == 0, embedded.output
+    assert json.loads(embedded.stdout)["embedded"] == 40
+    again = runner.invoke(app, ["embed", "music"])
+    assert again.exit_code == 0 and "music vectors: 0 embedded, 40 unchanged, 0 failed" in again.output
     result = runner.invoke(app, ["score-video", video, "--prompt", "slow celtic flute", "--n", "5", "--json"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
@@ -151,6 +287,9 @@ def test_score_video_command(trained: Trained, tmp_path: Path, monkeypatch: pyte
     assert {"score", "video", "text", "track_id"} <= payload["tracks"][0].keys()
     table = runner.invoke(app, ["score-video", video, "--filter", "culture=japanese", "--n", "3"])
     assert table.exit_code == 0 and "rank" in table.output
+    assert table.output.count("japanese") == 3  # each row's title names its culture
+    unknown = runner.invoke(app, ["score-video", video, "--filter", "mood=calm"])
+    assert unknown.exit_code == 1 and "cannot filter on 'mood'" in unknown.output
     bad = tmp_path / "x.mp4"
     bad.write_text("nope")
     failed = runner.invoke(app, ["score-video", str(bad)])

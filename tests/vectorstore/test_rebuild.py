@@ -126,6 +126,26 @@ def test_a_model_that_changed_size_drops_its_old_vectors(fast_dir: Path) -> None
     assert store.count("tracks", vector="cf") == 0
 
 
+def test_a_model_stamp_travels_with_its_vector(fast_dir: Path) -> None:
+    store = ClientStore(":memory:")
+    first = [
+        Point(1, {"music": np.ones(4)}, {"track_id": 1, "music_model": "m1"}),
+        Point(2, {}, {"track_id": 2, "music_model": "stray"}),  # a stamp without its vector is not kept
+    ]
+    rebuild_collection(store, "tracks", first, spec=tracks_spec({"music": 4}))
+    # Fresh catalog payloads carry no stamps: the carried vector brings its own.
+    rebuild_collection(
+        store, "tracks", [Point(1, {}, {"track_id": 1, "title": "new"}), Point(2, {}, {"track_id": 2})]
+    )
+    one, two = store.retrieve("tracks", [1, 2])
+    assert one.payload == {"track_id": 1, "title": "new", "music_model": "m1"}
+    assert two.payload == {"track_id": 2}
+    # A model of another size: the old vector is dropped, and its stamp with it.
+    rebuild_collection(store, "tracks", [Point(1, {}, {"track_id": 1})], spec=tracks_spec({"music": 6}))
+    [one] = store.retrieve("tracks", [1])
+    assert one.payload == {"track_id": 1} and store.count("tracks", vector="music") == 0
+
+
 def test_open_store_picks_the_backend(fast_dir: Path) -> None:
     edge = open_store(Settings(data_dir=fast_dir))
     assert isinstance(edge, EdgeStore) and edge.root == (fast_dir / "vectors").resolve()
