@@ -50,7 +50,7 @@ TRACK_VECTOR_SIZES: dict[str, int] = {
     "audio_dsp": 128,
     "cf": 64,
     "seq2seq": 128,
-    "music": 256,
+    "music": 128,  # the trimodal model's default embed_dim
 }
 PLAYLIST_VECTOR_SIZES: dict[str, int] = {"seq2seq": 256, "sif": 64}
 
