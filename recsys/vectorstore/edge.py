@@ -80,12 +80,22 @@ _FIELD = {
 
 @dataclass(frozen=True)
 class EdgeSearchSettings:
-    """HNSW build and search settings shipped with the embedded store (see docs/benchmarks.md)."""
+    """HNSW build and search settings shipped with the embedded store (see docs/benchmarks.md).
+
+    Vectors are also kept as int8 (scalar quantisation, always in RAM): searches walk the
+    graph on the int8 copies, take ``oversampling`` times the requested candidates and
+    rescore them with the full float32 vectors, so the ranking is exact over what the
+    graph found. A filter whose matches hold less than ``full_scan_threshold_kb`` of
+    vectors (about 330 points of 768-d) is answered by scanning its matches; a larger one
+    walks the graph with the filter applied.
+    """
 
     m: int = 16
     ef_construct: int = 128
     hnsw_ef: int = 128
-    full_scan_threshold_kb: int = 10_000
+    full_scan_threshold_kb: int = 1_000
+    quantize: bool = True
+    oversampling: float = 2.0
     indexing_threads: int = 0  # 0: as many as the machine has
     search_threads: int | None = None  # None: derived from the CPU count
 
@@ -369,7 +379,13 @@ class EdgeStore(VectorStore):
     # ---- search --------------------------------------------------------------------------------
 
     def _params(self) -> qe.SearchParams:
-        return qe.SearchParams(hnsw_ef=self.search_settings.hnsw_ef)
+        settings = self.search_settings
+        quantization = (
+            qe.QuantizationSearchParams(rescore=True, oversampling=settings.oversampling)
+            if settings.quantize
+            else None
+        )
+        return qe.SearchParams(hnsw_ef=settings.hnsw_ef, quantization=quantization)
 
     def _nearest(
         self,
@@ -445,6 +461,11 @@ class EdgeStore(VectorStore):
                         ef_construct=settings.ef_construct,
                         full_scan_threshold=settings.full_scan_threshold_kb,
                         max_indexing_threads=settings.indexing_threads,
+                    ),
+                    quantization_config=(
+                        qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+                        if settings.quantize
+                        else None
                     ),
                     max_search_threads=settings.search_threads,
                 )
