@@ -70,11 +70,14 @@ _DISTANCE = {
     Distance.DOT: qe.Distance.Dot,
     Distance.EUCLID: qe.Distance.Euclid,
 }
-_FIELD = {
-    FieldType.KEYWORD: qe.PayloadSchemaType.Keyword,
-    FieldType.INTEGER: qe.PayloadSchemaType.Integer,
-    FieldType.FLOAT: qe.PayloadSchemaType.Float,
-    FieldType.BOOL: qe.PayloadSchemaType.Bool,
+# Payload indexes live in RAM: a filter checks every candidate against them, and read
+# from disk-backed structures that check cost most of a filtered query (2.8 ms → 1.0 ms
+# at 100,000 points; see docs/benchmarks.md).
+_FIELD: dict[FieldType, Any] = {
+    FieldType.KEYWORD: qe.KeywordIndexParams(on_disk=False),
+    FieldType.INTEGER: qe.IntegerIndexParams(lookup=True, range=True, on_disk=False),
+    FieldType.FLOAT: qe.FloatIndexParams(on_disk=False),
+    FieldType.BOOL: qe.BoolIndexParams(on_disk=False),
 }
 
 
@@ -462,6 +465,7 @@ class EdgeStore(VectorStore):
                         full_scan_threshold=settings.full_scan_threshold_kb,
                         max_indexing_threads=settings.indexing_threads,
                     ),
+                    on_disk_payload=False,  # payloads of hits (and unindexed filters) read from RAM
                     quantization_config=(
                         qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
                         if settings.quantize
