@@ -89,14 +89,17 @@ class EdgeSearchSettings:
     graph on the int8 copies, take ``oversampling`` times the requested candidates and
     rescore them with the full float32 vectors, so the ranking is exact over what the
     graph found. A filter whose matches hold less than ``full_scan_threshold_kb`` of
-    vectors (about 330 points of 768-d) is answered by scanning its matches; a larger one
-    walks the graph with the filter applied.
+    vectors (about 3,300 points of 768-d) is answered by scanning its matches; a larger
+    one walks the graph with the filter applied. Segments hold at most
+    ``max_segment_kb`` of vectors (about 50,000 points of 768-d), so a large collection
+    spreads over several segments that one query searches side by side.
     """
 
     m: int = 16
     ef_construct: int = 128
     hnsw_ef: int = 128
-    full_scan_threshold_kb: int = 1_000
+    full_scan_threshold_kb: int = 10_000
+    max_segment_kb: int = 160_000
     quantize: bool = True
     oversampling: float = 2.0
     indexing_threads: int = 0  # 0: as many as the machine has
@@ -465,6 +468,7 @@ class EdgeStore(VectorStore):
                         full_scan_threshold=settings.full_scan_threshold_kb,
                         max_indexing_threads=settings.indexing_threads,
                     ),
+                    optimizers=qe.EdgeOptimizersConfig(max_segment_size=settings.max_segment_kb),
                     on_disk_payload=False,  # payloads of hits (and unindexed filters) read from RAM
                     quantization_config=(
                         qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
