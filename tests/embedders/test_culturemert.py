@@ -142,3 +142,18 @@ def test_merge_refuses_another_architecture(tmp_path: Path) -> None:
     write_mert_checkpoint(tmp_path / "other", config={**SMALL, "intermediate_size": 48})
     with pytest.raises(ConfigError, match="has shape"):
         merge_checkpoints(str(tmp_path / "base"), [str(tmp_path / "other")], tmp_path / "out")
+
+
+def test_cpu_passes_of_a_few_windows_give_what_one_wide_pass_gives(mert_dir: Path) -> None:
+    rng = np.random.default_rng(5)
+    clips = [rng.normal(0, 0.1, int(24_000 * s)).astype(np.float32) for s in (3.0, 5.0, 2.0)]
+    wide = CultureMertEmbedder(
+        CultureMertConfig(model=str(mert_dir), window_s=1.0, batch_size=8, cpu_batch_size=8, device="cpu")
+    )
+    narrow = CultureMertEmbedder(
+        CultureMertConfig(model=str(mert_dir), window_s=1.0, batch_size=8, cpu_batch_size=3, device="cpu")
+    )
+    np.testing.assert_allclose(narrow.embed(clips), wide.embed(clips), rtol=1e-4, atol=1e-5)
+    frames_wide, frames_narrow = wide.embed_frames(clips), narrow.embed_frames(clips)
+    for a, b in zip(frames_narrow, frames_wide, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
