@@ -51,7 +51,7 @@ class CultureMertConfig:
     hop_s: float | None = None  # None: equal to window_s (no overlap)
     min_clip_s: float = 1.0  # shorter clips are zero-padded to this
     batch_size: int = 8  # windows per forward pass (on the CPU, at most cpu_batch_size)
-    cpu_batch_size: int = 4  # beyond about 4 windows of 5 s a CPU forward slows down (see below)
+    cpu_batch_size: int = 1  # windows per pass on the CPU, where wider passes are slower (see _forward)
     layers: str = "mean"  # "mean", a layer index ("6"), or "weights" (layer_weights)
     layer_weights: tuple[float, ...] | None = None  # one per hidden state (13 for the 95M model)
     device: str = "auto"  # auto: cuda when available, else cpu
@@ -212,10 +212,12 @@ class CultureMertEmbedder(Embedder):
         """Hidden states of equal-length windows: ``(B, n_states, T, hidden)`` float32, or with
         ``pool`` their mean over time, ``(B, n_states, hidden)``, computed on the device.
 
-        On the CPU a batch goes through the model ``cpu_batch_size`` windows at a time: the
-        CPU gains nothing from wider batches, and the convolutional front end's activations
-        for 8 windows of 5 s (about 400 MB per layer) outgrow the caches; the full-size model
-        ran at 6.8x real time for 1, 2 or 4 windows per pass and 5.7x for 8 on two cores.
+        On the CPU a batch goes through the model ``cpu_batch_size`` windows at a time (one
+        by default): two cores gain nothing from wider passes, and the activations of the
+        convolutional front end (about 50 MB per 5 s window per layer) outgrow the caches.
+        Embedding 8 windows of 5 s with the full-size model on two cores ran at 7.3x real
+        time one window per pass, 6.9x two and 6.4x four; the bare forward of eight at once
+        ran at 5.7x.
         """
         step = self.config.cpu_batch_size if self.device.type == "cpu" else len(samples)
         if len(samples) > step:
