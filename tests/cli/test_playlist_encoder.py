@@ -78,7 +78,8 @@ def test_train_embed_probe(demo_env: Path) -> None:
 
     data = load_playlists(engine)
     expected = encoder.embed([data.playlists[data.playlist_ids.index(i)] for i in ids])
-    np.testing.assert_allclose(np.stack(frame["vector"].to_numpy()[:3]), expected, rtol=1e-6)
+    # float32: a playlist embedded in another batch may differ in the last bits
+    np.testing.assert_allclose(np.stack(frame["vector"].to_numpy()[:3]), expected, rtol=1e-5, atol=1e-6)
 
     # The same vectors are served from the vector store, beside the catalog payloads.
     assert set(summary["vector_store"]) == {"playlists.seq2seq", "tracks.seq2seq"}
