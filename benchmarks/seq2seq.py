@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from recsys.models.base import resolve_device
+from recsys.devices import resolve_device
 from recsys.models.playlist_baselines import fit_sif
 from recsys.models.playlist_seq2seq import Seq2SeqConfig, fit_seq2seq
 

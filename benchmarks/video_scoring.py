@@ -148,7 +148,7 @@ def main() -> None:
 
     import torch
 
-    from recsys.embedders.video_frames import resolve_device
+    from recsys.devices import resolve_device
     from recsys.media.video import read_frames
 
     if args.threads:
@@ -158,7 +158,7 @@ def main() -> None:
         "video": {"seconds": args.seconds, "size": "1280x720", "fps": 30, "gop": args.gop},
         "tracks": args.tracks,
         "store": "Qdrant Edge (embedded), one published version",
-        "device": device,
+        "device": str(device),
         "machine": {
             "cpus": os.cpu_count(),
             "torch_threads": torch.get_num_threads(),

@@ -322,7 +322,7 @@ def train_model(features: Features, config: Any, settings: TrainSettings | None 
     import torch
     from torch.utils.data import DataLoader, Dataset
 
-    from recsys.embedders.video_frames import resolve_device
+    from recsys.devices import resolve_device
     from recsys.models.trimodal import TrimodalLightning
 
     settings = settings or TrainSettings()
@@ -350,11 +350,11 @@ def train_model(features: Features, config: Any, settings: TrainSettings | None 
     )
     device = resolve_device(settings.device)
     threads = torch.get_num_threads()
-    if not device.startswith("cuda"):
+    if device.type != "cuda":
         torch.set_num_threads(settings.cpu_threads)
     trainer = L.Trainer(
         max_epochs=settings.epochs,
-        accelerator="gpu" if device.startswith("cuda") else "cpu",
+        accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=1,
         logger=False,
         enable_checkpointing=False,

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from recsys.devices import resolve_device
 from recsys.embedders.base import Embedder
 from recsys.embedders.checkpoints import (
     DEFAULT_MODEL,
@@ -68,18 +69,6 @@ class CultureMertConfig:
             raise ConfigError(f"layers must be 'mean', 'weights' or a layer index, not {self.layers!r}")
 
 
-def pick_device(name: str) -> Any:
-    """``auto`` → CUDA when available, else CPU; anything else as torch understands it."""
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {name} asked for, but CUDA is not available")
-    return device
-
-
 def pick_dtype(device: Any) -> Any:
     import torch
 
@@ -112,7 +101,7 @@ class CultureMertEmbedder(Embedder):
         raw = read_config(self.checkpoint.path)
         self.sample_rate = sample_rate_of(self.checkpoint.path, raw)
         self.normalise = normalises_input(self.checkpoint.path)
-        self.device = pick_device(self.config.device)
+        self.device = resolve_device(self.config.device)
         self.dtype = pick_dtype(self.device)
         self.model = load_hubert(self.checkpoint.path).to(self.device, self.dtype)
         self.n_states = int(self.model.config.num_hidden_layers) + 1

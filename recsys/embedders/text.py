@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.embedders.video_frames import resolve_device
+from recsys.devices import DeviceLike, resolve_device
 from recsys.errors import ConfigError
 
 CLIP_TEXT_DEFAULT = "openai/clip-vit-base-patch32"
@@ -46,7 +46,7 @@ class _TokenEncoder:
     name = "text"
     max_tokens = 32
 
-    def __init__(self, tokenizer: Any, network: Any, device: str, version: str) -> None:
+    def __init__(self, tokenizer: Any, network: Any, device: DeviceLike, version: str) -> None:
         self.tokenizer, self.network, self.device = tokenizer, network.eval().to(device), device
         self._version = version
 
@@ -98,7 +98,7 @@ class MiniLMTextEncoder(_TokenEncoder):
 
     name = "minilm"
 
-    def __init__(self, model_dir: str | None = None, device: str = "auto") -> None:
+    def __init__(self, model_dir: str | None = None, device: DeviceLike = "auto") -> None:
         from transformers import AutoModel, AutoTokenizer
 
         path = model_dir or minilm_path()
@@ -117,7 +117,7 @@ class ClipTextEncoder(_TokenEncoder):
     name = "clip-text"
 
     def __init__(
-        self, model: str = CLIP_TEXT_DEFAULT, revision: str | None = None, device: str = "auto"
+        self, model: str = CLIP_TEXT_DEFAULT, revision: str | None = None, device: DeviceLike = "auto"
     ) -> None:
         from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection
 
@@ -152,7 +152,9 @@ class ClipTextEncoder(_TokenEncoder):
         )
 
 
-def make_text_encoder(kind: str = "minilm", model: str | None = None, device: str = "auto") -> _TokenEncoder:
+def make_text_encoder(
+    kind: str = "minilm", model: str | None = None, device: DeviceLike = "auto"
+) -> _TokenEncoder:
     """``minilm`` (the packaged model, or ``model`` as a directory) or ``clip`` (an id or directory)."""
     if kind == "minilm":
         return MiniLMTextEncoder(model, device)

@@ -22,23 +22,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from recsys.devices import DeviceLike, resolve_device
 from recsys.errors import ConfigError
 
 CLIP_DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 CLIP_DEFAULT_REVISION = "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268"
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def resolve_device(device: str) -> str:
-    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; anything else as given."""
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {device!r} asked for, but no CUDA GPU is visible")
-    return device
 
 
 class FrameEncoder(Protocol):
@@ -143,7 +133,7 @@ class FrameDescriptor:
 
 
 def load_clip_vision(
-    model: str = CLIP_DEFAULT_MODEL, revision: str | None = CLIP_DEFAULT_REVISION, device: str = "cpu"
+    model: str = CLIP_DEFAULT_MODEL, revision: str | None = CLIP_DEFAULT_REVISION, device: DeviceLike = "cpu"
 ) -> tuple[Any, dict[str, Any]]:
     """CLIP's vision tower with its projection, and the preprocessing constants, from an id or a directory."""
     from transformers import AutoConfig, CLIPVisionModelWithProjection
@@ -190,7 +180,7 @@ class ClipFrameEncoder:
         self,
         model: str = CLIP_DEFAULT_MODEL,
         revision: str | None = CLIP_DEFAULT_REVISION,
-        device: str = "auto",
+        device: DeviceLike = "auto",
         batch_size: int = 32,
         network: Any = None,
         preprocessing: dict[str, Any] | None = None,
@@ -207,7 +197,7 @@ class ClipFrameEncoder:
         self._mean = torch.tensor(prep["mean"], dtype=torch.float32).view(1, 3, 1, 1)
         self._std = torch.tensor(prep["std"], dtype=torch.float32).view(1, 3, 1, 1)
         self.batch_size = batch_size
-        self._dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
+        self._dtype = torch.float16 if self.device.type == "cuda" else torch.float32
         if self._dtype != torch.float32:
             self.network = self.network.to(self._dtype)
 
@@ -241,7 +231,7 @@ class ClipFrameEncoder:
 
 
 def make_frame_encoder(
-    kind: str, model: str | None = None, revision: str | None = None, device: str = "auto"
+    kind: str, model: str | None = None, revision: str | None = None, device: DeviceLike = "auto"
 ) -> FrameEncoder:
     """``descriptor`` (weight-free) or ``clip`` (an id at ``revision``, or a local directory)."""
     if kind == "descriptor":

@@ -1,4 +1,4 @@
-"""The one contract every playlist encoder honours, and device selection for the models."""
+"""The one contract every playlist encoder honours."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
 
 @runtime_checkable
@@ -24,10 +23,3 @@ class PlaylistEncoder(Protocol):
     def dim(self) -> int: ...
 
     def embed(self, playlists: Sequence[Sequence[int]]) -> np.ndarray: ...
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` → the first CUDA device when present, else the CPU; anything else as given."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from recsys.models.base import resolve_device
+from recsys.devices import resolve_device
 from recsys.models.track_vocab import (
     BOS,
     EOS,

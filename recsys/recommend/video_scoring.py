@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from recsys.devices import DeviceLike
 from recsys.errors import ConfigError, NotFoundError
 from recsys.vectorstore.base import Condition, FieldType, Filter, Match, MatchAny, VectorStore
 from recsys.vectorstore.collections import TRACK_INDEXES, TRACKS, model_field
@@ -218,12 +219,13 @@ class VideoScorer:
         bundle: Bundle,
         store: VectorStore,
         *,
-        device: str = "auto",
+        device: DeviceLike = "auto",
         frame_encoder: Any = None,
         text_encoder: Any = None,
     ) -> None:
+        from recsys.devices import resolve_device
         from recsys.embedders.text import make_text_encoder
-        from recsys.embedders.video_frames import make_frame_encoder, resolve_device
+        from recsys.embedders.video_frames import make_frame_encoder
 
         check_music_vectors(store, bundle)
         self.bundle, self.store = bundle, store

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from recsys.devices import resolve_device
 from recsys.embedders.video_frames import (
     ClipFrameEncoder,
     FrameDescriptor,
     make_frame_encoder,
-    resolve_device,
 )
 from recsys.errors import ConfigError
 
@@ -110,7 +110,10 @@ def test_unloadable_clip_and_unknown_encoder_are_named_errors(tmp_path: Path) ->
 
 
 def test_device_auto_is_cpu_without_a_gpu() -> None:
-    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    with pytest.raises(ConfigError, match="unknown device 'tpu0'"):
+        resolve_device("tpu0")
     if not torch.cuda.is_available():
         with pytest.raises(ConfigError, match="no CUDA GPU"):
             resolve_device("cuda")
