@@ -35,7 +35,6 @@ music), so the main job can index it.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from pipelines.embed import Pending, record_embeddings, write_track_vectors
-from recsys.catalog.batches import RejectLog
+from recsys.catalog.batches import RejectLog, sha256_file
 from recsys.catalog.schema import Artist, AudioAsset, ModelVersion, PipelineRun, Track, TrackEmbedding
 from recsys.errors import DimensionMismatchError, VideoError
 from recsys.recommend.video_scoring import MODEL_FIELD, VECTOR, Bundle
@@ -75,14 +74,6 @@ class EmbedReport:
             f"(model {self.model_version}) in {self.seconds:.1f} s"
             + ("; the collection's music vector was resized to the model's size" if self.resized else "")
         )
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def model_version_id(engine: Engine, bundle: Bundle, path: Path) -> int:

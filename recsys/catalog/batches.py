@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from recsys.catalog.schema import IngestBatch
 RAW_LIMIT = 64 * 1024
 
 
-def sha256_file(path: str, *, block: int = 1 << 20) -> str:
+def sha256_file(path: str | Path, *, block: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         while chunk := handle.read(block):
