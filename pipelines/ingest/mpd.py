@@ -166,12 +166,8 @@ def _recover(
     if "utf-8" in error.lower() or "utf8" in error.lower():
         data = data.decode("utf-8", errors="recsys-mark").encode("utf-8")
         problem = "invalid UTF-8"
-        try:
-            return _load_playlists(location, data, rejects)[0], problem
-        except InputError:
-            raise
-        except Exception:
-            pass
+        # the marked text parses, or recovers what precedes a truncation, or raises InputError
+        return _load_playlists(location, data, rejects)[0], problem
     playlists: list[Any] = []
     try:
         for item in ijson.items(data, "playlists.item", use_float=True):
