@@ -42,6 +42,12 @@ def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] =
     engine = db.make_engine(cfg.catalog_url)
     db.upgrade(engine, revision)
     typer.echo(f"catalog {db.describe(engine)} at revision {db.current_revision(engine)}")
+    if revision == "head":
+        from recsys.catalog import deferred
+
+        rebuilt = deferred.rebuild(engine)
+        if rebuilt:
+            typer.echo(f"rebuilt what an interrupted bulk load had set aside: {', '.join(rebuilt)}")
 
 
 @db_app.command("status")
@@ -50,16 +56,21 @@ def db_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show the database URL, its revision and whether migrations are pending."""
-    from recsys.catalog import db
+    from recsys.catalog import db, deferred
 
     cfg = settings()
     engine = db.make_engine(cfg.catalog_url)
     current, head = db.current_revision(engine), db.head_revision()
+    missing: list[str] = []
+    if current == head:
+        with engine.connect() as conn:
+            missing = deferred.missing(conn)
     state = {
         "database": db.describe(engine),
         "revision": current,
         "head": head,
         "up_to_date": current == head,
+        "deferred": missing,
     }
     if as_json:
         echo_json(state)
@@ -69,6 +80,11 @@ def db_status(
         )
         if current != head:
             typer.echo("migrations pending: run `recsys db upgrade`")
+        if missing:
+            typer.echo(
+                f"set aside by a bulk load (running, or interrupted: `recsys db upgrade` rebuilds them): "
+                f"{', '.join(missing)}"
+            )
 
 
 # --------------------------------------------------------------------------- catalog
@@ -111,6 +127,14 @@ def ingest_mpd(
         str, typer.Option(help="Playlist namespace (held-out test sets use their own).")
     ] = "catalog",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    defer_indexes: Annotated[
+        bool | None,
+        typer.Option(
+            "--defer-indexes/--keep-indexes",
+            help="Set secondary indexes and foreign keys aside during the load and rebuild them at its end "
+            "(default: only for a load of about a million entries or more).",
+        ),
+    ] = None,
 ) -> None:
     """Ingest Million Playlist Dataset slices (full or trimmed schema)."""
     from pipelines.ingest.mpd import ingest_mpd as run
@@ -118,7 +142,12 @@ def ingest_mpd(
 
     cfg = settings()
     report = run(
-        engine_for(cfg), paths, namespace=namespace, batch_rows=cfg.batch_rows, progress=Progress.auto()
+        engine_for(cfg),
+        paths,
+        namespace=namespace,
+        batch_rows=cfg.batch_rows,
+        progress=Progress.auto(),
+        defer_indexes=defer_indexes,
     )
     finish_ingest(report, as_json)
 

@@ -42,6 +42,7 @@ from pipelines.ingest.normalize import (
 from pipelines.ingest.report import IngestReport, Progress
 from recsys.catalog import batches, bulk
 from recsys.catalog.bulk import merge_chunk
+from recsys.catalog.deferred import catalog_entries, deferred
 from recsys.catalog.schema import DEFAULT_NAMESPACE, IngestBatch
 from recsys.errors import InputError
 
@@ -64,6 +65,7 @@ codecs.register_error("recsys-mark", _mark_invalid)
 class SliceInput:
     location: str
     read: Callable[[], bytes]
+    size: int = 0  # bytes of JSON it holds (estimated for compressed inputs)
 
 
 def iter_inputs(paths: list[Path]) -> Iterator[SliceInput]:
@@ -86,13 +88,31 @@ def iter_inputs(paths: list[Path]) -> Iterator[SliceInput]:
                 for name in sorted(
                     n for n in archive.namelist() if _is_slice_name(n) and not n.endswith(".zip")
                 ):
-                    yield SliceInput(f"{path}!{name}", functools.partial(_read_member, path, name))
+                    info = archive.getinfo(name)
+                    size = info.file_size * (_GZIP_RATIO if name.endswith(".gz") else 1)
+                    yield SliceInput(f"{path}!{name}", functools.partial(_read_member, path, name), size)
         else:
-            yield SliceInput(str(path), functools.partial(_read_file, path))
+            yield SliceInput(str(path), functools.partial(_read_file, path), _json_size(path))
 
 
 def _is_slice_name(name: str) -> bool:
     return name.endswith((".json", ".json.gz", ".zip")) and not Path(name).name.startswith(".")
+
+
+_GZIP_RATIO = 5  # JSON in a gzip member of a zip, whose uncompressed size is not at hand
+
+
+def _json_size(path: Path) -> int:
+    """Bytes of JSON in the file: its size, or a gzip file's recorded uncompressed size."""
+    try:
+        size = path.stat().st_size
+        if path.suffix != ".gz" or size < 18:
+            return size
+        with path.open("rb") as handle:
+            handle.seek(-4, 2)
+            return max(size, int.from_bytes(handle.read(4), "little"))  # ISIZE: the size modulo 2**32
+    except OSError:
+        return 0  # reading it later reports why
 
 
 def _read_file(path: Path) -> bytes:
@@ -130,22 +150,49 @@ _TRACK_URI = re.compile(SPOTIFY_TRACK_URI)
 _OPTIONAL_TEXT = {"artist_uri": "artist_uri", "album_name": "album_title", "album_uri": "album_uri"}
 
 
+PLAYLIST_SCHEMA: dict[str, Any] = {
+    "source_key": pl.String,
+    "name": pl.String,
+    "description": pl.String,
+    "num_followers": pl.Int64,
+    "collaborative": pl.Boolean,
+    "modified_at": pl.Datetime("us", "UTC"),
+    "num_tracks": pl.Int64,
+}
+ENTRY_SCHEMA = {"playlist_key": pl.String, "position": pl.Int32}
+
+
 @dataclass
 class ParsedSlice:
-    """The valid content of one slice as column lists; a playlist's entries keep their list positions."""
+    """The valid content of one slice; a playlist's entries keep their list positions."""
 
-    playlists: dict[str, list[Any]]
-    tracks: dict[str, list[Any]]  # ENTRY_TRACK columns, one row per entry
-    entries: dict[str, list[Any]]  # playlist_key, position (the track key is tracks["source_key"])
+    playlists: pl.DataFrame  # PLAYLIST_SCHEMA
+    tracks: pl.DataFrame  # ENTRY_TRACK, one row per entry
+    entries: pl.DataFrame  # ENTRY_SCHEMA, row for row with ``tracks`` (whose source_key is the track key)
     problem: str | None = None  # a whole-file issue (truncation, encoding), already logged as a reject
+
+    @classmethod
+    def from_columns(
+        cls,
+        playlists: dict[str, list[Any]],
+        tracks: dict[str, list[Any]],
+        entries: dict[str, list[Any]],
+        problem: str | None,
+    ) -> ParsedSlice:
+        return cls(
+            pl.DataFrame(playlists, schema=PLAYLIST_SCHEMA, strict=False),
+            pl.DataFrame(tracks, schema=ENTRY_TRACK, strict=False),
+            pl.DataFrame(entries, schema=ENTRY_SCHEMA),
+            problem,
+        )
 
     @property
     def n_entries(self) -> int:
-        return len(self.entries["position"])
+        return self.entries.height
 
     @property
     def n_playlists(self) -> int:
-        return len(self.playlists["source_key"])
+        return self.playlists.height
 
 
 def _load_playlists(location: str, data: bytes, rejects: batches.RejectLog) -> tuple[list[Any], str | None]:
@@ -278,7 +325,7 @@ def _parse_clean(raw_playlists: list[Any]) -> ParsedSlice | None:
         entries["playlist_key"].extend([key] * n)
         entries["position"].extend(range(n))
         _add_playlist(playlists, key, record, n)
-    return ParsedSlice(playlists, tracks, entries, None)
+    return ParsedSlice.from_columns(playlists, tracks, entries, None)
 
 
 def _parse_records(
@@ -340,7 +387,7 @@ def _parse_records(
             )
             continue
         _add_playlist(playlists, key, record, kept)
-    return ParsedSlice(playlists, tracks, entries, problem)
+    return ParsedSlice.from_columns(playlists, tracks, entries, problem)
 
 
 def _entry_problem(entry: Any) -> str | None:
@@ -367,22 +414,71 @@ def ingest_mpd(
     namespace: str = DEFAULT_NAMESPACE,
     batch_rows: int = 200_000,
     progress: Progress | None = None,
+    defer_indexes: bool | None = None,
 ) -> IngestReport:
     """Ingest MPD slices into the catalog (idempotent, resumable at file granularity).
 
     Reading and parsing run in this thread while the previous chunk is normalised
     and merged in a second one (at most one chunk in flight, merged in input order),
     so the database and the parser work at the same time.
+
+    ``defer_indexes`` sets the secondary indexes and foreign keys aside during the
+    load and rebuilds them at its end (:mod:`recsys.catalog.deferred`); by default
+    (None) a load does so when it is large (:func:`should_defer`).
     """
     report = IngestReport(source=SOURCE)
     progress = progress or Progress.quiet()
+    inputs = list(iter_inputs(paths))
+    with engine.connect() as conn:
+        done = batches_done(conn)
+    if defer_indexes is None:
+        seen = {location for location, _ in done}
+        defer_indexes = should_defer(engine, sum(i.size for i in inputs if i.location not in seen))
+    with deferred(engine, defer_indexes) as set_aside:
+        _ingest(engine, inputs, done, namespace, batch_rows, progress, report)
+    if set_aside.rebuilt:
+        report.messages.append(
+            f"rebuilt {len(set_aside.rebuilt)} secondary indexes and foreign keys "
+            f"set aside for the load in {set_aside.rebuild_s:.1f} s"
+        )
+    return report
+
+
+# Full-schema MPD slices hold about 250 bytes of JSON per playlist entry.
+_BYTES_PER_ENTRY = 250
+# Loads expected to bring fewer entries than this keep every index up to date as they go.
+DEFER_MIN_ENTRIES = 1_000_000
+
+
+def should_defer(engine: Engine, input_bytes: int) -> bool:
+    """Whether a load of ``input_bytes`` of new slices should set indexes aside.
+
+    Rebuilding costs one sort of each whole table, so it pays when the load is
+    large (about a million entries or more) and at least half the size of the
+    catalog already there.
+    """
+    expected = input_bytes // _BYTES_PER_ENTRY
+    return expected >= DEFER_MIN_ENTRIES and expected * 2 >= catalog_entries(engine)
+
+
+def _ingest(
+    engine: Engine,
+    inputs: list[SliceInput],
+    done: set[tuple[str, str]],
+    namespace: str,
+    batch_rows: int,
+    progress: Progress,
+    report: IngestReport,
+) -> None:
     pending: list[_Pending] = []
     pending_rows = 0
     inflight: tuple[Future[None], list[_Pending]] | None = None
 
+    known_tracks = bulk.KnownTracks()
+
     def merge(chunk: list[_Pending]) -> None:
         with engine.begin() as conn:
-            _merge_pending(conn, chunk, namespace)
+            _merge_pending(conn, chunk, namespace, known_tracks)
 
     def settle() -> None:
         nonlocal inflight
@@ -402,9 +498,6 @@ def ingest_mpd(
             inflight = (writer.submit(merge, pending), pending)
         pending, pending_rows = [], 0
 
-    inputs = list(iter_inputs(paths))
-    with engine.connect() as conn:
-        done = batches_done(conn)
     task = progress.start("ingest mpd", total=len(inputs))
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpd-merge") as writer:
         try:
@@ -441,7 +534,6 @@ def ingest_mpd(
             settle()
         finally:
             progress.stop()
-    return report
 
 
 @dataclass
@@ -494,19 +586,24 @@ def _record_batches(conn: Connection, pending: list[_Pending]) -> list[int]:
     return [ids[item.location] for item in pending]
 
 
-def _merge_pending(conn: Connection, pending: list[_Pending], namespace: str) -> None:
+def _merge_pending(
+    conn: Connection, pending: list[_Pending], namespace: str, known_tracks: bulk.KnownTracks
+) -> None:
     """Merge the parsed slices of one chunk, with their batch rows and rejects, in the caller's transaction."""
     batch_ids = _record_batches(conn, pending)
     for batch_id, item in zip(batch_ids, pending, strict=True):
         for row in item.rejects.rows:
             row["batch_id"] = batch_id
-        item.parsed.playlists["batch_id"] = [batch_id] * item.parsed.n_playlists
-    tracks = pl.DataFrame(_concat([item.parsed.tracks for item in pending]), schema=ENTRY_TRACK, strict=False)
-    entries = pl.DataFrame(
-        _concat([item.parsed.entries for item in pending]),
-        schema={"playlist_key": pl.String, "position": pl.Int32},
-    ).with_columns(tracks["source_key"].alias("track_key"))
-    playlists = pl.DataFrame(_concat([item.parsed.playlists for item in pending]), strict=False)
+    tracks = pl.concat([item.parsed.tracks for item in pending])
+    entries = pl.concat([item.parsed.entries for item in pending]).with_columns(
+        tracks["source_key"].alias("track_key")
+    )
+    playlists = pl.concat(
+        [
+            item.parsed.playlists.with_columns(pl.lit(batch_id, pl.Int64).alias("batch_id"))
+            for batch_id, item in zip(batch_ids, pending, strict=True)
+        ]
+    )
     if playlists["source_key"].n_unique() < playlists.height:
         # A pid found again in a later file replaces the earlier playlist, as it does across chunks.
         slice_of = pl.Series([i for i, item in enumerate(pending) for _ in range(item.parsed.n_playlists)])
@@ -523,24 +620,30 @@ def _merge_pending(conn: Connection, pending: list[_Pending], namespace: str) ->
     # Every MPD track key is the track's Spotify URI.
     tracks = tracks.with_columns(pl.col("source_key").alias("spotify_uri"))
     raw = distinct_tracks(bulk.conform(tracks, RAW_TRACK).lazy()).collect()
-    settled = bulk.settled_tracks(conn, raw)
-    if settled.len():
-        raw = raw.filter(~pl.col("source_key").is_in(settled.implode()))
+    wanted = raw.select(
+        pl.col("source_key").cast(pl.String),
+        (pl.col("album_uri").is_not_null() | pl.col("album_title").is_not_null()).alias("has_album"),
+        pl.col("duration_ms").is_not_null().alias("has_duration"),
+        pl.col("isrc").is_not_null().alias("has_isrc"),
+        pl.col("release_year").is_not_null().alias("has_year"),
+        pl.col("artist_uri").is_not_null().alias("has_artist_uri"),
+    )
+    # Settled tracks (in the catalog, holding all this chunk could add) need no normalising
+    # nor merging, only their ids: first those this load knows, then the rest looked up.
+    cached = known_tracks.settled(wanted)
+    probed = bulk.probe_tracks(conn, wanted.join(cached, on="source_key", how="anti")["source_key"])
+    done = pl.concat([cached["source_key"], bulk.settled(wanted, probed)["source_key"]])
+    if done.len():
+        raw = raw.filter(~pl.col("source_key").is_in(done.implode()))
+    known = pl.concat([cached, probed.select("source_key", "id")])
     chunk = build_chunk(
         raw,
-        playlist_frame(playlists.to_dict(as_series=False)),
+        playlist_frame(playlists),
         entries,
         pl.concat([item.rejects.frame() for item in pending]),
     )
-    merge_chunk(conn, chunk, namespace=namespace)
-
-
-def _concat(parts: list[dict[str, list[Any]]]) -> dict[str, list[Any]]:
-    out: dict[str, list[Any]] = {}
-    for part in parts:
-        for key, values in part.items():
-            out.setdefault(key, []).extend(values)
-    return out
+    merge_chunk(conn, chunk, namespace=namespace, known=known)
+    known_tracks.add(probed, chunk.new_tracks)
 
 
 def _reject_input(engine: Engine, location: str, reason: str, raw: Any = None) -> None:

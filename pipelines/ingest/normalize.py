@@ -188,8 +188,8 @@ def _frames(tracks_in: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.Laz
     return artists, albums, tracks, track_artists
 
 
-def playlist_frame(rows: dict[str, list]) -> pl.LazyFrame:
-    """Playlists with cleaned names and their match keys."""
+def playlist_frame(rows: dict[str, list] | pl.DataFrame) -> pl.LazyFrame:
+    """Playlists (columns or a frame) with cleaned names and their match keys."""
     frame = bulk.conform(pl.DataFrame(rows, strict=False), bulk.PLAYLISTS).lazy()
     return frame.with_columns(
         k.clean_text(pl.col("name")).fill_null("").alias("name"),

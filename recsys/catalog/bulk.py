@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 from recsys.errors import CatalogError
 
@@ -77,6 +77,14 @@ REJECTS = {
     "raw": pl.String,
 }
 
+# Values a later occurrence of a track may add to its row, and how the row is checked for each.
+HELD = ("has_album", "has_duration", "has_isrc", "has_year", "has_artist_uri")
+_HELD = """track.album_id IS NOT NULL, track.duration_ms IS NOT NULL, track.isrc IS NOT NULL,
+           track.year IS NOT NULL,
+           COALESCE((SELECT a.spotify_uri IS NOT NULL FROM artist a WHERE a.id = track.artist_id), false)"""
+# A track known to be in the catalog: its id and which of those values its row holds.
+KNOWN_TRACKS: dict[str, Any] = {"source_key": pl.String, "id": pl.Int64} | {name: pl.Boolean for name in HELD}
+
 _SQL_TYPES = {
     pl.String: "TEXT",
     pl.Int32: "INTEGER",
@@ -111,6 +119,8 @@ class CatalogChunk:
     playlists: pl.DataFrame = field(default_factory=lambda: empty(PLAYLISTS))
     entries: pl.DataFrame = field(default_factory=lambda: empty(ENTRIES))
     rejects: pl.DataFrame = field(default_factory=lambda: empty(REJECTS))
+    # Filled by merge_chunk when given the known tracks: the tracks it inserted (KNOWN_TRACKS).
+    new_tracks: pl.DataFrame = field(default_factory=lambda: empty(KNOWN_TRACKS))
 
 
 def _sql_type(dtype: Any) -> str:
@@ -174,12 +184,31 @@ def stage(conn: Connection, name: str, frame: pl.DataFrame) -> int:
     return frame.height
 
 
+def _fence(conn: Connection) -> str:
+    """A clause that keeps PostgreSQL from flattening a subquery of per-row index lookups.
+
+    A chunk's keys are looked up one by one in a catalog table's unique index through
+    a scalar subquery. Flattened into a join, the planner may instead hash the whole
+    table for every chunk, which slows a large load down as the catalog grows.
+    SQLite always looks up row by row.
+    """
+    return "OFFSET 0" if conn.dialect.name == "postgresql" else ""
+
+
 def _distinct(conn: Connection) -> str:
     return "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
 
 
-def merge_chunk(conn: Connection, chunk: CatalogChunk, *, namespace: str) -> dict[str, int]:
-    """Merge one chunk into the catalog inside the caller's transaction; returns rows affected per table."""
+def merge_chunk(
+    conn: Connection, chunk: CatalogChunk, *, namespace: str, known: pl.DataFrame | None = None
+) -> dict[str, int]:
+    """Merge one chunk into the catalog inside the caller's transaction; returns rows affected per table.
+
+    ``known``, when given, holds the ``source_key, id`` of the chunk's tracks already in
+    the catalog (from :func:`probe_tracks` in this transaction): every other track of the
+    chunk is then inserted without looking for it first, and the entries take their
+    track ids from ``known`` and from the insert itself instead of reading them back.
+    """
     counts: dict[str, int] = {}
     nd = _distinct(conn)
 
@@ -200,44 +229,12 @@ def merge_chunk(conn: Connection, chunk: CatalogChunk, *, namespace: str) -> dic
                FROM s_album s LEFT JOIN artist a ON a.source_key = s.artist_key WHERE true
                ON CONFLICT (source_key) DO NOTHING"""
         )
-    if stage(conn, "s_track", conform(chunk.tracks, TRACKS)):
-        # New tracks first (a plain insert: no conflict handling for rows known to be absent)...
-        counts["tracks"] = run(
-            """INSERT INTO track (source_key, spotify_uri, isrc, mbid, title, title_key, artist_id, artist_name,
-                                   album_id, duration_ms, year, recording_key)
-               SELECT s.source_key, s.spotify_uri, s.isrc, s.mbid, s.title, s.title_key, a.id, s.artist_name,
-                      al.id, s.duration_ms, s.year, s.recording_key
-               FROM s_track s
-               LEFT JOIN artist a ON a.source_key = s.artist_key
-               LEFT JOIN album al ON al.source_key = s.album_key
-               WHERE NOT EXISTS (SELECT 1 FROM track t WHERE t.source_key = s.source_key)
-               ON CONFLICT (source_key) DO NOTHING"""
-        )
-        # ...then known tracks gain only the values they lacked (first occurrence wins otherwise).
-        counts["tracks_updated"] = run(
-            """UPDATE track SET
-                   album_id = COALESCE(track.album_id, x.album_id),
-                   duration_ms = COALESCE(track.duration_ms, x.duration_ms),
-                   isrc = COALESCE(track.isrc, x.isrc),
-                   year = COALESCE(track.year, x.year)
-               FROM (SELECT s.source_key, al.id AS album_id, s.duration_ms, s.isrc, s.year
-                     FROM s_track s LEFT JOIN album al ON al.source_key = s.album_key) AS x
-               WHERE track.source_key = x.source_key
-                 AND ((track.album_id IS NULL AND x.album_id IS NOT NULL)
-                   OR (track.duration_ms IS NULL AND x.duration_ms IS NOT NULL)
-                   OR (track.isrc IS NULL AND x.isrc IS NOT NULL)
-                   OR (track.year IS NULL AND x.year IS NOT NULL))"""
-        )
-    if stage(conn, "s_track_artist", conform(chunk.track_artists, TRACK_ARTISTS)):
-        # Credits belong to a track's first occurrence: a track that has any keeps them.
-        counts["track_artists"] = run(
-            """INSERT INTO track_artist (track_id, position, artist_id, role)
-               SELECT t.id, s.position, a.id, s.role FROM s_track_artist s
-               JOIN track t ON t.source_key = s.track_key
-               JOIN artist a ON a.source_key = s.artist_key
-               WHERE NOT EXISTS (SELECT 1 FROM track_artist x WHERE x.track_id = t.id)
-               ON CONFLICT (track_id, position) DO NOTHING"""
-        )
+    track_ids: pl.DataFrame | None = None
+    if known is None:
+        counts.update(_merge_tracks(conn, chunk, new_only=False))
+    else:
+        track_ids, merged = _merge_probed_tracks(conn, chunk, known)
+        counts.update(merged)
     if stage(conn, "s_playlist", conform(chunk.playlists, PLAYLISTS)):
         cols = [
             "name",
@@ -249,6 +246,19 @@ def merge_chunk(conn: Connection, chunk: CatalogChunk, *, namespace: str) -> dic
             "modified_at",
             "num_tracks",
         ]
+        # Entries of the playlists in this chunk are replaced as a whole: the chunk is their truth.
+        # Only playlists already in the catalog can have entries to replace.
+        replaced = (
+            conn.execute(
+                text(
+                    """SELECT p.id FROM s_playlist s
+                   JOIN playlist p ON p.namespace = :ns AND p.source_key = s.source_key"""
+                ),
+                {"ns": namespace},
+            )
+            .scalars()
+            .all()
+        )
         counts["playlists"] = run(
             f"""INSERT INTO playlist (namespace, source_key, {", ".join(cols)}, batch_id)
                SELECT :ns, source_key, {", ".join(cols)}, batch_id FROM s_playlist WHERE true
@@ -257,17 +267,143 @@ def merge_chunk(conn: Connection, chunk: CatalogChunk, *, namespace: str) -> dic
                WHERE {" OR ".join(f"playlist.{c} {nd} excluded.{c}" for c in cols)}""",
             ns=namespace,
         )
-        # Entries of the playlists in this chunk are replaced as a whole: the chunk is their truth.
-        run(
-            """DELETE FROM playlist_track WHERE playlist_id IN (
-                   SELECT p.id FROM playlist p JOIN s_playlist s
-                   ON p.namespace = :ns AND p.source_key = s.source_key)""",
-            ns=namespace,
+        delete = text("DELETE FROM playlist_track WHERE playlist_id IN :ids").bindparams(
+            bindparam("ids", expanding=True)
         )
+        for start in range(0, len(replaced), 1_000):
+            conn.execute(delete, {"ids": list(replaced[start : start + 1_000])})
     if chunk.entries.height:
-        counts["playlist_tracks"] = _insert_entries(conn, conform(chunk.entries, ENTRIES), namespace)
+        counts["playlist_tracks"] = _insert_entries(
+            conn, conform(chunk.entries, ENTRIES), namespace, track_ids
+        )
     counts["rejects"] = insert_rejects(conn, chunk.rejects)
     return counts
+
+
+_INSERT_TRACKS = """INSERT INTO track (source_key, spotify_uri, isrc, mbid, title, title_key, artist_id, artist_name,
+                                   album_id, duration_ms, year, recording_key)
+               SELECT s.source_key, s.spotify_uri, s.isrc, s.mbid, s.title, s.title_key, a.id, s.artist_name,
+                      al.id, s.duration_ms, s.year, s.recording_key
+               FROM {staged} s
+               LEFT JOIN artist a ON a.source_key = s.artist_key
+               LEFT JOIN album al ON al.source_key = s.album_key
+               WHERE {where}
+               ON CONFLICT (source_key) DO NOTHING"""
+# Known tracks gain only the values they lacked (first occurrence wins otherwise).
+_FILL_TRACKS = """UPDATE track SET
+                   album_id = COALESCE(track.album_id, x.album_id),
+                   duration_ms = COALESCE(track.duration_ms, x.duration_ms),
+                   isrc = COALESCE(track.isrc, x.isrc),
+                   year = COALESCE(track.year, x.year)
+               FROM (SELECT s.source_key, al.id AS album_id, s.duration_ms, s.isrc, s.year
+                     FROM {staged} s LEFT JOIN album al ON al.source_key = s.album_key) AS x
+               WHERE track.source_key = x.source_key
+                 AND ((track.album_id IS NULL AND x.album_id IS NOT NULL)
+                   OR (track.duration_ms IS NULL AND x.duration_ms IS NOT NULL)
+                   OR (track.isrc IS NULL AND x.isrc IS NOT NULL)
+                   OR (track.year IS NULL AND x.year IS NOT NULL))"""
+# Credits belong to a track's first occurrence: a track that has any keeps them.
+_INSERT_CREDITS = """INSERT INTO track_artist (track_id, position, artist_id, role)
+               SELECT t.id, s.position, a.id, s.role FROM {staged} s
+               JOIN track t ON t.source_key = s.track_key
+               JOIN artist a ON a.source_key = s.artist_key
+               WHERE NOT EXISTS (SELECT 1 FROM track_artist x WHERE x.track_id = t.id)
+               ON CONFLICT (track_id, position) DO NOTHING"""
+
+
+def _merge_tracks(conn: Connection, chunk: CatalogChunk, *, new_only: bool) -> dict[str, int]:
+    """Tracks and their credits by source key alone: new ones inserted, known ones filled in."""
+    counts: dict[str, int] = {}
+    if stage(conn, "s_track", conform(chunk.tracks, TRACKS)):
+        where = "NOT EXISTS (SELECT 1 FROM track t WHERE t.source_key = s.source_key)"
+        counts["tracks"] = conn.execute(text(_INSERT_TRACKS.format(staged="s_track", where=where))).rowcount
+        counts["tracks_updated"] = conn.execute(text(_FILL_TRACKS.format(staged="s_track"))).rowcount
+    if stage(conn, "s_track_artist", conform(chunk.track_artists, TRACK_ARTISTS)):
+        counts["track_artists"] = conn.execute(text(_INSERT_CREDITS.format(staged="s_track_artist"))).rowcount
+    return counts
+
+
+def _merge_probed_tracks(
+    conn: Connection, chunk: CatalogChunk, known: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Tracks and credits when the chunk's known tracks are given; returns (key, id) of all the chunk's tracks.
+
+    New tracks are inserted straight away (``ON CONFLICT`` still guards against another
+    writer) and their ids come back from the insert; their credits need no check for
+    earlier ones. Known tracks take the general path: filled in, credited only if bare.
+    """
+    counts: dict[str, int] = {}
+    keys = known.select(pl.col("source_key").cast(pl.String))
+    tracks = conform(chunk.tracks, TRACKS)
+    new = tracks.join(keys, on="source_key", how="anti", maintain_order="left")
+    old = tracks.join(keys, on="source_key", how="semi", maintain_order="left")
+    credits = conform(chunk.track_artists, TRACK_ARTISTS)
+    ids = pl.DataFrame(schema=KNOWN_TRACKS)
+    if stage(conn, "s_track", new):
+        insert = _INSERT_TRACKS.format(staged="s_track", where="true")
+        if conn.dialect.name == "postgresql":
+            ids = _query_frame(conn, f"{insert} RETURNING source_key, id, {_HELD}", schema=KNOWN_TRACKS)
+            counts["tracks"] = ids.height
+        else:
+            # SQLite (3.40) returns wrong IS NOT NULL values from this RETURNING clause: read them back.
+            counts["tracks"] = conn.execute(text(insert)).rowcount
+            ids = probe_tracks(conn, new["source_key"])
+        new_credits = credits.join(
+            ids.select(pl.col("source_key").alias("track_key"), pl.col("id").alias("track_id")),
+            on="track_key",
+            how="inner",
+        )
+        if stage(conn, "s_new_credit", new_credits.select("track_id", "position", "artist_key", "role")):
+            counts["track_artists"] = conn.execute(
+                text(
+                    """INSERT INTO track_artist (track_id, position, artist_id, role)
+                       SELECT s.track_id, s.position, a.id, s.role FROM s_new_credit s
+                       JOIN artist a ON a.source_key = s.artist_key WHERE true
+                       ON CONFLICT (track_id, position) DO NOTHING"""
+                )
+            ).rowcount
+    if stage(conn, "s_track_fill", old):
+        counts["tracks_updated"] = conn.execute(text(_FILL_TRACKS.format(staged="s_track_fill"))).rowcount
+        old_credits = credits.join(
+            old.select(pl.col("source_key").alias("track_key")), on="track_key", how="semi"
+        )
+        if stage(conn, "s_track_artist", old_credits):
+            counts["track_artists"] = (
+                counts.get("track_artists", 0)
+                + conn.execute(text(_INSERT_CREDITS.format(staged="s_track_artist"))).rowcount
+            )
+    chunk.new_tracks = ids
+    written = pl.concat(
+        [ids.select("source_key", "id"), known.select("source_key", pl.col("id").cast(pl.Int64))]
+    )
+    return written.rename({"source_key": "key"}), counts
+
+
+def _query_frame(
+    conn: Connection, query: str, schema: dict[str, Any] | None = None, **params: Any
+) -> pl.DataFrame:
+    """The rows of ``query`` (by default ``key, id``) as a frame of ``schema``.
+
+    On PostgreSQL they are copied out and parsed by Polars: no Python object per row.
+    """
+    schema = schema or {"key": pl.String, "id": pl.Int64}
+    if conn.dialect.name != "postgresql":
+        rows = conn.execute(text(query), params).all()
+        return pl.DataFrame(rows, schema=schema, orient="row")
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    sql = str(text(query).bindparams(**params).compile(conn, compile_kwargs={"literal_binds": True}))
+    buffer = io.BytesIO()
+    with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+        for block in copy:
+            buffer.write(block)
+    if not buffer.tell():
+        return pl.DataFrame(schema=schema)
+    buffer.seek(0)
+    flags = [name for name, dtype in schema.items() if dtype == pl.Boolean]
+    text_schema = {name: pl.String if name in flags else dtype for name, dtype in schema.items()}
+    frame = pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=text_schema)
+    return frame.with_columns(pl.col(name) == "t" for name in flags) if flags else frame
 
 
 def insert_rejects(conn: Connection, rejects: pl.DataFrame) -> int:
@@ -287,40 +423,37 @@ def insert_rejects(conn: Connection, rejects: pl.DataFrame) -> int:
 def _key_ids(conn: Connection, keys: pl.Series, name: str, query: str, **params: Any) -> pl.DataFrame:
     """(key, id) of the distinct ``keys`` found by ``query`` (which joins the staged table ``name``)."""
     stage(conn, name, pl.DataFrame({"source_key": keys.unique()}, schema={"source_key": pl.String}))
-    schema = {"key": pl.String, "id": pl.Int64}
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    if conn.dialect.name == "postgresql":
-        # COPY out and parse in Polars: no Python object per row.
-        sql = str(text(query).bindparams(**params).compile(conn, compile_kwargs={"literal_binds": True}))
-        buffer = io.BytesIO()
-        with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
-            for block in copy:
-                buffer.write(block)
-        if not buffer.tell():
-            return pl.DataFrame(schema=schema)
-        buffer.seek(0)
-        return pl.read_csv(buffer, has_header=False, new_columns=list(schema), schema=schema)
-    rows = conn.execute(text(query), params).all()
-    return pl.DataFrame(rows, schema=schema, orient="row")
+    return _query_frame(conn, query, **params)
 
 
-def _insert_entries(conn: Connection, entries: pl.DataFrame, namespace: str) -> int:
-    """Resolve the entries' playlist and track keys to ids and write them to ``playlist_track``."""
+def _insert_entries(
+    conn: Connection, entries: pl.DataFrame, namespace: str, track_ids: pl.DataFrame | None = None
+) -> int:
+    """Resolve the entries' playlist and track keys to ids and write them to ``playlist_track``.
+
+    ``track_ids`` (key, id), when given, are the ids merged in this transaction: only
+    keys it lacks are read back.
+    """
     playlists = _key_ids(
         conn,
         entries["playlist_key"],
         "s_entry_playlist",
-        """SELECT p.source_key, p.id FROM s_entry_playlist s
-           JOIN playlist p ON p.namespace = :ns AND p.source_key = s.source_key""",
+        f"""SELECT source_key, id FROM (
+               SELECT s.source_key,
+                      (SELECT p.id FROM playlist p WHERE p.namespace = :ns AND p.source_key = s.source_key) AS id
+               FROM s_entry_playlist s {_fence(conn)}) q
+           WHERE id IS NOT NULL""",
         ns=namespace,
     )
-    tracks = _key_ids(
-        conn,
-        entries["track_key"],
-        "s_entry_track",
-        "SELECT t.source_key, t.id FROM s_entry_track s JOIN track t ON t.source_key = s.source_key",
-    )
+    lookup = "SELECT t.source_key, t.id FROM s_entry_track s JOIN track t ON t.source_key = s.source_key"
+    if track_ids is None:
+        tracks = _key_ids(conn, entries["track_key"], "s_entry_track", lookup)
+    else:
+        keys = entries["track_key"].unique()
+        unresolved = keys.filter(~keys.is_in(track_ids["key"].implode()))
+        tracks = track_ids
+        if unresolved.len():  # written by another process since the probe
+            tracks = pl.concat([track_ids, _key_ids(conn, unresolved, "s_entry_track", lookup)])
     resolved = (
         entries.lazy()
         .join(
@@ -365,34 +498,53 @@ def _insert_entries(conn: Connection, entries: pl.DataFrame, namespace: str) -> 
     return rows.height
 
 
-def settled_tracks(conn: Connection, raw: pl.DataFrame) -> pl.Series:
-    """Source keys of raw tracks already in the catalog that a merge would leave unchanged.
+def probe_tracks(conn: Connection, keys: pl.Series) -> pl.DataFrame:
+    """``KNOWN_TRACKS`` rows (id and the values held) of the tracks among ``keys`` already in the catalog."""
+    frame = pl.DataFrame({"source_key": keys.unique()}, schema={"source_key": pl.String})
+    if not stage(conn, "s_probe", frame):
+        return pl.DataFrame(schema=KNOWN_TRACKS)
+    if conn.dialect.name == "postgresql":
+        # One index lookup per staged key (see _fence), never a scan of the whole catalog.
+        query = f"""SELECT s.source_key, track.id, {_HELD} FROM s_probe s
+                    CROSS JOIN LATERAL (SELECT t.id, t.album_id, t.duration_ms, t.isrc, t.year, t.artist_id
+                                        FROM track t WHERE t.source_key = s.source_key OFFSET 0) track"""
+    else:
+        query = f"SELECT s.source_key, track.id, {_HELD} FROM s_probe s JOIN track ON track.source_key = s.source_key"
+    return _query_frame(conn, query, schema=KNOWN_TRACKS)
 
-    ``raw`` has the raw-track columns ``source_key, artist_uri, album_title, album_uri,
-    duration_ms, isrc, release_year``. A known track is settled unless this occurrence
-    brings a value it lacks (album, duration, ISRC, year, its artist's URI); settled
-    tracks need no normalisation and no merge, only their ids for the entries.
+
+def settled(wanted: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
+    """``source_key, id`` of the tracks whose catalog row already holds every value this occurrence brings.
+
+    ``wanted`` has the source key and, per value, whether this occurrence brings it
+    (:data:`HELD` names); ``held`` has what the catalog holds (``KNOWN_TRACKS``).
     """
-    frame = raw.select(
-        pl.col("source_key").cast(pl.String),
-        (pl.col("album_uri").is_not_null() | pl.col("album_title").is_not_null()).alias("has_album"),
-        pl.col("duration_ms").is_not_null().alias("has_duration"),
-        pl.col("isrc").is_not_null().alias("has_isrc"),
-        pl.col("release_year").is_not_null().alias("has_year"),
-        pl.col("artist_uri").is_not_null().alias("has_artist_uri"),
-    ).unique(subset="source_key", keep="first", maintain_order=True)
-    if not stage(conn, "s_settle", frame):
-        return pl.Series("source_key", [], dtype=pl.String)
-    rows = conn.execute(
-        text(
-            """SELECT s.source_key FROM s_settle s
-               JOIN track t ON t.source_key = s.source_key
-               LEFT JOIN artist a ON a.id = t.artist_id
-               WHERE (t.album_id IS NOT NULL OR NOT s.has_album)
-                 AND (t.duration_ms IS NOT NULL OR NOT s.has_duration)
-                 AND (t.isrc IS NOT NULL OR NOT s.has_isrc)
-                 AND (t.year IS NOT NULL OR NOT s.has_year)
-                 AND (a.spotify_uri IS NOT NULL OR NOT s.has_artist_uri)"""
+    joined = wanted.join(held, on="source_key", how="inner", suffix="_held")
+    return joined.filter(pl.all_horizontal(pl.col(f"{name}_held") | ~pl.col(name) for name in HELD)).select(
+        "source_key", "id"
+    )
+
+
+class KnownTracks:
+    """Tracks one load has found in or written to the catalog, so it need not look them up again.
+
+    Holds each track's id and which of the values a later occurrence could add its row
+    already has. Values are only ever added to a track, never taken away, so a value
+    recorded as held stays held: a track this cache calls settled is settled. A track
+    it does not know, or records as lacking something, is looked up again.
+    At most ``limit`` tracks are kept (the most recently seen), so memory stays bounded.
+    """
+
+    def __init__(self, limit: int = 4_000_000) -> None:
+        self.limit = limit
+        self.frame = pl.DataFrame(schema=KNOWN_TRACKS)
+
+    def settled(self, wanted: pl.DataFrame) -> pl.DataFrame:
+        return settled(wanted, self.frame)
+
+    def add(self, *frames: pl.DataFrame) -> None:
+        fresh = pl.concat([f.select(list(KNOWN_TRACKS)) for f in frames]).unique(
+            subset="source_key", keep="last", maintain_order=True
         )
-    ).all()
-    return pl.Series("source_key", [r[0] for r in rows], dtype=pl.String)
+        kept = self.frame.join(fresh.select("source_key"), on="source_key", how="anti")
+        self.frame = pl.concat([kept, fresh]).tail(self.limit).rechunk()

@@ -11,8 +11,15 @@ from typing import Any
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
-from pipelines.ingest.mpd import _parse_clean, _parse_records, ingest_mpd, parse_slice
+from pipelines.ingest.mpd import (
+    ParsedSlice,
+    _parse_clean,
+    _parse_records,
+    ingest_mpd,
+    parse_slice,
+)
 from recsys.catalog import batches
 
 ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -124,7 +131,14 @@ def test_column_parser_matches_record_parser(playlists: list[Any]) -> None:
     fast = _parse_clean(playlists)
     assert fast is not None
     slow = _parse_records("x.json", playlists, batches.RejectLog("mpd"), None)
-    assert (fast.playlists, fast.tracks, fast.entries) == (slow.playlists, slow.tracks, slow.entries)
+    assert_same(fast, slow)
+
+
+def assert_same(a: ParsedSlice, b: ParsedSlice) -> None:
+    assert_frame_equal(a.playlists, b.playlists)
+    assert_frame_equal(a.tracks, b.tracks)
+    assert_frame_equal(a.entries, b.entries)
+    assert a.problem == b.problem
 
 
 @settings(max_examples=60, deadline=None)

@@ -1,0 +1,204 @@
+"""Secondary indexes and foreign keys set aside during a bulk load, and rebuilt after it.
+
+Loading millions of playlist entries into tables that keep eight secondary indexes
+and three foreign keys up to date costs one B-tree descent per index and one
+trigger query per key for every row. The bulk loader reads none of them: it looks
+rows up by their unique ``source_key`` only. So a large load drops them first and
+rebuilds them at the end, as ``pg_restore`` does: a ``CREATE INDEX`` sorts once,
+which is several times cheaper than as many single-row insertions, and a foreign
+key is validated by one join instead of a trigger call per row.
+
+What is deferred is named by the schema itself (:data:`DEFERRABLE_INDEXES`,
+:data:`DEFERRABLE_FOREIGN_KEYS`); the definitions rebuilt are those of
+:mod:`recsys.catalog.schema`, the same the migrations create. Nothing is kept
+anywhere else, so a load killed halfway loses nothing: the next bulk load, or
+``recsys db upgrade``, finds what is missing and rebuilds it. Until then queries
+are correct, only slower, and ``recsys db status`` names what is missing.
+
+On PostgreSQL a session advisory lock marks a load that has indexes set aside,
+so a second process never rebuilds them under a running load. SQLite cannot drop
+a foreign key without rebuilding the table, so there only indexes are deferred.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, Engine, ForeignKeyConstraint, Index, inspect
+from sqlalchemy.schema import AddConstraint, CreateIndex
+
+from recsys.catalog.schema import Base
+
+# Non-unique indexes of the tables a catalog load writes; the loader never reads them.
+DEFERRABLE_INDEXES = (
+    "ix_artist_name_key",
+    "ix_album_artist_id",
+    "ix_track_spotify_uri",
+    "ix_track_isrc",
+    "ix_track_artist_id",
+    "ix_track_album_id",
+    "ix_track_recording_key",
+    "ix_track_artist_artist_id",
+    "ix_playlist_track_track_id",
+)
+# Foreign keys among the dimension tables; the loader resolves these ids itself.
+DEFERRABLE_FOREIGN_KEYS = (
+    "fk_album_artist_id_artist",
+    "fk_track_artist_id_artist",
+    "fk_track_album_id_album",
+)
+# Any fixed 64-bit number: the session lock held by a load with objects set aside.
+_LOCK_KEY = 0x7265637379734458
+
+
+def _schema_objects() -> tuple[dict[str, Index], dict[str, ForeignKeyConstraint]]:
+    """The deferrable indexes and foreign keys, by name, as the schema defines them."""
+    indexes: dict[str, Index] = {}
+    keys: dict[str, ForeignKeyConstraint] = {}
+    for table in Base.metadata.sorted_tables:
+        indexes.update((str(i.name), i) for i in table.indexes if i.name in DEFERRABLE_INDEXES)
+        keys.update(
+            (str(k.name), k) for k in table.foreign_key_constraints if k.name in DEFERRABLE_FOREIGN_KEYS
+        )
+    assert set(indexes) | set(keys) == {*DEFERRABLE_INDEXES, *DEFERRABLE_FOREIGN_KEYS}, "the schema changed"
+    return indexes, keys
+
+
+def _indexes() -> dict[str, Index]:
+    return _schema_objects()[0]
+
+
+def _foreign_keys() -> dict[str, ForeignKeyConstraint]:
+    return _schema_objects()[1]
+
+
+def _tables() -> set[str]:
+    indexes, keys = _indexes(), _foreign_keys()
+    return {str(i.table.name) for i in indexes.values() if i.table is not None} | {
+        str(k.table.name) for k in keys.values()
+    }
+
+
+def missing(conn: Connection) -> list[str]:
+    """Names of the deferrable indexes and foreign keys the database lacks, in rebuild order."""
+    inspector = inspect(conn)
+    present: set[str] = set()
+    for table in _tables():
+        present.update(str(i["name"]) for i in inspector.get_indexes(table))
+        if conn.dialect.name == "postgresql":
+            present.update(str(k["name"]) for k in inspector.get_foreign_keys(table))
+    names = list(DEFERRABLE_INDEXES)
+    if conn.dialect.name == "postgresql":
+        names += DEFERRABLE_FOREIGN_KEYS
+    return [name for name in names if name not in present]
+
+
+@dataclass
+class DeferReport:
+    """What one bulk load set aside and how long rebuilding took."""
+
+    deferred: list[str] = field(default_factory=list)
+    rebuilt: list[str] = field(default_factory=list)
+    rebuild_s: float = 0.0
+
+
+def _try_lock(conn: Connection) -> bool:
+    """Take the load lock for this session (PostgreSQL); False when another session holds it."""
+    if conn.dialect.name != "postgresql":
+        return True
+    taken = bool(conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_LOCK_KEY})").scalar())
+    conn.commit()  # the lock belongs to the session, not to this transaction
+    return taken
+
+
+def rebuild(engine: Engine) -> list[str]:
+    """Rebuild every deferrable index and foreign key the database lacks; returns their names.
+
+    Does nothing while another process holds a load's lock (its own load rebuilds
+    them when it ends). Each object is rebuilt and committed on its own.
+    """
+    with engine.connect() as lock:
+        if not _try_lock(lock):
+            return []
+        try:
+            return _rebuild(engine)
+        finally:
+            _unlock(lock)
+
+
+def _unlock(conn: Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
+        conn.commit()
+
+
+def _rebuild(engine: Engine) -> list[str]:
+    indexes, keys = _indexes(), _foreign_keys()
+    with engine.connect() as conn:
+        todo = missing(conn)
+    for name in todo:
+        with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Sorting in memory and with parallel workers; this transaction only.
+                conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+            if name in indexes:
+                conn.execute(CreateIndex(indexes[name]))
+            else:
+                conn.execute(AddConstraint(keys[name]))
+    return todo
+
+
+def _drop(engine: Engine) -> list[str]:
+    with engine.begin() as conn:
+        absent = set(missing(conn))
+        dropped = []
+        if conn.dialect.name == "postgresql":
+            for name in DEFERRABLE_FOREIGN_KEYS:
+                if name not in absent:
+                    table = _foreign_keys()[name].table.name
+                    conn.exec_driver_sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
+                    dropped.append(name)
+        for name in DEFERRABLE_INDEXES:
+            if name not in absent:
+                conn.exec_driver_sql(f'DROP INDEX "{name}"')
+                dropped.append(name)
+    return dropped
+
+
+def catalog_entries(engine: Engine) -> int:
+    """About how many playlist entries the catalog holds (cheap: no count of the table)."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            # Heap bytes over the bytes of one row (tuple header, two ids, a position, alignment).
+            size = conn.exec_driver_sql("SELECT pg_relation_size('playlist_track')").scalar()
+            return int(size or 0) // 48
+        return int(conn.exec_driver_sql("SELECT max(rowid) FROM playlist_track").scalar() or 0)
+
+
+@contextmanager
+def deferred(engine: Engine, enabled: bool = True) -> Iterator[DeferReport]:
+    """Set the deferrable indexes and foreign keys aside for the block (when ``enabled``), rebuild them after it.
+
+    At the end, whether the block succeeded or raised, and whether or not it set
+    anything aside itself, whatever is missing is rebuilt: what a killed load left
+    behind too. When another process's load holds them, this one leaves them to it.
+    """
+    report = DeferReport()
+    with engine.connect() as lock:
+        if not _try_lock(lock):
+            yield report
+            return
+        try:
+            try:
+                if enabled:
+                    report.deferred = _drop(engine)
+                yield report
+            finally:
+                start = time.perf_counter()
+                report.rebuilt = _rebuild(engine)
+                report.rebuild_s = time.perf_counter() - start
+        finally:
+            _unlock(lock)
