@@ -642,7 +642,7 @@ def _merge_pending(
         entries,
         pl.concat([item.rejects.frame() for item in pending]),
     )
-    merge_chunk(conn, chunk, namespace=namespace, known=known)
+    merge_chunk(conn, chunk, namespace=namespace, known=known, memory=known_tracks)
     known_tracks.add(probed, chunk.new_tracks)
 
 

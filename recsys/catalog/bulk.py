@@ -84,6 +84,8 @@ _HELD = """track.album_id IS NOT NULL, track.duration_ms IS NOT NULL, track.isrc
            COALESCE((SELECT a.spotify_uri IS NOT NULL FROM artist a WHERE a.id = track.artist_id), false)"""
 # A track known to be in the catalog: its id and which of those values its row holds.
 KNOWN_TRACKS: dict[str, Any] = {"source_key": pl.String, "id": pl.Int64} | {name: pl.Boolean for name in HELD}
+KNOWN_ARTISTS: dict[str, Any] = {"source_key": pl.String, "id": pl.Int64, "has_uri": pl.Boolean}
+KNOWN_ALBUMS: dict[str, Any] = {"source_key": pl.String, "id": pl.Int64}
 
 _SQL_TYPES = {
     pl.String: "TEXT",
@@ -200,7 +202,12 @@ def _distinct(conn: Connection) -> str:
 
 
 def merge_chunk(
-    conn: Connection, chunk: CatalogChunk, *, namespace: str, known: pl.DataFrame | None = None
+    conn: Connection,
+    chunk: CatalogChunk,
+    *,
+    namespace: str,
+    known: pl.DataFrame | None = None,
+    memory: KnownTracks | None = None,
 ) -> dict[str, int]:
     """Merge one chunk into the catalog inside the caller's transaction; returns rows affected per table.
 
@@ -215,26 +222,30 @@ def merge_chunk(
     def run(sql: str, **params: Any) -> int:
         return conn.execute(text(sql), params).rowcount or 0
 
-    if stage(conn, "s_artist", conform(chunk.artists, ARTISTS)):
-        counts["artists"] = run(
-            """INSERT INTO artist (source_key, name, name_key, spotify_uri)
-               SELECT source_key, name, name_key, spotify_uri FROM s_artist WHERE true
-               ON CONFLICT (source_key) DO UPDATE SET spotify_uri = excluded.spotify_uri
-               WHERE artist.spotify_uri IS NULL AND excluded.spotify_uri IS NOT NULL"""
-        )
-    if stage(conn, "s_album", conform(chunk.albums, ALBUMS)):
-        counts["albums"] = run(
-            """INSERT INTO album (source_key, title, artist_id, spotify_uri, release_year, album_type)
-               SELECT s.source_key, s.title, a.id, s.spotify_uri, s.release_year, s.album_type
-               FROM s_album s LEFT JOIN artist a ON a.source_key = s.artist_key WHERE true
-               ON CONFLICT (source_key) DO NOTHING"""
-        )
     track_ids: pl.DataFrame | None = None
-    if known is None:
-        counts.update(_merge_tracks(conn, chunk, new_only=False))
-    else:
-        track_ids, merged = _merge_probed_tracks(conn, chunk, known)
+    if known is not None and memory is not None:
+        track_ids, merged = _merge_resolved(conn, chunk, known, memory)
         counts.update(merged)
+    else:
+        if stage(conn, "s_artist", conform(chunk.artists, ARTISTS)):
+            counts["artists"] = run(
+                """INSERT INTO artist (source_key, name, name_key, spotify_uri)
+                   SELECT source_key, name, name_key, spotify_uri FROM s_artist WHERE true
+                   ON CONFLICT (source_key) DO UPDATE SET spotify_uri = excluded.spotify_uri
+                   WHERE artist.spotify_uri IS NULL AND excluded.spotify_uri IS NOT NULL"""
+            )
+        if stage(conn, "s_album", conform(chunk.albums, ALBUMS)):
+            counts["albums"] = run(
+                """INSERT INTO album (source_key, title, artist_id, spotify_uri, release_year, album_type)
+                   SELECT s.source_key, s.title, a.id, s.spotify_uri, s.release_year, s.album_type
+                   FROM s_album s LEFT JOIN artist a ON a.source_key = s.artist_key WHERE true
+                   ON CONFLICT (source_key) DO NOTHING"""
+            )
+        if known is None:
+            counts.update(_merge_tracks(conn, chunk, new_only=False))
+        else:
+            track_ids, merged = _merge_probed_tracks(conn, chunk, known)
+            counts.update(merged)
     if stage(conn, "s_playlist", conform(chunk.playlists, PLAYLISTS)):
         cols = [
             "name",
@@ -362,6 +373,16 @@ def _merge_probed_tracks(
                        ON CONFLICT (track_id, position) DO NOTHING"""
                 )
             ).rowcount
+    _fill_known(conn, old, credits, counts)
+    chunk.new_tracks = ids
+    written = pl.concat(
+        [ids.select("source_key", "id"), known.select("source_key", pl.col("id").cast(pl.Int64))]
+    )
+    return written.rename({"source_key": "key"}), counts
+
+
+def _fill_known(conn: Connection, old: pl.DataFrame, credits: pl.DataFrame, counts: dict[str, int]) -> None:
+    """Known tracks of a chunk gain the values they lacked, and credits if they have none."""
     if stage(conn, "s_track_fill", old):
         counts["tracks_updated"] = conn.execute(text(_FILL_TRACKS.format(staged="s_track_fill"))).rowcount
         old_credits = credits.join(
@@ -372,11 +393,170 @@ def _merge_probed_tracks(
                 counts.get("track_artists", 0)
                 + conn.execute(text(_INSERT_CREDITS.format(staged="s_track_artist"))).rowcount
             )
-    chunk.new_tracks = ids
-    written = pl.concat(
-        [ids.select("source_key", "id"), known.select("source_key", pl.col("id").cast(pl.Int64))]
+
+
+def _ids(frame: pl.DataFrame, key: str, name: str, *extra: str) -> pl.DataFrame:
+    """``frame``'s ``source_key, id`` renamed for joining on ``key`` with the id as ``name``."""
+    return frame.select(pl.col("source_key").alias(key), pl.col("id").alias(name), *extra)
+
+
+def _merge_resolved(
+    conn: Connection, chunk: CatalogChunk, known: pl.DataFrame, memory: KnownTracks
+) -> tuple[pl.DataFrame, dict[str, int]]:
+    """Artists, albums, tracks and credits with their ids resolved from the load's memory.
+
+    Only artists and albums the load has not met (or an artist that now gains its URI)
+    are written, with ``ON CONFLICT`` as everywhere; their ids come back from the
+    writes or, for rows another load wrote, from one index lookup each. New tracks and
+    their credits are then inserted with those ids in place: no join with the artist or
+    album table. Returns (key, id) of all the chunk's tracks.
+    """
+    counts: dict[str, int] = {}
+    artists = conform(chunk.artists, ARTISTS)
+    cached = memory.artists.find(artists["source_key"])
+    todo = (
+        artists.join(cached, on="source_key", how="left")
+        .filter(pl.col("id").is_null() | (~pl.col("has_uri") & pl.col("spotify_uri").is_not_null()))
+        .select(list(ARTISTS))
     )
+    artist_ids = cached
+    if stage(conn, "s_artist", todo):
+        written = _written(
+            conn,
+            """INSERT INTO artist (source_key, name, name_key, spotify_uri)
+               SELECT source_key, name, name_key, spotify_uri FROM s_artist WHERE true
+               ON CONFLICT (source_key) DO UPDATE SET spotify_uri = excluded.spotify_uri
+               WHERE artist.spotify_uri IS NULL AND excluded.spotify_uri IS NOT NULL""",
+            "artist",
+            todo["source_key"],
+            "spotify_uri",
+        )
+        counts["artists"] = written.height
+        written = written.with_columns(pl.col("spotify_uri").is_not_null().alias("has_uri"))
+        memory.artists.add(written)
+        artist_ids = pl.concat([cached, written.select(list(KNOWN_ARTISTS))]).unique(
+            "source_key", keep="last"
+        )
+
+    albums = conform(chunk.albums, ALBUMS)
+    album_ids = memory.albums.find(albums["source_key"])
+    todo = albums.join(album_ids, on="source_key", how="anti").join(
+        _ids(artist_ids, "artist_key", "artist_id"), on="artist_key", how="left", maintain_order="left"
+    )
+    if stage(
+        conn,
+        "s_album",
+        todo.select("source_key", "title", "artist_id", "spotify_uri", "release_year", "album_type"),
+    ):
+        written = _written(
+            conn,
+            """INSERT INTO album (source_key, title, artist_id, spotify_uri, release_year, album_type)
+               SELECT source_key, title, artist_id, spotify_uri, release_year, album_type FROM s_album WHERE true
+               ON CONFLICT (source_key) DO NOTHING""",
+            "album",
+            todo["source_key"],
+        )
+        counts["albums"] = written.height
+        memory.albums.add(written)
+        album_ids = pl.concat([album_ids, written.select(list(KNOWN_ALBUMS))])
+
+    tracks = conform(chunk.tracks, TRACKS)
+    keys = known.select(pl.col("source_key").cast(pl.String))
+    new = (
+        tracks.join(keys, on="source_key", how="anti", maintain_order="left")
+        .join(
+            _ids(artist_ids, "artist_key", "artist_id", "has_uri"),
+            on="artist_key",
+            how="left",
+            maintain_order="left",
+        )
+        .join(_ids(album_ids, "album_key", "album_id"), on="album_key", how="left", maintain_order="left")
+    )
+    old = tracks.join(keys, on="source_key", how="semi", maintain_order="left")
+    credits = conform(chunk.track_artists, TRACK_ARTISTS)
+    ids = pl.DataFrame(schema={"source_key": pl.String, "id": pl.Int64})
+    columns = (
+        "source_key",
+        "spotify_uri",
+        "isrc",
+        "mbid",
+        "title",
+        "title_key",
+        "artist_id",
+        "artist_name",
+        "album_id",
+        "duration_ms",
+        "year",
+        "recording_key",
+    )
+    if stage(conn, "s_track", new.select(columns)):
+        names = ", ".join(columns)
+        ids = _query_frame(
+            conn,
+            f"""INSERT INTO track ({names}) SELECT {names} FROM s_track WHERE true
+                ON CONFLICT (source_key) DO NOTHING RETURNING source_key, id""",
+            schema=ids.schema,
+        )
+        counts["tracks"] = ids.height
+        chunk.new_tracks = ids.join(
+            new.select(
+                "source_key",
+                pl.col("album_id").is_not_null().alias("has_album"),
+                pl.col("duration_ms").is_not_null().alias("has_duration"),
+                pl.col("isrc").is_not_null().alias("has_isrc"),
+                pl.col("year").is_not_null().alias("has_year"),
+                pl.col("has_uri").fill_null(False).alias("has_artist_uri"),
+            ),
+            on="source_key",
+            how="left",
+        ).select(list(KNOWN_TRACKS))
+        new_credits = credits.join(_ids(ids, "track_key", "track_id"), on="track_key", how="inner").join(
+            _ids(artist_ids, "artist_key", "artist_id"), on="artist_key", how="inner"
+        )
+        if stage(conn, "s_new_credit", new_credits.select("track_id", "position", "artist_id", "role")):
+            counts["track_artists"] = conn.execute(
+                text(
+                    """INSERT INTO track_artist (track_id, position, artist_id, role)
+                       SELECT track_id, position, artist_id, role FROM s_new_credit WHERE true
+                       ON CONFLICT (track_id, position) DO NOTHING"""
+                )
+            ).rowcount
+    _fill_known(conn, old, credits, counts)
+    written = pl.concat([ids, known.select("source_key", pl.col("id").cast(pl.Int64))])
     return written.rename({"source_key": "key"}), counts
+
+
+def _written(conn: Connection, insert: str, table: str, keys: pl.Series, *columns: str) -> pl.DataFrame:
+    """Run an ``INSERT … ON CONFLICT`` over staged rows; ``source_key, id, *columns`` of every row of ``keys``.
+
+    Rows the statement wrote come back from it; the others (already there, unchanged)
+    are looked up one by one in the table's unique index.
+    """
+    listed = ", ".join(("source_key", "id", *columns))
+    schema = {"source_key": pl.String, "id": pl.Int64} | {c: pl.String for c in columns}
+    written = _query_frame(conn, f"{insert} RETURNING {listed}", schema=schema)
+    rest = keys.filter(~keys.is_in(written["source_key"].implode()))
+    return pl.concat([written, _probe(conn, table, rest, schema, *columns)])
+
+
+def _probe(
+    conn: Connection, table: str, keys: pl.Series, schema: dict[str, Any], *columns: str
+) -> pl.DataFrame:
+    """``source_key, id, *columns`` of the rows of ``table`` whose source key is among ``keys``."""
+    if not stage(
+        conn, "s_probe", pl.DataFrame({"source_key": keys.unique()}, schema={"source_key": pl.String})
+    ):
+        return pl.DataFrame(schema=schema)
+    listed = ", ".join(f"{table}.{c}" for c in ("id", *columns))
+    if conn.dialect.name == "postgresql":
+        # One index lookup per staged key (see _fence), never a scan of the whole table.
+        query = f"""SELECT s.source_key, {listed} FROM s_probe s CROSS JOIN LATERAL
+                    (SELECT * FROM {table} WHERE {table}.source_key = s.source_key OFFSET 0) {table}"""
+    else:
+        query = (
+            f"SELECT s.source_key, {listed} FROM s_probe s JOIN {table} ON {table}.source_key = s.source_key"
+        )
+    return _query_frame(conn, query, schema=schema)
 
 
 def _query_frame(
@@ -525,26 +705,44 @@ def settled(wanted: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-class KnownTracks:
+class KnownRows:
+    """Rows one load has found in or written to the catalog, by source key, so it need not look them up again.
+
+    At most ``limit`` rows are kept (the most recently seen), so memory stays bounded.
+    """
+
+    def __init__(self, schema: dict[str, Any], limit: int) -> None:
+        self.schema = schema
+        self.limit = limit
+        self.frame = pl.DataFrame(schema=schema)
+
+    def find(self, keys: pl.Series) -> pl.DataFrame:
+        """The known rows of ``keys``."""
+        return self.frame.join(pl.DataFrame({"source_key": keys.unique()}), on="source_key", how="semi")
+
+    def add(self, *frames: pl.DataFrame) -> None:
+        fresh = pl.concat([f.select(list(self.schema)) for f in frames]).unique(
+            subset="source_key", keep="last", maintain_order=True
+        )
+        kept = self.frame.join(fresh.select("source_key"), on="source_key", how="anti")
+        self.frame = pl.concat([kept, fresh]).tail(self.limit).rechunk()
+
+
+class KnownTracks(KnownRows):
     """Tracks one load has found in or written to the catalog, so it need not look them up again.
 
     Holds each track's id and which of the values a later occurrence could add its row
     already has. Values are only ever added to a track, never taken away, so a value
     recorded as held stays held: a track this cache calls settled is settled. A track
-    it does not know, or records as lacking something, is looked up again.
-    At most ``limit`` tracks are kept (the most recently seen), so memory stays bounded.
+    it does not know, or records as lacking something, is looked up again. The artists
+    and albums the load has met are kept too (id, and whether the artist has its URI),
+    so new tracks arrive with their ids resolved and known ones are not written again.
     """
 
     def __init__(self, limit: int = 4_000_000) -> None:
-        self.limit = limit
-        self.frame = pl.DataFrame(schema=KNOWN_TRACKS)
+        super().__init__(KNOWN_TRACKS, limit)
+        self.artists = KnownRows(KNOWN_ARTISTS, limit)
+        self.albums = KnownRows(KNOWN_ALBUMS, limit)
 
     def settled(self, wanted: pl.DataFrame) -> pl.DataFrame:
         return settled(wanted, self.frame)
-
-    def add(self, *frames: pl.DataFrame) -> None:
-        fresh = pl.concat([f.select(list(KNOWN_TRACKS)) for f in frames]).unique(
-            subset="source_key", keep="last", maintain_order=True
-        )
-        kept = self.frame.join(fresh.select("source_key"), on="source_key", how="anti")
-        self.frame = pl.concat([kept, fresh]).tail(self.limit).rechunk()
