@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from pipelines.ingest import mpd
 from recsys.catalog import bulk, db
-from tests.ingest.test_crash import DUMP, write_corpus
+from tests.ingest.test_crash import DUMP, uri, write_corpus
 
 
 def general_merge(
@@ -31,7 +31,7 @@ def load(url: str, folder: Path, monkeypatch: pytest.MonkeyPatch, general: bool)
             files = sorted(folder.glob("*.json"))
             # Two loads, the second over everything: tracks met again in a later load are looked up,
             # within one load they come from its memory; small chunks make many of both.
-            assert mpd.ingest_mpd(engine, files[::3], batch_rows=1_500).ok
+            assert mpd.ingest_mpd(engine, files[:1], batch_rows=1_500).ok
             assert mpd.ingest_mpd(engine, files, batch_rows=1_500).ok
             with engine.connect() as conn:
                 return {
@@ -48,12 +48,38 @@ def test_fast_path_writes_what_the_general_merge_writes(
 ) -> None:
     write_corpus(tmp_path / "slices")  # full and trimmed slices: tracks gain albums, durations, artist URIs
     for path in sorted((tmp_path / "slices").glob("*.json"))[:10]:
-        # Artists first met without their URI gain it later in the same load.
+        # Tracks and artists first met without album, duration or URI gain them later in the same load.
         document = json.loads(path.read_text())
         for playlist in document["playlists"]:
             for entry in playlist["tracks"]:
-                entry.pop("artist_uri", None)
+                for field in ("artist_uri", "album_uri", "album_name", "duration_ms"):
+                    entry.pop(field, None)
         path.write_text(json.dumps(document))
+    for group, gained in enumerate(("album", "duration", "artist_uri")):
+        # New tracks met bare in one chunk and, in the next, with one value more.
+        for step in (0, 1):
+            tracks = []
+            for n in range(60):
+                number = 900_000 + 1_000 * group + n
+                entry: dict[str, Any] = {
+                    "track_uri": uri("track", number),
+                    "track_name": f"Late {group} {n}",
+                    "artist_name": f"Late Artist {group} {n % 7}",
+                }
+                if step and gained == "album":
+                    entry |= {"album_uri": uri("album", number % 9), "album_name": f"Late Album {n % 9}"}
+                elif step and gained == "duration":
+                    entry["duration_ms"] = 200_000 + n
+                elif step:
+                    entry["artist_uri"] = uri("artist", 900_000 + 1_000 * group + n % 7)
+                tracks.append(entry)
+            playlists = [
+                {"name": gained, "pid": 90_000 + 100 * group + 10 * i + step, "tracks": tracks}
+                for i in range(30)
+            ]
+            (tmp_path / "slices" / f"mpd.slice.9{group}{step}.json").write_text(
+                json.dumps({"info": {}, "playlists": playlists})
+            )
     fast = load(catalog_url, tmp_path / "slices", monkeypatch, general=False)
     general = load(f"sqlite:///{tmp_path / 'general.db'}", tmp_path / "slices", monkeypatch, general=True)
     assert fast["track"] and fast["album"] and fast["track_artist"]
