@@ -17,6 +17,12 @@ without foreign keys.
 
 So memory does not grow with the catalog, a chunk is one transaction (a crash
 loses only the uncommitted chunk), and loading the same chunk twice changes nothing.
+
+A large load of one source (the MPD loader) passes what it knows: the chunk's tracks
+already in the catalog (:func:`probe_tracks`) and the load's memory of tracks,
+artists and albums (:class:`KnownTracks`). Then only rows the load has not met are
+written, new rows return their ids, and tracks, credits and entries are written with
+their ids in place instead of joining the catalog's tables.
 """
 
 from __future__ import annotations
@@ -223,8 +229,8 @@ def merge_chunk(
         return conn.execute(text(sql), params).rowcount or 0
 
     track_ids: pl.DataFrame | None = None
-    if known is not None and memory is not None:
-        track_ids, merged = _merge_resolved(conn, chunk, known, memory)
+    if known is not None:
+        track_ids, merged = _merge_resolved(conn, chunk, known, memory or KnownTracks())
         counts.update(merged)
     else:
         if stage(conn, "s_artist", conform(chunk.artists, ARTISTS)):
@@ -241,11 +247,7 @@ def merge_chunk(
                    FROM s_album s LEFT JOIN artist a ON a.source_key = s.artist_key WHERE true
                    ON CONFLICT (source_key) DO NOTHING"""
             )
-        if known is None:
-            counts.update(_merge_tracks(conn, chunk, new_only=False))
-        else:
-            track_ids, merged = _merge_probed_tracks(conn, chunk, known)
-            counts.update(merged)
+        counts.update(_merge_tracks(conn, chunk))
     if stage(conn, "s_playlist", conform(chunk.playlists, PLAYLISTS)):
         cols = [
             "name",
@@ -322,7 +324,7 @@ _INSERT_CREDITS = """INSERT INTO track_artist (track_id, position, artist_id, ro
                ON CONFLICT (track_id, position) DO NOTHING"""
 
 
-def _merge_tracks(conn: Connection, chunk: CatalogChunk, *, new_only: bool) -> dict[str, int]:
+def _merge_tracks(conn: Connection, chunk: CatalogChunk) -> dict[str, int]:
     """Tracks and their credits by source key alone: new ones inserted, known ones filled in."""
     counts: dict[str, int] = {}
     if stage(conn, "s_track", conform(chunk.tracks, TRACKS)):
@@ -332,53 +334,6 @@ def _merge_tracks(conn: Connection, chunk: CatalogChunk, *, new_only: bool) -> d
     if stage(conn, "s_track_artist", conform(chunk.track_artists, TRACK_ARTISTS)):
         counts["track_artists"] = conn.execute(text(_INSERT_CREDITS.format(staged="s_track_artist"))).rowcount
     return counts
-
-
-def _merge_probed_tracks(
-    conn: Connection, chunk: CatalogChunk, known: pl.DataFrame
-) -> tuple[pl.DataFrame, dict[str, int]]:
-    """Tracks and credits when the chunk's known tracks are given; returns (key, id) of all the chunk's tracks.
-
-    New tracks are inserted straight away (``ON CONFLICT`` still guards against another
-    writer) and their ids come back from the insert; their credits need no check for
-    earlier ones. Known tracks take the general path: filled in, credited only if bare.
-    """
-    counts: dict[str, int] = {}
-    keys = known.select(pl.col("source_key").cast(pl.String))
-    tracks = conform(chunk.tracks, TRACKS)
-    new = tracks.join(keys, on="source_key", how="anti", maintain_order="left")
-    old = tracks.join(keys, on="source_key", how="semi", maintain_order="left")
-    credits = conform(chunk.track_artists, TRACK_ARTISTS)
-    ids = pl.DataFrame(schema=KNOWN_TRACKS)
-    if stage(conn, "s_track", new):
-        insert = _INSERT_TRACKS.format(staged="s_track", where="true")
-        if conn.dialect.name == "postgresql":
-            ids = _query_frame(conn, f"{insert} RETURNING source_key, id, {_HELD}", schema=KNOWN_TRACKS)
-            counts["tracks"] = ids.height
-        else:
-            # SQLite (3.40) returns wrong IS NOT NULL values from this RETURNING clause: read them back.
-            counts["tracks"] = conn.execute(text(insert)).rowcount
-            ids = probe_tracks(conn, new["source_key"])
-        new_credits = credits.join(
-            ids.select(pl.col("source_key").alias("track_key"), pl.col("id").alias("track_id")),
-            on="track_key",
-            how="inner",
-        )
-        if stage(conn, "s_new_credit", new_credits.select("track_id", "position", "artist_key", "role")):
-            counts["track_artists"] = conn.execute(
-                text(
-                    """INSERT INTO track_artist (track_id, position, artist_id, role)
-                       SELECT s.track_id, s.position, a.id, s.role FROM s_new_credit s
-                       JOIN artist a ON a.source_key = s.artist_key WHERE true
-                       ON CONFLICT (track_id, position) DO NOTHING"""
-                )
-            ).rowcount
-    _fill_known(conn, old, credits, counts)
-    chunk.new_tracks = ids
-    written = pl.concat(
-        [ids.select("source_key", "id"), known.select("source_key", pl.col("id").cast(pl.Int64))]
-    )
-    return written.rename({"source_key": "key"}), counts
 
 
 def _fill_known(conn: Connection, old: pl.DataFrame, credits: pl.DataFrame, counts: dict[str, int]) -> None:
