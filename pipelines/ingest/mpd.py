@@ -620,14 +620,7 @@ def _merge_pending(
     # Every MPD track key is the track's Spotify URI.
     tracks = tracks.with_columns(pl.col("source_key").alias("spotify_uri"))
     raw = distinct_tracks(bulk.conform(tracks, RAW_TRACK).lazy()).collect()
-    wanted = raw.select(
-        pl.col("source_key").cast(pl.String),
-        (pl.col("album_uri").is_not_null() | pl.col("album_title").is_not_null()).alias("has_album"),
-        pl.col("duration_ms").is_not_null().alias("has_duration"),
-        pl.col("isrc").is_not_null().alias("has_isrc"),
-        pl.col("release_year").is_not_null().alias("has_year"),
-        pl.col("artist_uri").is_not_null().alias("has_artist_uri"),
-    )
+    wanted = bulk.brought(raw)
     # Settled tracks (in the catalog, holding all this chunk could add) need no normalising
     # nor merging, only their ids: first those this load knows, then the rest looked up.
     cached = known_tracks.settled(wanted)

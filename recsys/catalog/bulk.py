@@ -300,7 +300,7 @@ _INSERT_TRACKS = """INSERT INTO track (source_key, spotify_uri, isrc, mbid, titl
                FROM {staged} s
                LEFT JOIN artist a ON a.source_key = s.artist_key
                LEFT JOIN album al ON al.source_key = s.album_key
-               WHERE {where}
+               WHERE NOT EXISTS (SELECT 1 FROM track t WHERE t.source_key = s.source_key)
                ON CONFLICT (source_key) DO NOTHING"""
 # Known tracks gain only the values they lacked (first occurrence wins otherwise).
 _FILL_TRACKS = """UPDATE track SET
@@ -328,8 +328,7 @@ def _merge_tracks(conn: Connection, chunk: CatalogChunk) -> dict[str, int]:
     """Tracks and their credits by source key alone: new ones inserted, known ones filled in."""
     counts: dict[str, int] = {}
     if stage(conn, "s_track", conform(chunk.tracks, TRACKS)):
-        where = "NOT EXISTS (SELECT 1 FROM track t WHERE t.source_key = s.source_key)"
-        counts["tracks"] = conn.execute(text(_INSERT_TRACKS.format(staged="s_track", where=where))).rowcount
+        counts["tracks"] = conn.execute(text(_INSERT_TRACKS.format(staged="s_track"))).rowcount
         counts["tracks_updated"] = conn.execute(text(_FILL_TRACKS.format(staged="s_track"))).rowcount
     if stage(conn, "s_track_artist", conform(chunk.track_artists, TRACK_ARTISTS)):
         counts["track_artists"] = conn.execute(text(_INSERT_CREDITS.format(staged="s_track_artist"))).rowcount
@@ -491,26 +490,24 @@ def _written(conn: Connection, insert: str, table: str, keys: pl.Series, *column
     schema = {"source_key": pl.String, "id": pl.Int64} | {c: pl.String for c in columns}
     written = _query_frame(conn, f"{insert} RETURNING {listed}", schema=schema)
     rest = keys.filter(~keys.is_in(written["source_key"].implode()))
-    return pl.concat([written, _probe(conn, table, rest, schema, *columns)])
+    return pl.concat([written, _probe(conn, table, rest, schema, ", ".join(f"{table}.{c}" for c in columns))])
 
 
 def _probe(
-    conn: Connection, table: str, keys: pl.Series, schema: dict[str, Any], *columns: str
+    conn: Connection, table: str, keys: pl.Series, schema: dict[str, Any], values: str = ""
 ) -> pl.DataFrame:
-    """``source_key, id, *columns`` of the rows of ``table`` whose source key is among ``keys``."""
+    """``source_key, id`` and ``values`` (SQL over ``table``'s row) of its rows whose source key is among ``keys``."""
     if not stage(
         conn, "s_probe", pl.DataFrame({"source_key": keys.unique()}, schema={"source_key": pl.String})
     ):
         return pl.DataFrame(schema=schema)
-    listed = ", ".join(f"{table}.{c}" for c in ("id", *columns))
+    listed = f"s.source_key, {table}.id" + (f", {values}" if values else "")
     if conn.dialect.name == "postgresql":
         # One index lookup per staged key (see _fence), never a scan of the whole table.
-        query = f"""SELECT s.source_key, {listed} FROM s_probe s CROSS JOIN LATERAL
+        query = f"""SELECT {listed} FROM s_probe s CROSS JOIN LATERAL
                     (SELECT * FROM {table} WHERE {table}.source_key = s.source_key OFFSET 0) {table}"""
     else:
-        query = (
-            f"SELECT s.source_key, {listed} FROM s_probe s JOIN {table} ON {table}.source_key = s.source_key"
-        )
+        query = f"SELECT {listed} FROM s_probe s JOIN {table} ON {table}.source_key = s.source_key"
     return _query_frame(conn, query, schema=schema)
 
 
@@ -635,17 +632,19 @@ def _insert_entries(
 
 def probe_tracks(conn: Connection, keys: pl.Series) -> pl.DataFrame:
     """``KNOWN_TRACKS`` rows (id and the values held) of the tracks among ``keys`` already in the catalog."""
-    frame = pl.DataFrame({"source_key": keys.unique()}, schema={"source_key": pl.String})
-    if not stage(conn, "s_probe", frame):
-        return pl.DataFrame(schema=KNOWN_TRACKS)
-    if conn.dialect.name == "postgresql":
-        # One index lookup per staged key (see _fence), never a scan of the whole catalog.
-        query = f"""SELECT s.source_key, track.id, {_HELD} FROM s_probe s
-                    CROSS JOIN LATERAL (SELECT t.id, t.album_id, t.duration_ms, t.isrc, t.year, t.artist_id
-                                        FROM track t WHERE t.source_key = s.source_key OFFSET 0) track"""
-    else:
-        query = f"SELECT s.source_key, track.id, {_HELD} FROM s_probe s JOIN track ON track.source_key = s.source_key"
-    return _query_frame(conn, query, schema=KNOWN_TRACKS)
+    return _probe(conn, "track", keys, KNOWN_TRACKS, _HELD)
+
+
+def brought(raw: pl.DataFrame) -> pl.DataFrame:
+    """Per raw track (``RAW_TRACK`` columns), which of the :data:`HELD` values this occurrence brings."""
+    return raw.select(
+        pl.col("source_key").cast(pl.String),
+        (pl.col("album_uri").is_not_null() | pl.col("album_title").is_not_null()).alias("has_album"),
+        pl.col("duration_ms").is_not_null().alias("has_duration"),
+        pl.col("isrc").is_not_null().alias("has_isrc"),
+        pl.col("release_year").is_not_null().alias("has_year"),
+        pl.col("artist_uri").is_not_null().alias("has_artist_uri"),
+    )
 
 
 def settled(wanted: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:

@@ -67,16 +67,8 @@ def _schema_objects() -> tuple[dict[str, Index], dict[str, ForeignKeyConstraint]
     return indexes, keys
 
 
-def _indexes() -> dict[str, Index]:
-    return _schema_objects()[0]
-
-
-def _foreign_keys() -> dict[str, ForeignKeyConstraint]:
-    return _schema_objects()[1]
-
-
 def _tables() -> set[str]:
-    indexes, keys = _indexes(), _foreign_keys()
+    indexes, keys = _schema_objects()
     return {str(i.table.name) for i in indexes.values() if i.table is not None} | {
         str(k.table.name) for k in keys.values()
     }
@@ -120,13 +112,9 @@ def rebuild(engine: Engine) -> list[str]:
     Does nothing while another process holds a load's lock (its own load rebuilds
     them when it ends). Each object is rebuilt and committed on its own.
     """
-    with engine.connect() as lock:
-        if not _try_lock(lock):
-            return []
-        try:
-            return _rebuild(engine)
-        finally:
-            _unlock(lock)
+    with deferred(engine, enabled=False) as report:
+        pass
+    return report.rebuilt
 
 
 def _unlock(conn: Connection) -> None:
@@ -136,7 +124,7 @@ def _unlock(conn: Connection) -> None:
 
 
 def _rebuild(engine: Engine) -> list[str]:
-    indexes, keys = _indexes(), _foreign_keys()
+    indexes, keys = _schema_objects()
     with engine.connect() as conn:
         todo = missing(conn)
     for name in todo:
@@ -152,13 +140,14 @@ def _rebuild(engine: Engine) -> list[str]:
 
 
 def _drop(engine: Engine) -> list[str]:
+    keys = _schema_objects()[1]
     with engine.begin() as conn:
         absent = set(missing(conn))
         dropped = []
         if conn.dialect.name == "postgresql":
             for name in DEFERRABLE_FOREIGN_KEYS:
                 if name not in absent:
-                    table = _foreign_keys()[name].table.name
+                    table = keys[name].table.name
                     conn.exec_driver_sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')
                     dropped.append(name)
         for name in DEFERRABLE_INDEXES:

@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from recsys.devices import DeviceLike
+from recsys.devices import DeviceLike, resolve_device
 from recsys.errors import ConfigError, NotFoundError
 from recsys.vectorstore.base import Condition, FieldType, Filter, Match, MatchAny, VectorStore
 from recsys.vectorstore.collections import TRACK_INDEXES, TRACKS, model_field
@@ -223,7 +223,6 @@ class VideoScorer:
         frame_encoder: Any = None,
         text_encoder: Any = None,
     ) -> None:
-        from recsys.devices import resolve_device
         from recsys.embedders.text import make_text_encoder
         from recsys.embedders.video_frames import make_frame_encoder
 

@@ -5,38 +5,13 @@ from __future__ import annotations
 import json
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from pipelines.ingest.mpd import ingest_mpd, should_defer
 from recsys.catalog import db, deferred
-from tests.ingest.test_crash import DUMP, write_corpus
-
-TABLES = ("artist", "album", "track", "track_artist", "playlist", "playlist_track")
-
-
-def schema_objects(engine: sa.Engine) -> dict[str, Any]:
-    """Every index (name, columns, uniqueness) and foreign key (name, columns, target) of the catalog tables."""
-    inspector = sa.inspect(engine)
-    return {
-        table: (
-            sorted(
-                (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table)
-            ),
-            sorted(
-                (f["name"], tuple(f["constrained_columns"]), f["referred_table"])
-                for f in inspector.get_foreign_keys(table)
-            ),
-        )
-        for table in TABLES
-    }
-
-
-def dump(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
-    with engine.connect() as conn:
-        return {t: sorted((tuple(r) for r in conn.execute(sa.text(q))), key=repr) for t, q in DUMP.items()}
+from tests.ingest.test_crash import dump, schema_objects, write_corpus
 
 
 def test_deferred_block_sets_aside_and_rebuilds(catalog_engine: sa.Engine) -> None:

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from pipelines.ingest import mpd
 from recsys.catalog import bulk, db
-from tests.ingest.test_crash import DUMP, uri, write_corpus
+from tests.ingest.test_crash import dump, uri, write_corpus
 
 
 def general_merge(
@@ -33,12 +33,7 @@ def load(url: str, folder: Path, monkeypatch: pytest.MonkeyPatch, general: bool)
             # within one load they come from its memory; small chunks make many of both.
             assert mpd.ingest_mpd(engine, files[:1], batch_rows=1_500).ok
             assert mpd.ingest_mpd(engine, files, batch_rows=1_500).ok
-            with engine.connect() as conn:
-                return {
-                    t: sorted((tuple(r) for r in conn.execute(sa.text(q))), key=repr)
-                    for t, q in DUMP.items()
-                    if t != "ingest_batch"
-                }
+            return dump(engine, skip=("ingest_batch",))
         finally:
             engine.dispose()
 
@@ -61,18 +56,18 @@ def test_fast_path_writes_what_the_general_merge_writes(
             tracks = []
             for n in range(60):
                 number = 900_000 + 1_000 * group + n
-                entry: dict[str, Any] = {
+                late: dict[str, Any] = {
                     "track_uri": uri("track", number),
                     "track_name": f"Late {group} {n}",
                     "artist_name": f"Late Artist {group} {n % 7}",
                 }
                 if step and gained == "album":
-                    entry |= {"album_uri": uri("album", number % 9), "album_name": f"Late Album {n % 9}"}
+                    late |= {"album_uri": uri("album", number % 9), "album_name": f"Late Album {n % 9}"}
                 elif step and gained == "duration":
-                    entry["duration_ms"] = 200_000 + n
+                    late["duration_ms"] = 200_000 + n
                 elif step:
-                    entry["artist_uri"] = uri("artist", 900_000 + 1_000 * group + n % 7)
-                tracks.append(entry)
+                    late["artist_uri"] = uri("artist", 900_000 + 1_000 * group + n % 7)
+                tracks.append(late)
             playlists = [
                 {"name": gained, "pid": 90_000 + 100 * group + 10 * i + step, "tracks": tracks}
                 for i in range(30)
