@@ -475,6 +475,8 @@ def _ingest(
     inflight: tuple[Future[None], list[_Pending]] | None = None
 
     known_tracks = bulk.KnownTracks()
+    with engine.connect() as conn:
+        known_tracks.prime(conn)
 
     def merge(chunk: list[_Pending]) -> None:
         with engine.begin() as conn:
@@ -624,7 +626,10 @@ def _merge_pending(
     # Settled tracks (in the catalog, holding all this chunk could add) need no normalising
     # nor merging, only their ids: first those this load knows, then the rest looked up.
     cached = known_tracks.settled(wanted)
-    probed = bulk.probe_tracks(conn, wanted.join(cached, on="source_key", how="anti")["source_key"])
+    unsettled = wanted.join(cached, on="source_key", how="anti")["source_key"]
+    if known_tracks.complete:  # a track the load does not know is new: nothing to look up
+        unsettled = unsettled.filter(~unsettled.is_in(known_tracks.unknown(unsettled).implode()))
+    probed = bulk.probe_tracks(conn, unsettled)
     done = pl.concat([cached["source_key"], bulk.settled(wanted, probed)["source_key"]])
     if done.len():
         raw = raw.filter(~pl.col("source_key").is_in(done.implode()))

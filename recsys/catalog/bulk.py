@@ -88,6 +88,10 @@ HELD = ("has_album", "has_duration", "has_isrc", "has_year", "has_artist_uri")
 _HELD = """track.album_id IS NOT NULL, track.duration_ms IS NOT NULL, track.isrc IS NOT NULL,
            track.year IS NOT NULL,
            COALESCE((SELECT a.spotify_uri IS NOT NULL FROM artist a WHERE a.id = track.artist_id), false)"""
+# Every track as KNOWN_TRACKS, the same values read with the artist joined rather than looked up per row.
+_ALL_TRACKS = """SELECT track.source_key, track.id, track.album_id IS NOT NULL, track.duration_ms IS NOT NULL,
+                     track.isrc IS NOT NULL, track.year IS NOT NULL, COALESCE(artist.spotify_uri IS NOT NULL, false)
+                 FROM track LEFT JOIN artist ON artist.id = track.artist_id"""
 # A track known to be in the catalog: its id and which of those values its row holds.
 KNOWN_TRACKS: dict[str, Any] = {"source_key": pl.String, "id": pl.Int64} | {name: pl.Boolean for name in HELD}
 KNOWN_ARTISTS: dict[str, Any] = {"source_key": pl.String, "id": pl.Int64, "has_uri": pl.Boolean}
@@ -374,7 +378,7 @@ def _merge_resolved(
         .select(list(ARTISTS))
     )
     artist_ids = cached
-    if stage(conn, "s_artist", todo):
+    if stage(conn, "s_artist", todo.sort("source_key")):
         written = _written(
             conn,
             """INSERT INTO artist (source_key, name, name_key, spotify_uri)
@@ -400,7 +404,9 @@ def _merge_resolved(
     if stage(
         conn,
         "s_album",
-        todo.select("source_key", "title", "artist_id", "spotify_uri", "release_year", "album_type"),
+        todo.select("source_key", "title", "artist_id", "spotify_uri", "release_year", "album_type").sort(
+            "source_key"
+        ),
     ):
         written = _written(
             conn,
@@ -443,7 +449,7 @@ def _merge_resolved(
         "year",
         "recording_key",
     )
-    if stage(conn, "s_track", new.select(columns)):
+    if stage(conn, "s_track", new.select(columns).sort("source_key")):
         names = ", ".join(columns)
         ids = _query_frame(
             conn,
@@ -467,7 +473,11 @@ def _merge_resolved(
         new_credits = credits.join(_ids(ids, "track_key", "track_id"), on="track_key", how="inner").join(
             _ids(artist_ids, "artist_key", "artist_id"), on="artist_key", how="inner"
         )
-        if stage(conn, "s_new_credit", new_credits.select("track_id", "position", "artist_id", "role")):
+        if stage(
+            conn,
+            "s_new_credit",
+            new_credits.select("track_id", "position", "artist_id", "role").sort("track_id", "position"),
+        ):
             counts["track_artists"] = conn.execute(
                 text(
                     """INSERT INTO track_artist (track_id, position, artist_id, role)
@@ -475,6 +485,17 @@ def _merge_resolved(
                        ON CONFLICT (track_id, position) DO NOTHING"""
                 )
             ).rowcount
+        # Tracks taken for new that the insert found already there (another process wrote
+        # them, or the load's memory was not complete) are merged as known tracks.
+        lost = new.join(ids, on="source_key", how="anti")["source_key"]
+        if lost.len():
+            old = pl.concat([old, tracks.join(lost.to_frame(), on="source_key", how="semi")])
+            known = pl.concat(
+                [
+                    f.select(pl.col("source_key").cast(pl.String), pl.col("id").cast(pl.Int64))
+                    for f in (known, probe_tracks(conn, lost))
+                ]
+            )
     _fill_known(conn, old, credits, counts)
     written = pl.concat([ids, known.select("source_key", pl.col("id").cast(pl.Int64))])
     return written.rename({"source_key": "key"}), counts
@@ -662,13 +683,15 @@ def settled(wanted: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
 class KnownRows:
     """Rows one load has found in or written to the catalog, by source key, so it need not look them up again.
 
-    At most ``limit`` rows are kept (the most recently seen), so memory stays bounded.
+    At most ``limit`` rows are kept (the most recently seen), so memory stays bounded;
+    ``evicted`` says that some were let go.
     """
 
     def __init__(self, schema: dict[str, Any], limit: int) -> None:
         self.schema = schema
         self.limit = limit
         self.frame = pl.DataFrame(schema=schema)
+        self.evicted = False
 
     def find(self, keys: pl.Series) -> pl.DataFrame:
         """The known rows of ``keys``."""
@@ -679,7 +702,11 @@ class KnownRows:
             subset="source_key", keep="last", maintain_order=True
         )
         kept = self.frame.join(fresh.select("source_key"), on="source_key", how="anti")
-        self.frame = pl.concat([kept, fresh]).tail(self.limit).rechunk()
+        frame = pl.concat([kept, fresh])
+        if frame.height > self.limit:
+            self.evicted = True
+            frame = frame.tail(self.limit)
+        self.frame = frame.rechunk()
 
 
 class KnownTracks(KnownRows):
@@ -691,12 +718,50 @@ class KnownTracks(KnownRows):
     it does not know, or records as lacking something, is looked up again. The artists
     and albums the load has met are kept too (id, and whether the artist has its URI),
     so new tracks arrive with their ids resolved and known ones are not written again.
+
+    :meth:`prime` reads the whole catalog in when it fits: the memory is then
+    *complete* (until it evicts a row), and a track it does not know is taken for a
+    new one and inserted without being looked up first. One that another process
+    wrote in the meantime is caught by the insert's ``ON CONFLICT`` and merged as a
+    known track.
     """
 
     def __init__(self, limit: int = 4_000_000) -> None:
         super().__init__(KNOWN_TRACKS, limit)
         self.artists = KnownRows(KNOWN_ARTISTS, limit)
         self.albums = KnownRows(KNOWN_ALBUMS, limit)
+        self.primed = False
+
+    @property
+    def complete(self) -> bool:
+        """Whether every track, artist and album of the catalog is known (as of :meth:`prime`)."""
+        return self.primed and not (self.evicted or self.artists.evicted or self.albums.evicted)
+
+    def prime(self, conn: Connection) -> bool:
+        """Read every track, artist and album of the catalog, unless one table holds more than ``limit`` rows."""
+        counts = conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM track), (SELECT count(*) FROM artist), (SELECT count(*) FROM album)"
+            )
+        ).one()
+        if max(counts) > self.limit:
+            return False
+        if counts[0]:
+            self.add(_query_frame(conn, _ALL_TRACKS, schema=KNOWN_TRACKS))
+        if counts[1]:
+            self.artists.add(
+                _query_frame(
+                    conn, "SELECT source_key, id, spotify_uri IS NOT NULL FROM artist", KNOWN_ARTISTS
+                )
+            )
+        if counts[2]:
+            self.albums.add(_query_frame(conn, "SELECT source_key, id FROM album", KNOWN_ALBUMS))
+        self.primed = True
+        return True
 
     def settled(self, wanted: pl.DataFrame) -> pl.DataFrame:
         return settled(wanted, self.frame)
+
+    def unknown(self, keys: pl.Series) -> pl.Series:
+        """The ``keys`` this memory does not know."""
+        return keys.filter(~keys.is_in(self.frame["source_key"].implode()))
