@@ -17,7 +17,9 @@ import codecs
 import functools
 import gzip
 import hashlib
+import io
 import re
+import struct
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -29,6 +31,8 @@ from typing import Any
 import ijson
 import orjson
 import polars as pl
+import pyarrow as pa
+import pyarrow.json as pajson
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -237,15 +241,143 @@ def _bad_text(value: Any) -> bool:
 def parse_slice(location: str, data: bytes, rejects: batches.RejectLog) -> ParsedSlice:
     """Validate and flatten one slice; every invalid playlist or entry becomes a reject.
 
-    A clean slice (the usual case) is flattened column by column; a slice with any
-    problem takes the record-by-record path that names each bad record.
+    A clean slice (the usual case) is parsed natively against a strict schema
+    (:func:`_parse_strict`). One that does not fit it is parsed into Python objects and,
+    when it is still clean in Python's looser terms (a boolean ``collaborative``, a
+    float ``modified_at``), flattened column by column; a slice with any problem takes
+    the record-by-record path that names each bad record.
     """
+    parsed = _parse_strict(data)
+    if parsed is not None:
+        return parsed
     raw_playlists, problem = _load_playlists(location, data, rejects)
     if problem is None:
         parsed = _parse_clean(raw_playlists)
         if parsed is not None:
             return parsed
     return _parse_records(location, raw_playlists, rejects, problem)
+
+
+# The slice as a strictly typed Arrow schema: a value of another JSON type fails the read.
+_ARROW_ENTRY = pa.struct(
+    [
+        ("track_uri", pa.string()),
+        ("track_name", pa.string()),
+        ("artist_name", pa.string()),
+        ("artist_uri", pa.string()),
+        ("album_uri", pa.string()),
+        ("album_name", pa.string()),
+        ("duration_ms", pa.int64()),
+    ]
+)
+_ARROW_SLICE = pa.schema(
+    [
+        (
+            "playlists",
+            pa.list_(
+                pa.struct(
+                    [
+                        ("pid", pa.int64()),
+                        ("name", pa.string()),
+                        ("description", pa.string()),
+                        ("num_followers", pa.int64()),
+                        ("collaborative", pa.string()),
+                        ("modified_at", pa.int64()),
+                        ("tracks", pa.list_(_ARROW_ENTRY)),
+                    ]
+                )
+            ),
+        )
+    ]
+)
+
+
+def _is_utf8(data: bytes) -> bool:
+    """Whether ``data`` is valid UTF-8 (checked by Arrow, without decoding it into a str)."""
+    offsets = pa.py_buffer(struct.pack("<qq", 0, len(data)))
+    text = pa.Array.from_buffers(pa.large_string(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _parse_strict(data: bytes) -> ParsedSlice | None:
+    """A slice without a single problem, parsed and flattened natively; None when there is one.
+
+    The JSON is read against a fixed Arrow schema, which fails on anything not of the
+    expected JSON type (a number for a name, a float for a duration, a string entry,
+    invalid UTF-8, a truncation); the required values are then checked column-wise.
+    The result equals what :func:`_parse_clean` makes of the same slice; every slice
+    this path declines takes that one, or the record-by-record path that names each
+    bad record.
+    """
+    if not _is_utf8(data):  # the JSON reader does not check: the record path marks what it touches
+        return None
+    try:
+        table = pajson.read_json(
+            io.BytesIO(data),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=_ARROW_SLICE, newlines_in_values=True, unexpected_field_behavior="ignore"
+            ),
+        )
+    except pa.ArrowException:  # not JSON, or not of the schema's types
+        return None
+    if table.num_rows != 1 or table.column("playlists").null_count:
+        return None
+    document = pl.from_arrow(table)
+    assert isinstance(document, pl.DataFrame)
+    records = document.explode("playlists").unnest("playlists")
+    size = pl.col("tracks").list.len()
+    if (
+        records.height == 0
+        or records.select(
+            pl.col("pid").is_null().any()
+            | pl.col("name").is_null().any()
+            | (size.fill_null(0) == 0).any()
+            | pl.col("pid").is_duplicated().any()
+        ).item()
+    ):
+        return None
+    key = pl.format("mpd:{}", pl.col("pid"))
+    flat = (
+        records.select(
+            key.alias("playlist_key"), "tracks", pl.int_ranges(size, dtype=pl.Int32).alias("position")
+        )
+        .explode("tracks", "position")
+        .unnest("tracks")
+    )
+    if flat.select(
+        pl.col("track_uri").is_null().any()
+        | ~pl.col("track_uri").str.contains(SPOTIFY_TRACK_URI).all()
+        | pl.col("track_name").is_null().any()
+        | pl.col("artist_name").is_null().any()
+    ).item():
+        return None
+    playlists = records.select(
+        key.alias("source_key"),
+        "name",
+        "description",
+        "num_followers",
+        (pl.col("collaborative") == "true").alias("collaborative"),
+        pl.from_epoch("modified_at", time_unit="s")
+        .dt.cast_time_unit("us")
+        .dt.replace_time_zone("UTC")
+        .alias("modified_at"),
+        size.cast(pl.Int64).alias("num_tracks"),
+    )
+    tracks = flat.select(
+        pl.col("track_uri").alias("source_key"),
+        pl.col("track_name").alias("title"),
+        pl.col("artist_name").alias("artist_credit"),
+        "artist_uri",
+        pl.col("album_name").alias("album_title"),
+        "album_uri",
+        pl.when(pl.col("duration_ms") > 0).then(pl.col("duration_ms")).alias("duration_ms"),
+    )
+    return ParsedSlice(playlists, tracks, flat.select("playlist_key", "position"), None)
 
 
 def _empty_columns() -> tuple[dict[str, list[Any]], dict[str, list[Any]], dict[str, list[Any]]]:
