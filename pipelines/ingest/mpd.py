@@ -39,9 +39,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from pipelines.ingest.normalize import (
     RAW_TRACK,
     SPOTIFY_TRACK_URI,
-    build_chunk,
+    PreparedTracks,
+    assemble,
     distinct_tracks,
     playlist_frame,
+    prepare_tracks,
 )
 from pipelines.ingest.report import IngestReport, Progress
 from recsys.catalog import batches, bulk
@@ -610,9 +612,9 @@ def _ingest(
     with engine.connect() as conn:
         known_tracks.prime(conn)
 
-    def merge(chunk: list[_Pending]) -> None:
+    def merge(chunk: _Chunk) -> None:
         with engine.begin() as conn:
-            _merge_pending(conn, chunk, namespace, known_tracks)
+            _merge_prepared(conn, chunk, namespace, known_tracks)
 
     def settle() -> None:
         nonlocal inflight
@@ -627,9 +629,11 @@ def _ingest(
 
     def flush(writer: ThreadPoolExecutor) -> None:
         nonlocal pending, pending_rows, inflight
+        # The chunk is normalised while the previous one merges, with what the load knew then.
+        prepared = _prepare(pending, known_tracks) if pending else None
         settle()
-        if pending:
-            inflight = (writer.submit(merge, pending), pending)
+        if prepared is not None:
+            inflight = (writer.submit(merge, prepared), pending)
         pending, pending_rows = [], 0
 
     task = progress.start("ingest mpd", total=len(inputs))
@@ -720,60 +724,75 @@ def _record_batches(conn: Connection, pending: list[_Pending]) -> list[int]:
     return [ids[item.location] for item in pending]
 
 
-def _merge_pending(
-    conn: Connection, pending: list[_Pending], namespace: str, known_tracks: bulk.KnownTracks
-) -> None:
-    """Merge the parsed slices of one chunk, with their batch rows and rejects, in the caller's transaction."""
-    batch_ids = _record_batches(conn, pending)
-    for batch_id, item in zip(batch_ids, pending, strict=True):
-        for row in item.rejects.rows:
-            row["batch_id"] = batch_id
+@dataclass
+class _Chunk:
+    """The parsed slices of one transaction, normalised before their merge."""
+
+    pending: list[_Pending]
+    playlists: pl.DataFrame  # normalised; batch_id holds the index of the slice in pending
+    entries: pl.DataFrame  # playlist_key, position, track_key
+    wanted: pl.DataFrame  # per distinct track, the values this chunk brings (bulk.brought)
+    tracks: PreparedTracks  # the distinct tracks not known to be settled when prepared
+
+
+def _prepare(pending: list[_Pending], known_tracks: bulk.KnownTracks) -> _Chunk:
+    """Flatten and normalise the slices of one chunk; no database work, so it runs beside a merge."""
     tracks = pl.concat([item.parsed.tracks for item in pending])
     entries = pl.concat([item.parsed.entries for item in pending]).with_columns(
         tracks["source_key"].alias("track_key")
     )
     playlists = pl.concat(
         [
-            item.parsed.playlists.with_columns(pl.lit(batch_id, pl.Int64).alias("batch_id"))
-            for batch_id, item in zip(batch_ids, pending, strict=True)
+            item.parsed.playlists.with_columns(pl.lit(index, pl.Int64).alias("batch_id"))
+            for index, item in enumerate(pending)
         ]
     )
     if playlists["source_key"].n_unique() < playlists.height:
         # A pid found again in a later file replaces the earlier playlist, as it does across chunks.
-        slice_of = pl.Series([i for i, item in enumerate(pending) for _ in range(item.parsed.n_playlists)])
-        playlists = playlists.with_columns(slice_of.alias("slice"))
-        last = playlists.group_by("source_key").agg(pl.col("slice").max())
+        last = playlists.group_by("source_key").agg(pl.col("batch_id").max())
         entry_slice = pl.Series([i for i, item in enumerate(pending) for _ in range(item.parsed.n_entries)])
         entries = (
-            entries.with_columns(entry_slice.alias("slice"))
-            .join(last, left_on=["playlist_key", "slice"], right_on=["source_key", "slice"], how="semi")
-            .drop("slice")
+            entries.with_columns(entry_slice.alias("batch_id"))
+            .join(last, left_on=["playlist_key", "batch_id"], right_on=["source_key", "batch_id"], how="semi")
+            .drop("batch_id")
         )
-        playlists = playlists.join(last, on=["source_key", "slice"], how="semi").drop("slice")
-    # Tracks already in the catalog that this chunk cannot improve need no normalising nor merging.
+        playlists = playlists.join(last, on=["source_key", "batch_id"], how="semi")
     # Every MPD track key is the track's Spotify URI.
     tracks = tracks.with_columns(pl.col("source_key").alias("spotify_uri"))
     raw = distinct_tracks(bulk.conform(tracks, RAW_TRACK).lazy()).collect()
     wanted = bulk.brought(raw)
-    # Settled tracks (in the catalog, holding all this chunk could add) need no normalising
-    # nor merging, only their ids: first those this load knows, then the rest looked up.
-    cached = known_tracks.settled(wanted)
-    unsettled = wanted.join(cached, on="source_key", how="anti")["source_key"]
-    if known_tracks.complete:  # a track the load does not know is new: nothing to look up
-        unsettled = unsettled.filter(~unsettled.is_in(known_tracks.unknown(unsettled).implode()))
-    probed = bulk.probe_tracks(conn, unsettled)
-    done = pl.concat([cached["source_key"], bulk.settled(wanted, probed)["source_key"]])
-    if done.len():
-        raw = raw.filter(~pl.col("source_key").is_in(done.implode()))
-    known = pl.concat([cached, probed.select("source_key", "id")])
-    chunk = build_chunk(
-        raw,
-        playlist_frame(playlists),
-        entries,
-        pl.concat([item.rejects.frame() for item in pending]),
+    # Tracks already in the catalog that this chunk cannot improve need no normalising nor
+    # merging. Those the load knows now are dropped here; the merge drops any settled since.
+    settled = known_tracks.settled(wanted)["source_key"]
+    if settled.len():
+        raw = raw.filter(~pl.col("source_key").is_in(settled.implode()))
+    return _Chunk(pending, playlist_frame(playlists).collect(), entries, wanted, prepare_tracks(raw))
+
+
+def _merge_prepared(conn: Connection, chunk: _Chunk, namespace: str, known_tracks: bulk.KnownTracks) -> None:
+    """Merge one prepared chunk, with its batch rows and rejects, in the caller's transaction."""
+    batch_ids = _record_batches(conn, chunk.pending)
+    for batch_id, item in zip(batch_ids, chunk.pending, strict=True):
+        for row in item.rejects.rows:
+            row["batch_id"] = batch_id
+    playlists = chunk.playlists.with_columns(
+        pl.col("batch_id").replace_strict(dict(enumerate(batch_ids)), return_dtype=pl.Int64)
     )
-    merge_chunk(conn, chunk, namespace=namespace, known=known, memory=known_tracks)
-    known_tracks.add(probed, chunk.new_tracks)
+    # Settled tracks (in the catalog, holding all this chunk could add) need no merging, only
+    # their ids: first those this load knows, then the rest looked up. When the load knows the
+    # whole catalog, a track it does not know is new: there is nothing to look up.
+    cached, lacking, unknown = known_tracks.classify(chunk.wanted)
+    probed = bulk.probe_tracks(conn, lacking if known_tracks.complete else pl.concat([lacking, unknown]))
+    done = pl.concat([cached["source_key"], bulk.settled(chunk.wanted, probed)["source_key"]])
+    known = pl.concat([cached, probed.select("source_key", "id")])
+    merged = assemble(
+        chunk.tracks.without(done),
+        playlists,
+        chunk.entries,
+        pl.concat([item.rejects.frame() for item in chunk.pending]),
+    )
+    merge_chunk(conn, merged, namespace=namespace, known=known, memory=known_tracks)
+    known_tracks.add(probed, merged.new_tracks)
 
 
 def _reject_input(engine: Engine, location: str, reason: str, raw: Any = None) -> None:

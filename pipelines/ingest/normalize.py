@@ -7,6 +7,8 @@ these functions turn them into the deduplicated frames ``recsys.catalog.bulk`` l
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import polars as pl
 
 from recsys.catalog import bulk
@@ -116,8 +118,8 @@ def _prepared(raw: pl.LazyFrame) -> pl.LazyFrame:
     return tracks_in.with_columns(album_key.alias("album_key"))
 
 
-def _frames(tracks_in: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
-
+def _row_frames(tracks_in: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(credits, tracks): what each distinct track gives on its own, one or more rows per track."""
     credits = (
         tracks_in.select(
             "source_key",
@@ -136,7 +138,34 @@ def _frames(tracks_in: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.Laz
         ("name:" + k.name_key(pl.col("name"))).alias("artist_key"),
         pl.when(pl.col("position") == 0).then(pl.lit("primary")).otherwise(pl.lit("featured")).alias("role"),
     ).filter(pl.col("artist_key") != "name:")
+    tracks = tracks_in.select(
+        "source_key",
+        "spotify_uri",
+        "isrc",
+        "mbid",
+        pl.col("title").fill_null(""),
+        k.name_key(pl.col("title").fill_null("")).alias("title_key"),
+        "artist_key",
+        pl.col("artist_credit").fill_null("").alias("artist_name"),
+        "album_key",
+        "duration_ms",
+        pl.col("release_year").alias("year"),
+        # keys.recording_key, reusing the primary artist's key computed once above.
+        pl.concat_str(
+            [
+                pl.col("artist_key").str.slice(5).fill_null(""),
+                pl.lit("|"),
+                k.name_key(k.title_base(pl.col("title").fill_null(""))),
+            ]
+        ).alias("recording_key"),
+    )
+    return credits, tracks
 
+
+def _set_frames(
+    tracks_in: pl.LazyFrame, credits: pl.LazyFrame
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    """(artists, albums, track_artists): one row per key, the first occurrence winning."""
     primary_uris = (
         tracks_in.select(pl.col("artist_key").alias("source_key"), pl.col("artist_uri").alias("spotify_uri"))
         .filter(pl.col("spotify_uri").is_not_null())
@@ -161,31 +190,48 @@ def _frames(tracks_in: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.Laz
         )
         .unique(subset="source_key", keep="first", maintain_order=True)
     )
-    tracks = tracks_in.select(
-        "source_key",
-        "spotify_uri",
-        "isrc",
-        "mbid",
-        pl.col("title").fill_null(""),
-        k.name_key(pl.col("title").fill_null("")).alias("title_key"),
-        "artist_key",
-        pl.col("artist_credit").fill_null("").alias("artist_name"),
-        "album_key",
-        "duration_ms",
-        pl.col("release_year").alias("year"),
-        # keys.recording_key, reusing the primary artist's key computed once above.
-        pl.concat_str(
-            [
-                pl.col("artist_key").str.slice(5).fill_null(""),
-                pl.lit("|"),
-                k.name_key(k.title_base(pl.col("title").fill_null(""))),
-            ]
-        ).alias("recording_key"),
-    )
     track_artists = credits.select(
         pl.col("source_key").alias("track_key"), "position", "artist_key", "role"
     ).unique(subset=["track_key", "position"], keep="first", maintain_order=True)
+    return artists, albums, track_artists
+
+
+def _frames(tracks_in: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+    credits, tracks = _row_frames(tracks_in)
+    artists, albums, track_artists = _set_frames(tracks_in, credits)
     return artists, albums, tracks, track_artists
+
+
+@dataclass
+class PreparedTracks:
+    """Distinct raw tracks normalised row by row: the costly part of :func:`build_chunk`.
+
+    Every row depends on its own track alone, so the tracks a chunk turns out not to
+    need can be dropped afterwards (:meth:`without`) and :func:`assemble` gives exactly
+    what :func:`build_chunk` gives for the remaining raw tracks.
+    """
+
+    tracks_in: pl.DataFrame  # cleaned distinct raw tracks with their artist and album keys
+    credits: pl.DataFrame  # each track's credited artists, in credit order
+    tracks: pl.DataFrame  # TRACKS rows
+
+    def without(self, keys: pl.Series) -> PreparedTracks:
+        if not keys.len():
+            return self
+        gone = keys.implode()
+        return PreparedTracks(
+            *(
+                frame.filter(~pl.col("source_key").is_in(gone))
+                for frame in (self.tracks_in, self.credits, self.tracks)
+            )
+        )
+
+
+def prepare_tracks(raw_tracks: pl.DataFrame) -> PreparedTracks:
+    """Distinct, cleaned raw tracks with everything each gives on its own."""
+    tracks_in = _prepared(raw_tracks.lazy()).collect()
+    credits, tracks = pl.collect_all(_row_frames(tracks_in.lazy()))
+    return PreparedTracks(tracks_in, credits, tracks)
 
 
 def playlist_frame(rows: dict[str, list] | pl.DataFrame) -> pl.LazyFrame:
@@ -205,20 +251,28 @@ def build_chunk(
 ) -> bulk.CatalogChunk:
     """Collect every frame of one chunk in one pass."""
     # Cleaning is the costly part: do it once, on distinct tracks, for every frame below.
-    prepared = _prepared(raw_tracks.lazy()).collect()
-    artists, albums, tracks, track_artists = _frames(prepared.lazy())
-    frames = [artists, albums, tracks, track_artists]
+    return assemble(prepare_tracks(raw_tracks), playlists, entries, rejects)
+
+
+def assemble(
+    prepared: PreparedTracks,
+    playlists: pl.LazyFrame | pl.DataFrame | None = None,
+    entries: pl.DataFrame | None = None,
+    rejects: pl.DataFrame | None = None,
+) -> bulk.CatalogChunk:
+    """The chunk of prepared tracks: their artists, albums and credits, one row per key."""
+    frames = list(_set_frames(prepared.tracks_in.lazy(), prepared.credits.lazy()))
     if playlists is not None:
-        frames.append(playlists)
+        frames.append(playlists.lazy())
     collected = pl.collect_all(frames)
     chunk = bulk.CatalogChunk(
         artists=bulk.conform(collected[0], bulk.ARTISTS),
         albums=bulk.conform(collected[1], bulk.ALBUMS),
-        tracks=bulk.conform(collected[2], bulk.TRACKS),
-        track_artists=bulk.conform(collected[3], bulk.TRACK_ARTISTS),
+        tracks=bulk.conform(prepared.tracks, bulk.TRACKS),
+        track_artists=bulk.conform(collected[2], bulk.TRACK_ARTISTS),
     )
     if playlists is not None:
-        chunk.playlists = bulk.conform(collected[4], bulk.PLAYLISTS)
+        chunk.playlists = bulk.conform(collected[3], bulk.PLAYLISTS)
     if entries is not None:
         chunk.entries = bulk.conform(entries, bulk.ENTRIES)
     if rejects is not None:

@@ -762,6 +762,10 @@ class KnownTracks(KnownRows):
     def settled(self, wanted: pl.DataFrame) -> pl.DataFrame:
         return settled(wanted, self.frame)
 
-    def unknown(self, keys: pl.Series) -> pl.Series:
-        """The ``keys`` this memory does not know."""
-        return keys.filter(~keys.is_in(self.frame["source_key"].implode()))
+    def classify(self, wanted: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
+        """The tracks of ``wanted`` (as for :func:`settled`) this memory knows settled (``source_key, id``),
+        those it knows lacking a value this occurrence brings, and those it does not know (keys)."""
+        held = wanted.join(self.frame, on="source_key", how="inner", suffix="_held")
+        full = pl.all_horizontal(pl.col(f"{name}_held") | ~pl.col(name) for name in HELD)
+        unknown = wanted.join(held.select("source_key"), on="source_key", how="anti")["source_key"]
+        return held.filter(full).select("source_key", "id"), held.filter(~full)["source_key"], unknown
