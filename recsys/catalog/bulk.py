@@ -31,8 +31,11 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import polars as pl
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, bindparam, text
+from sqlalchemy.exc import IntegrityError
 
 from recsys.errors import CatalogError
 
@@ -415,6 +418,7 @@ def _merge_resolved(
                ON CONFLICT (source_key) DO NOTHING""",
             "album",
             todo["source_key"],
+            new=memory.complete,
         )
         counts["albums"] = written.height
         memory.albums.add(written)
@@ -451,11 +455,13 @@ def _merge_resolved(
     )
     if stage(conn, "s_track", new.select(columns).sort("source_key")):
         names = ", ".join(columns)
-        ids = _query_frame(
+        ids = _inserted(
             conn,
             f"""INSERT INTO track ({names}) SELECT {names} FROM s_track WHERE true
-                ON CONFLICT (source_key) DO NOTHING RETURNING source_key, id""",
-            schema=ids.schema,
+                ON CONFLICT (source_key) DO NOTHING""",
+            "source_key, id",
+            ids.schema,
+            new=memory.complete,
         )
         counts["tracks"] = ids.height
         chunk.new_tracks = ids.join(
@@ -501,17 +507,39 @@ def _merge_resolved(
     return written.rename({"source_key": "key"}), counts
 
 
-def _written(conn: Connection, insert: str, table: str, keys: pl.Series, *columns: str) -> pl.DataFrame:
+def _written(
+    conn: Connection, insert: str, table: str, keys: pl.Series, *columns: str, new: bool = False
+) -> pl.DataFrame:
     """Run an ``INSERT … ON CONFLICT`` over staged rows; ``source_key, id, *columns`` of every row of ``keys``.
 
     Rows the statement wrote come back from it; the others (already there, unchanged)
-    are looked up one by one in the table's unique index.
+    are looked up one by one in the table's unique index. ``new``: see :func:`_inserted`.
     """
     listed = ", ".join(("source_key", "id", *columns))
     schema = {"source_key": pl.String, "id": pl.Int64} | {c: pl.String for c in columns}
-    written = _query_frame(conn, f"{insert} RETURNING {listed}", schema=schema)
+    written = _inserted(conn, insert, listed, schema, new=new)
     rest = keys.filter(~keys.is_in(written["source_key"].implode()))
     return pl.concat([written, _probe(conn, table, rest, schema, ", ".join(f"{table}.{c}" for c in columns))])
+
+
+def _inserted(
+    conn: Connection, upsert: str, returning: str, schema: dict[str, Any], *, new: bool
+) -> pl.DataFrame:
+    """The ``returning`` values of the rows ``upsert`` (an ``INSERT … ON CONFLICT``) writes.
+
+    With ``new`` (the load expects every row to be new), the insert first runs without
+    its ``ON CONFLICT`` clause, in a savepoint: a plain insert skips the speculative
+    insertion that conflict handling costs for every row. A row that is there after all
+    (another process wrote it) fails it, and the statement runs again as written.
+    """
+    if new:
+        plain = upsert[: upsert.rindex("ON CONFLICT")]
+        try:
+            with conn.begin_nested():
+                return _query_frame(conn, f"{plain} RETURNING {returning}", schema=schema)
+        except (IntegrityError, UniqueViolation):
+            pass
+    return _query_frame(conn, f"{upsert} RETURNING {returning}", schema=schema)
 
 
 def _probe(
@@ -635,20 +663,44 @@ def _insert_entries(
     raw = conn.connection.driver_connection
     assert raw is not None
     if conn.dialect.name == "postgresql":
-        buffer = io.BytesIO()
-        rows.write_csv(buffer, include_header=False)
         with (
             raw.cursor() as cursor,
             cursor.copy(
-                "COPY playlist_track (playlist_id, position, track_id) FROM STDIN (FORMAT csv)"
+                "COPY playlist_track (playlist_id, position, track_id) FROM STDIN (FORMAT binary)"
             ) as copy,
         ):
-            copy.write(buffer.getvalue())
+            copy.write(_binary_entries(rows))
     else:
         raw.executemany(
             "INSERT INTO playlist_track (playlist_id, position, track_id) VALUES (?, ?, ?)", rows.iter_rows()
         )
     return rows.height
+
+
+# A row of playlist_track in COPY's binary format: field count, then each field's length and
+# big-endian value (bigint playlist_id, integer position, bigint track_id).
+_ENTRY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("n1", ">i4"),
+        ("playlist_id", ">i8"),
+        ("n2", ">i4"),
+        ("position", ">i4"),
+        ("n3", ">i4"),
+        ("track_id", ">i8"),
+    ]
+)
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, no flags, no header extension
+_COPY_TRAILER = b"\xff\xff"
+
+
+def _binary_entries(rows: pl.DataFrame) -> bytes:
+    """``playlist_id, position, track_id`` rows (none null) as a binary ``COPY`` stream: no text to format or parse."""
+    out = np.empty(rows.height, dtype=_ENTRY_ROW)
+    out["fields"], out["n1"], out["n2"], out["n3"] = 3, 8, 4, 8
+    for name in ("playlist_id", "position", "track_id"):
+        out[name] = rows[name].to_numpy()
+    return _COPY_HEADER + out.tobytes() + _COPY_TRAILER
 
 
 def probe_tracks(conn: Connection, keys: pl.Series) -> pl.DataFrame:
