@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -123,11 +124,17 @@ def _unlock(conn: Connection) -> None:
         conn.commit()
 
 
+# Indexes built at the same time on PostgreSQL, each in its own session: one sorts while
+# another writes its index out, and a small table's index does not wait for a large one's.
+REBUILD_SESSIONS = 2
+
+
 def _rebuild(engine: Engine) -> list[str]:
     indexes, keys = _schema_objects()
     with engine.connect() as conn:
         todo = missing(conn)
-    for name in todo:
+
+    def build(name: str) -> None:
         with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Sorting in memory and with parallel workers; this transaction only.
@@ -136,6 +143,15 @@ def _rebuild(engine: Engine) -> list[str]:
                 conn.execute(CreateIndex(indexes[name]))
             else:
                 conn.execute(AddConstraint(keys[name]))
+
+    # Indexes first, the entries' (the largest) first; then the foreign keys one at a time (each locks two tables).
+    built = [name for name in todo if name in indexes]
+    sessions = REBUILD_SESSIONS if engine.dialect.name == "postgresql" else 1
+    with ThreadPoolExecutor(max_workers=sessions, thread_name_prefix="rebuild") as pool:
+        list(pool.map(build, sorted(built, key=lambda name: name != "ix_playlist_track_track_id")))
+    for name in todo:
+        if name not in indexes:
+            build(name)
     return todo
 
 
