@@ -23,6 +23,7 @@ import struct
 import zipfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +48,7 @@ from pipelines.ingest.normalize import (
 )
 from pipelines.ingest.report import IngestReport, Progress
 from recsys.catalog import batches, bulk
-from recsys.catalog.bulk import merge_chunk
+from recsys.catalog.bulk import merge_dimensions, merge_facts
 from recsys.catalog.deferred import catalog_entries, deferred
 from recsys.catalog.schema import DEFAULT_NAMESPACE, IngestBatch
 from recsys.errors import InputError
@@ -606,38 +607,63 @@ def _ingest(
 ) -> None:
     pending: list[_Pending] = []
     pending_rows = 0
-    inflight: tuple[Future[None], list[_Pending]] | None = None
+    # A chunk merges in two transactions, its dimensions (artists, albums, tracks) and then its
+    # facts (batch rows, playlists, entries, rejects), so the database writes one chunk's
+    # entries while it writes the next one's tracks; its inputs are done only with the second.
+    dims_inflight: tuple[Future[pl.DataFrame | None], _Chunk] | None = None
+    facts_inflight: tuple[Future[None], list[_Pending]] | None = None
 
     known_tracks = bulk.KnownTracks()
     with engine.connect() as conn:
         known_tracks.prime(conn)
 
-    def merge(chunk: _Chunk) -> None:
+    def dimensions(chunk: _Chunk) -> pl.DataFrame | None:
         with engine.begin() as conn:
-            _merge_prepared(conn, chunk, namespace, known_tracks)
+            return _merge_dimensions(conn, chunk, known_tracks)
+
+    def facts(chunk: _Chunk, track_ids: pl.DataFrame | None) -> None:
+        with engine.begin() as conn:
+            _merge_facts(conn, chunk, track_ids, namespace)
 
     def settle() -> None:
-        nonlocal inflight
-        if inflight is None:
+        nonlocal facts_inflight
+        if facts_inflight is None:
             return
-        future, chunk = inflight
-        inflight = None
+        future, chunk = facts_inflight
+        facts_inflight = None
         future.result()  # re-raises a failed merge here
         for item in chunk:
             report.add_loaded(playlists=item.parsed.n_playlists, playlist_tracks=item.parsed.n_entries)
             report.add_rejects(item.rejects)
 
-    def flush(writer: ThreadPoolExecutor) -> None:
-        nonlocal pending, pending_rows, inflight
-        # The chunk is normalised while the previous one merges, with what the load knew then.
-        prepared = _prepare(pending, known_tracks) if pending else None
-        settle()
+    def advance(prepared: _Chunk | None) -> None:
+        """Pass the chunk whose dimensions are merging on to its facts, then start ``prepared``."""
+        nonlocal dims_inflight, facts_inflight
+        if dims_inflight is not None:
+            future, chunk = dims_inflight
+            dims_inflight = None
+            track_ids = future.result()
+            settle()
+            facts_inflight = (fact_writer.submit(facts, chunk, track_ids), chunk.pending)
         if prepared is not None:
-            inflight = (writer.submit(merge, prepared), pending)
+            dims_inflight = (dim_writer.submit(dimensions, prepared), prepared)
+
+    def flush() -> None:
+        nonlocal pending, pending_rows
+        # The chunk is normalised while the previous ones merge, with what the load knew then.
+        if pending:
+            advance(_prepare(pending, known_tracks))
         pending, pending_rows = [], 0
 
     task = progress.start("ingest mpd", total=len(inputs))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mpd-merge") as writer:
+    with ExitStack() as writers:
+        dim_writer = writers.enter_context(ThreadPoolExecutor(1, thread_name_prefix="mpd-dimensions"))
+        # SQLite has one writer at a time: there the facts queue behind the dimensions.
+        fact_writer = (
+            dim_writer
+            if engine.dialect.name == "sqlite"
+            else writers.enter_context(ThreadPoolExecutor(1, thread_name_prefix="mpd-facts"))
+        )
         try:
             for item in inputs:
                 report.inputs += 1
@@ -666,9 +692,10 @@ def _ingest(
                 pending.append(_Pending(item.location, checksum, parsed, log))
                 pending_rows += parsed.n_entries
                 if pending_rows >= batch_rows:
-                    flush(writer)
+                    flush()
                 progress.advance(task)
-            flush(writer)
+            flush()
+            advance(None)
             settle()
         finally:
             progress.stop()
@@ -769,15 +796,8 @@ def _prepare(pending: list[_Pending], known_tracks: bulk.KnownTracks) -> _Chunk:
     return _Chunk(pending, playlist_frame(playlists).collect(), entries, wanted, prepare_tracks(raw))
 
 
-def _merge_prepared(conn: Connection, chunk: _Chunk, namespace: str, known_tracks: bulk.KnownTracks) -> None:
-    """Merge one prepared chunk, with its batch rows and rejects, in the caller's transaction."""
-    batch_ids = _record_batches(conn, chunk.pending)
-    for batch_id, item in zip(batch_ids, chunk.pending, strict=True):
-        for row in item.rejects.rows:
-            row["batch_id"] = batch_id
-    playlists = chunk.playlists.with_columns(
-        pl.col("batch_id").replace_strict(dict(enumerate(batch_ids)), return_dtype=pl.Int64)
-    )
+def _merge_dimensions(conn: Connection, chunk: _Chunk, known_tracks: bulk.KnownTracks) -> pl.DataFrame | None:
+    """Merge the artists, albums, tracks and credits of one prepared chunk; the ``key, id`` of its tracks."""
     # Settled tracks (in the catalog, holding all this chunk could add) need no merging, only
     # their ids: first those this load knows, then the rest looked up. When the load knows the
     # whole catalog, a track it does not know is new: there is nothing to look up.
@@ -785,14 +805,28 @@ def _merge_prepared(conn: Connection, chunk: _Chunk, namespace: str, known_track
     probed = bulk.probe_tracks(conn, lacking if known_tracks.complete else pl.concat([lacking, unknown]))
     done = pl.concat([cached["source_key"], bulk.settled(chunk.wanted, probed)["source_key"]])
     known = pl.concat([cached, probed.select("source_key", "id")])
-    merged = assemble(
-        chunk.tracks.without(done),
-        playlists,
-        chunk.entries,
-        pl.concat([item.rejects.frame() for item in chunk.pending]),
-    )
-    merge_chunk(conn, merged, namespace=namespace, known=known, memory=known_tracks)
+    merged = assemble(chunk.tracks.without(done))
+    track_ids = merge_dimensions(conn, merged, known=known, memory=known_tracks)[1]
     known_tracks.add(probed, merged.new_tracks)
+    return track_ids
+
+
+def _merge_facts(conn: Connection, chunk: _Chunk, track_ids: pl.DataFrame | None, namespace: str) -> None:
+    """Merge the playlists, entries and rejects of one chunk whose dimensions are merged, with its batch rows."""
+    batch_ids = _record_batches(conn, chunk.pending)
+    for batch_id, item in zip(batch_ids, chunk.pending, strict=True):
+        for row in item.rejects.rows:
+            row["batch_id"] = batch_id
+    playlists = chunk.playlists.with_columns(
+        pl.col("batch_id").replace_strict(dict(enumerate(batch_ids)), return_dtype=pl.Int64)
+    )
+    rejects = pl.concat([item.rejects.frame() for item in chunk.pending])
+    facts = bulk.CatalogChunk(
+        playlists=bulk.conform(playlists, bulk.PLAYLISTS),
+        entries=bulk.conform(chunk.entries, bulk.ENTRIES),
+        rejects=bulk.conform(rejects, bulk.REJECTS),
+    )
+    merge_facts(conn, facts, namespace=namespace, track_ids=track_ids)
 
 
 def _reject_input(engine: Engine, location: str, reason: str, raw: Any = None) -> None:

@@ -229,8 +229,24 @@ def merge_chunk(
     chunk is then inserted without looking for it first, and the entries take their
     track ids from ``known`` and from the insert itself instead of reading them back.
     """
+    counts, track_ids = merge_dimensions(conn, chunk, known=known, memory=memory)
+    counts.update(merge_facts(conn, chunk, namespace=namespace, track_ids=track_ids))
+    return counts
+
+
+def merge_dimensions(
+    conn: Connection,
+    chunk: CatalogChunk,
+    *,
+    known: pl.DataFrame | None = None,
+    memory: KnownTracks | None = None,
+) -> tuple[dict[str, int], pl.DataFrame | None]:
+    """The first half of :func:`merge_chunk`: artists, albums, tracks and credits.
+
+    Returns the rows affected per table and, given ``known``, the ``key, id`` of every
+    track of the chunk, for :func:`merge_facts`.
+    """
     counts: dict[str, int] = {}
-    nd = _distinct(conn)
 
     def run(sql: str, **params: Any) -> int:
         return conn.execute(text(sql), params).rowcount or 0
@@ -255,6 +271,24 @@ def merge_chunk(
                    ON CONFLICT (source_key) DO NOTHING"""
             )
         counts.update(_merge_tracks(conn, chunk))
+    return counts, track_ids
+
+
+def merge_facts(
+    conn: Connection, chunk: CatalogChunk, *, namespace: str, track_ids: pl.DataFrame | None = None
+) -> dict[str, int]:
+    """The second half of :func:`merge_chunk`: playlists, their entries and the rejects.
+
+    Every track the entries name must be in the catalog: merged by
+    :func:`merge_dimensions` in this transaction or in one committed before it.
+    ``track_ids``, when given, are the ids that returned.
+    """
+    counts: dict[str, int] = {}
+    nd = _distinct(conn)
+
+    def run(sql: str, **params: Any) -> int:
+        return conn.execute(text(sql), params).rowcount or 0
+
     if stage(conn, "s_playlist", conform(chunk.playlists, PLAYLISTS)):
         cols = [
             "name",

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 import sqlalchemy as sa
 
@@ -15,10 +16,10 @@ from tests.ingest.test_crash import dump, uri, write_corpus
 
 
 def general_merge(
-    conn: sa.Connection, chunk: bulk.CatalogChunk, *, namespace: str, **_: Any
-) -> dict[str, int]:
+    conn: sa.Connection, chunk: bulk.CatalogChunk, **_: Any
+) -> tuple[dict[str, int], pl.DataFrame | None]:
     """The merge every other source uses: artist, album and track ids resolved by joins in the database."""
-    return bulk.merge_chunk(conn, chunk, namespace=namespace)
+    return bulk.merge_dimensions(conn, chunk)
 
 
 def blind_prime(memory: bulk.KnownTracks, conn: sa.Connection) -> bool:
@@ -33,7 +34,7 @@ def load(
 ) -> dict[str, list[Any]]:
     with monkeypatch.context() as patch:
         if general:
-            patch.setattr(mpd, "merge_chunk", general_merge)
+            patch.setattr(mpd, "merge_dimensions", general_merge)
         if blind:
             patch.setattr(bulk.KnownTracks, "prime", blind_prime)
         engine = db.make_engine(url)
