@@ -164,38 +164,41 @@ def _tune(conn: Connection) -> None:
 
 def stage(conn: Connection, name: str, frame: pl.DataFrame) -> int:
     """Write ``frame`` to a fresh temporary table ``name``; returns the row count."""
-    dialect = conn.dialect.name
     _tune(conn)
     columns = ", ".join(f"{col} {_sql_type(dtype)}" for col, dtype in frame.schema.items())
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS {name}")
-    if dialect == "postgresql":
-        conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
-        if frame.height:
-            buffer = io.BytesIO()
-            frame.write_csv(
-                buffer, include_header=False, null_value="\\N", datetime_format="%Y-%m-%dT%H:%M:%S%.f%z"
-            )
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(f"COPY {name} FROM STDIN (FORMAT csv, NULL '\\N')") as copy,
-            ):
-                copy.write(buffer.getvalue())
+    on_commit = " ON COMMIT DROP" if conn.dialect.name == "postgresql" else ""
+    conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({columns}){on_commit}")
+    return write_rows(conn, name, frame)
+
+
+def write_rows(conn: Connection, table: str, frame: pl.DataFrame) -> int:
+    """Append ``frame``'s rows to ``table`` (its columns by name): ``COPY`` on PostgreSQL, ``executemany`` on SQLite."""
+    if not frame.height:
+        return 0
+    listed = ", ".join(frame.columns)
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    if conn.dialect.name == "postgresql":
+        buffer = io.BytesIO()
+        frame.write_csv(
+            buffer, include_header=False, null_value="\\N", datetime_format="%Y-%m-%dT%H:%M:%S%.f%z"
+        )
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({listed}) FROM STDIN (FORMAT csv, NULL '\\N')") as copy,
+        ):
+            copy.write(buffer.getvalue())
     else:
-        conn.exec_driver_sql(f"CREATE TEMP TABLE {name} ({columns})")
-        if frame.height:
-            placeholders = ", ".join("?" for _ in frame.columns)
-            rows = frame.with_columns(
-                [
-                    pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S%.f+00:00")
-                    for c, t in frame.schema.items()
-                    if isinstance(t, pl.Datetime)
-                ]
-            ).iter_rows()
-            raw = conn.connection.driver_connection
-            assert raw is not None
-            raw.executemany(f"INSERT INTO {name} VALUES ({placeholders})", rows)
+        placeholders = ", ".join("?" for _ in frame.columns)
+        rows = frame.with_columns(
+            [
+                pl.col(c).dt.strftime("%Y-%m-%d %H:%M:%S%.f+00:00")
+                for c, t in frame.schema.items()
+                if isinstance(t, pl.Datetime)
+            ]
+        ).iter_rows()
+        raw.executemany(f"INSERT INTO {table} ({listed}) VALUES ({placeholders})", rows)
     return frame.height
 
 
@@ -513,18 +516,12 @@ def _merge_resolved(
         new_credits = credits.join(_ids(ids, "track_key", "track_id"), on="track_key", how="inner").join(
             _ids(artist_ids, "artist_key", "artist_id"), on="artist_key", how="inner"
         )
-        if stage(
+        # The tracks were created by this transaction: nothing can hold credits for them yet.
+        counts["track_artists"] = write_rows(
             conn,
-            "s_new_credit",
+            "track_artist",
             new_credits.select("track_id", "position", "artist_id", "role").sort("track_id", "position"),
-        ):
-            counts["track_artists"] = conn.execute(
-                text(
-                    """INSERT INTO track_artist (track_id, position, artist_id, role)
-                       SELECT track_id, position, artist_id, role FROM s_new_credit WHERE true
-                       ON CONFLICT (track_id, position) DO NOTHING"""
-                )
-            ).rowcount
+        )
         # Tracks taken for new that the insert found already there (another process wrote
         # them, or the load's memory was not complete) are merged as known tracks.
         lost = new.join(ids, on="source_key", how="anti")["source_key"]
