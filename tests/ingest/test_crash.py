@@ -112,7 +112,7 @@ def canonical(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def schema_objects(engine: sa.Engine) -> dict[str, Any]:
-    """Per table, its indexes (name, columns, uniqueness) and foreign keys (name, columns, target)."""
+    """Per table, its indexes (name, columns, uniqueness), foreign keys (name, columns, target) and primary key."""
     inspector = sa.inspect(engine)
     return {
         table: (
@@ -124,6 +124,7 @@ def schema_objects(engine: sa.Engine) -> dict[str, Any]:
                 (str(f["name"]), tuple(f["constrained_columns"]), f["referred_table"])
                 for f in inspector.get_foreign_keys(table)
             ),
+            tuple(inspector.get_pk_constraint(table)["constrained_columns"]),
         )
         for table in inspector.get_table_names()
     }
