@@ -131,7 +131,7 @@ def ingest_mpd(
         bool | None,
         typer.Option(
             "--defer-indexes/--keep-indexes",
-            help="Set secondary indexes and keys aside during the load and rebuild them at its end "
+            help="Set secondary indexes and foreign keys aside during the load and rebuild them at its end "
             "(default: only for a load of about a million entries or more).",
         ),
     ] = None,

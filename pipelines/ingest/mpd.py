@@ -557,7 +557,7 @@ def ingest_mpd(
     and merged in a second one (at most one chunk in flight, merged in input order),
     so the database and the parser work at the same time.
 
-    ``defer_indexes`` sets the secondary indexes and keys aside during the
+    ``defer_indexes`` sets the secondary indexes and foreign keys aside during the
     load and rebuilds them at its end (:mod:`recsys.catalog.deferred`); by default
     (None) a load does so when it is large (:func:`should_defer`).
     """
@@ -573,7 +573,7 @@ def ingest_mpd(
         _ingest(engine, inputs, done, namespace, batch_rows, progress, report)
     if set_aside.rebuilt:
         report.messages.append(
-            f"rebuilt {len(set_aside.rebuilt)} secondary indexes and keys "
+            f"rebuilt {len(set_aside.rebuilt)} secondary indexes and foreign keys "
             f"set aside for the load in {set_aside.rebuild_s:.1f} s"
         )
     return report

@@ -37,7 +37,6 @@ from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from recsys.catalog.deferred import restore_primary_key
 from recsys.errors import CatalogError
 
 # The exact frames a source parser hands to the loader (column order matters for staging).
@@ -325,8 +324,6 @@ def merge_facts(
                WHERE {" OR ".join(f"playlist.{c} {nd} excluded.{c}" for c in cols)}""",
             ns=namespace,
         )
-        if replaced:  # the entries are found by their primary key, which a large load may have set aside
-            restore_primary_key(conn, "pk_playlist_track")
         delete = text("DELETE FROM playlist_track WHERE playlist_id IN :ids").bindparams(
             bindparam("ids", expanding=True)
         )

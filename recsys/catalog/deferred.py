@@ -1,17 +1,15 @@
-"""Secondary indexes and keys set aside during a bulk load, and rebuilt after it.
+"""Secondary indexes and foreign keys set aside during a bulk load, and rebuilt after it.
 
-Loading millions of playlist entries into tables that keep nine secondary indexes
+Loading millions of playlist entries into tables that keep eight secondary indexes
 and three foreign keys up to date costs one B-tree descent per index and one
 trigger query per key for every row. The bulk loader reads none of them: it looks
-rows up by their unique ``source_key`` only. Nor does it read the entries' primary
-key, except to replace the entries of a playlist already there: a load that must do
-so restores that key first (:func:`restore_primary_key`). So a large load drops them first and
+rows up by their unique ``source_key`` only. So a large load drops them first and
 rebuilds them at the end, as ``pg_restore`` does: a ``CREATE INDEX`` sorts once,
 which is several times cheaper than as many single-row insertions, and a foreign
 key is validated by one join instead of a trigger call per row.
 
 What is deferred is named by the schema itself (:data:`DEFERRABLE_INDEXES`,
-:data:`DEFERRABLE_FOREIGN_KEYS`, :data:`DEFERRABLE_PRIMARY_KEYS`); the definitions rebuilt are those of
+:data:`DEFERRABLE_FOREIGN_KEYS`); the definitions rebuilt are those of
 :mod:`recsys.catalog.schema`, the same the migrations create. Nothing is kept
 anywhere else, so a load killed halfway loses nothing: the next bulk load, or
 ``recsys db upgrade``, finds what is missing and rebuilds it. Until then queries
@@ -19,7 +17,7 @@ are correct, only slower, and ``recsys db status`` names what is missing.
 
 On PostgreSQL a session advisory lock marks a load that has indexes set aside,
 so a second process never rebuilds them under a running load. SQLite cannot drop
-a key without rebuilding the table, so there only indexes are deferred.
+a foreign key without rebuilding the table, so there only indexes are deferred.
 """
 
 from __future__ import annotations
@@ -30,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Constraint, Engine, Index, inspect
+from sqlalchemy import Connection, Engine, ForeignKeyConstraint, Index, inspect
 from sqlalchemy.schema import AddConstraint, CreateIndex
 
 from recsys.catalog.schema import Base
@@ -53,37 +51,27 @@ DEFERRABLE_FOREIGN_KEYS = (
     "fk_track_artist_id_artist",
     "fk_track_album_id_album",
 )
-# Primary keys the loader never reads while the table holds no row it replaces: the entries'
-# key costs a B-tree insertion per entry, where rebuilding it costs one sort (PostgreSQL only).
-# A load that must replace a playlist's entries restores it first (restore_primary_key).
-DEFERRABLE_PRIMARY_KEYS = ("pk_playlist_track",)
 # Any fixed 64-bit number: the session lock held by a load with objects set aside.
 _LOCK_KEY = 0x7265637379734458
 
 
-def _schema_objects() -> tuple[dict[str, Index], dict[str, Constraint]]:
-    """The deferrable indexes and constraints (foreign and primary keys), by name, as the schema defines them."""
+def _schema_objects() -> tuple[dict[str, Index], dict[str, ForeignKeyConstraint]]:
+    """The deferrable indexes and foreign keys, by name, as the schema defines them."""
     indexes: dict[str, Index] = {}
-    keys: dict[str, Constraint] = {}
+    keys: dict[str, ForeignKeyConstraint] = {}
     for table in Base.metadata.sorted_tables:
         indexes.update((str(i.name), i) for i in table.indexes if i.name in DEFERRABLE_INDEXES)
         keys.update(
             (str(k.name), k) for k in table.foreign_key_constraints if k.name in DEFERRABLE_FOREIGN_KEYS
         )
-        if table.primary_key.name in DEFERRABLE_PRIMARY_KEYS:
-            keys[str(table.primary_key.name)] = table.primary_key
-    assert set(indexes) | set(keys) == {
-        *DEFERRABLE_INDEXES,
-        *DEFERRABLE_FOREIGN_KEYS,
-        *DEFERRABLE_PRIMARY_KEYS,
-    }, "the schema changed"
+    assert set(indexes) | set(keys) == {*DEFERRABLE_INDEXES, *DEFERRABLE_FOREIGN_KEYS}, "the schema changed"
     return indexes, keys
 
 
 def _tables() -> set[str]:
     indexes, keys = _schema_objects()
     return {str(i.table.name) for i in indexes.values() if i.table is not None} | {
-        str(k.table.name) for k in keys.values() if k.table is not None
+        str(k.table.name) for k in keys.values()
     }
 
 
@@ -95,10 +83,9 @@ def missing(conn: Connection) -> list[str]:
         present.update(str(i["name"]) for i in inspector.get_indexes(table))
         if conn.dialect.name == "postgresql":
             present.update(str(k["name"]) for k in inspector.get_foreign_keys(table))
-            present.add(str(inspector.get_pk_constraint(table).get("name")))
     names = list(DEFERRABLE_INDEXES)
     if conn.dialect.name == "postgresql":
-        names = [*DEFERRABLE_PRIMARY_KEYS, *names, *DEFERRABLE_FOREIGN_KEYS]
+        names += DEFERRABLE_FOREIGN_KEYS
     return [name for name in names if name not in present]
 
 
@@ -157,32 +144,15 @@ def _rebuild(engine: Engine) -> list[str]:
             else:
                 conn.execute(AddConstraint(keys[name]))
 
-    # Primary keys and indexes first, the entries' index (the largest) last so that it does not
-    # wait for their primary key; then the foreign keys one at a time (each locks two tables).
-    built = [name for name in todo if name in indexes or name in DEFERRABLE_PRIMARY_KEYS]
+    # Indexes first, the entries' (the largest) first; then the foreign keys one at a time (each locks two tables).
+    built = [name for name in todo if name in indexes]
     sessions = REBUILD_SESSIONS if engine.dialect.name == "postgresql" else 1
     with ThreadPoolExecutor(max_workers=sessions, thread_name_prefix="rebuild") as pool:
-        list(pool.map(build, sorted(built, key=lambda name: name == "ix_playlist_track_track_id")))
+        list(pool.map(build, sorted(built, key=lambda name: name != "ix_playlist_track_track_id")))
     for name in todo:
-        if name not in built:
+        if name not in indexes:
             build(name)
     return todo
-
-
-def restore_primary_key(conn: Connection, name: str) -> bool:
-    """Rebuild the deferrable primary key ``name`` in the caller's transaction if it is missing; whether it was.
-
-    For a load that must find rows by that key (to delete them) while it is set aside.
-    """
-    if conn.dialect.name != "postgresql":
-        return False
-    key = _schema_objects()[1][name]
-    assert key.table is not None
-    if inspect(conn).get_pk_constraint(str(key.table.name)).get("name") == name:
-        return False
-    conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
-    conn.execute(AddConstraint(key))
-    return True
 
 
 def _drop(engine: Engine) -> list[str]:
@@ -191,7 +161,7 @@ def _drop(engine: Engine) -> list[str]:
         absent = set(missing(conn))
         dropped = []
         if conn.dialect.name == "postgresql":
-            for name in (*DEFERRABLE_FOREIGN_KEYS, *DEFERRABLE_PRIMARY_KEYS):
+            for name in DEFERRABLE_FOREIGN_KEYS:
                 if name not in absent:
                     table = keys[name].table.name
                     conn.exec_driver_sql(f'ALTER TABLE "{table}" DROP CONSTRAINT "{name}"')

@@ -18,7 +18,7 @@ def test_deferred_block_sets_aside_and_rebuilds(catalog_engine: sa.Engine) -> No
     before = schema_objects(catalog_engine)
     expected = list(deferred.DEFERRABLE_INDEXES)
     if catalog_engine.dialect.name == "postgresql":
-        expected += [*deferred.DEFERRABLE_FOREIGN_KEYS, *deferred.DEFERRABLE_PRIMARY_KEYS]
+        expected += deferred.DEFERRABLE_FOREIGN_KEYS
     with deferred.deferred(catalog_engine) as report:
         with catalog_engine.connect() as conn:
             assert sorted(deferred.missing(conn)) == sorted(expected)
@@ -49,39 +49,6 @@ def test_what_a_killed_load_left_is_rebuilt_by_the_next_load(
     assert report.ok
     assert any("rebuilt" in m for m in report.messages), report.messages
     assert schema_objects(catalog_engine) == before
-
-
-def test_a_load_replacing_playlists_restores_the_entries_key_first(
-    pg_engine: sa.Engine, tmp_path: Path
-) -> None:
-    db.upgrade(pg_engine)
-    write_corpus(tmp_path / "slices")
-    first = sorted((tmp_path / "slices").glob("*.json"))[:4]
-    assert ingest_mpd(pg_engine, first).ok
-    # The same playlists again under another name, one of them changed: their entries are replaced.
-    again = tmp_path / "again"
-    again.mkdir()
-    document = json.loads(first[0].read_text())
-    document["playlists"][0]["tracks"] = document["playlists"][0]["tracks"][:3]
-    (again / "changed.json").write_text(json.dumps(document))
-    before = schema_objects(pg_engine)
-    with deferred.deferred(pg_engine) as report:
-        assert "pk_playlist_track" in report.deferred
-        assert ingest_mpd(pg_engine, [again], defer_indexes=False).ok
-        with pg_engine.connect() as conn:
-            assert "pk_playlist_track" not in deferred.missing(conn)  # restored by the load, not at the end
-    assert "pk_playlist_track" not in report.rebuilt
-    assert schema_objects(pg_engine) == before
-    pid = document["playlists"][0]["pid"]
-    with pg_engine.connect() as conn:
-        entries = conn.execute(
-            sa.text(
-                """SELECT count(*) FROM playlist_track pt JOIN playlist p ON p.id = pt.playlist_id
-                   WHERE p.source_key = :key"""
-            ),
-            {"key": f"mpd:{pid}"},
-        ).scalar_one()
-    assert entries == 3
 
 
 def test_deferred_and_kept_indexes_load_the_same_catalog(catalog_url: str, tmp_path: Path) -> None:
