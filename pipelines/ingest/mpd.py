@@ -4,9 +4,10 @@ Accepts ``.json`` and ``.json.gz`` slice files, directories of them (searched
 recursively) and ``.zip`` archives, in the full original schema (``pos``, album and
 artist URIs, durations) and in the trimmed schema (no ``pos``: position is list order).
 
-Files are streamed: each is read, parsed and normalised on its own, and several are
-merged into the catalog per transaction (about ``batch_rows`` entries), so memory
-depends on the chunk size, not on the number of files. A file already ingested
+Files are streamed: each is read and parsed on its own, and several make a chunk
+(about ``batch_rows`` entries) that is normalised and merged into the catalog in two
+transactions, its tracks and then its entries, so memory depends on the chunk size,
+not on the number of files. A file already ingested
 with the same bytes is skipped. A truncated file lands the playlists before the
 break; invalid UTF-8 rejects only the records it touches.
 """
@@ -553,9 +554,11 @@ def ingest_mpd(
 ) -> IngestReport:
     """Ingest MPD slices into the catalog (idempotent, resumable at file granularity).
 
-    Reading and parsing run in this thread while the previous chunk is normalised
-    and merged in a second one (at most one chunk in flight, merged in input order),
-    so the database and the parser work at the same time.
+    Reading, parsing and normalising run in this thread while the previous chunk
+    merges its artists, albums and tracks in a second one and the chunk before it its
+    playlists and entries in a third (each in input order; on SQLite, which has one
+    writer, the second does both), so the parser and two database sessions work at
+    the same time. An input is done when the transaction holding its entries commits.
 
     ``defer_indexes`` sets the secondary indexes and foreign keys aside during the
     load and rebuilds them at its end (:mod:`recsys.catalog.deferred`); by default
