@@ -824,11 +824,8 @@ def _merge_facts(conn: Connection, chunk: _Chunk, track_ids: pl.DataFrame | None
         pl.col("batch_id").replace_strict(dict(enumerate(batch_ids)), return_dtype=pl.Int64)
     )
     rejects = pl.concat([item.rejects.frame() for item in chunk.pending])
-    facts = bulk.CatalogChunk(
-        playlists=bulk.conform(playlists, bulk.PLAYLISTS),
-        entries=bulk.conform(chunk.entries, bulk.ENTRIES),
-        rejects=bulk.conform(rejects, bulk.REJECTS),
-    )
+    # merge_facts conforms each frame to its schema itself.
+    facts = bulk.CatalogChunk(playlists=playlists, entries=chunk.entries, rejects=rejects)
     merge_facts(conn, facts, namespace=namespace, track_ids=track_ids)
 
 

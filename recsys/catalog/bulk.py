@@ -134,7 +134,7 @@ class CatalogChunk:
     playlists: pl.DataFrame = field(default_factory=lambda: empty(PLAYLISTS))
     entries: pl.DataFrame = field(default_factory=lambda: empty(ENTRIES))
     rejects: pl.DataFrame = field(default_factory=lambda: empty(REJECTS))
-    # Filled by merge_chunk when given the known tracks: the tracks it inserted (KNOWN_TRACKS).
+    # Filled by merge_dimensions when given the known tracks: the tracks it inserted (KNOWN_TRACKS).
     new_tracks: pl.DataFrame = field(default_factory=lambda: empty(KNOWN_TRACKS))
 
 
@@ -213,6 +213,11 @@ def _fence(conn: Connection) -> str:
     return "OFFSET 0" if conn.dialect.name == "postgresql" else ""
 
 
+def _run(conn: Connection, sql: str, **params: Any) -> int:
+    """Execute ``sql``; the number of rows it affected."""
+    return conn.execute(text(sql), params).rowcount or 0
+
+
 def _distinct(conn: Connection) -> str:
     return "IS DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS NOT"
 
@@ -250,28 +255,26 @@ def merge_dimensions(
     track of the chunk, for :func:`merge_facts`.
     """
     counts: dict[str, int] = {}
-
-    def run(sql: str, **params: Any) -> int:
-        return conn.execute(text(sql), params).rowcount or 0
-
     track_ids: pl.DataFrame | None = None
     if known is not None:
         track_ids, merged = _merge_resolved(conn, chunk, known, memory or KnownTracks())
         counts.update(merged)
     else:
         if stage(conn, "s_artist", conform(chunk.artists, ARTISTS)):
-            counts["artists"] = run(
+            counts["artists"] = _run(
+                conn,
                 """INSERT INTO artist (source_key, name, name_key, spotify_uri)
                    SELECT source_key, name, name_key, spotify_uri FROM s_artist WHERE true
                    ON CONFLICT (source_key) DO UPDATE SET spotify_uri = excluded.spotify_uri
-                   WHERE artist.spotify_uri IS NULL AND excluded.spotify_uri IS NOT NULL"""
+                   WHERE artist.spotify_uri IS NULL AND excluded.spotify_uri IS NOT NULL""",
             )
         if stage(conn, "s_album", conform(chunk.albums, ALBUMS)):
-            counts["albums"] = run(
+            counts["albums"] = _run(
+                conn,
                 """INSERT INTO album (source_key, title, artist_id, spotify_uri, release_year, album_type)
                    SELECT s.source_key, s.title, a.id, s.spotify_uri, s.release_year, s.album_type
                    FROM s_album s LEFT JOIN artist a ON a.source_key = s.artist_key WHERE true
-                   ON CONFLICT (source_key) DO NOTHING"""
+                   ON CONFLICT (source_key) DO NOTHING""",
             )
         counts.update(_merge_tracks(conn, chunk))
     return counts, track_ids
@@ -288,9 +291,6 @@ def merge_facts(
     """
     counts: dict[str, int] = {}
     nd = _distinct(conn)
-
-    def run(sql: str, **params: Any) -> int:
-        return conn.execute(text(sql), params).rowcount or 0
 
     if stage(conn, "s_playlist", conform(chunk.playlists, PLAYLISTS)):
         cols = [
@@ -316,7 +316,8 @@ def merge_facts(
             .scalars()
             .all()
         )
-        counts["playlists"] = run(
+        counts["playlists"] = _run(
+            conn,
             f"""INSERT INTO playlist (namespace, source_key, {", ".join(cols)}, batch_id)
                SELECT :ns, source_key, {", ".join(cols)}, batch_id FROM s_playlist WHERE true
                ON CONFLICT (namespace, source_key) DO UPDATE SET
@@ -702,9 +703,7 @@ def _insert_entries(
         ):
             copy.write(_binary_entries(rows))
     else:
-        raw.executemany(
-            "INSERT INTO playlist_track (playlist_id, position, track_id) VALUES (?, ?, ?)", rows.iter_rows()
-        )
+        write_rows(conn, "playlist_track", rows)
     return rows.height
 
 
@@ -751,6 +750,10 @@ def brought(raw: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+# Over ``wanted`` joined with what is held (suffix ``_held``): the row holds every value the occurrence brings.
+_HOLDS_ALL = pl.all_horizontal(pl.col(f"{name}_held") | ~pl.col(name) for name in HELD)
+
+
 def settled(wanted: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
     """``source_key, id`` of the tracks whose catalog row already holds every value this occurrence brings.
 
@@ -758,9 +761,7 @@ def settled(wanted: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
     (:data:`HELD` names); ``held`` has what the catalog holds (``KNOWN_TRACKS``).
     """
     joined = wanted.join(held, on="source_key", how="inner", suffix="_held")
-    return joined.filter(pl.all_horizontal(pl.col(f"{name}_held") | ~pl.col(name) for name in HELD)).select(
-        "source_key", "id"
-    )
+    return joined.filter(_HOLDS_ALL).select("source_key", "id")
 
 
 class KnownRows:
@@ -820,7 +821,7 @@ class KnownTracks(KnownRows):
         """Whether every track, artist and album of the catalog is known (as of :meth:`prime`)."""
         return self.primed and not (self.evicted or self.artists.evicted or self.albums.evicted)
 
-    def prime(self, conn: Connection) -> bool:
+    def prime(self, conn: Connection) -> None:
         """Read every track, artist and album of the catalog, unless one table holds more than ``limit`` rows."""
         counts = conn.execute(
             text(
@@ -828,7 +829,7 @@ class KnownTracks(KnownRows):
             )
         ).one()
         if max(counts) > self.limit:
-            return False
+            return
         if counts[0]:
             self.add(_query_frame(conn, _ALL_TRACKS, schema=KNOWN_TRACKS))
         if counts[1]:
@@ -840,7 +841,6 @@ class KnownTracks(KnownRows):
         if counts[2]:
             self.albums.add(_query_frame(conn, "SELECT source_key, id FROM album", KNOWN_ALBUMS))
         self.primed = True
-        return True
 
     def settled(self, wanted: pl.DataFrame) -> pl.DataFrame:
         return settled(wanted, self.frame)
@@ -849,6 +849,9 @@ class KnownTracks(KnownRows):
         """The tracks of ``wanted`` (as for :func:`settled`) this memory knows settled (``source_key, id``),
         those it knows lacking a value this occurrence brings, and those it does not know (keys)."""
         held = wanted.join(self.frame, on="source_key", how="inner", suffix="_held")
-        full = pl.all_horizontal(pl.col(f"{name}_held") | ~pl.col(name) for name in HELD)
         unknown = wanted.join(held.select("source_key"), on="source_key", how="anti")["source_key"]
-        return held.filter(full).select("source_key", "id"), held.filter(~full)["source_key"], unknown
+        return (
+            held.filter(_HOLDS_ALL).select("source_key", "id"),
+            held.filter(~_HOLDS_ALL)["source_key"],
+            unknown,
+        )

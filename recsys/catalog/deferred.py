@@ -1,6 +1,6 @@
 """Secondary indexes and foreign keys set aside during a bulk load, and rebuilt after it.
 
-Loading millions of playlist entries into tables that keep eight secondary indexes
+Loading millions of playlist entries into tables that keep nine secondary indexes
 and three foreign keys up to date costs one B-tree descent per index and one
 trigger query per key for every row. The bulk loader reads none of them: it looks
 rows up by their unique ``source_key`` only. So a large load drops them first and

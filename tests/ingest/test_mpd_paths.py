@@ -22,11 +22,10 @@ def general_merge(
     return bulk.merge_dimensions(conn, chunk)
 
 
-def blind_prime(memory: bulk.KnownTracks, conn: sa.Connection) -> bool:
+def blind_prime(memory: bulk.KnownTracks, conn: sa.Connection) -> None:
     """Take the memory for complete without reading the catalog, as when another process writes
     tracks after the load read it: every track already there is then met as an unknown one."""
     memory.primed = True
-    return True
 
 
 def load(
