@@ -40,21 +40,57 @@ def raw_tracks_frame(rows: dict[str, list]) -> pl.DataFrame:
     )
 
 
-def _cleaned(raw: pl.LazyFrame) -> pl.LazyFrame:
-    return (
-        raw.with_columns(
-            k.clean_text(pl.col("title")).alias("title"),
-            k.clean_text(pl.col("artist_credit")).alias("artist_credit"),
-            k.clean_text(pl.col("album_title")).alias("album_title"),
-            pl.col("isrc").str.to_uppercase().str.replace_all(r"[^0-9A-Z]", ""),
-        )
-        .with_columns(
-            k.primary_artist(pl.col("artist_credit")).alias("primary_name"),
-        )
-        .with_columns(
-            ("name:" + k.name_key(pl.col("primary_name"))).alias("artist_key"),
-        )
+def _by_value(frame: pl.DataFrame, derivations: dict[str, list[list[pl.Expr]]]) -> pl.DataFrame:
+    """``frame`` with the columns derived from single columns of it, per column a list of stages
+    of expressions (each stage may use the columns of the ones before).
+
+    Names repeat (an artist over all their tracks, an album over its own): each
+    distinct value is normalised once, and the results are joined back.
+    """
+    tables = []
+    for column, stages in derivations.items():
+        values = frame.lazy().select(pl.col(column).unique())
+        for stage in stages:
+            values = values.with_columns(stage)
+        tables.append(values)
+    joined = frame.lazy()
+    for column, table in zip(derivations, pl.collect_all(tables), strict=True):
+        joined = joined.join(table.lazy(), on=column, how="left", nulls_equal=True, maintain_order="left")
+    return joined.collect()
+
+
+# What the cleaning derives from each text column of a raw track, computed once per distinct value:
+# the cleaned text itself (under a temporary name) and the keys made from it.
+_ARTIST_STAGES = [
+    [k.clean_text(pl.col("artist_credit")).alias("_artist_credit")],
+    [k.primary_artist(pl.col("_artist_credit")).alias("primary_name")],
+    [("name:" + k.name_key(pl.col("primary_name"))).alias("artist_key")],
+]
+_ALBUM_STAGES = [
+    [k.clean_text(pl.col("album_title")).alias("_album_title")],
+    [k.name_key(pl.col("_album_title")).alias("_album_name_key")],
+]
+_TITLE_STAGES = [
+    [k.clean_text(pl.col("title")).alias("_title")],
+    [
+        k.name_key(pl.col("_title").fill_null("")).alias("title_key"),
+        # keys.recording_key's title part
+        k.name_key(k.title_base(pl.col("_title").fill_null(""))).alias("_title_base_key"),
+    ],
+]
+
+
+def _cleaned(raw: pl.DataFrame) -> pl.DataFrame:
+    """Raw tracks with their text cleaned, their primary artist, artist key and title keys."""
+    frame = raw.with_columns(pl.col("isrc").str.to_uppercase().str.replace_all(r"[^0-9A-Z]", ""))
+    frame = _by_value(
+        frame, {"artist_credit": _ARTIST_STAGES, "album_title": _ALBUM_STAGES, "title": _TITLE_STAGES}
     )
+    return frame.with_columns(
+        pl.col("_artist_credit").alias("artist_credit"),
+        pl.col("_album_title").alias("album_title"),
+        pl.col("_title").alias("title"),
+    ).drop("_artist_credit", "_album_title", "_title")
 
 
 def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
@@ -63,7 +99,7 @@ def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.La
     The first occurrence of a track source key wins for its descriptive fields; later
     ones fill in what it lacks (see ``distinct_tracks``).
     """
-    return _frames(_prepared(raw))
+    return _frames(_prepared(raw.collect()))
 
 
 # Values a later occurrence of a track may add when the first lacks them, in a chunk as in
@@ -81,44 +117,73 @@ def distinct_tracks(raw: pl.LazyFrame) -> pl.LazyFrame:
     So a chunk resolves repeated tracks exactly as merging them one chunk after another
     would: where the chunk boundaries fall changes nothing. The added ``album_row`` column
     (kept when already there) orders the albums for ``catalog_frames``.
+
+    Usually a track's first occurrence already holds every value a later one could
+    add, so the first occurrences are taken as they are, and only the tracks whose
+    first occurrence lacks a value some row of the frame has are aggregated over all
+    their occurrences (:func:`_filled_tracks`).
     """
-    names = raw.collect_schema().names()
+    frame = raw.collect()
+    names = frame.columns
     if ALBUM_ROW not in names:
-        raw = raw.with_row_index(ALBUM_ROW).with_columns(pl.col(ALBUM_ROW).cast(pl.Int64))
+        frame = frame.with_row_index(ALBUM_ROW).with_columns(pl.col(ALBUM_ROW).cast(pl.Int64))
         names = [*names, ALBUM_ROW]
+    frame = frame.select(names)
     has_album = pl.col("album_uri").is_not_null() | pl.col("album_title").is_not_null()
-    fills = raw.group_by("source_key", maintain_order=True).agg(
+    first = frame.unique(subset="source_key", keep="first", maintain_order=True).with_columns(
+        pl.when(has_album).then(pl.col(ALBUM_ROW)).alias(ALBUM_ROW)
+    )
+    if first.height == frame.height:
+        return first.lazy()
+    # A value missing from a first occurrence can only come from a row of this frame that has it.
+    present = frame.select(
+        *(pl.col(c).is_not_null().any() for c in _FILLED), has_album.any().alias("album")
+    ).row(0)
+    missing = [pl.col(c).is_null() for c, there in zip(_FILLED, present, strict=False) if there]
+    if present[-1]:
+        missing.append(~has_album)
+    lacking = (
+        first.filter(pl.any_horizontal(missing))["source_key"] if missing else pl.Series([], dtype=pl.String)
+    )
+    if not lacking.len():
+        return first.lazy()
+    filled = _filled_tracks(frame.filter(pl.col("source_key").is_in(lacking.implode())), has_album)
+    return first.update(filled, on="source_key", include_nulls=True).lazy()
+
+
+def _filled_tracks(frame: pl.DataFrame, has_album: pl.Expr) -> pl.DataFrame:
+    """:func:`distinct_tracks` by aggregating every occurrence of every track of ``frame``."""
+    fills = frame.group_by("source_key", maintain_order=True).agg(
         *[pl.col(c).drop_nulls().first().alias(c) for c in _FILLED],
         *[pl.col(c).filter(has_album).first().alias(c) for c in ("album_title", "album_uri", ALBUM_ROW)],
     )
-    first = raw.unique(subset="source_key", keep="first", maintain_order=True)
+    first = frame.unique(subset="source_key", keep="first", maintain_order=True)
     filled = ["album_title", "album_uri", ALBUM_ROW, *_FILLED]
-    return first.drop(filled).join(fills, on="source_key", how="left", maintain_order="left").select(names)
+    return (
+        first.drop(filled)
+        .join(fills, on="source_key", how="left", maintain_order="left")
+        .select(frame.columns)
+    )
 
 
-def _prepared(raw: pl.LazyFrame) -> pl.LazyFrame:
-    """Distinct raw tracks, cleaned, with their artist and album keys."""
-    tracks_in = _cleaned(distinct_tracks(raw))
+def _prepared(raw: pl.DataFrame) -> pl.DataFrame:
+    """Distinct raw tracks, cleaned, with their artist, album and title keys."""
+    tracks_in = _cleaned(distinct_tracks(raw.lazy()).collect())
     album_key = (
         pl.when(pl.col("album_uri").is_not_null())
         .then(pl.col("album_uri"))
         .when(pl.col("album_title").is_not_null())
         .then(
             pl.concat_str(
-                [
-                    pl.lit("name:"),
-                    pl.col("artist_key").str.slice(5),
-                    pl.lit("|"),
-                    k.name_key(pl.col("album_title")),
-                ]
+                [pl.lit("name:"), pl.col("artist_key").str.slice(5), pl.lit("|"), pl.col("_album_name_key")]
             )
         )
         .otherwise(None)
     )
-    return tracks_in.with_columns(album_key.alias("album_key"))
+    return tracks_in.with_columns(album_key.alias("album_key")).drop("_album_name_key")
 
 
-def _row_frames(tracks_in: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+def _row_frames(tracks_in: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(credits, tracks): what each distinct track gives on its own, one or more rows per track."""
     credits = (
         tracks_in.select(
@@ -134,29 +199,31 @@ def _row_frames(tracks_in: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
         .rename({"names": "name"})
         .filter(pl.col("name").is_not_null() & (pl.col("name").str.len_chars() > 0))
     )
-    credits = credits.with_columns(
-        ("name:" + k.name_key(pl.col("name"))).alias("artist_key"),
-        pl.when(pl.col("position") == 0).then(pl.lit("primary")).otherwise(pl.lit("featured")).alias("role"),
-    ).filter(pl.col("artist_key") != "name:")
+    credits = (
+        _by_value(credits, {"name": [[("name:" + k.name_key(pl.col("name"))).alias("artist_key")]]})
+        .with_columns(
+            pl.when(pl.col("position") == 0)
+            .then(pl.lit("primary"))
+            .otherwise(pl.lit("featured"))
+            .alias("role")
+        )
+        .filter(pl.col("artist_key") != "name:")
+    )
     tracks = tracks_in.select(
         "source_key",
         "spotify_uri",
         "isrc",
         "mbid",
         pl.col("title").fill_null(""),
-        k.name_key(pl.col("title").fill_null("")).alias("title_key"),
+        "title_key",
         "artist_key",
         pl.col("artist_credit").fill_null("").alias("artist_name"),
         "album_key",
         "duration_ms",
         pl.col("release_year").alias("year"),
-        # keys.recording_key, reusing the primary artist's key computed once above.
+        # keys.recording_key, from the primary artist's key and the title's base key computed above.
         pl.concat_str(
-            [
-                pl.col("artist_key").str.slice(5).fill_null(""),
-                pl.lit("|"),
-                k.name_key(k.title_base(pl.col("title").fill_null(""))),
-            ]
+            [pl.col("artist_key").str.slice(5).fill_null(""), pl.lit("|"), pl.col("_title_base_key")]
         ).alias("recording_key"),
     )
     return credits, tracks
@@ -196,10 +263,10 @@ def _set_frames(
     return artists, albums, track_artists
 
 
-def _frames(tracks_in: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
+def _frames(tracks_in: pl.DataFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
     credits, tracks = _row_frames(tracks_in)
-    artists, albums, track_artists = _set_frames(tracks_in, credits)
-    return artists, albums, tracks, track_artists
+    artists, albums, track_artists = _set_frames(tracks_in.lazy(), credits.lazy())
+    return artists, albums, tracks.lazy(), track_artists
 
 
 @dataclass
@@ -229,8 +296,8 @@ class PreparedTracks:
 
 def prepare_tracks(raw_tracks: pl.DataFrame) -> PreparedTracks:
     """Distinct, cleaned raw tracks with everything each gives on its own."""
-    tracks_in = _prepared(raw_tracks.lazy()).collect()
-    credits, tracks = pl.collect_all(_row_frames(tracks_in.lazy()))
+    tracks_in = _prepared(raw_tracks)
+    credits, tracks = _row_frames(tracks_in)
     return PreparedTracks(tracks_in, credits, tracks)
 
 
