@@ -647,9 +647,11 @@ def _insert_entries(
     ``track_ids`` (key, id), when given, are the ids merged in this transaction: only
     keys it lacks are read back.
     """
+    # A playlist's entries are consecutive: its key is resolved once per run, not once per entry.
+    runs = entries.select(pl.col("playlist_key").rle()).unnest("playlist_key")
     playlists = _key_ids(
         conn,
-        entries["playlist_key"],
+        runs["value"],
         "s_entry_playlist",
         f"""SELECT source_key, id FROM (
                SELECT s.source_key,
@@ -658,40 +660,42 @@ def _insert_entries(
            WHERE id IS NOT NULL""",
         ns=namespace,
     )
-    lookup = "SELECT t.source_key, t.id FROM s_entry_track s JOIN track t ON t.source_key = s.source_key"
-    if track_ids is None:
-        tracks = _key_ids(conn, entries["track_key"], "s_entry_track", lookup)
-    else:
-        keys = entries["track_key"].unique()
-        unresolved = keys.filter(~keys.is_in(track_ids["key"].implode()))
-        tracks = track_ids
-        if unresolved.len():  # written by another process since the probe
-            tracks = pl.concat([track_ids, _key_ids(conn, unresolved, "s_entry_track", lookup)])
-    resolved = (
-        entries.lazy()
-        .join(
-            playlists.lazy().rename({"key": "playlist_key", "id": "playlist_id"}),
-            on="playlist_key",
-            how="left",
-            maintain_order="left",
-        )
-        .join(
-            tracks.lazy().rename({"key": "track_key", "id": "track_id"}),
-            on="track_key",
-            how="left",
-            maintain_order="left",
-        )
-        .select("playlist_id", "position", "track_id", "playlist_key", "track_key")
-        .collect()
+    runs = runs.join(
+        playlists.rename({"key": "value", "id": "playlist_id"}), on="value", how="left", maintain_order="left"
     )
-    missing = resolved.filter(pl.col("playlist_id").is_null() | pl.col("track_id").is_null())
-    if missing.height:
-        first = missing.row(0, named=True)
-        raise CatalogError(
-            f"{missing.height:,} playlist entries name a playlist or track that is not in the catalog "
-            f"(first: playlist {first['playlist_key']!r}, track {first['track_key']!r})"
+    lookup = "SELECT t.source_key, t.id FROM s_entry_track s JOIN track t ON t.source_key = s.source_key"
+    tracks = (
+        track_ids if track_ids is not None else _key_ids(conn, entries["track_key"], "s_entry_track", lookup)
+    )
+    resolved = _resolved_tracks(entries, tracks)
+    unresolved = resolved.filter(pl.col("track_id").is_null())["track_key"].unique()
+    if track_ids is not None and unresolved.len():  # written by another process since the probe
+        resolved = _resolved_tracks(
+            entries, pl.concat([tracks, _key_ids(conn, unresolved, "s_entry_track", lookup)])
         )
-    rows = resolved.select("playlist_id", "position", "track_id")
+    lost_playlists = runs.filter(pl.col("playlist_id").is_null())
+    lost = resolved.filter(pl.col("track_id").is_null())
+    if lost_playlists.height or lost.height:
+        entry = (
+            lost.row(0, named=True)
+            if not lost_playlists.height
+            else entries.filter(pl.col("playlist_key") == lost_playlists["value"][0]).row(0, named=True)
+        )
+        count = (
+            int(lost_playlists["len"].sum())
+            + lost.join(
+                lost_playlists.select(pl.col("value").alias("playlist_key")), on="playlist_key", how="anti"
+            ).height
+        )
+        raise CatalogError(
+            f"{count:,} playlist entries name a playlist or track that is not in the catalog "
+            f"(first: playlist {entry['playlist_key']!r}, track {entry['track_key']!r})"
+        )
+    rows = resolved.select(
+        runs.select(pl.col("playlist_id").repeat_by("len").explode())["playlist_id"],
+        "position",
+        "track_id",
+    )
     raw = conn.connection.driver_connection
     assert raw is not None
     if conn.dialect.name == "postgresql":
@@ -705,6 +709,12 @@ def _insert_entries(
     else:
         write_rows(conn, "playlist_track", rows)
     return rows.height
+
+
+def _resolved_tracks(entries: pl.DataFrame, tracks: pl.DataFrame) -> pl.DataFrame:
+    """``entries`` with the id of each one's track (null where ``tracks``, key and id, lacks it)."""
+    ids = tracks.unique("key").rename({"key": "track_key", "id": "track_id"})
+    return entries.join(ids, on="track_key", how="left", maintain_order="left")
 
 
 # A row of playlist_track in COPY's binary format: field count, then each field's length and
