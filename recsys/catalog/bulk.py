@@ -795,12 +795,14 @@ class KnownRows:
         fresh = pl.concat([f.select(list(self.schema)) for f in frames]).unique(
             subset="source_key", keep="last", maintain_order=True
         )
-        kept = self.frame.join(fresh.select("source_key"), on="source_key", how="anti")
-        frame = pl.concat([kept, fresh])
+        # Rows met again are replaced; usually there are none, and the known rows are not copied.
+        again = self.frame["source_key"].is_in(fresh["source_key"].implode())
+        kept = self.frame.filter(~again) if again.any() else self.frame
+        frame = pl.concat([kept, fresh], rechunk=False)
         if frame.height > self.limit:
             self.evicted = True
             frame = frame.tail(self.limit)
-        self.frame = frame.rechunk()
+        self.frame = frame.rechunk() if frame.n_chunks() > 64 else frame
 
 
 class KnownTracks(KnownRows):
