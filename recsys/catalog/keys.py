@@ -53,7 +53,7 @@ def clean_text(expr: pl.Expr) -> pl.Expr:
         .str.replace_all(r"\s+", " ")
         .str.strip_chars()
     )
-    return pl.when(out.str.len_chars() > 0).then(out).otherwise(None)
+    return out.replace("", None)  # the cleaned text once: a when/then over it would clean it twice
 
 
 def name_key(expr: pl.Expr) -> pl.Expr:
