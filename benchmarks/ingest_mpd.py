@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -397,6 +398,12 @@ def main() -> None:
     parser.add_argument("--baseline-playlists", type=int, default=300, help="Sample for the naive loader.")
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--batch-rows", type=int, default=200_000)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="Load each recsys scale this many times (a fresh database each) and report the median too.",
+    )
     parser.add_argument("--data-dir", type=Path, help="Where the slices are generated (reused).")
     parser.add_argument(
         "--pg-admin",
@@ -456,7 +463,9 @@ def main() -> None:
                     "playlists": args.playlists,
                     "batch_rows": args.batch_rows,
                     "cpu_count": os.cpu_count(),
+                    "repeat": args.repeat,
                     "results": rows,
+                    "medians": medians(rows),
                 },
                 indent=2,
             )
@@ -478,7 +487,7 @@ def main() -> None:
         finally:
             database.drop()
         record({"loader": "naive json+ORM", "backend": backend, "peak_rss_mib": rss, **result})
-        for scale in scales:
+        for scale, run in [(scale, run) for scale in scales for run in range(args.repeat)]:
             files = workdir / f"files_{scale}.txt"
             files.write_text("\n".join(str(p) for p in paths[: math.ceil(scale / PER_SLICE)]))
             database = Database(backend, args.pg_admin, workdir)
@@ -494,9 +503,43 @@ def main() -> None:
             finally:
                 database.drop()
             record(
-                {"loader": "recsys", "backend": backend, "playlists": scale, "peak_rss_mib": rss, **result}
+                {
+                    "loader": "recsys",
+                    "backend": backend,
+                    "playlists": scale,
+                    "run": run + 1,
+                    "peak_rss_mib": rss,
+                    **result,
+                }
+            )
+    if args.repeat > 1:
+        for summary in medians(rows):
+            print(
+                f"median of {summary['runs']} runs: {summary['backend']}, {summary['playlists']:,} playlists: "
+                f"{summary['entries_per_s']:,.0f} entries/s (runs {summary['min_entries_per_s']:,.0f} to "
+                f"{summary['max_entries_per_s']:,.0f}), peak {summary['peak_rss_mib']:,.0f} MiB at most"
             )
     print(f"results written to {args.json}")
+
+
+def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per backend and scale of the recsys loader: the median entries/s of its runs, their range, the largest peak."""
+    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for row in rows:
+        if row["loader"] == "recsys" and not row.get("partial"):
+            groups.setdefault((row["backend"], row["playlists"]), []).append(row)
+    return [
+        {
+            "backend": backend,
+            "playlists": playlists,
+            "runs": len(runs),
+            "entries_per_s": statistics.median(r["entries_per_s"] for r in runs),
+            "min_entries_per_s": min(r["entries_per_s"] for r in runs),
+            "max_entries_per_s": max(r["entries_per_s"] for r in runs),
+            "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
+        }
+        for (backend, playlists), runs in groups.items()
+    ]
 
 
 if __name__ == "__main__":
