@@ -326,8 +326,8 @@ def _parse_strict(data: bytes) -> ParsedSlice | None:
             parse_options=pajson.ParseOptions(
                 explicit_schema=_ARROW_SLICE, newlines_in_values=True, unexpected_field_behavior="ignore"
             ),
-            # The C library's allocator: Arrow's default (mimalloc) returns and faults in the pages of
-            # every slice's tables afresh, which costs about a quarter of the parse in kernel time.
+            # The C library's allocator: with Arrow's default (mimalloc) the benchmark's slices took
+            # about a third more CPU to parse, much of it in the kernel.
             memory_pool=pa.system_memory_pool(),
         )
     except pa.ArrowException:  # not JSON, or not of the schema's types
@@ -792,7 +792,7 @@ def _prepare(pending: list[_Pending], known_tracks: bulk.KnownTracks) -> _Chunk:
         playlists = playlists.join(last, on=["source_key", "batch_id"], how="semi")
     # Every MPD track key is the track's Spotify URI.
     tracks = tracks.with_columns(pl.col("source_key").alias("spotify_uri"))
-    raw = distinct_tracks(bulk.conform(tracks, RAW_TRACK).lazy()).collect()
+    raw = distinct_tracks(bulk.conform(tracks, RAW_TRACK))
     wanted = bulk.brought(raw)
     # Tracks already in the catalog that this chunk cannot improve need no normalising nor
     # merging. Those the load knows now are dropped here; the merge drops any settled since.

@@ -93,15 +93,6 @@ def _cleaned(raw: pl.DataFrame) -> pl.DataFrame:
     ).drop("_artist_credit", "_album_title", "_title")
 
 
-def catalog_frames(raw: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
-    """(artists, albums, tracks, track_artists) from raw tracks, one row per source key each.
-
-    The first occurrence of a track source key wins for its descriptive fields; later
-    ones fill in what it lacks (see ``distinct_tracks``).
-    """
-    return _frames(_prepared(raw.collect()))
-
-
 # Values a later occurrence of a track may add when the first lacks them, in a chunk as in
 # the catalog (bulk.merge_chunk fills the same ones into known tracks).
 _FILLED = ("artist_uri", "duration_ms", "isrc", "release_year")
@@ -109,46 +100,43 @@ _FILLED = ("artist_uri", "duration_ms", "isrc", "release_year")
 ALBUM_ROW = "album_row"
 
 
-def distinct_tracks(raw: pl.LazyFrame) -> pl.LazyFrame:
+def distinct_tracks(raw: pl.DataFrame) -> pl.DataFrame:
     """One raw track per source key, in first-occurrence order.
 
     The first occurrence gives the title and credits; the album (title and URI together),
     duration, ISRC, year and artist URI come from the first occurrence that has them.
     So a chunk resolves repeated tracks exactly as merging them one chunk after another
     would: where the chunk boundaries fall changes nothing. The added ``album_row`` column
-    (kept when already there) orders the albums for ``catalog_frames``.
+    (kept when already there) orders a chunk's albums (:func:`assemble`).
 
     Usually a track's first occurrence already holds every value a later one could
     add, so the first occurrences are taken as they are, and only the tracks whose
     first occurrence lacks a value some row of the frame has are aggregated over all
     their occurrences (:func:`_filled_tracks`).
     """
-    frame = raw.collect()
-    names = frame.columns
-    if ALBUM_ROW not in names:
-        frame = frame.with_row_index(ALBUM_ROW).with_columns(pl.col(ALBUM_ROW).cast(pl.Int64))
-        names = [*names, ALBUM_ROW]
-    frame = frame.select(names)
+    frame = raw
+    if ALBUM_ROW not in raw.columns:
+        frame = raw.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias(ALBUM_ROW))
     has_album = pl.col("album_uri").is_not_null() | pl.col("album_title").is_not_null()
     first = frame.unique(subset="source_key", keep="first", maintain_order=True).with_columns(
         pl.when(has_album).then(pl.col(ALBUM_ROW)).alias(ALBUM_ROW)
     )
     if first.height == frame.height:
-        return first.lazy()
+        return first
     # A value missing from a first occurrence can only come from a row of this frame that has it.
-    present = frame.select(
+    *present, album_present = frame.select(
         *(pl.col(c).is_not_null().any() for c in _FILLED), has_album.any().alias("album")
     ).row(0)
-    missing = [pl.col(c).is_null() for c, there in zip(_FILLED, present, strict=False) if there]
-    if present[-1]:
+    missing = [pl.col(c).is_null() for c, there in zip(_FILLED, present, strict=True) if there]
+    if album_present:
         missing.append(~has_album)
     lacking = (
         first.filter(pl.any_horizontal(missing))["source_key"] if missing else pl.Series([], dtype=pl.String)
     )
     if not lacking.len():
-        return first.lazy()
+        return first
     filled = _filled_tracks(frame.filter(pl.col("source_key").is_in(lacking.implode())), has_album)
-    return first.update(filled, on="source_key", include_nulls=True).lazy()
+    return first.update(filled, on="source_key", include_nulls=True)
 
 
 def _filled_tracks(frame: pl.DataFrame, has_album: pl.Expr) -> pl.DataFrame:
@@ -168,7 +156,7 @@ def _filled_tracks(frame: pl.DataFrame, has_album: pl.Expr) -> pl.DataFrame:
 
 def _prepared(raw: pl.DataFrame) -> pl.DataFrame:
     """Distinct raw tracks, cleaned, with their artist, album and title keys."""
-    tracks_in = _cleaned(distinct_tracks(raw.lazy()).collect())
+    tracks_in = _cleaned(distinct_tracks(raw))
     album_key = (
         pl.when(pl.col("album_uri").is_not_null())
         .then(pl.col("album_uri"))
@@ -261,12 +249,6 @@ def _set_frames(
         pl.col("source_key").alias("track_key"), "position", "artist_key", "role"
     ).unique(subset=["track_key", "position"], keep="first", maintain_order=True)
     return artists, albums, track_artists
-
-
-def _frames(tracks_in: pl.DataFrame) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame, pl.LazyFrame]:
-    credits, tracks = _row_frames(tracks_in)
-    artists, albums, track_artists = _set_frames(tracks_in.lazy(), credits.lazy())
-    return artists, albums, tracks.lazy(), track_artists
 
 
 @dataclass

@@ -373,24 +373,23 @@ def _merge_tracks(conn: Connection, chunk: CatalogChunk) -> dict[str, int]:
     """Tracks and their credits by source key alone: new ones inserted, known ones filled in."""
     counts: dict[str, int] = {}
     if stage(conn, "s_track", conform(chunk.tracks, TRACKS)):
-        counts["tracks"] = conn.execute(text(_INSERT_TRACKS.format(staged="s_track"))).rowcount
-        counts["tracks_updated"] = conn.execute(text(_FILL_TRACKS.format(staged="s_track"))).rowcount
+        counts["tracks"] = _run(conn, _INSERT_TRACKS.format(staged="s_track"))
+        counts["tracks_updated"] = _run(conn, _FILL_TRACKS.format(staged="s_track"))
     if stage(conn, "s_track_artist", conform(chunk.track_artists, TRACK_ARTISTS)):
-        counts["track_artists"] = conn.execute(text(_INSERT_CREDITS.format(staged="s_track_artist"))).rowcount
+        counts["track_artists"] = _run(conn, _INSERT_CREDITS.format(staged="s_track_artist"))
     return counts
 
 
 def _fill_known(conn: Connection, old: pl.DataFrame, credits: pl.DataFrame, counts: dict[str, int]) -> None:
     """Known tracks of a chunk gain the values they lacked, and credits if they have none."""
     if stage(conn, "s_track_fill", old):
-        counts["tracks_updated"] = conn.execute(text(_FILL_TRACKS.format(staged="s_track_fill"))).rowcount
+        counts["tracks_updated"] = _run(conn, _FILL_TRACKS.format(staged="s_track_fill"))
         old_credits = credits.join(
             old.select(pl.col("source_key").alias("track_key")), on="track_key", how="semi"
         )
         if stage(conn, "s_track_artist", old_credits):
-            counts["track_artists"] = (
-                counts.get("track_artists", 0)
-                + conn.execute(text(_INSERT_CREDITS.format(staged="s_track_artist"))).rowcount
+            counts["track_artists"] = counts.get("track_artists", 0) + _run(
+                conn, _INSERT_CREDITS.format(staged="s_track_artist")
             )
 
 
@@ -623,14 +622,12 @@ def insert_rejects(conn: Connection, rejects: pl.DataFrame) -> int:
     """Store reject rows (idempotent by ``reject_key``); returns how many were new."""
     if not stage(conn, "s_reject", conform(rejects, REJECTS)):
         return 0
-    result = conn.execute(
-        text(
-            """INSERT INTO ingest_reject (reject_key, batch_id, source, location, reason, raw)
-               SELECT reject_key, batch_id, source, location, reason, raw FROM s_reject WHERE true
-               ON CONFLICT (reject_key) DO NOTHING"""
-        )
+    return _run(
+        conn,
+        """INSERT INTO ingest_reject (reject_key, batch_id, source, location, reason, raw)
+           SELECT reject_key, batch_id, source, location, reason, raw FROM s_reject WHERE true
+           ON CONFLICT (reject_key) DO NOTHING""",
     )
-    return result.rowcount or 0
 
 
 def _key_ids(conn: Connection, keys: pl.Series, name: str, query: str, **params: Any) -> pl.DataFrame:
@@ -668,11 +665,12 @@ def _insert_entries(
         track_ids if track_ids is not None else _key_ids(conn, entries["track_key"], "s_entry_track", lookup)
     )
     resolved = _resolved_tracks(entries, tracks)
-    unresolved = resolved.filter(pl.col("track_id").is_null())["track_key"].unique()
-    if track_ids is not None and unresolved.len():  # written by another process since the probe
-        resolved = _resolved_tracks(
-            entries, pl.concat([tracks, _key_ids(conn, unresolved, "s_entry_track", lookup)])
-        )
+    if track_ids is not None:  # keys written by another process since the probe are read back
+        unresolved = resolved.filter(pl.col("track_id").is_null())["track_key"].unique()
+        if unresolved.len():
+            resolved = _resolved_tracks(
+                entries, pl.concat([tracks, _key_ids(conn, unresolved, "s_entry_track", lookup)])
+            )
     lost_playlists = runs.filter(pl.col("playlist_id").is_null())
     lost = resolved.filter(pl.col("track_id").is_null())
     if lost_playlists.height or lost.height:
@@ -713,7 +711,7 @@ def _insert_entries(
 
 def _resolved_tracks(entries: pl.DataFrame, tracks: pl.DataFrame) -> pl.DataFrame:
     """``entries`` with the id of each one's track (null where ``tracks``, key and id, lacks it)."""
-    ids = tracks.unique("key").rename({"key": "track_key", "id": "track_id"})
+    ids = tracks.rename({"key": "track_key", "id": "track_id"})
     return entries.join(ids, on="track_key", how="left", maintain_order="left")
 
 

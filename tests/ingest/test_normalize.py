@@ -54,7 +54,7 @@ def test_distinct_tracks_follow_the_rule(rows: list[dict[str, Any]]) -> None:
     raw = pl.DataFrame(rows).select(
         pl.col(c).cast(d) if c in rows[0] else pl.lit(None, d).alias(c) for c, d in RAW_TRACK.items()
     )
-    got = distinct_tracks(raw.lazy()).collect()
+    got = distinct_tracks(raw)
     assert got.columns == [*RAW_TRACK, ALBUM_ROW]
     assert got.to_dicts() == reference(raw)
 
@@ -67,5 +67,5 @@ def test_a_frame_where_no_row_has_a_value_takes_first_occurrences() -> None:
         pl.col(c).cast(d) if c in ("source_key", "title", "duration_ms") else pl.lit(None, d).alias(c)
         for c, d in RAW_TRACK.items()
     )
-    got = distinct_tracks(raw.lazy()).collect()
+    got = distinct_tracks(raw)
     assert got.select("source_key", "title", "duration_ms").rows() == [("t1", "a", 7), ("t2", "b", 5)]
