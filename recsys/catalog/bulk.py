@@ -21,8 +21,10 @@ loses only the uncommitted chunk), and loading the same chunk twice changes noth
 A large load of one source (the MPD loader) passes what it knows: the chunk's tracks
 already in the catalog (:func:`probe_tracks`) and the load's memory of tracks,
 artists and albums (:class:`KnownTracks`). Then only rows the load has not met are
-written, new rows return their ids, and tracks, credits and entries are written with
-their ids in place instead of joining the catalog's tables.
+written (new albums and tracks on PostgreSQL copied straight in with a block of ids
+drawn from their sequence, :func:`_copied`; other new rows return their ids), and
+tracks, credits and entries are written with their ids in place instead of joining
+the catalog's tables.
 """
 
 from __future__ import annotations
@@ -441,25 +443,24 @@ def _merge_resolved(
     todo = albums.join(album_ids, on="source_key", how="anti").join(
         _ids(artist_ids, "artist_key", "artist_id"), on="artist_key", how="left", maintain_order="left"
     )
-    if stage(
-        conn,
-        "s_album",
-        todo.select("source_key", "title", "artist_id", "spotify_uri", "release_year", "album_type").sort(
-            "source_key"
-        ),
-    ):
-        written = _written(
+    rows = todo.select("source_key", "title", "artist_id", "spotify_uri", "release_year", "album_type").sort(
+        "source_key"
+    )
+    new_albums = _copied(conn, "album", rows) if memory.complete else None
+    if new_albums is None and stage(conn, "s_album", rows):
+        new_albums = _written(
             conn,
             """INSERT INTO album (source_key, title, artist_id, spotify_uri, release_year, album_type)
                SELECT source_key, title, artist_id, spotify_uri, release_year, album_type FROM s_album WHERE true
                ON CONFLICT (source_key) DO NOTHING""",
             "album",
             todo["source_key"],
-            new=memory.complete,
+            new=memory.complete and conn.dialect.name != "postgresql",
         )
-        counts["albums"] = written.height
-        memory.albums.add(written)
-        album_ids = pl.concat([album_ids, written.select(list(KNOWN_ALBUMS))])
+    if new_albums is not None:
+        counts["albums"] = new_albums.height
+        memory.albums.add(new_albums)
+        album_ids = pl.concat([album_ids, new_albums.select(list(KNOWN_ALBUMS))])
 
     tracks = conform(chunk.tracks, TRACKS)
     keys = known.select(pl.col("source_key").cast(pl.String))
@@ -490,15 +491,21 @@ def _merge_resolved(
         "year",
         "recording_key",
     )
-    if stage(conn, "s_track", new.select(columns).sort("source_key")):
+    rows = new.select(columns).sort("source_key")
+    copied = _copied(conn, "track", rows) if memory.complete else None
+    if copied is not None or stage(conn, "s_track", rows):
         names = ", ".join(columns)
-        ids = _inserted(
-            conn,
-            f"""INSERT INTO track ({names}) SELECT {names} FROM s_track WHERE true
-                ON CONFLICT (source_key) DO NOTHING""",
-            "source_key, id",
-            ids.schema,
-            new=memory.complete,
+        ids = (
+            copied.select("source_key", "id")
+            if copied is not None
+            else _inserted(
+                conn,
+                f"""INSERT INTO track ({names}) SELECT {names} FROM s_track WHERE true
+                    ON CONFLICT (source_key) DO NOTHING""",
+                "source_key, id",
+                ids.schema,
+                new=memory.complete and conn.dialect.name != "postgresql",
+            )
         )
         counts["tracks"] = ids.height
         chunk.new_tracks = ids.join(
@@ -536,6 +543,36 @@ def _merge_resolved(
     _fill_known(conn, old, credits, counts)
     written = pl.concat([ids, known.select("source_key", pl.col("id").cast(pl.Int64))])
     return written.rename({"source_key": "key"}), counts
+
+
+def _copied(conn: Connection, table: str, rows: pl.DataFrame) -> pl.DataFrame | None:
+    """Rows the load takes for new, copied straight into ``table`` with ids drawn from its sequence as one block.
+
+    PostgreSQL only: ``rows`` with their ``id``; None on SQLite, and when one of them
+    is in the table after all (another process wrote it), in which case nothing is
+    written and the caller merges them with ``ON CONFLICT``. The copy skips what an
+    ``INSERT … SELECT`` over a staged table costs: writing and reading the staged rows,
+    inserting them one at a time, and sending every new id back.
+    """
+    if conn.dialect.name != "postgresql" or not rows.height:
+        return None
+    _tune(conn)
+    # Until this transaction ends no other session inserts into the table (readers go on), so
+    # nothing can draw from its sequence between the two calls below: the block is ours alone.
+    conn.exec_driver_sql(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+    sequence = f"pg_get_serial_sequence('{table}', 'id')"
+    last = conn.exec_driver_sql(
+        f"SELECT setval({sequence}, nextval({sequence}) + {rows.height - 1})"
+    ).scalar_one()
+    with_ids = rows.select(
+        pl.int_range(last - rows.height + 1, last + 1, dtype=pl.Int64).alias("id"), pl.all()
+    )
+    try:
+        with conn.begin_nested():
+            write_rows(conn, table, with_ids)
+    except (IntegrityError, UniqueViolation):
+        return None
+    return with_ids
 
 
 def _written(
