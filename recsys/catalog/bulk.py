@@ -809,35 +809,67 @@ def settled(wanted: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
     return joined.filter(_HOLDS_ALL).select("source_key", "id")
 
 
+# Memory's hidden column: a 64-bit hash of each row's source key.
+_KEY_HASH = "_key_hash"
+
+
 class KnownRows:
     """Rows one load has found in or written to the catalog, by source key, so it need not look them up again.
 
     At most ``limit`` rows are kept (the most recently seen), so memory stays bounded;
-    ``evicted`` says that some were let go.
+    ``evicted`` says that some were let go. Every chunk probes the whole memory, so rows
+    are matched on a 64-bit hash of their key, kept beside it (integers join several
+    times faster than strings), and each match is then confirmed on the key itself:
+    two keys that share a hash are never taken for one another.
     """
 
     def __init__(self, schema: dict[str, Any], limit: int) -> None:
         self.schema = schema
         self.limit = limit
-        self.frame = pl.DataFrame(schema=schema)
+        self._rows = pl.DataFrame(schema=schema | {_KEY_HASH: pl.UInt64})
         self.evicted = False
+
+    @staticmethod
+    def key_hash(keys: pl.Expr) -> pl.Expr:
+        return keys.hash(seed=0)
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """The known rows, oldest first."""
+        return self._rows.drop(_KEY_HASH)
+
+    def lookup(self, probe: pl.DataFrame, suffix: str = "_known") -> pl.DataFrame:
+        """The rows of ``probe`` whose ``source_key`` is known, with the known row's columns
+        (those whose names clash take ``suffix``)."""
+        hashed = probe.with_columns(self.key_hash(pl.col("source_key")).alias(_KEY_HASH))
+        joined = hashed.join(self._rows, on=_KEY_HASH, how="inner", suffix=suffix)
+        return joined.filter(pl.col("source_key") == pl.col(f"source_key{suffix}")).drop(
+            _KEY_HASH, f"source_key{suffix}"
+        )
 
     def find(self, keys: pl.Series) -> pl.DataFrame:
         """The known rows of ``keys``."""
-        return self.frame.join(pl.DataFrame({"source_key": keys.unique()}), on="source_key", how="semi")
+        probe = pl.DataFrame({"source_key": keys.unique()}, schema={"source_key": pl.String})
+        return self.lookup(probe).select(list(self.schema))
 
     def add(self, *frames: pl.DataFrame) -> None:
-        fresh = pl.concat([f.select(list(self.schema)) for f in frames]).unique(
-            subset="source_key", keep="last", maintain_order=True
+        fresh = (
+            pl.concat([f.select(list(self.schema)) for f in frames])
+            .unique(subset="source_key", keep="last", maintain_order=True)
+            .with_columns(self.key_hash(pl.col("source_key")).alias(_KEY_HASH))
         )
+        rows = self._rows
         # Rows met again are replaced; usually there are none, and the known rows are not copied.
-        again = self.frame["source_key"].is_in(fresh["source_key"].implode())
-        kept = self.frame.filter(~again) if again.any() else self.frame
-        frame = pl.concat([kept, fresh], rechunk=False)
-        if frame.height > self.limit:
+        hit = rows[_KEY_HASH].is_in(fresh[_KEY_HASH].implode())
+        if hit.any():
+            # A known row that only shares its key's hash with a fresh one stays.
+            kept = rows.filter(hit).join(fresh.select("source_key"), on="source_key", how="anti")
+            rows = pl.concat([rows.filter(~hit), kept])
+        rows = pl.concat([rows, fresh], rechunk=False)
+        if rows.height > self.limit:
             self.evicted = True
-            frame = frame.tail(self.limit)
-        self.frame = frame.rechunk() if frame.n_chunks() > 64 else frame
+            rows = rows.tail(self.limit)
+        self._rows = rows.rechunk() if rows.n_chunks() > 64 else rows
 
 
 class KnownTracks(KnownRows):
@@ -890,12 +922,13 @@ class KnownTracks(KnownRows):
         self.primed = True
 
     def settled(self, wanted: pl.DataFrame) -> pl.DataFrame:
-        return settled(wanted, self.frame)
+        """As :func:`settled` over this memory."""
+        return self.lookup(wanted, suffix="_held").filter(_HOLDS_ALL).select("source_key", "id")
 
     def classify(self, wanted: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
         """The tracks of ``wanted`` (as for :func:`settled`) this memory knows settled (``source_key, id``),
         those it knows lacking a value this occurrence brings, and those it does not know (keys)."""
-        held = wanted.join(self.frame, on="source_key", how="inner", suffix="_held")
+        held = self.lookup(wanted, suffix="_held")
         unknown = wanted.join(held.select("source_key"), on="source_key", how="anti")["source_key"]
         return (
             held.filter(_HOLDS_ALL).select("source_key", "id"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import polars as pl
+import pytest
 
 from recsys.catalog import bulk
 
@@ -19,3 +20,42 @@ def test_known_rows_replace_what_is_met_again_and_keep_the_latest() -> None:
     memory.add(pl.DataFrame({"source_key": ["e", "e"], "id": [5, 6]}, schema=bulk.KNOWN_ALBUMS))
     assert memory.frame.rows() == [("c", 3), ("a", 10), ("d", 4), ("e", 6)] and memory.evicted
     assert memory.find(pl.Series(["a", "x", "a"])).rows() == [("a", 10)]
+
+
+class Colliding(bulk.KnownTracks):
+    """Every key shares one hash: each match must be confirmed on the key itself."""
+
+    @staticmethod
+    def key_hash(keys: pl.Expr) -> pl.Expr:
+        return keys.hash(seed=0) * 0
+
+
+@pytest.mark.parametrize("memory_type", [bulk.KnownTracks, Colliding], ids=["hashed", "colliding"])
+def test_keys_sharing_a_hash_are_never_taken_for_one_another(memory_type: type[bulk.KnownTracks]) -> None:
+    memory = memory_type(limit=10)
+    held = {name: [True, False, True] for name in bulk.HELD}
+    memory.add(
+        pl.DataFrame({"source_key": ["a", "b", "c"], "id": [1, 2, 3], **held}, schema=bulk.KNOWN_TRACKS)
+    )
+    memory.add(
+        pl.DataFrame(
+            {"source_key": ["b"], "id": [20], **{n: [True] for n in bulk.HELD}}, schema=bulk.KNOWN_TRACKS
+        )
+    )
+    assert memory.frame.select("source_key", "id").rows() == [("a", 1), ("c", 3), ("b", 20)]
+    assert sorted(memory.find(pl.Series(["c", "x", "b"])).select("source_key", "id").rows()) == [
+        ("b", 20),
+        ("c", 3),
+    ]
+    wanted = bulk.brought(
+        pl.DataFrame(
+            {"source_key": ["a", "b", "x"], "album_title": ["T", None, "T"], "duration_ms": [1, 1, 1]},
+            schema={"source_key": pl.String, "album_title": pl.String, "duration_ms": pl.Int64},
+        )
+        .with_columns(pl.lit(None, pl.String).alias(c) for c in ("album_uri", "isrc", "artist_uri"))
+        .with_columns(pl.lit(None, pl.Int32).alias("release_year"))
+    )
+    assert sorted(memory.settled(wanted).rows()) == [("a", 1), ("b", 20)]
+    cached, lacking, unknown = memory.classify(wanted)
+    assert sorted(cached.rows()) == [("a", 1), ("b", 20)]
+    assert lacking.to_list() == [] and unknown.to_list() == ["x"]
