@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import polars as pl
-import pytest
 import sqlalchemy as sa
 
-from recsys.catalog import bulk, db
-
-
-@pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[sa.Engine]:
-    engine = db.make_engine(pg_url)
-    db.upgrade(engine)
-    yield engine
-    engine.dispose()
+from recsys.catalog import bulk
 
 
 def albums(*keys: str) -> pl.DataFrame:
@@ -89,12 +79,7 @@ def test_an_insert_from_another_session_waits_for_the_block_to_commit(pg_engine:
     assert stored(pg_engine)["a:other"] == drawn[0]
 
 
-def test_sqlite_declines(sqlite_url: str) -> None:
-    engine = db.make_engine(sqlite_url)
-    db.upgrade(engine)
-    try:
-        with engine.begin() as conn:
-            assert bulk._copied(conn, "album", albums("a:1")) is None
-        assert stored(engine) == {}
-    finally:
-        engine.dispose()
+def test_sqlite_declines(sqlite_engine: sa.Engine) -> None:
+    with sqlite_engine.begin() as conn:
+        assert bulk._copied(conn, "album", albums("a:1")) is None
+    assert stored(sqlite_engine) == {}
