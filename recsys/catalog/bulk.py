@@ -438,6 +438,9 @@ def _merge_resolved(
             "source_key", keep="last"
         )
 
+    # New rows the load takes for new are copied straight in on PostgreSQL (_copied); elsewhere, or
+    # when the copy met a row after all, they are inserted (plainly only where no copy was tried).
+    plain_insert = memory.complete and conn.dialect.name != "postgresql"
     albums = conform(chunk.albums, ALBUMS)
     album_ids = memory.albums.find(albums["source_key"])
     todo = albums.join(album_ids, on="source_key", how="anti").join(
@@ -455,7 +458,7 @@ def _merge_resolved(
                ON CONFLICT (source_key) DO NOTHING""",
             "album",
             todo["source_key"],
-            new=memory.complete and conn.dialect.name != "postgresql",
+            new=plain_insert,
         )
     if new_albums is not None:
         counts["albums"] = new_albums.height
@@ -504,7 +507,7 @@ def _merge_resolved(
                     ON CONFLICT (source_key) DO NOTHING""",
                 "source_key, id",
                 ids.schema,
-                new=memory.complete and conn.dialect.name != "postgresql",
+                new=plain_insert,
             )
         )
         counts["tracks"] = ids.height
@@ -805,7 +808,11 @@ def settled(wanted: pl.DataFrame, held: pl.DataFrame) -> pl.DataFrame:
     ``wanted`` has the source key and, per value, whether this occurrence brings it
     (:data:`HELD` names); ``held`` has what the catalog holds (``KNOWN_TRACKS``).
     """
-    joined = wanted.join(held, on="source_key", how="inner", suffix="_held")
+    return _holding_all(wanted.join(held, on="source_key", how="inner", suffix="_held"))
+
+
+def _holding_all(joined: pl.DataFrame) -> pl.DataFrame:
+    """``source_key, id`` of the rows of ``joined`` (see :func:`settled`) that hold all they are brought."""
     return joined.filter(_HOLDS_ALL).select("source_key", "id")
 
 
@@ -923,7 +930,7 @@ class KnownTracks(KnownRows):
 
     def settled(self, wanted: pl.DataFrame) -> pl.DataFrame:
         """As :func:`settled` over this memory."""
-        return self.lookup(wanted, suffix="_held").filter(_HOLDS_ALL).select("source_key", "id")
+        return _holding_all(self.lookup(wanted, suffix="_held"))
 
     def classify(self, wanted: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
         """The tracks of ``wanted`` (as for :func:`settled`) this memory knows settled (``source_key, id``),
@@ -931,7 +938,7 @@ class KnownTracks(KnownRows):
         held = self.lookup(wanted, suffix="_held")
         unknown = wanted.join(held.select("source_key"), on="source_key", how="anti")["source_key"]
         return (
-            held.filter(_HOLDS_ALL).select("source_key", "id"),
+            _holding_all(held),
             held.filter(~_HOLDS_ALL)["source_key"],
             unknown,
         )

@@ -34,10 +34,9 @@ def load(engine: sa.Engine, entries: list[tuple[str, int, str]]) -> dict[str, in
         return bulk.merge_chunk(conn, chunk, namespace=DEFAULT_NAMESPACE)
 
 
-def test_entries_land_in_order_with_their_ids(catalog_engine: sa.Engine) -> None:
-    entries = [("p:a", 0, "t:1"), ("p:a", 1, "t:2"), ("p:a", 2, "t:1"), ("p:b", 0, "t:3"), ("p:c", 0, "t:2")]
-    assert load(catalog_engine, entries)["playlist_tracks"] == 5
-    with catalog_engine.connect() as conn:
+def entry_rows(engine: sa.Engine) -> list[tuple[str, int, str]]:
+    """Every stored entry as (playlist key, position, track key), in playlist and position order."""
+    with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
                 """SELECT p.source_key, e.position, t.source_key FROM playlist_track e
@@ -45,7 +44,13 @@ def test_entries_land_in_order_with_their_ids(catalog_engine: sa.Engine) -> None
                    ORDER BY p.source_key, e.position"""
             )
         ).all()
-    assert [tuple(r) for r in rows] == entries
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def test_entries_land_in_order_with_their_ids(catalog_engine: sa.Engine) -> None:
+    entries = [("p:a", 0, "t:1"), ("p:a", 1, "t:2"), ("p:a", 2, "t:1"), ("p:b", 0, "t:3"), ("p:c", 0, "t:2")]
+    assert load(catalog_engine, entries)["playlist_tracks"] == 5
+    assert entry_rows(catalog_engine) == entries
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from pipelines.ingest.mpd import ingest_mpd
 from recsys.catalog.queries import catalog_stats
+from tests.catalog.test_entries import entry_rows
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -47,16 +48,8 @@ def slice_bytes(playlists: list[Any]) -> bytes:
 
 def stored(engine: sa.Engine) -> dict[str, list[str]]:
     """Every playlist's track URIs in position order."""
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                """SELECT p.source_key, t.source_key FROM playlist_track pt
-                   JOIN playlist p ON p.id = pt.playlist_id JOIN track t ON t.id = pt.track_id
-                   ORDER BY p.source_key, pt.position"""
-            )
-        ).all()
     out: dict[str, list[str]] = {}
-    for key, track_uri in rows:
+    for key, _, track_uri in entry_rows(engine):
         out.setdefault(key, []).append(track_uri)
     return out
 
