@@ -765,6 +765,7 @@ class _Chunk:
     playlists: pl.DataFrame  # normalised; batch_id holds the index of the slice in pending
     entries: pl.DataFrame  # playlist_key, position, track_key
     wanted: pl.DataFrame  # per distinct track, the values this chunk brings (bulk.brought)
+    survey: bulk.Survey  # what the load knew of them when the chunk was prepared
     tracks: PreparedTracks  # the distinct tracks not known to be settled when prepared
 
 
@@ -796,24 +797,26 @@ def _prepare(pending: list[_Pending], known_tracks: bulk.KnownTracks) -> _Chunk:
     wanted = bulk.brought(raw)
     # Tracks already in the catalog that this chunk cannot improve need no normalising nor
     # merging. Those the load knows now are dropped here; the merge drops any settled since.
-    settled = known_tracks.settled(wanted)["source_key"]
-    if settled.len():
-        raw = raw.filter(~pl.col("source_key").is_in(settled.implode()))
-    return _Chunk(pending, playlist_frame(playlists).collect(), entries, wanted, prepare_tracks(raw))
+    survey = known_tracks.survey(wanted)
+    if survey.settled.height:
+        raw = raw.filter(~pl.col("source_key").is_in(survey.settled["source_key"].implode()))
+    return _Chunk(pending, playlist_frame(playlists).collect(), entries, wanted, survey, prepare_tracks(raw))
 
 
 def _merge_dimensions(conn: Connection, chunk: _Chunk, known_tracks: bulk.KnownTracks) -> pl.DataFrame | None:
     """Merge the artists, albums, tracks and credits of one prepared chunk; the ``key, id`` of its tracks."""
     # Settled tracks (in the catalog, holding all this chunk could add) need no merging, only
     # their ids: first those this load knows, then the rest looked up. When the load knows the
-    # whole catalog, a track it does not know is new: there is nothing to look up.
-    cached, lacking, unknown = known_tracks.classify(chunk.wanted)
+    # whole catalog, a track it does not know is new: there is nothing to look up. What the load
+    # knew when the chunk was prepared is only brought up to date with what it learnt since.
+    cached, lacking, unknown = known_tracks.classify(chunk.wanted, chunk.survey)
     probed = bulk.probe_tracks(conn, lacking if known_tracks.complete else pl.concat([lacking, unknown]))
     done = pl.concat([cached["source_key"], bulk.settled(chunk.wanted, probed)["source_key"]])
     known = pl.concat([cached, probed.select("source_key", "id")])
     merged = assemble(chunk.tracks.without(done))
     track_ids = merge_dimensions(conn, merged, known=known, memory=known_tracks)[1]
-    known_tracks.add(probed, merged.new_tracks)
+    # Only tracks known when classified can be known again: new ones and unknown ones probed are not.
+    known_tracks.add(probed, merged.new_tracks, among=lacking)
     return track_ids
 
 

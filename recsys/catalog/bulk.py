@@ -818,6 +818,7 @@ def _holding_all(joined: pl.DataFrame) -> pl.DataFrame:
 
 # Memory's hidden column: a 64-bit hash of each row's source key.
 _KEY_HASH = "_key_hash"
+_ROW = "_row"
 
 
 class KnownRows:
@@ -828,12 +829,17 @@ class KnownRows:
     are matched on a 64-bit hash of their key, kept beside it (integers join several
     times faster than strings), and each match is then confirmed on the key itself:
     two keys that share a hash are never taken for one another.
+
+    Rows are only ever appended (a row met again is moved to the end), so a lookup can
+    be confined to the rows appended since a :meth:`mark`. Lookups may run in any
+    thread; rows are added by one thread at a time.
     """
 
     def __init__(self, schema: dict[str, Any], limit: int) -> None:
         self.schema = schema
         self.limit = limit
-        self._rows = pl.DataFrame(schema=schema | {_KEY_HASH: pl.UInt64})
+        # The rows, and how many rows were ever appended: read and replaced together.
+        self._state = (pl.DataFrame(schema=schema | {_KEY_HASH: pl.UInt64}), 0)
         self.evicted = False
 
     @staticmethod
@@ -843,13 +849,21 @@ class KnownRows:
     @property
     def frame(self) -> pl.DataFrame:
         """The known rows, oldest first."""
-        return self._rows.drop(_KEY_HASH)
+        return self._state[0].drop(_KEY_HASH)
 
-    def lookup(self, probe: pl.DataFrame, suffix: str = "_known") -> pl.DataFrame:
+    def mark(self) -> int:
+        """A mark of this moment: :meth:`lookup` with ``since`` set to it sees only the rows added after it."""
+        return self._state[1]
+
+    def lookup(self, probe: pl.DataFrame, suffix: str = "_known", since: int | None = None) -> pl.DataFrame:
         """The rows of ``probe`` whose ``source_key`` is known, with the known row's columns
-        (those whose names clash take ``suffix``)."""
+        (those whose names clash take ``suffix``); with ``since``, known from rows added after that mark."""
+        rows, appended = self._state
+        return self._lookup(rows if since is None else rows.tail(appended - since), probe, suffix)
+
+    def _lookup(self, rows: pl.DataFrame, probe: pl.DataFrame, suffix: str) -> pl.DataFrame:
         hashed = probe.with_columns(self.key_hash(pl.col("source_key")).alias(_KEY_HASH))
-        joined = hashed.join(self._rows, on=_KEY_HASH, how="inner", suffix=suffix)
+        joined = hashed.join(rows, on=_KEY_HASH, how="inner", suffix=suffix)
         return joined.filter(pl.col("source_key") == pl.col(f"source_key{suffix}")).drop(
             _KEY_HASH, f"source_key{suffix}"
         )
@@ -859,24 +873,43 @@ class KnownRows:
         probe = pl.DataFrame({"source_key": keys.unique()}, schema={"source_key": pl.String})
         return self.lookup(probe).select(list(self.schema))
 
-    def add(self, *frames: pl.DataFrame) -> None:
+    def add(self, *frames: pl.DataFrame, among: pl.Series | None = None) -> None:
+        """Remember the rows of ``frames`` (the last of each key), replacing those known by the same keys.
+
+        ``among``, when given, holds the only keys of ``frames`` the memory may know
+        already (a lookup just made found them, and nothing was added since): the
+        memory is searched for rows to replace only when one of those comes.
+        """
         fresh = (
             pl.concat([f.select(list(self.schema)) for f in frames])
             .unique(subset="source_key", keep="last", maintain_order=True)
             .with_columns(self.key_hash(pl.col("source_key")).alias(_KEY_HASH))
         )
-        rows = self._rows
+        rows, appended = self._state
+        candidates = fresh if among is None else fresh.filter(pl.col("source_key").is_in(among.implode()))
         # Rows met again are replaced; usually there are none, and the known rows are not copied.
-        hit = rows[_KEY_HASH].is_in(fresh[_KEY_HASH].implode())
-        if hit.any():
+        hit = rows[_KEY_HASH].is_in(candidates[_KEY_HASH].implode()) if candidates.height else None
+        if hit is not None and hit.any():
             # A known row that only shares its key's hash with a fresh one stays.
             kept = rows.filter(hit).join(fresh.select("source_key"), on="source_key", how="anti")
             rows = pl.concat([rows.filter(~hit), kept])
+            appended += kept.height
         rows = pl.concat([rows, fresh], rechunk=False)
+        appended += fresh.height
         if rows.height > self.limit:
             self.evicted = True
             rows = rows.tail(self.limit)
-        self._rows = rows.rechunk() if rows.n_chunks() > 64 else rows
+        self._state = (rows.rechunk() if rows.n_chunks() > 64 else rows, appended)
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What a :class:`KnownTracks` memory knew of a chunk's wanted tracks at one moment (:meth:`KnownTracks.survey`)."""
+
+    settled: pl.DataFrame  # source_key, id: the tracks that held then, and so hold now, all they bring
+    lacking: pl.DataFrame  # the known tracks lacking a value they bring: wanted's columns, id, held values
+    rest: pl.DataFrame  # the wanted rows not settled then: the lacking and the unknown
+    mark: int  # the memory's mark then
 
 
 class KnownTracks(KnownRows):
@@ -928,17 +961,41 @@ class KnownTracks(KnownRows):
             self.albums.add(_query_frame(conn, "SELECT source_key, id FROM album", KNOWN_ALBUMS))
         self.primed = True
 
+    def survey(self, wanted: pl.DataFrame) -> Survey:
+        """What this memory knows now of ``wanted`` (as for :func:`settled`), for :meth:`classify` to finish later."""
+        rows, mark = self._state
+        held = self._lookup(rows, wanted.with_row_index(_ROW), "_held")
+        holding = held.filter(_HOLDS_ALL)
+        settled_rows = np.zeros(wanted.height, dtype=bool)
+        settled_rows[holding[_ROW].to_numpy()] = True
+        return Survey(
+            settled=holding.select("source_key", "id"),
+            lacking=held.filter(~_HOLDS_ALL).drop(_ROW),
+            rest=wanted.filter(~pl.Series(settled_rows)),
+            mark=mark,
+        )
+
     def settled(self, wanted: pl.DataFrame) -> pl.DataFrame:
         """As :func:`settled` over this memory."""
-        return _holding_all(self.lookup(wanted, suffix="_held"))
+        return self.survey(wanted).settled
 
-    def classify(self, wanted: pl.DataFrame) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
+    def classify(
+        self, wanted: pl.DataFrame, survey: Survey | None = None
+    ) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
         """The tracks of ``wanted`` (as for :func:`settled`) this memory knows settled (``source_key, id``),
-        those it knows lacking a value this occurrence brings, and those it does not know (keys)."""
-        held = self.lookup(wanted, suffix="_held")
-        unknown = wanted.join(held.select("source_key"), on="source_key", how="anti")["source_key"]
+        those it knows lacking a value this occurrence brings, and those it does not know (keys).
+
+        Given an earlier ``survey`` of ``wanted``, only the tracks not settled then are
+        looked up again, among the rows added since: a settled track stays settled, and a
+        row added later replaces the one surveyed.
+        """
+        survey = survey or self.survey(wanted)
+        since = self.lookup(survey.rest, suffix="_held", since=survey.mark)
+        held = pl.concat(
+            [survey.lacking.join(since.select("source_key"), on="source_key", how="anti"), since]
+        )
         return (
-            _holding_all(held),
+            pl.concat([survey.settled, _holding_all(since)]),
             held.filter(~_HOLDS_ALL)["source_key"],
-            unknown,
+            survey.rest.join(held.select("source_key"), on="source_key", how="anti")["source_key"],
         )

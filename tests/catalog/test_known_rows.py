@@ -59,3 +59,63 @@ def test_keys_sharing_a_hash_are_never_taken_for_one_another(memory_type: type[b
     cached, lacking, unknown = memory.classify(wanted)
     assert sorted(cached.rows()) == [("a", 1), ("b", 20)]
     assert lacking.to_list() == [] and unknown.to_list() == ["x"]
+
+
+def _tracks(keys: list[str], ids: list[int], holds: list[bool]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"source_key": keys, "id": ids, **{name: holds for name in bulk.HELD}}, schema=bulk.KNOWN_TRACKS
+    )
+
+
+def _wanted(keys: list[str]) -> pl.DataFrame:
+    """Each key brings every value."""
+    return pl.DataFrame({"source_key": keys, **{name: [True] * len(keys) for name in bulk.HELD}})
+
+
+def _classified(result: tuple[pl.DataFrame, pl.Series, pl.Series]) -> tuple[list, list, list]:
+    cached, lacking, unknown = result
+    return sorted(cached.rows()), sorted(lacking.to_list()), sorted(unknown.to_list())
+
+
+@pytest.mark.parametrize("memory_type", [bulk.KnownTracks, Colliding], ids=["hashed", "colliding"])
+def test_a_survey_brought_up_to_date_classifies_as_a_fresh_look(memory_type: type[bulk.KnownTracks]) -> None:
+    memory = memory_type(limit=100)
+    memory.add(_tracks(["a", "b", "c"], [1, 2, 3], [True, False, False]))
+    wanted = _wanted(["a", "b", "c", "d", "e"])
+    survey = memory.survey(wanted)
+    assert sorted(survey.settled.rows()) == [("a", 1)]
+    assert sorted(survey.rest["source_key"].to_list()) == ["b", "c", "d", "e"]
+    # Since the survey: b gains its values, d is written, an unrelated track comes, c stays lacking.
+    memory.add(_tracks(["b"], [2], [True]), among=pl.Series(["b"]))
+    memory.add(_tracks(["d", "z"], [4, 26], [True, True]), among=pl.Series([], dtype=pl.String))
+    expected = ([("a", 1), ("b", 2), ("d", 4)], ["c"], ["e"])
+    assert _classified(memory.classify(wanted)) == expected
+    assert _classified(memory.classify(wanted, survey)) == expected
+    assert memory.frame.select("source_key", "id").rows() == [
+        ("a", 1),
+        ("c", 3),
+        ("b", 2),
+        ("d", 4),
+        ("z", 26),
+    ]
+
+
+def test_a_survey_outlives_eviction() -> None:
+    memory = bulk.KnownTracks(limit=3)
+    memory.add(_tracks(["a", "b", "c"], [1, 2, 3], [True, False, True]))
+    wanted = _wanted(["a", "b", "c", "d"])
+    survey = memory.survey(wanted)
+    memory.add(_tracks(["d", "e", "f"], [4, 5, 6], [True, True, True]))  # a, b and c are let go
+    assert memory.evicted and memory.frame["source_key"].to_list() == ["d", "e", "f"]
+    # What was settled stays settled; b, lacking when surveyed, is still to be looked up; d was added since.
+    assert _classified(memory.classify(wanted, survey)) == ([("a", 1), ("c", 3), ("d", 4)], ["b"], [])
+
+
+def test_rows_are_replaced_only_among_the_keys_named() -> None:
+    memory = bulk.KnownRows(bulk.KNOWN_ALBUMS, limit=10)
+    memory.add(pl.DataFrame({"source_key": ["a", "b"], "id": [1, 2]}, schema=bulk.KNOWN_ALBUMS))
+    memory.add(
+        pl.DataFrame({"source_key": ["b", "c"], "id": [20, 3]}, schema=bulk.KNOWN_ALBUMS),
+        among=pl.Series(["b"]),
+    )
+    assert memory.frame.rows() == [("a", 1), ("b", 20), ("c", 3)]
