@@ -433,7 +433,7 @@ def _merge_resolved(
         )
         counts["artists"] = written.height
         written = written.with_columns(pl.col("spotify_uri").is_not_null().alias("has_uri"))
-        memory.artists.add(written)
+        memory.artists.add(written, among=cached["source_key"])  # only those may be known
         artist_ids = pl.concat([cached, written.select(list(KNOWN_ARTISTS))]).unique(
             "source_key", keep="last"
         )
@@ -462,7 +462,7 @@ def _merge_resolved(
         )
     if new_albums is not None:
         counts["albums"] = new_albums.height
-        memory.albums.add(new_albums)
+        memory.albums.add(new_albums, among=pl.Series(dtype=pl.String))  # none of them was known
         album_ids = pl.concat([album_ids, new_albums.select(list(KNOWN_ALBUMS))])
 
     tracks = conform(chunk.tracks, TRACKS)
