@@ -21,7 +21,9 @@ import hashlib
 import io
 import re
 import struct
+import threading
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -636,8 +638,11 @@ def _ingest(
     # A chunk merges in two transactions, its dimensions (artists, albums, tracks) and then its
     # facts (batch rows, playlists, entries, rejects), so the database writes one chunk's
     # entries while it writes the next one's tracks; its inputs are done only with the second.
-    dims_inflight: tuple[Future[pl.DataFrame | None], _Chunk] | None = None
-    facts_inflight: tuple[Future[None], list[_Pending]] | None = None
+    # Each writer takes the chunks in input order as soon as it can (the facts of a chunk wait
+    # for its dimensions only); this thread goes on reading while at most _IN_FLIGHT chunks
+    # are unsettled.
+    inflight: deque[tuple[Future[None], list[_Pending]]] = deque()
+    failed = threading.Event()  # a merge failed: the chunks queued behind it are left alone
 
     known_tracks = bulk.KnownTracks()
     with engine.connect() as conn:
@@ -645,41 +650,42 @@ def _ingest(
     seen = {location for location, _ in done}
 
     def dimensions(chunk: _Chunk) -> pl.DataFrame | None:
-        with engine.begin() as conn:
-            return _merge_dimensions(conn, chunk, known_tracks)
+        if failed.is_set():
+            raise _Abandoned
+        try:
+            with engine.begin() as conn:
+                return _merge_dimensions(conn, chunk, known_tracks)
+        except BaseException:
+            failed.set()
+            raise
 
-    def facts(chunk: _Chunk, track_ids: pl.DataFrame | None) -> None:
-        with engine.begin() as conn:
-            _merge_facts(conn, chunk, track_ids, namespace)
+    def facts(chunk: _Chunk, track_ids: Future[pl.DataFrame | None]) -> None:
+        ids = track_ids.result()  # re-raises the failed merge of the chunk's dimensions
+        if failed.is_set():
+            raise _Abandoned
+        try:
+            with engine.begin() as conn:
+                _merge_facts(conn, chunk, ids, namespace)
+        except BaseException:
+            failed.set()
+            raise
 
-    def settle() -> None:
-        nonlocal facts_inflight
-        if facts_inflight is None:
-            return
-        future, chunk = facts_inflight
-        facts_inflight = None
-        future.result()  # re-raises a failed merge here
+    def settle_oldest() -> None:
+        future, chunk = inflight.popleft()
+        future.result()  # re-raises a failed merge here, the first in input order
         for item in chunk:
             report.add_loaded(playlists=item.parsed.n_playlists, playlist_tracks=item.parsed.n_entries)
             report.add_rejects(item.rejects)
-
-    def advance(prepared: _Chunk | None) -> None:
-        """Pass the chunk whose dimensions are merging on to its facts, then start ``prepared``."""
-        nonlocal dims_inflight, facts_inflight
-        if dims_inflight is not None:
-            future, chunk = dims_inflight
-            dims_inflight = None
-            track_ids = future.result()
-            settle()
-            facts_inflight = (fact_writer.submit(facts, chunk, track_ids), chunk.pending)
-        if prepared is not None:
-            dims_inflight = (dim_writer.submit(dimensions, prepared), prepared)
 
     def flush() -> None:
         nonlocal pending, pending_rows
         # The chunk is normalised while the previous ones merge, with what the load knew then.
         if pending:
-            advance(_prepare(pending, known_tracks))
+            chunk = _prepare(pending, known_tracks)
+            track_ids = dim_writer.submit(dimensions, chunk)
+            inflight.append((fact_writer.submit(facts, chunk, track_ids), chunk.pending))
+            while len(inflight) > _IN_FLIGHT:
+                settle_oldest()
         pending, pending_rows = [], 0
 
     task = progress.start("ingest mpd", total=len(inputs))
@@ -722,10 +728,18 @@ def _ingest(
                     flush()
                 progress.advance(task)
             flush()
-            advance(None)
-            settle()
+            while inflight:
+                settle_oldest()
         finally:
             progress.stop()
+
+
+# Chunks merging or queued to merge while the next one is read: two, so that both writers are busy.
+_IN_FLIGHT = 2
+
+
+class _Abandoned(Exception):
+    """A chunk not merged because one before it failed (that failure is the one reported)."""
 
 
 @dataclass

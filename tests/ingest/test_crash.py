@@ -233,3 +233,47 @@ def test_sigkill_mid_ingest_then_rerun_equals_clean_run(
     for table in DUMP:
         assert got[table] == expected[table], table
     assert schema_objects_at(crashed) == schema_objects_at(clean)
+
+
+@pytest.mark.parametrize("stage", ["_merge_dimensions", "_merge_facts"])
+@pytest.mark.parametrize("two_catalogs", ["sqlite", "postgres"], indirect=True)
+def test_a_failed_merge_stops_the_load_at_its_chunk(
+    two_catalogs: tuple[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
+) -> None:
+    """The chunks before the failing one are done, none after it is, its own error is raised;
+    the load run again ends equal to a clean run."""
+    import pipelines.ingest.mpd as mpd
+
+    failing, clean = two_catalogs
+    folder = tmp_path / "slices"
+    write_corpus(folder)
+    merge = getattr(mpd, stage)
+    calls = 0
+
+    def fail_third(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RuntimeError("planted failure")
+        return merge(*args)
+
+    engine = db.make_engine(failing)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(mpd, stage, fail_third)
+            with pytest.raises(RuntimeError, match="planted failure"):
+                ingest_mpd(engine, [folder], batch_rows=1_000, defer_indexes=False)
+        assert calls == 3  # the chunks queued behind the failure were not merged
+        assert count_done(failing) == 4  # two chunks of two slices each
+        report = ingest_mpd(engine, [folder], batch_rows=1_000)
+        assert report.skipped == 4 and report.inputs == FILES
+    finally:
+        engine.dispose()
+    engine = db.make_engine(clean)
+    try:
+        ingest_mpd(engine, [folder], batch_rows=5_000)
+    finally:
+        engine.dispose()
+    expected, got = canonical(clean), canonical(failing)
+    for table in DUMP:
+        assert got[table] == expected[table], table
