@@ -579,11 +579,12 @@ def ingest_mpd(
 ) -> IngestReport:
     """Ingest MPD slices into the catalog (idempotent, resumable at file granularity).
 
-    Reading, parsing and normalising run in this thread while the previous chunk
-    merges its artists, albums and tracks in a second one and the chunk before it its
-    playlists and entries in a third (each in input order; on SQLite, which has one
-    writer, the second does both), so the parser and two database sessions work at
-    the same time. An input is done when the transaction holding its entries commits.
+    Reading, parsing and normalising run in this thread while earlier chunks merge
+    their artists, albums and tracks in a second one and their playlists and entries
+    in a third (each in input order, a chunk's entries after its tracks; on SQLite,
+    which has one writer, the second does both), so the parser and two database
+    sessions work at the same time. An input is done when the transaction holding its
+    entries commits; when a merge fails, the chunks after it are not merged.
 
     ``defer_indexes`` sets the secondary indexes and foreign keys aside during the
     load and rebuilds them at its end (:mod:`recsys.catalog.deferred`); by default
