@@ -12,6 +12,11 @@ object per row, a commit per file) runs on a small sample in the same run.
 
     python benchmarks/ingest_mpd.py --playlists 100000 --json benchmarks/results/ingest_mpd.json
 
+At the MPD's own size (1,000 slices, 18 GB of JSON generated; about 4 minutes a load
+into PostgreSQL on two cores):
+
+    python benchmarks/ingest_mpd.py --playlists 1000000 --backends postgresql --repeat 3
+
 Entries per second are wall-clock figures on the machine as it is: say how loaded
 it was (the load average before and after each run is recorded).
 """
