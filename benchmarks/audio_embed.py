@@ -43,7 +43,11 @@ from recsys.media.audio import load_audio, window_starts
 
 WINDOW_S = 5.0
 RATE = 24_000
-FORMATS = (("flac", 44_100, {}), ("mp3", 44_100, {}), ("ogg", 48_000, {}))
+FORMATS: tuple[tuple[str, int, dict[str, Any]], ...] = (
+    ("flac", 44_100, {}),
+    ("mp3", 44_100, {}),
+    ("ogg", 48_000, {}),
+)
 
 
 def write_checkpoint(path: Path) -> None:

@@ -477,13 +477,13 @@ def main() -> None:
         )
 
     for backend in args.backends.split(","):
-        files = workdir / "files_baseline.txt"
-        files.write_text(str(paths[0]))
+        listing = workdir / "files_baseline.txt"
+        listing.write_text(str(paths[0]))
         database = Database(backend, args.pg_admin, workdir)
         try:
             result, rss = run_child(
                 [
-                    *("--child", "naive", "--url", database.url, "--files", str(files)),
+                    *("--child", "naive", "--url", database.url, "--files", str(listing)),
                     *("--baseline-playlists", str(args.baseline_playlists)),
                 ],
                 url=database.url,
@@ -493,13 +493,13 @@ def main() -> None:
             database.drop()
         record({"loader": "naive json+ORM", "backend": backend, "peak_rss_mib": rss, **result})
         for scale, run in [(scale, run) for scale in scales for run in range(args.repeat)]:
-            files = workdir / f"files_{scale}.txt"
-            files.write_text("\n".join(str(p) for p in paths[: math.ceil(scale / PER_SLICE)]))
+            listing = workdir / f"files_{scale}.txt"
+            listing.write_text("\n".join(str(p) for p in paths[: math.ceil(scale / PER_SLICE)]))
             database = Database(backend, args.pg_admin, workdir)
             try:
                 result, rss = run_child(
                     [
-                        *("--child", "ingest", "--url", database.url, "--files", str(files)),
+                        *("--child", "ingest", "--url", database.url, "--files", str(listing)),
                         *("--batch-rows", str(args.batch_rows)),
                     ],
                     url=database.url,

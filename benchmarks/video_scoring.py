@@ -101,7 +101,7 @@ def build_store(root: Path, tracks: int, dim: int) -> Any:
     return store
 
 
-def build_scorer(kind: str, store: Any, device: str, text_model: str | None = None) -> Any:
+def build_scorer(kind: str, store: Any, device: Any, text_model: str | None = None) -> Any:
     import torch
 
     from recsys.embedders.text import MiniLMTextEncoder
