@@ -126,23 +126,21 @@ def _json_size(path: Path) -> int:
         return 0  # reading it later reports why
 
 
-# Inputs are recognised by the BLAKE3 digest of their bytes: a cryptographic hash about four times
-# faster than SHA-256 here, which tells on gigabytes of slices. Catalogs written before recorded
-# SHA-256 digests (of the same length): an input whose location is known under another digest is
-# checked against its SHA-256 too.
-
-
 def checksum(data: bytes) -> str:
-    """The identity of an input's bytes, as recorded in ``ingest_batch.checksum`` (64 hex digits)."""
+    """The identity of an input's bytes, as recorded in ``ingest_batch.checksum`` (64 hex digits).
+
+    BLAKE3: a cryptographic hash about four times faster than SHA-256 here, which tells
+    on gigabytes of slices.
+    """
     return blake3.blake3(data).hexdigest()
 
 
-def _already_done(
-    location: str, data: bytes, digest: str, done: set[tuple[str, str]], seen: set[str]
-) -> bool:
-    if (location, digest) in done:
-        return True
-    return location in seen and (location, hashlib.sha256(data).hexdigest()) in done
+def _already_done(location: str, data: bytes, digest: str, done: dict[str, set[str]]) -> bool:
+    """Whether these bytes were ingested from ``location``; catalogs written before recorded
+    SHA-256 digests (of the same length), so a location known under another digest is checked
+    against its SHA-256 too."""
+    known = done.get(location, set())
+    return digest in known or (bool(known) and hashlib.sha256(data).hexdigest() in known)
 
 
 def _read_file(path: Path) -> bytes:
@@ -596,8 +594,7 @@ def ingest_mpd(
     with engine.connect() as conn:
         done = batches_done(conn)
     if defer_indexes is None:
-        seen = {location for location, _ in done}
-        defer_indexes = should_defer(engine, sum(i.size for i in inputs if i.location not in seen))
+        defer_indexes = should_defer(engine, sum(i.size for i in inputs if i.location not in done))
     with deferred(engine, defer_indexes) as set_aside:
         _ingest(engine, inputs, done, namespace, batch_rows, progress, report)
     if set_aside.rebuilt:
@@ -628,7 +625,7 @@ def should_defer(engine: Engine, input_bytes: int) -> bool:
 def _ingest(
     engine: Engine,
     inputs: list[SliceInput],
-    done: set[tuple[str, str]],
+    done: dict[str, set[str]],
     namespace: str,
     batch_rows: int,
     progress: Progress,
@@ -648,28 +645,24 @@ def _ingest(
     known_tracks = bulk.KnownTracks()
     with engine.connect() as conn:
         known_tracks.prime(conn)
-    seen = {location for location, _ in done}
+
+    def merge(step: Callable[..., Any], *args: Any) -> Any:
+        """``step(conn, *args)`` in a transaction of its own, unless a merge before it failed."""
+        if failed.is_set():
+            raise _Abandoned
+        try:
+            with engine.begin() as conn:
+                return step(conn, *args)
+        except BaseException:
+            failed.set()
+            raise
 
     def dimensions(chunk: _Chunk) -> pl.DataFrame | None:
-        if failed.is_set():
-            raise _Abandoned
-        try:
-            with engine.begin() as conn:
-                return _merge_dimensions(conn, chunk, known_tracks)
-        except BaseException:
-            failed.set()
-            raise
+        return merge(_merge_dimensions, chunk, known_tracks)
 
     def facts(chunk: _Chunk, track_ids: Future[pl.DataFrame | None]) -> None:
-        ids = track_ids.result()  # re-raises the failed merge of the chunk's dimensions
-        if failed.is_set():
-            raise _Abandoned
-        try:
-            with engine.begin() as conn:
-                _merge_facts(conn, chunk, ids, namespace)
-        except BaseException:
-            failed.set()
-            raise
+        # The chunk's dimensions first: their failure is re-raised here.
+        merge(_merge_facts, chunk, track_ids.result(), namespace)
 
     def settle_oldest() -> None:
         future, chunk = inflight.popleft()
@@ -709,11 +702,11 @@ def _ingest(
                     progress.advance(task)
                     continue
                 digest = checksum(data)
-                if _already_done(item.location, data, digest, done, seen):
+                if _already_done(item.location, data, digest, done):
                     report.skipped += 1
                     progress.advance(task)
                     continue
-                done.add((item.location, digest))
+                done.setdefault(item.location, set()).add(digest)
                 log = batches.RejectLog(SOURCE)
                 try:
                     parsed = parse_slice(item.location, data, log)
@@ -751,14 +744,17 @@ class _Pending:
     rejects: batches.RejectLog
 
 
-def batches_done(conn: Connection) -> set[tuple[str, str]]:
-    """(location, checksum) of every MPD input already ingested: those are skipped."""
+def batches_done(conn: Connection) -> dict[str, set[str]]:
+    """Per location, the checksums of the MPD inputs already ingested from it: those are skipped."""
     rows = conn.execute(
         select(IngestBatch.location, IngestBatch.checksum).where(
             IngestBatch.source == SOURCE, IngestBatch.status == "done"
         )
     )
-    return {(r[0], r[1]) for r in rows}
+    done: dict[str, set[str]] = {}
+    for location, digest in rows:
+        done.setdefault(location, set()).add(digest)
+    return done
 
 
 def _record_batches(conn: Connection, pending: list[_Pending]) -> list[int]:
@@ -845,7 +841,7 @@ def _merge_dimensions(conn: Connection, chunk: _Chunk, known_tracks: bulk.KnownT
     # their ids: first those this load knows, then the rest looked up. When the load knows the
     # whole catalog, a track it does not know is new: there is nothing to look up. What the load
     # knew when the chunk was prepared is only brought up to date with what it learnt since.
-    cached, lacking, unknown = known_tracks.classify(chunk.wanted, chunk.survey)
+    cached, lacking, unknown = known_tracks.classify(chunk.survey)
     probed = bulk.probe_tracks(conn, lacking if known_tracks.complete else pl.concat([lacking, unknown]))
     done = pl.concat([cached["source_key"], bulk.settled(chunk.wanted, probed)["source_key"]])
     known = pl.concat([cached, probed.select("source_key", "id")])

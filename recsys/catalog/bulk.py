@@ -818,6 +818,7 @@ def _holding_all(joined: pl.DataFrame) -> pl.DataFrame:
 
 # Memory's hidden column: a 64-bit hash of each row's source key.
 _KEY_HASH = "_key_hash"
+# A probe's row number, while a lookup runs.
 _ROW = "_row"
 
 
@@ -831,8 +832,9 @@ class KnownRows:
     two keys that share a hash are never taken for one another.
 
     Rows are only ever appended (a row met again is moved to the end), so a lookup can
-    be confined to the rows appended since a :meth:`mark`. Lookups may run in any
-    thread; rows are added by one thread at a time.
+    be confined to the rows appended after a count of them (``since``; a
+    :class:`Survey` records it). Lookups may run in any thread; rows are added by one
+    thread at a time.
     """
 
     def __init__(self, schema: dict[str, Any], limit: int) -> None:
@@ -851,13 +853,10 @@ class KnownRows:
         """The known rows, oldest first."""
         return self._state[0].drop(_KEY_HASH)
 
-    def mark(self) -> int:
-        """A mark of this moment: :meth:`lookup` with ``since`` set to it sees only the rows added after it."""
-        return self._state[1]
-
     def lookup(self, probe: pl.DataFrame, suffix: str = "_known", since: int | None = None) -> pl.DataFrame:
         """The rows of ``probe`` whose ``source_key`` is known, with the known row's columns
-        (those whose names clash take ``suffix``); with ``since``, known from rows added after that mark."""
+        (those whose names clash take ``suffix``); with ``since``, known from the rows appended
+        after the first ``since`` ever appended."""
         rows, appended = self._state
         return self._lookup(rows if since is None else rows.tail(appended - since), probe, suffix)
 
@@ -909,7 +908,7 @@ class Survey:
     settled: pl.DataFrame  # source_key, id: the tracks that held then, and so hold now, all they bring
     lacking: pl.DataFrame  # the known tracks lacking a value they bring: wanted's columns, id, held values
     rest: pl.DataFrame  # the wanted rows not settled then: the lacking and the unknown
-    mark: int  # the memory's mark then
+    mark: int  # how many rows the memory had ever appended then
 
 
 class KnownTracks(KnownRows):
@@ -975,21 +974,14 @@ class KnownTracks(KnownRows):
             mark=mark,
         )
 
-    def settled(self, wanted: pl.DataFrame) -> pl.DataFrame:
-        """As :func:`settled` over this memory."""
-        return self.survey(wanted).settled
+    def classify(self, survey: Survey) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
+        """The tracks of a surveyed ``wanted`` this memory knows settled now (``source_key, id``),
+        those it knows lacking a value their occurrence brings, and those it does not know (keys).
 
-    def classify(
-        self, wanted: pl.DataFrame, survey: Survey | None = None
-    ) -> tuple[pl.DataFrame, pl.Series, pl.Series]:
-        """The tracks of ``wanted`` (as for :func:`settled`) this memory knows settled (``source_key, id``),
-        those it knows lacking a value this occurrence brings, and those it does not know (keys).
-
-        Given an earlier ``survey`` of ``wanted``, only the tracks not settled then are
-        looked up again, among the rows added since: a settled track stays settled, and a
-        row added later replaces the one surveyed.
+        Only the tracks not settled when surveyed are looked up again, among the rows
+        added since: a settled track stays settled, and a row added later replaces the
+        one surveyed.
         """
-        survey = survey or self.survey(wanted)
         since = self.lookup(survey.rest, suffix="_held", since=survey.mark)
         held = pl.concat(
             [survey.lacking.join(since.select("source_key"), on="source_key", how="anti"), since]

@@ -55,8 +55,8 @@ def test_keys_sharing_a_hash_are_never_taken_for_one_another(memory_type: type[b
         .with_columns(pl.lit(None, pl.String).alias(c) for c in ("album_uri", "isrc", "artist_uri"))
         .with_columns(pl.lit(None, pl.Int32).alias("release_year"))
     )
-    assert sorted(memory.settled(wanted).rows()) == [("a", 1), ("b", 20)]
-    cached, lacking, unknown = memory.classify(wanted)
+    assert sorted(memory.survey(wanted).settled.rows()) == [("a", 1), ("b", 20)]
+    cached, lacking, unknown = memory.classify(memory.survey(wanted))
     assert sorted(cached.rows()) == [("a", 1), ("b", 20)]
     assert lacking.to_list() == [] and unknown.to_list() == ["x"]
 
@@ -89,8 +89,8 @@ def test_a_survey_brought_up_to_date_classifies_as_a_fresh_look(memory_type: typ
     memory.add(_tracks(["b"], [2], [True]), among=pl.Series(["b"]))
     memory.add(_tracks(["d", "z"], [4, 26], [True, True]), among=pl.Series([], dtype=pl.String))
     expected = ([("a", 1), ("b", 2), ("d", 4)], ["c"], ["e"])
-    assert _classified(memory.classify(wanted)) == expected
-    assert _classified(memory.classify(wanted, survey)) == expected
+    assert _classified(memory.classify(memory.survey(wanted))) == expected  # a fresh look
+    assert _classified(memory.classify(survey)) == expected
     assert memory.frame.select("source_key", "id").rows() == [
         ("a", 1),
         ("c", 3),
@@ -108,7 +108,7 @@ def test_a_survey_outlives_eviction() -> None:
     memory.add(_tracks(["d", "e", "f"], [4, 5, 6], [True, True, True]))  # a, b and c are let go
     assert memory.evicted and memory.frame["source_key"].to_list() == ["d", "e", "f"]
     # What was settled stays settled; b, lacking when surveyed, is still to be looked up; d was added since.
-    assert _classified(memory.classify(wanted, survey)) == ([("a", 1), ("c", 3), ("d", 4)], ["b"], [])
+    assert _classified(memory.classify(survey)) == ([("a", 1), ("c", 3), ("d", 4)], ["b"], [])
 
 
 def test_rows_are_replaced_only_among_the_keys_named() -> None:
