@@ -36,6 +36,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -266,6 +267,9 @@ class PipelineRun(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # Which process runs it, so that a run whose process is gone can be told from one still going.
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class TrackEmbedding(Base):
@@ -278,3 +282,23 @@ class TrackEmbedding(Base):
     model_version_id: Mapped[int] = mapped_column(ForeignKey("model_version.id"), index=True)
     input_checksum: Mapped[str | None] = mapped_column(String(64), nullable=True)  # of the audio it came from
     embedded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Feedback(Base):
+    """A listener's like (+1) or dislike (-1) of a track; the latest opinion per user and track counts.
+
+    Continuation leaves a user's disliked tracks out and ranks their close neighbours lower;
+    ``context`` says where the opinion was given (``continue:playlist:12``, ``similar:track:5``).
+    """
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    user_name: Mapped[str] = mapped_column(String(128))
+    track_id: Mapped[int] = mapped_column(ForeignKey("track.id", ondelete="CASCADE"), index=True)
+    rating: Mapped[int] = mapped_column(SmallInteger)
+    context: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (UniqueConstraint("user_name", "track_id"),)

@@ -43,3 +43,21 @@ def test_the_collation_migration_goes_down_and_up_again(pg_engine: sa.Engine) ->
     assert set(migrated_collations(pg_engine).values()) == {None}
     db.upgrade(pg_engine)
     assert migrated_collations(pg_engine) == declared_collations()
+
+
+def test_the_migrations_build_exactly_the_declared_schema(catalog_engine: sa.Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    with catalog_engine.connect() as conn:
+        differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert differences == []
+
+
+def test_the_newest_migrations_go_down_and_up_again(catalog_engine: sa.Engine) -> None:
+    command.downgrade(db._alembic_config(catalog_engine), "0003_key_collation")
+    assert "feedback" not in sa.inspect(catalog_engine).get_table_names()
+    db.upgrade(catalog_engine)
+    assert "feedback" in sa.inspect(catalog_engine).get_table_names()
+    columns = {c["name"] for c in sa.inspect(catalog_engine).get_columns("pipeline_run")}
+    assert {"host", "pid"} <= columns
