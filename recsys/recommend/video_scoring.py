@@ -16,7 +16,7 @@ The ``music`` vectors live in the vector store, as the named vector ``music`` of
 ``tracks`` collection (one point per catalog track, with its catalog payload), written
 by ``recsys embed music`` (``pipelines.embed_music``). Ranking is a search of that
 vector; ``filters`` (``--filter culture=indian``) become the store's payload filter
-(:func:`track_filter`), so filtering happens inside the search, on indexed fields.
+(:func:`recsys.recommend.filters.track_filter`), so filtering happens inside the search, on indexed fields.
 
 Which model made the vectors is recorded on each point: the payload field
 ``music_model`` holds the version (content hash) of the bundle that embedded its
@@ -43,8 +43,9 @@ import numpy as np
 
 from recsys.devices import DeviceLike, resolve_device
 from recsys.errors import ConfigError, NotFoundError
-from recsys.vectorstore.base import Condition, FieldType, Filter, Match, MatchAny, VectorStore
-from recsys.vectorstore.collections import TRACK_INDEXES, TRACKS, model_field
+from recsys.recommend.filters import track_filter
+from recsys.vectorstore.base import Filter, Match, VectorStore
+from recsys.vectorstore.collections import TRACKS, model_field
 
 BUNDLE_FORMAT = 1
 
@@ -124,47 +125,6 @@ def load_bundle(path: Path) -> Bundle:
 
 VECTOR = "music"
 MODEL_FIELD = model_field(VECTOR)
-
-FILTER_FIELDS = {
-    "culture": "cultures",
-    "cultures": "cultures",
-    "genre": "genres",
-    "genres": "genres",
-    "artist": "artist",
-    "artist_id": "artist_id",
-    "year": "year",
-    "duration_ms": "duration_ms",
-}
-"""What ``--filter FIELD=VALUE`` accepts, and the ``tracks`` payload field each one matches."""
-
-
-def track_filter(filters: Mapping[str, str] | None) -> Filter | None:
-    """``{field: value}`` → the store filter that keeps only tracks matching every one.
-
-    Fields are the indexed payload fields of ``tracks`` (singular names allowed for the
-    list fields: ``culture``, ``genre``); a list field matches when any element does.
-    Integer fields (``year``, ``artist_id``, ``duration_ms``) compare as numbers;
-    keyword fields ignore the usual capitalisations (``indian``, ``Indian``, ``INDIAN``).
-    """
-    conditions: list[Condition] = []
-    for name, value in (filters or {}).items():
-        key = FILTER_FIELDS.get(name.strip().lower())
-        if key is None:
-            raise ConfigError(
-                f"cannot filter on {name!r}: the fields are {', '.join(sorted(set(FILTER_FIELDS)))}"
-            )
-        value = value.strip()
-        if TRACK_INDEXES[key] is FieldType.INTEGER:
-            try:
-                conditions.append(Match(key, int(value)))
-            except ValueError:
-                raise ConfigError(f"filter {name}={value!r}: {name} is a whole number") from None
-        else:
-            spellings = dict.fromkeys(
-                [value, value.lower(), value.capitalize(), value.title(), value.upper()]
-            )
-            conditions.append(MatchAny(key, tuple(spellings)))
-    return Filter.where(*conditions) if conditions else None
 
 
 def check_music_vectors(store: VectorStore, bundle: Bundle) -> int:
