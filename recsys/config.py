@@ -77,6 +77,13 @@ class Settings(BaseSettings):
         default=600.0, gt=0, description="Seconds of each audio file embedded at most."
     )
 
+    ui_max_upload_mb: int = Field(
+        default=200, ge=1, le=4096, description="Largest video the UI accepts as an upload, in MB."
+    )
+    ui_max_video_s: float = Field(
+        default=600.0, gt=0, description="Longest video the UI accepts (uploaded or picked), in seconds."
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:

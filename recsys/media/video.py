@@ -358,3 +358,33 @@ def load_video(
     frames = read_frames(path, fps=fps, size=size, limits=limits)
     sound = read_soundtrack(path, sample_rate=sample_rate, max_duration_s=limits.max_duration_s)
     return VideoClip(frames, sound)
+
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ogv"})
+
+
+def find_videos(root: str | Path, *, limit: int = 500) -> list[Path]:
+    """Video files under ``root`` by name (at most ``limit``, sorted): candidates to pick from,
+    each still checked by decoding before use."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found: list[Path] = []
+    for path in sorted(root.rglob("*")):
+        if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+            found.append(path)
+            if len(found) >= limit:
+                break
+    return found
+
+
+def check_video(path: str | Path, *, max_duration_s: float) -> VideoInfo:
+    """The file's video facts, once it has shown itself a decodable video of at most
+    ``max_duration_s`` seconds (its name or extension proves nothing); else ``VideoError``."""
+    info = probe_video(path)
+    _check_limits(info, VideoLimits())
+    if info.duration_s is not None and info.duration_s > max_duration_s:
+        raise VideoError(
+            path, f"the video runs {info.duration_s:.0f} s; at most {max_duration_s:.0f} s are accepted here"
+        )
+    return info
