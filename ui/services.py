@@ -1,0 +1,206 @@
+"""What every page shares, opened once per process: settings, the catalog engine, the vector
+store, the continuation service, the video–music scorer; and the cached catalog queries.
+
+Expensive objects come from ``st.cache_resource`` factories keyed by plain values (the
+database URL, the store target, the model versions, a collection's published version),
+so a newly trained model is picked up on the next request, and two data dirs never share
+an object. (Streamlit leaves parameters whose names start with ``_`` out of the key:
+every key part here has a plain name.) Query results are cached
+with ``st.cache_data`` for a short time, keyed by the same model versions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from recsys.config import Settings
+from recsys.errors import ConfigError
+from recsys.vectorstore.base import VectorStore
+
+TTL_S = 60  # cached query results live this long (a new ingest shows within a minute)
+
+
+def settings() -> Settings:
+    """The settings of this process, read from the environment (``RECSYS_*``) once."""
+    return _settings(tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("RECSYS_"))))
+
+
+@st.cache_resource(show_spinner=False)
+def _settings(env: tuple[tuple[str, str], ...]) -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(
+            f"invalid setting RECSYS_{'_'.join(map(str, first['loc'])).upper()}: {first['msg']}"
+        ) from None
+
+
+def catalog_url() -> str:
+    return settings().catalog_url
+
+
+def engine() -> Engine:
+    """The catalog engine, checked to be migrated to the newest schema."""
+    return _engine(catalog_url())
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(url: str) -> Engine:
+    from recsys.catalog import db
+
+    engine = db.make_engine(url)
+    db.require_current(engine)
+    return engine
+
+
+def store() -> VectorStore:
+    """The vector store, held open for as long as the UI runs (readers switch to new versions)."""
+    return _store(settings().vector_target)
+
+
+@st.cache_resource(show_spinner=False)
+def _store(target: str) -> VectorStore:
+    from recsys.vectorstore import open_store
+
+    return open_store(settings())
+
+
+def model_versions() -> tuple[tuple[str, str], ...]:
+    """(kind, version) of the newest model of each kind: the key of every model-dependent cache."""
+    return _model_versions(catalog_url())
+
+
+@st.cache_data(ttl=2, show_spinner=False)
+def _model_versions(url: str) -> tuple[tuple[str, str], ...]:
+    from recsys.catalog.browse import models_in_use
+
+    with _engine(url).connect() as conn:
+        return tuple((m.kind, m.version) for m in models_in_use(conn))
+
+
+def continuation() -> Any:
+    """The continuation service over the catalog and its newest ALS model (built once per model)."""
+    return _continuation(catalog_url(), model_versions())
+
+
+@st.cache_resource(show_spinner="Preparing the recommenders (once per model)…", max_entries=2)
+def _continuation(url: str, versions: tuple[tuple[str, str], ...]) -> Any:
+    from recsys.collaborative.store import latest_model
+    from recsys.errors import NotFoundError
+    from recsys.recommend.service import continuation_service
+
+    engine = _engine(url)
+    try:
+        model = latest_model(engine, "als")
+    except NotFoundError:
+        model = None
+    return continuation_service(engine, model)
+
+
+def has_model(kind: str) -> bool:
+    return any(k == kind for k, _ in model_versions())
+
+
+def video_scorer() -> Any:
+    """The video–music scorer (model, frame and text encoders), loaded once per trained model."""
+    from recsys.recommend.video_scoring import model_file
+
+    path = model_file(settings().data_dir)
+    stamp = path.stat().st_mtime_ns if path.is_file() else 0
+    return _video_scorer(str(path), stamp, settings().vector_target)
+
+
+@st.cache_resource(show_spinner="Loading the video–music model (once)…", max_entries=1)
+def _video_scorer(path: str, stamp: int, target: str) -> Any:
+    from recsys.recommend.video_scoring import VideoScorer, load_bundle
+
+    return VideoScorer(load_bundle(Path(path)), _store(target), device=settings().device)
+
+
+# --------------------------------------------------------------------------- cached queries
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def catalog_summary(url: str) -> dict[str, Any]:
+    from recsys.catalog.browse import models_in_use, playlist_lengths, top_artists, tracks_per_artist
+    from recsys.catalog.queries import catalog_stats, reject_reasons
+
+    with _engine(url).connect() as conn:
+        return {
+            "counts": catalog_stats(conn),
+            "rejects": reject_reasons(conn, limit=20),
+            "models": models_in_use(conn),
+            "lengths": playlist_lengths(conn),
+            "per_artist": tracks_per_artist(conn),
+            "top_artists": top_artists(conn, limit=20),
+        }
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def playlist_page(url: str, query: str, page: int, page_size: int) -> Any:
+    from recsys.catalog.browse import playlist_page as page_of
+
+    return page_of(_engine(url), query, page=page, page_size=page_size)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def playlist_view(url: str, playlist_id: int) -> Any:
+    from recsys.catalog.browse import playlist_view as view
+
+    return view(_engine(url), playlist_id)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def search_tracks(url: str, text: str, limit: int = 25) -> Any:
+    from recsys.catalog.track_search import search_tracks as search
+
+    return search(_engine(url), text, limit=limit)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def tracks_by_id(url: str, ids: tuple[int, ...]) -> Any:
+    from recsys.catalog.track_search import tracks_by_id as lookup
+
+    return lookup(_engine(url), list(ids))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def audio_files(url: str, ids: tuple[int, ...]) -> dict[int, Path]:
+    from recsys.catalog.track_search import audio_files as files
+
+    return files(_engine(url), list(ids))
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def vector_counts(target: str, collection: str, stamp: int | None) -> dict[str, int]:
+    from recsys.recommend.similar import available_vectors
+
+    return available_vectors(_store(target), collection)
+
+
+def store_stamp(collection: str) -> int | None:
+    """The version of ``collection`` readers see now (caches of its contents are keyed by it)."""
+    target = settings().vector_target
+    return _store(target).current_version(collection)
+
+
+@st.cache_data(ttl=600, show_spinner="Projecting the vectors to 2-D…", max_entries=8)
+def vector_map(target: str, collection: str, vector: str, stamp: int | None, sample: int) -> Any:
+    from recsys.recommend.similar import vector_map as project
+
+    return project(_store(target), collection, vector, sample=sample)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def reports(root: str) -> list[Any]:
+    from recsys.evaluation.found import find_reports
+
+    return find_reports(Path(root))
