@@ -17,6 +17,7 @@ from pipelines.commands import (
     ingest_spotify,
     models_cf,
     playlist_encoder,
+    ui,
     video,
 )
 
@@ -28,4 +29,5 @@ REGISTRY: list[Callable[..., Any]] = [
     playlist_encoder.register,
     audio.register,
     video.register,
+    ui.register,
 ]
