@@ -71,11 +71,10 @@ def search_tracks(engine: Engine, text: str, *, limit: int = 25) -> list[TrackHi
         .where(*words_match(haystack, words))
         .limit(_RANKED)
     )
-    ids = (
-        by_words.union(select(Track.id.label("track_id")).where(Track.id == int(text.strip()))).subquery()
-        if text.strip().isdigit()
-        else by_words.subquery()
-    )
+    ids = by_words.subquery()
+    if text.strip().isdigit():  # a number also finds the track with that id
+        by_id = select(Track.id.label("track_id")).where(Track.id == int(text.strip()))
+        ids = select(ids.c.track_id).union(by_id).subquery()
     uses = (
         select(PlaylistTrack.track_id, func.count().label("n"))
         .where(PlaylistTrack.track_id.in_(select(ids.c.track_id)))

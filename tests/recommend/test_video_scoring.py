@@ -354,3 +354,23 @@ def test_train_embed_and_evaluate_commands(
     assert set(result["ablation"]) == {"text_dropout=0", "text_dropout=0.5"}
     assert result["ablation"]["text_dropout=0.5"]["retrieval"] == result["retrieval"]
     assert "video+text" in evaluate.stdout
+
+
+def test_words_alone_rank_the_music_space(trained: Trained) -> None:
+    from recsys.errors import InputError
+    from recsys.recommend.text_search import search_music
+
+    found = search_music(trained.scorer, "  slow   calm Indian strings ", n=10)
+    assert len(found) == 10
+    assert [t.score for t in found] == sorted((t.score for t in found), reverse=True)
+    for t in found:  # no video: the whole score is the words' part
+        assert t.video == 0.0 and t.text == pytest.approx(t.score, abs=1e-5)
+    same = search_music(trained.scorer, "slow calm Indian strings", n=10)
+    assert [t.track_id for t in same] == [t.track_id for t in found]
+    greek = search_music(trained.scorer, "slow calm Indian strings", n=40, filters={"culture": "greek"})
+    expected = sum(1 for r in trained.rows if r["tags"]["culture"] == "greek")
+    assert len(greek) == expected and all("greek" in t.payload["cultures"] for t in greek)
+    with pytest.raises(InputError, match="a few words"):
+        search_music(trained.scorer, "   ")
+    with pytest.raises(InputError, match="at most 500"):
+        search_music(trained.scorer, "x" * 501)
