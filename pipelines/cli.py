@@ -137,6 +137,7 @@ def ingest_mpd(
     ] = None,
 ) -> None:
     """Ingest Million Playlist Dataset slices (full or trimmed schema)."""
+    from pipelines.ingest.guards import InputLimits
     from pipelines.ingest.mpd import ingest_mpd as run
     from pipelines.ingest.report import Progress
 
@@ -148,6 +149,7 @@ def ingest_mpd(
         batch_rows=cfg.batch_rows,
         progress=Progress.auto(),
         defer_indexes=defer_indexes,
+        limits=InputLimits.from_settings(cfg),
     )
     finish_ingest(report, as_json)
 

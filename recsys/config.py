@@ -54,6 +54,22 @@ class Settings(BaseSettings):
     batch_rows: int = Field(
         default=200_000, ge=1_000, description="Rows per bulk-load chunk during ingestion."
     )
+    max_input_bytes: int = Field(
+        default=256 * 2**20,
+        ge=1,
+        lt=2**31,
+        description="Bytes one ingested input (a file, a zip member) may expand to; a larger one is rejected.",
+    )
+    max_json_depth: int = Field(
+        default=64,
+        ge=1,
+        description="Nesting of arrays and objects a JSON input may reach; a deeper one is rejected.",
+    )
+    max_name_chars: int = Field(
+        default=1_000,
+        ge=1,
+        description="Characters kept of a name, title or description; a longer one is cut, with a reject row.",
+    )
     audio_model: str = Field(
         default="ntua-slp/CultureMERT-95M",
         description="CultureMERT (or any MERT/HuBERT-shaped) checkpoint: a Hugging Face id or a local directory.",

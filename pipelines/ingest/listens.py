@@ -81,7 +81,7 @@ def load_listens(
 
     creating = good.filter(pl.col("_create_track"))
     raw = creating.select([pl.col(f"raw_{n}").alias(n) for n in RAW_TRACK]).cast(RAW_TRACK)  # type: ignore[arg-type]
-    chunk = build_chunk(raw)
+    chunk = build_chunk(raw, log=log)
     artist_rows = good.filter(pl.col("_artist_key").is_not_null()).select(
         pl.col("_artist_key").alias("source_key"),
         pl.col("_artist_name").alias("name"),

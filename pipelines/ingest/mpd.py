@@ -9,20 +9,29 @@ Files are streamed: each is read and parsed on its own, and several make a chunk
 transactions, its tracks and then its entries, so memory depends on the chunk size,
 not on the number of files. A file already ingested
 with the same bytes is skipped. A truncated file lands the playlists before the
-break; invalid UTF-8 rejects only the records it touches.
+break; invalid UTF-8 and lone surrogate escapes reject only the records they touch.
+
+Hostile input costs a reject, never the machine (:mod:`pipelines.ingest.guards`):
+an input expanding past ``max_input_bytes`` or nesting deeper than ``max_json_depth``
+is refused by name, a name longer than ``max_name_chars`` is cut, and a
+``modified_at`` outside 1970..2100 is stored as null; each with a reject row.
 """
 
 from __future__ import annotations
 
 import codecs
+import errno
 import functools
 import gzip
 import hashlib
 import io
+import operator
 import re
 import struct
 import threading
+import unicodedata
 import zipfile
+import zlib
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,7 +39,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import blake3
 import ijson
@@ -41,12 +50,14 @@ import pyarrow.json as pajson
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from pipelines.ingest.guards import MAX_NAME_CHARS, InputLimits, check_depth, read_file, read_member
 from pipelines.ingest.normalize import (
     RAW_TRACK,
     SPOTIFY_TRACK_URI,
     PreparedTracks,
     assemble,
     distinct_tracks,
+    name_cut_reason,
     playlist_frame,
     prepare_tracks,
 )
@@ -75,35 +86,66 @@ codecs.register_error("recsys-mark", _mark_invalid)
 @dataclass
 class SliceInput:
     location: str
-    read: Callable[[], bytes]
+    read: Callable[[int], bytes]  # the input's JSON, given the most bytes it may expand to
     size: int = 0  # bytes of JSON it holds (estimated for compressed inputs)
 
 
 def iter_inputs(paths: list[Path]) -> Iterator[SliceInput]:
-    """Every slice file below ``paths``, in a stable order; unreadable paths raise InputError."""
+    """Every slice file below ``paths``, in a stable order.
+
+    A path that cannot be used (missing, a symbolic link loop, an empty directory, not a
+    zip archive) is an input whose ``read`` raises InputError saying why, so the paths
+    after it are still read.
+    """
     for path in paths:
-        if not path.exists():
-            raise InputError(f"{path}: no such file or directory")
-        if path.is_dir():
+        problem = _path_problem(path)
+        if problem:
+            yield _unusable(path, problem)
+        elif path.is_dir():
             files = sorted(p for p in path.rglob("*") if p.is_file() and _is_slice_name(p.name))
             if not files:
-                raise InputError(f"{path}: no MPD slice files (.json, .json.gz, .zip) in this directory")
+                yield _unusable(path, "no MPD slice files (.json, .json.gz, .zip) in this directory")
             for file in files:
                 yield from iter_inputs([file])
         elif path.suffix == ".zip":
             try:
                 archive = zipfile.ZipFile(path)
             except (zipfile.BadZipFile, OSError) as exc:
-                raise InputError(f"{path}: not a readable zip archive ({exc})") from exc
+                yield _unusable(path, f"not a readable zip archive ({exc})")
+                continue
             with archive:
                 for name in sorted(
                     n for n in archive.namelist() if _is_slice_name(n) and not n.endswith(".zip")
                 ):
                     info = archive.getinfo(name)
-                    size = info.file_size * (_GZIP_RATIO if name.endswith(".gz") else 1)
-                    yield SliceInput(f"{path}!{name}", functools.partial(_read_member, path, name), size)
+                    # The directory's sizes are claims: the estimate is bounded by the bytes there.
+                    size = min(info.file_size, info.compress_size * _MAX_RATIO)
+                    if name.endswith(".gz"):
+                        size = info.compress_size * _GZIP_RATIO
+                    yield SliceInput(f"{path}!{name}", functools.partial(read_member, path, name), size)
         else:
-            yield SliceInput(str(path), functools.partial(_read_file, path), _json_size(path))
+            yield SliceInput(str(path), functools.partial(read_file, path), _json_size(path))
+
+
+def _path_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read at all, in a few words; None when it can be looked at."""
+    try:
+        path.stat()
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop"
+        if exc.errno == errno.ENOENT:
+            return "no such file or directory"
+        return exc.strerror.lower() if exc.strerror else str(exc)
+    return None
+
+
+def _unusable(path: Path, problem: str) -> SliceInput:
+    return SliceInput(str(path), functools.partial(_refuse, f"{path}: {problem}"))
+
+
+def _refuse(message: str, limit: int) -> bytes:
+    raise InputError(message)
 
 
 def _is_slice_name(name: str) -> bool:
@@ -111,19 +153,26 @@ def _is_slice_name(name: str) -> bool:
 
 
 _GZIP_RATIO = 5  # JSON in a gzip member of a zip, whose uncompressed size is not at hand
+# Expanded bytes per compressed byte believed of a size a file declares: slices compress about
+# sevenfold; a larger claim (a truncated or forged gzip trailer, a zip directory) is not trusted.
+_MAX_RATIO = 20
 
 
 def _json_size(path: Path) -> int:
-    """Bytes of JSON in the file: its size, or a gzip file's recorded uncompressed size."""
+    """Bytes of JSON in the file (an estimate, for :func:`should_defer`): its size, or a gzip
+    file's recorded uncompressed size, bounded by ``_MAX_RATIO`` times its compressed size."""
     try:
         size = path.stat().st_size
         if path.suffix != ".gz" or size < 18:
             return size
         with path.open("rb") as handle:
+            if handle.read(2) != b"\x1f\x8b":
+                return size  # not gzip: reading it later reports why
             handle.seek(-4, 2)
-            return max(size, int.from_bytes(handle.read(4), "little"))  # ISIZE: the size modulo 2**32
+            recorded = int.from_bytes(handle.read(4), "little")  # ISIZE: the size modulo 2**32
     except OSError:
         return 0  # reading it later reports why
+    return max(size, min(recorded, size * _MAX_RATIO))
 
 
 def checksum(data: bytes) -> str:
@@ -141,17 +190,6 @@ def _already_done(location: str, data: bytes, digest: str, done: dict[str, set[s
     against its SHA-256 too."""
     known = done.get(location, set())
     return digest in known or (bool(known) and hashlib.sha256(data).hexdigest() in known)
-
-
-def _read_file(path: Path) -> bytes:
-    data = path.read_bytes()
-    return gzip.decompress(data) if path.suffix == ".gz" else data
-
-
-def _read_member(path: Path, name: str) -> bytes:
-    with zipfile.ZipFile(path) as archive:
-        data = archive.read(name)
-    return gzip.decompress(data) if name.endswith(".gz") else data
 
 
 # One row per playlist entry, in file order: the occurrence of a track and its descriptive fields.
@@ -223,63 +261,139 @@ class ParsedSlice:
         return self.playlists.height
 
 
-def _load_playlists(location: str, data: bytes, rejects: batches.RejectLog) -> tuple[list[Any], str | None]:
+def _load_playlists(
+    location: str, data: bytes, rejects: batches.RejectLog, limits: InputLimits
+) -> tuple[list[Any], str | None]:
     """The playlists array of a slice, recovering what precedes a truncation or an encoding error."""
     try:
         document = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        return _recover(location, data, str(exc), rejects)
+        return _recover(location, data, str(exc), rejects, limits)
     if not isinstance(document, dict) or not isinstance(document.get("playlists"), list):
         raise InputError(f"{location}: not an MPD slice (no 'playlists' array at the top level)")
     return document["playlists"], None
 
 
+# An escaped backslash, a valid surrogate pair, or a lone surrogate escape (which orjson refuses).
+_SURROGATE = re.compile(
+    rb"\\\\|\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+)
+# _INVALID_MARK as JSON escapes.
+_MARK_ESCAPE = b"\\udbff\\udffe"
+
+
+def _mark_surrogate(match: re.Match[bytes]) -> bytes:
+    text = match.group()
+    return text if text == b"\\\\" or len(text) == 12 else _MARK_ESCAPE
+
+
 def _recover(
-    location: str, data: bytes, error: str, rejects: batches.RejectLog
+    location: str, data: bytes, error: str, rejects: batches.RejectLog, limits: InputLimits
 ) -> tuple[list[Any], str | None]:
-    problem = None
-    if "utf-8" in error.lower() or "utf8" in error.lower():
+    lowered = error.lower()
+    if "utf-8" in lowered or "utf8" in lowered:
         data = data.decode("utf-8", errors="recsys-mark").encode("utf-8")
-        problem = "invalid UTF-8"
         # the marked text parses, or recovers what precedes a truncation, or raises InputError
-        return _load_playlists(location, data, rejects)[0], problem
-    playlists: list[Any] = []
-    try:
-        for item in ijson.items(data, "playlists.item", use_float=True):
-            playlists.append(item)
-    except (ijson.JSONError, ijson.IncompleteJSONError) as exc:
-        reason = f"truncated or malformed JSON after playlists[{len(playlists) - 1}]: {str(exc).splitlines()[0][:200]}"
+        return _load_playlists(location, data, rejects, limits)[0], "invalid UTF-8"
+    if "surrogate" in lowered:
+        marked = _SURROGATE.sub(_mark_surrogate, data)
+        if marked != data:  # the lone escapes are marked: only the records holding them are rejected
+            return _load_playlists(location, marked, rejects, limits)[0], "lone surrogate escapes"
+    # The streaming parser builds nested Python objects: a file nested too deep is refused before it.
+    check_depth(location, data, limits.max_json_depth)
+    playlists, failure = _stream_playlists(data, "yajl2_c")
+    if failure is not None and "integer overflow" in str(failure):
+        # yajl stops at an integer beyond 64 bits; Python's own parser reads on, more slowly.
+        playlists, failure = _stream_playlists(data, "python")
+    if failure is not None:
+        reason = f"truncated or malformed JSON after playlists[{len(playlists) - 1}]: {str(failure).splitlines()[0][:200]}"
         if not playlists and b'"playlists"' not in data[:4096]:
-            raise InputError(f"{location}: not readable as JSON ({error})") from exc
+            raise InputError(f"{location}: not readable as JSON ({error})") from failure
         rejects.add(f"{location}: playlists[{len(playlists)}:]", reason, data[-2048:])
-        return playlists, problem or "truncated"
+        return playlists, "truncated"
     if not playlists:
         raise InputError(f"{location}: not readable as JSON ({error})")
-    return playlists, problem
+    return playlists, None
+
+
+def _stream_playlists(data: bytes, backend: str) -> tuple[list[Any], Exception | None]:
+    """The playlists a streaming parse reads, and the error that stopped it (None at the end)."""
+    playlists: list[Any] = []
+    try:
+        for item in ijson.get_backend(backend).items(data, "playlists.item", use_float=True):
+            playlists.append(item)
+    except (ijson.JSONError, ijson.IncompleteJSONError, ValueError) as exc:
+        return playlists, exc
+    return playlists, None
 
 
 def _bad_text(value: Any) -> bool:
     return not isinstance(value, str) or _INVALID_MARK in value
 
 
-def parse_slice(location: str, data: bytes, rejects: batches.RejectLog) -> ParsedSlice:
+# What keys.clean_text removes or turns into spaces: a name of these alone is empty.
+_BLANK = r"^[\s\p{Cc}[\p{Cf}--[\x{200C}\x{200D}]]]*$"
+
+
+def _blank(value: str) -> bool:
+    """Whether ``value`` is empty once cleaned (``keys.clean_text``): whitespace, control and
+    invisible format characters only (the joiners U+200C and U+200D count as text)."""
+    for char in value:
+        if char in "\u200c\u200d" or not (char.isspace() or unicodedata.category(char) in ("Cc", "Cf")):
+            return False
+    return True
+
+
+# modified_at: seconds since 1970, before 2100-01-01 (a range both databases store).
+_EPOCH_END = 4_102_444_800
+
+
+def _timestamp_problem(value: Any) -> str | None:
+    """Why a playlist's ``modified_at`` cannot be stored (it is then null); None when it can, or is absent."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    if 0 <= value < _EPOCH_END:  # false for NaN too
+        return None
+    if isinstance(value, int) and value.bit_length() > 1_000:
+        shown = f"an integer of {value.bit_length():,} bits"
+    else:
+        shown = str(value) if isinstance(value, int) and abs(value) < 10**15 else f"{value:.6g}"
+    return f"invalid modified_at: {shown} is not a time in seconds between 1970 and 2100; stored as null"
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, int | float) or isinstance(value, bool) or _timestamp_problem(value):
+        return None
+    return datetime.fromtimestamp(value, UTC)
+
+
+def _is_pid(value: Any) -> TypeGuard[int]:
+    return type(value) is int and -(2**63) <= value < 2**63
+
+
+def parse_slice(
+    location: str, data: bytes, rejects: batches.RejectLog, limits: InputLimits | None = None
+) -> ParsedSlice:
     """Validate and flatten one slice; every invalid playlist or entry becomes a reject.
 
     A clean slice (the usual case) is parsed natively against a strict schema
     (:func:`_parse_strict`). One that does not fit it is parsed into Python objects and,
     when it is still clean in Python's looser terms (a boolean ``collaborative``, a
     float ``modified_at``), flattened column by column; a slice with any problem takes
-    the record-by-record path that names each bad record.
+    the record-by-record path that names each bad record. A problem includes what
+    ``limits`` refuse: a name longer than ``max_name_chars``, a blank track or artist
+    name, a ``modified_at`` outside 1970..2100.
     """
-    parsed = _parse_strict(data)
+    limits = limits or InputLimits()
+    parsed = _parse_strict(data, limits.max_name_chars)
     if parsed is not None:
         return parsed
-    raw_playlists, problem = _load_playlists(location, data, rejects)
+    raw_playlists, problem = _load_playlists(location, data, rejects, limits)
     if problem is None:
-        parsed = _parse_clean(raw_playlists)
+        parsed = _parse_clean(raw_playlists, limits.max_name_chars)
         if parsed is not None:
             return parsed
-    return _parse_records(location, raw_playlists, rejects, problem)
+    return _parse_records(location, raw_playlists, rejects, problem, limits.max_name_chars)
 
 
 # The slice as a strictly typed Arrow schema: a value of another JSON type fails the read.
@@ -327,7 +441,7 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def _parse_strict(data: bytes) -> ParsedSlice | None:
+def _parse_strict(data: bytes, max_name_chars: int = MAX_NAME_CHARS) -> ParsedSlice | None:
     """A slice without a single problem, parsed and flattened natively; None when there is one.
 
     The JSON is read against a fixed Arrow schema, which fails on anything not of the
@@ -338,6 +452,8 @@ def _parse_strict(data: bytes) -> ParsedSlice | None:
     bad record.
     """
     if not _is_utf8(data):  # the JSON reader does not check: the record path marks what it touches
+        return None
+    if len(data) >= 2**31 - 1:  # the reader's block size is a 32-bit integer
         return None
     try:
         table = pajson.read_json(
@@ -365,6 +481,8 @@ def _parse_strict(data: bytes) -> ParsedSlice | None:
             | pl.col("name").is_null().any()
             | (size.fill_null(0) == 0).any()
             | pl.col("pid").is_duplicated().any()
+            | ((pl.col("modified_at") < 0) | (pl.col("modified_at") >= _EPOCH_END)).any()
+            | _too_long(("name", "description"), max_name_chars)
         ).item()
     ):
         return None
@@ -381,6 +499,9 @@ def _parse_strict(data: bytes) -> ParsedSlice | None:
         | ~pl.col("track_uri").str.contains(SPOTIFY_TRACK_URI).all()
         | pl.col("track_name").is_null().any()
         | pl.col("artist_name").is_null().any()
+        | pl.col("track_name").str.contains(_BLANK).any()
+        | pl.col("artist_name").str.contains(_BLANK).any()
+        | _too_long(("track_name", "artist_name", "album_name"), max_name_chars)
     ).item():
         return None
     playlists = records.select(
@@ -407,6 +528,12 @@ def _parse_strict(data: bytes) -> ParsedSlice | None:
     return ParsedSlice(playlists, tracks, flat.select("playlist_key", "position"), None)
 
 
+def _too_long(columns: tuple[str, ...], max_chars: int) -> pl.Expr:
+    """Whether a value of ``columns`` may have more than ``max_chars`` characters: more bytes
+    (cheap to tell; the Python paths count the characters)."""
+    return functools.reduce(operator.or_, [(pl.col(c).str.len_bytes() > max_chars).any() for c in columns])
+
+
 def _empty_columns() -> tuple[dict[str, list[Any]], dict[str, list[Any]], dict[str, list[Any]]]:
     return (
         {c: [] for c in PLAYLIST_COLUMNS},
@@ -415,15 +542,17 @@ def _empty_columns() -> tuple[dict[str, list[Any]], dict[str, list[Any]], dict[s
     )
 
 
-def _add_playlist(columns: dict[str, list[Any]], key: str, record: dict[str, Any], kept: int) -> None:
+def _add_playlist(
+    columns: dict[str, list[Any]], key: str, record: dict[str, Any], kept: int, max_chars: int
+) -> None:
     description = record.get("description")
     followers = record.get("num_followers")
     collaborative = record.get("collaborative")
     modified = record.get("modified_at")
     columns["source_key"].append(key)
-    columns["name"].append(record["name"])
+    columns["name"].append(record["name"][:max_chars])
     columns["description"].append(
-        description if isinstance(description, str) and _INVALID_MARK not in description else None
+        description[:max_chars] if isinstance(description, str) and _INVALID_MARK not in description else None
     )
     columns["num_followers"].append(
         followers if isinstance(followers, int) and not isinstance(followers, bool) else None
@@ -435,7 +564,9 @@ def _add_playlist(columns: dict[str, list[Any]], key: str, record: dict[str, Any
     )
     columns["modified_at"].append(
         datetime.fromtimestamp(modified, UTC)
-        if isinstance(modified, int | float) and not isinstance(modified, bool)
+        if isinstance(modified, int | float)
+        and not isinstance(modified, bool)
+        and not _timestamp_problem(modified)
         else None
     )
     columns["num_tracks"].append(kept)
@@ -449,16 +580,16 @@ def _duration(value: Any) -> int | None:
     return value if type(value) is int and value > 0 else None
 
 
-def _parse_clean(raw_playlists: list[Any]) -> ParsedSlice | None:
+def _parse_clean(raw_playlists: list[Any], max_name_chars: int = MAX_NAME_CHARS) -> ParsedSlice | None:
     """Column-wise flattening of a slice without a single problem; None when there is one."""
     seen: set[int] = set()
     for record in raw_playlists:
         if type(record) is not dict:
             return None
         pid, name, tracks = record.get("pid"), record.get("name"), record.get("tracks")
-        if type(pid) is not int or type(name) is not str or type(tracks) is not list or not tracks:
+        if not _is_pid(pid) or type(name) is not str or type(tracks) is not list or not tracks:
             return None
-        if pid in seen:
+        if pid in seen or _playlist_problems(record, max_name_chars):
             return None
         seen.add(pid)
     flat = [entry for record in raw_playlists for entry in record["tracks"]]
@@ -472,6 +603,8 @@ def _parse_clean(raw_playlists: list[Any]) -> ParsedSlice | None:
         return None
     if not all(type(v) is str for v in titles) or not all(type(v) is str for v in credits):
         return None
+    if any(_text_problems(entry, max_name_chars) for entry in flat):
+        return None
     playlists, tracks, entries = _empty_columns()
     tracks["source_key"], tracks["title"], tracks["artist_credit"] = uris, titles, credits
     for field, column in _OPTIONAL_TEXT.items():
@@ -483,12 +616,43 @@ def _parse_clean(raw_playlists: list[Any]) -> ParsedSlice | None:
         key = f"mpd:{record['pid']}"
         entries["playlist_key"].extend([key] * n)
         entries["position"].extend(range(n))
-        _add_playlist(playlists, key, record, n)
+        _add_playlist(playlists, key, record, n, max_name_chars)
     return ParsedSlice.from_columns(playlists, tracks, entries, None)
 
 
+def _playlist_problems(record: dict[str, Any], max_chars: int) -> list[str]:
+    """What is cut or nulled of a playlist's own fields: a name or description too long, a bad time."""
+    problems = []
+    for field in ("name", "description"):
+        value = record.get(field)
+        if isinstance(value, str) and len(value) > max_chars:
+            problems.append(name_cut_reason(field, len(value), max_chars))
+    timestamp = _timestamp_problem(record.get("modified_at"))
+    if timestamp:
+        problems.append(timestamp)
+    return problems
+
+
+def _text_problems(entry: dict[str, Any], max_chars: int) -> list[str]:
+    """The names of a valid entry that are cut (longer than ``max_chars`` characters), or a blank
+    track or artist name (which makes the entry invalid)."""
+    problems = []
+    for field in ("track_name", "artist_name", "album_name"):
+        value = entry.get(field)
+        if isinstance(value, str):
+            if field != "album_name" and _blank(value):
+                return [f"missing field: {field} (empty or blank)"]
+            if len(value) > max_chars:
+                problems.append(name_cut_reason(field, len(value), max_chars))
+    return problems
+
+
 def _parse_records(
-    location: str, raw_playlists: list[Any], rejects: batches.RejectLog, problem: str | None
+    location: str,
+    raw_playlists: list[Any],
+    rejects: batches.RejectLog,
+    problem: str | None,
+    max_name_chars: int = MAX_NAME_CHARS,
 ) -> ParsedSlice:
     """Record-by-record flattening that rejects each invalid playlist or entry with its reason."""
     playlists, tracks, entries = _empty_columns()
@@ -501,6 +665,11 @@ def _parse_records(
         pid = record.get("pid")
         if not isinstance(pid, int) or isinstance(pid, bool):
             rejects.add(where, "missing field: pid (an integer is required)", record)
+            continue
+        if not _is_pid(pid):
+            rejects.add(
+                where, "invalid pid: not a 64-bit integer", {k: v for k, v in record.items() if k != "pid"}
+            )
             continue
         where = f"{where} (pid {pid})"
         name = record.get("name")
@@ -525,16 +694,22 @@ def _parse_records(
         kept = 0
         for position, entry in enumerate(items):
             reason = _entry_problem(entry)
+            cuts = [] if reason else _text_problems(entry, max_name_chars)
+            if cuts and cuts[0].startswith("missing field"):
+                reason = cuts[0]
             if reason:
                 rejects.add(f"{where}.tracks[{position}]", reason, entry)
                 continue
+            for cut in cuts:  # the entry is kept, its names cut (in normalize.prepare_tracks too)
+                rejects.add(f"{where}.tracks[{position}]", cut, entry)
             entries["playlist_key"].append(key)
             entries["position"].append(position)
             tracks["source_key"].append(entry["track_uri"])
-            tracks["title"].append(entry["track_name"])
-            tracks["artist_credit"].append(entry["artist_name"])
+            tracks["title"].append(entry["track_name"][:max_name_chars])
+            tracks["artist_credit"].append(entry["artist_name"][:max_name_chars])
             for field, column in _OPTIONAL_TEXT.items():
-                tracks[column].append(_text_or_none(entry.get(field)))
+                value = _text_or_none(entry.get(field))
+                tracks[column].append(value[:max_name_chars] if value is not None else None)
             tracks["duration_ms"].append(_duration(entry.get("duration_ms")))
             kept += 1
         if kept == 0:
@@ -545,7 +720,9 @@ def _parse_records(
                 {k: v for k, v in record.items() if k != "tracks"},
             )
             continue
-        _add_playlist(playlists, key, record, kept)
+        for cut in _playlist_problems(record, max_name_chars):  # the playlist is kept, with a reject row
+            rejects.add(where, cut, {k: v for k, v in record.items() if k != "tracks"})
+        _add_playlist(playlists, key, record, kept, max_name_chars)
     return ParsedSlice.from_columns(playlists, tracks, entries, problem)
 
 
@@ -574,6 +751,7 @@ def ingest_mpd(
     batch_rows: int = 200_000,
     progress: Progress | None = None,
     defer_indexes: bool | None = None,
+    limits: InputLimits | None = None,
 ) -> IngestReport:
     """Ingest MPD slices into the catalog (idempotent, resumable at file granularity).
 
@@ -587,7 +765,11 @@ def ingest_mpd(
     ``defer_indexes`` sets the secondary indexes and foreign keys aside during the
     load and rebuilds them at its end (:mod:`recsys.catalog.deferred`); by default
     (None) a load does so when it is large (:func:`should_defer`).
+
+    ``limits`` (by default :class:`~pipelines.ingest.guards.InputLimits`' defaults) bound
+    what one input may cost; an input beyond them is rejected and the others still load.
     """
+    limits = limits or InputLimits()
     report = IngestReport(source=SOURCE)
     progress = progress or Progress.quiet()
     inputs = list(iter_inputs(paths))
@@ -596,7 +778,7 @@ def ingest_mpd(
     if defer_indexes is None:
         defer_indexes = should_defer(engine, sum(i.size for i in inputs if i.location not in done))
     with deferred(engine, defer_indexes) as set_aside:
-        _ingest(engine, inputs, done, namespace, batch_rows, progress, report)
+        _ingest(engine, inputs, done, namespace, batch_rows, progress, report, limits)
     if set_aside.rebuilt:
         report.messages.append(
             f"rebuilt {len(set_aside.rebuilt)} secondary indexes and foreign keys "
@@ -630,6 +812,7 @@ def _ingest(
     batch_rows: int,
     progress: Progress,
     report: IngestReport,
+    limits: InputLimits,
 ) -> None:
     pending: list[_Pending] = []
     pending_rows = 0
@@ -675,7 +858,7 @@ def _ingest(
         nonlocal pending, pending_rows
         # The chunk is normalised while the previous ones merge, with what the load knew then.
         if pending:
-            chunk = _prepare(pending, known_tracks)
+            chunk = _prepare(pending, known_tracks, limits.max_name_chars)
             track_ids = dim_writer.submit(dimensions, chunk)
             inflight.append((fact_writer.submit(facts, chunk, track_ids), chunk.pending))
             while len(inflight) > _IN_FLIGHT:
@@ -695,8 +878,13 @@ def _ingest(
             for item in inputs:
                 report.inputs += 1
                 try:
-                    data = item.read()
-                except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile) as exc:
+                    data = item.read(limits.max_input_bytes)
+                except InputError as exc:  # over the size limit, or not a usable path
+                    report.unreadable.append(str(exc))
+                    _reject_input(engine, item.location, str(exc).split(": ", 1)[-1])
+                    progress.advance(task)
+                    continue
+                except (OSError, EOFError, zipfile.BadZipFile, gzip.BadGzipFile, zlib.error) as exc:
                     report.unreadable.append(f"{item.location}: cannot be read ({exc})")
                     _reject_input(engine, item.location, f"unreadable input: {exc}")
                     progress.advance(task)
@@ -709,7 +897,7 @@ def _ingest(
                 done.setdefault(item.location, set()).add(digest)
                 log = batches.RejectLog(SOURCE)
                 try:
-                    parsed = parse_slice(item.location, data, log)
+                    parsed = parse_slice(item.location, data, log, limits)
                 except InputError as exc:
                     report.unreadable.append(str(exc))
                     _reject_input(engine, item.location, str(exc).split(": ", 1)[-1], data[:2048])
@@ -801,7 +989,7 @@ class _Chunk:
     tracks: PreparedTracks  # the distinct tracks not known to be settled when prepared
 
 
-def _prepare(pending: list[_Pending], known_tracks: bulk.KnownTracks) -> _Chunk:
+def _prepare(pending: list[_Pending], known_tracks: bulk.KnownTracks, max_name_chars: int) -> _Chunk:
     """Flatten and normalise the slices of one chunk; no database work, so it runs beside a merge."""
     tracks = pl.concat([item.parsed.tracks for item in pending])
     entries = pl.concat([item.parsed.entries for item in pending]).with_columns(
@@ -832,7 +1020,15 @@ def _prepare(pending: list[_Pending], known_tracks: bulk.KnownTracks) -> _Chunk:
     survey = known_tracks.survey(wanted)
     if survey.settled.height:
         raw = raw.filter(~pl.col("source_key").is_in(survey.settled["source_key"].implode()))
-    return _Chunk(pending, playlist_frame(playlists).collect(), entries, wanted, survey, prepare_tracks(raw))
+    # The parser has cut long names already (with reject rows): the same limit applies here.
+    return _Chunk(
+        pending,
+        playlist_frame(playlists, max_name_chars).collect(),
+        entries,
+        wanted,
+        survey,
+        prepare_tracks(raw, max_name_chars),
+    )
 
 
 def _merge_dimensions(conn: Connection, chunk: _Chunk, known_tracks: bulk.KnownTracks) -> pl.DataFrame | None:

@@ -11,8 +11,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from pipelines.ingest.guards import MAX_NAME_CHARS
 from recsys.catalog import bulk
 from recsys.catalog import keys as k
+from recsys.catalog.batches import RejectLog
 
 RAW_TRACK = {
     "source_key": pl.String,  # spotify:track:…, isrc:…, audio:<sha256>, name:<artist>|<title>, ...
@@ -251,6 +253,42 @@ def _set_frames(
     return artists, albums, track_artists
 
 
+# Text columns of raw tracks and of playlists that a source may fill with names of any length.
+_TRACK_TEXT = ("title", "artist_credit", "album_title")
+_PLAYLIST_TEXT = ("name", "description")
+
+
+def capped_names(frame: pl.DataFrame, columns: tuple[str, ...], max_chars: int) -> pl.DataFrame:
+    """The ``source_key, field, chars`` of each value of ``columns`` longer than ``max_chars`` characters."""
+    present = [c for c in columns if c in frame.columns]
+    if not present or not frame.height:
+        return pl.DataFrame(schema={"source_key": pl.String, "field": pl.String, "chars": pl.Int64})
+    return pl.concat(
+        [
+            frame.filter(pl.col(c).str.len_chars() > max_chars).select(
+                pl.col("source_key"),
+                pl.lit(c).alias("field"),
+                pl.col(c).str.len_chars().cast(pl.Int64).alias("chars"),
+            )
+            for c in present
+        ]
+    )
+
+
+def cut_names(frame: pl.DataFrame, columns: tuple[str, ...], max_chars: int) -> pl.DataFrame:
+    """``frame`` with every value of ``columns`` cut to ``max_chars`` characters."""
+    return frame.with_columns(pl.col(c).str.head(max_chars) for c in columns if c in frame.columns)
+
+
+def name_cut_reason(field: str, chars: int, max_chars: int) -> str:
+    return f"{field} of {chars:,} characters cut to {max_chars:,} (RECSYS_MAX_NAME_CHARS)"
+
+
+def log_cut_names(log: RejectLog, capped: pl.DataFrame, what: str, max_chars: int) -> None:
+    for key, field, chars in capped.iter_rows():
+        log.add(f"{what} {key}", name_cut_reason(field, chars, max_chars), {"source_key": key})
+
+
 @dataclass
 class PreparedTracks:
     """Distinct raw tracks normalised row by row: the costly part of :func:`build_chunk`.
@@ -263,6 +301,7 @@ class PreparedTracks:
     tracks_in: pl.DataFrame  # cleaned distinct raw tracks with their artist and album keys
     credits: pl.DataFrame  # each track's credited artists, in credit order
     tracks: pl.DataFrame  # TRACKS rows
+    capped: pl.DataFrame | None = None  # names cut to the limit (capped_names), for reject rows
 
     def without(self, keys: pl.Series) -> PreparedTracks:
         if not keys.len():
@@ -276,20 +315,42 @@ class PreparedTracks:
         )
 
 
-def prepare_tracks(raw_tracks: pl.DataFrame) -> PreparedTracks:
-    """Distinct, cleaned raw tracks with everything each gives on its own."""
+def prepare_tracks(raw_tracks: pl.DataFrame, max_name_chars: int = MAX_NAME_CHARS) -> PreparedTracks:
+    """Distinct, cleaned raw tracks with everything each gives on its own.
+
+    Titles, artist credits and album titles are cut to ``max_name_chars`` characters
+    first (the names cut are in ``capped``), whatever the source.
+    """
+    capped = capped_names(raw_tracks, _TRACK_TEXT, max_name_chars)
+    if capped.height:
+        raw_tracks = cut_names(raw_tracks, _TRACK_TEXT, max_name_chars)
     tracks_in = _prepared(raw_tracks)
     credits, tracks = _row_frames(tracks_in)
-    return PreparedTracks(tracks_in, credits, tracks)
+    return PreparedTracks(tracks_in, credits, tracks, capped.unique(maintain_order=True))
 
 
-def playlist_frame(rows: dict[str, list] | pl.DataFrame) -> pl.LazyFrame:
-    """Playlists (columns or a frame) with cleaned names and their match keys."""
-    frame = bulk.conform(pl.DataFrame(rows, strict=False), bulk.PLAYLISTS).lazy()
-    return frame.with_columns(
-        k.clean_text(pl.col("name")).fill_null("").alias("name"),
-        k.clean_text(pl.col("description")).alias("description"),
-    ).with_columns(k.name_key(pl.col("name")).alias("name_key"))
+def playlist_frame(
+    rows: dict[str, list] | pl.DataFrame, max_name_chars: int = MAX_NAME_CHARS, log: RejectLog | None = None
+) -> pl.LazyFrame:
+    """Playlists (columns or a frame) with cleaned names and their match keys.
+
+    Names and descriptions are cut to ``max_name_chars`` characters, each cut one
+    reject row in ``log`` when it is given.
+    """
+    frame = bulk.conform(pl.DataFrame(rows, strict=False), bulk.PLAYLISTS)
+    capped = capped_names(frame, _PLAYLIST_TEXT, max_name_chars)
+    if capped.height:
+        frame = cut_names(frame, _PLAYLIST_TEXT, max_name_chars)
+        if log is not None:
+            log_cut_names(log, capped, "playlist", max_name_chars)
+    return (
+        frame.lazy()
+        .with_columns(
+            k.clean_text(pl.col("name")).fill_null("").alias("name"),
+            k.clean_text(pl.col("description")).alias("description"),
+        )
+        .with_columns(k.name_key(pl.col("name")).alias("name_key"))
+    )
 
 
 def build_chunk(
@@ -297,10 +358,24 @@ def build_chunk(
     playlists: pl.LazyFrame | None = None,
     entries: pl.DataFrame | None = None,
     rejects: pl.DataFrame | None = None,
+    *,
+    log: RejectLog | None = None,
+    max_name_chars: int = MAX_NAME_CHARS,
 ) -> bulk.CatalogChunk:
-    """Collect every frame of one chunk in one pass."""
+    """Collect every frame of one chunk in one pass.
+
+    A track name cut to ``max_name_chars`` is one reject row in ``log`` when it is given
+    (the caller stores it), and in the chunk's ``rejects`` too when those are given.
+    """
     # Cleaning is the costly part: do it once, on distinct tracks, for every frame below.
-    return assemble(prepare_tracks(raw_tracks), playlists, entries, rejects)
+    prepared = prepare_tracks(raw_tracks, max_name_chars)
+    if log is not None and prepared.capped is not None and prepared.capped.height:
+        before = len(log.rows)
+        log_cut_names(log, prepared.capped, "track", max_name_chars)
+        if rejects is not None:
+            added = pl.DataFrame(log.rows[before:], schema=bulk.REJECTS)
+            rejects = pl.concat([bulk.conform(rejects, bulk.REJECTS), added])
+    return assemble(prepared, playlists, entries, rejects)
 
 
 def assemble(

@@ -319,7 +319,9 @@ def catalog_chunk(collected: Collected, rejects: RejectLog, batch_id: int | None
     """The catalog frames of one input, with Spotify's exact credits, albums and artist URIs."""
     playlists = None
     if collected.n_playlists:
-        playlists = playlist_frame(collected.playlists | {"batch_id": [batch_id] * collected.n_playlists})
+        playlists = playlist_frame(
+            collected.playlists | {"batch_id": [batch_id] * collected.n_playlists}, log=rejects
+        )
     for row in rejects.rows:
         row["batch_id"] = batch_id
     chunk = build_chunk(
@@ -330,6 +332,7 @@ def catalog_chunk(collected: Collected, rejects: RejectLog, batch_id: int | None
             schema={"playlist_key": pl.String, "position": pl.Int32, "track_key": pl.String},
         ),
         rejects.frame(),
+        log=rejects,
     )
     credits = (
         pl.DataFrame(

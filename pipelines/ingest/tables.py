@@ -172,7 +172,7 @@ def tracks_loader(location: str, prefix: str, namespace: str) -> LoadChunk:
         rows = rows.with_columns(first_reason([encoding_check("tracks"), *track_checks(rows)]))
         good, bad = rows.filter(pl.col(REASON).is_null()), rows.filter(pl.col(REASON).is_not_null())
         log_rejects(log, bad, location, fields)
-        merge_chunk(conn, build_chunk(raw_tracks(good)), namespace=namespace)
+        merge_chunk(conn, build_chunk(raw_tracks(good), log=log), namespace=namespace)
         merge_track_tags(conn, track_tags(good))
         return {"tracks": good.height}
 
@@ -269,7 +269,7 @@ class PlaylistLoader:
             pl.col("_track_key").alias("track_key"),
         )
         chunk_frames = build_chunk(
-            raw_tracks(good), playlist_frame(playlists.to_dict(as_series=False)), entries
+            raw_tracks(good), playlist_frame(playlists.to_dict(as_series=False), log=log), entries, log=log
         )
         merge_chunk(conn, chunk_frames, namespace=self.namespace)
         merge_track_tags(conn, track_tags(good))

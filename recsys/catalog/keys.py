@@ -14,6 +14,12 @@
   makes a different recording ("Live", "Remix", "Acoustic").
 - ``recording_key``: ``name_key(primary artist) | name_key(title_base)``: releases of one
   recording (a single and its album or best-of version) share it.
+
+A key is at most ``MAX_KEY_BYTES`` of UTF-8: a longer one is cut. Every indexed key
+is one or two of them with a prefix and a separator (``name:<artist key>``,
+``<artist key>|<title key>``, ``name:<artist key>|<album key>``), so each stays under
+PostgreSQL's B-tree limit of about 2,700 bytes per index entry, however long the name
+(NFKC alone can make a name up to 18 times longer, so no cap on names could ensure it).
 """
 
 from __future__ import annotations
@@ -56,8 +62,23 @@ def clean_text(expr: pl.Expr) -> pl.Expr:
     return out.replace("", None)  # the cleaned text once: a when/then over it would clean it twice
 
 
+# Bytes of UTF-8 a match key holds at most: two keys and their separators stay under 2,100 bytes.
+MAX_KEY_BYTES = 1_000
+
+
+def _bounded(keys: pl.Series) -> pl.Series:
+    """Keys longer than ``MAX_KEY_BYTES`` cut to that many characters, or to a quarter as many
+    where those still take more bytes (at most four per character)."""
+    long = keys.str.len_bytes() > MAX_KEY_BYTES
+    if not long.any():
+        return keys
+    cut = keys.str.head(MAX_KEY_BYTES)
+    cut = cut.zip_with(cut.str.len_bytes() <= MAX_KEY_BYTES, cut.str.head(MAX_KEY_BYTES // 4))
+    return keys.zip_with(~long, cut)
+
+
 def name_key(expr: pl.Expr) -> pl.Expr:
-    """Case-folded match key of a name or title."""
+    """Case-folded match key of a name or title (at most ``MAX_KEY_BYTES``)."""
     out = (
         expr.str.normalize("NFKC")
         .str.replace_all(r"\p{Cf}", "")
@@ -68,7 +89,7 @@ def name_key(expr: pl.Expr) -> pl.Expr:
         .str.strip_chars()
         .str.replace(r"^the\s+", "")
     )
-    return out
+    return out.map_batches(_bounded, return_dtype=pl.String, is_elementwise=True)
 
 
 def primary_artist(expr: pl.Expr) -> pl.Expr:
