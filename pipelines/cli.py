@@ -96,7 +96,8 @@ def catalog_stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object with the counts.")] = False,
     namespace: Annotated[str, typer.Option(help="Playlist namespace to count.")] = "catalog",
 ) -> None:
-    """Counts of playlists, playlist entries, tracks, artists, albums, listens and rejects."""
+    """Counts of playlists, playlist entries, tracks, artists, albums, listens, rejects and feedback."""
+    from recsys.catalog.feedback import feedback_counts
     from recsys.catalog.queries import catalog_stats as stats
     from recsys.catalog.queries import reject_reasons
 
@@ -104,11 +105,18 @@ def catalog_stats(
     with engine.connect() as conn:
         counts = stats(conn, namespace=namespace)
         reasons = reject_reasons(conn, limit=10) if not as_json else []
+        opinions = feedback_counts(conn) if not as_json else {}
     if as_json:
         echo_json(counts)
         return
-    width = max(len(k) for k in counts)
-    for key, value in counts.items():
+    lines = {k: v for k, v in counts.items() if k != "feedback"}
+    lines |= {
+        "likes": opinions["likes"],
+        "dislikes": opinions["dislikes"],
+        "feedback users": opinions["users"],
+    }
+    width = max(len(k) for k in lines)
+    for key, value in lines.items():
         typer.echo(f"{key:<{width}}  {value:>12,}")
     for source, reason, count in reasons:
         typer.echo(f"  reject  {count:>8,}  {source}: {reason}")

@@ -50,8 +50,9 @@ def test_demo_then_stats(embedded_env: Path) -> None:
         "albums",
         "listens",
         "rejects",
+        "feedback",
     }
-    assert counts["playlists"] == 300 and counts["rejects"] == 0
+    assert counts["playlists"] == 300 and counts["rejects"] == 0 and counts["feedback"] == 0
     assert counts["playlist_tracks"] >= 300 * 10
     assert counts["tracks"] > 1_600 + 4  # catalog tracks, demo audio clips, then the video soundtracks
 
