@@ -7,6 +7,7 @@ stderr and exit code 1.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -120,6 +121,38 @@ def catalog_stats(
         typer.echo(f"{key:<{width}}  {value:>12,}")
     for source, reason, count in reasons:
         typer.echo(f"  reject  {count:>8,}  {source}: {reason}")
+
+
+@catalog_app.command("export")
+@translate_errors
+def catalog_export(
+    playlist: Annotated[str, typer.Argument(help="Playlist id or source key (mpd:12, saved:…).")],
+    fmt: Annotated[str, typer.Option("--format", help="jspf (JSON) or m3u (extended M3U).")] = "jspf",
+    out: Annotated[Path | None, typer.Option(help="Write to this file instead of printing.")] = None,
+) -> None:
+    """Export a catalog playlist as JSPF or M3U."""
+    from recsys.catalog.export import catalog_playlist, export_tracks, to_jspf, to_m3u
+    from recsys.errors import InputError
+
+    kind = fmt.strip().lower()
+    if kind not in ("jspf", "m3u"):
+        raise InputError(f"unknown format {fmt!r}: use jspf or m3u")
+    engine = engine_for(settings())
+    found = catalog_playlist(engine, playlist)
+    tracks = export_tracks(engine, found.track_ids)
+    if kind == "jspf":
+        document = to_jspf(found.name, tracks, creator=found.owner, annotation=found.description)
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    else:
+        text = to_m3u(found.name, tracks)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write: {exc.strerror or exc}") from None
+    typer.echo(f"playlist {found.playlist_id} ({len(tracks)} tracks) → {out}")
 
 
 # --------------------------------------------------------------------------- ingest

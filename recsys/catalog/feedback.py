@@ -29,7 +29,8 @@ MAX_CONTEXT = 255
 _MAX_ID = 2**63 - 1
 
 
-def _user(user: object) -> str:
+def user_name(user: object) -> str:
+    """A user name as stored: stripped; ``InputError`` when empty or over 128 characters."""
     if not isinstance(user, str):
         raise InputError(f"user must be a name, got {type(user).__name__}")
     name = user.strip()
@@ -58,7 +59,7 @@ def record_feedback(
     or over-long user name, a rating other than ±1 or an over-long context, and
     ``NotFoundError`` naming the id when the track is not in the catalog.
     """
-    name = _user(user)
+    name = user_name(user)
     track = _track_id(track_id)
     if isinstance(rating, bool) or rating not in (LIKE, DISLIKE):
         raise InputError(f"rating must be {LIKE} (like) or {DISLIKE} (dislike), got {rating!r}")
@@ -92,7 +93,7 @@ def record_feedback(
 
 def remove_feedback(engine: Engine, *, user: str, track_id: int) -> None:
     """Forget ``user``'s opinion of a track (nothing happens when there is none)."""
-    name = _user(user)
+    name = user_name(user)
     track = _track_id(track_id)
     if not 0 < track <= _MAX_ID:
         return
@@ -102,7 +103,7 @@ def remove_feedback(engine: Engine, *, user: str, track_id: int) -> None:
 
 def user_feedback(engine: Engine, *, user: str) -> dict[int, int]:
     """``user``'s opinions: track id → rating (``LIKE`` or ``DISLIKE``), the latest given first."""
-    name = _user(user)
+    name = user_name(user)
     with engine.connect() as conn:
         rows = conn.execute(
             select(Feedback.track_id, Feedback.rating)
