@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from recsys.catalog import keys
 from recsys.catalog.db import is_postgres
-from recsys.catalog.feedback import user_name
+from recsys.catalog.feedback import track_id_of, user_name
 from recsys.catalog.schema import DEFAULT_NAMESPACE, Album, AudioAsset, Playlist, PlaylistTrack, Track
 from recsys.errors import InputError, NotFoundError
 
@@ -66,12 +66,7 @@ class ExportTrack:
 
 
 def _ids(track_ids: Sequence[int]) -> list[int]:
-    out = []
-    for value in track_ids:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise InputError(f"track ids must be integers, got {value!r}")
-        out.append(value)
-    return out
+    return [track_id_of(value) for value in track_ids]
 
 
 def _local_path(uri: str) -> str | None:

@@ -11,6 +11,7 @@ they are compared after stripping surrounding whitespace.
 
 from __future__ import annotations
 
+import operator
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, case, delete, func, select
@@ -41,10 +42,14 @@ def user_name(user: object) -> str:
     return name
 
 
-def _track_id(track_id: object) -> int:
-    if isinstance(track_id, bool) or not isinstance(track_id, int):
-        raise InputError(f"track id must be an integer, got {track_id!r}")
-    return track_id
+def track_id_of(value: object) -> int:
+    """A track id as an int (NumPy integers too); ``InputError`` for anything else."""
+    if isinstance(value, bool):
+        raise InputError(f"track id must be an integer, got {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise InputError(f"track id must be an integer, got {value!r}") from None
 
 
 def record_feedback(
@@ -60,7 +65,7 @@ def record_feedback(
     ``NotFoundError`` naming the id when the track is not in the catalog.
     """
     name = user_name(user)
-    track = _track_id(track_id)
+    track = track_id_of(track_id)
     if isinstance(rating, bool) or rating not in (LIKE, DISLIKE):
         raise InputError(f"rating must be {LIKE} (like) or {DISLIKE} (dislike), got {rating!r}")
     if context is not None and len(context) > MAX_CONTEXT:
@@ -94,7 +99,7 @@ def record_feedback(
 def remove_feedback(engine: Engine, *, user: str, track_id: int) -> None:
     """Forget ``user``'s opinion of a track (nothing happens when there is none)."""
     name = user_name(user)
-    track = _track_id(track_id)
+    track = track_id_of(track_id)
     if not 0 < track <= _MAX_ID:
         return
     with engine.begin() as conn:

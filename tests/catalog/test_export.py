@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from hypothesis import given, settings
@@ -95,6 +96,7 @@ def test_export_tracks_in_order_with_their_local_audio(catalog_engine: sa.Engine
     a, b, c, d = planted(catalog_engine)
     tracks = export_tracks(catalog_engine, [c, a, b, d, a])
     assert [t.track_id for t in tracks] == [c, a, b, d, a]
+    assert export_tracks(catalog_engine, np.array([a, c])) == [tracks[1], tracks[0]]  # NumPy ids too
     assert tracks[1] == ExportTrack(
         a,
         HOSTILE_TITLE,
@@ -112,7 +114,7 @@ def test_export_tracks_in_order_with_their_local_audio(catalog_engine: sa.Engine
         export_tracks(catalog_engine, [a, 987654, 987655, 987654])
     with pytest.raises(NotFoundError, match=f"no track {2**70}"):
         export_tracks(catalog_engine, [2**70])
-    with pytest.raises(InputError, match="track ids must be integers"):
+    with pytest.raises(InputError, match="track id must be an integer"):
         export_tracks(catalog_engine, ["1"])  # type: ignore[list-item]
 
 
