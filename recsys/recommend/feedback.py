@@ -14,7 +14,7 @@ listener's opinions (track id → ``+1`` like, ``-1`` dislike, as
   track below the sixtieth), one that shares a tenth of its playlists loses 5 %, and a
   track never listed with one keeps its score. The reason then says so
   ("ranked lower: close to … which you disliked") when the penalty took at least
-  ``note_from`` (5 %) off.
+  ``note_from`` (5 %) off and moved the track behind one it was ahead of.
 - A liked track joins the seeds, after the given ones, when it is close to them: its
   cosine similarity to at least one given seed is at least ``like_similarity`` (0.05);
   at most ``max_liked_seeds`` (25) join, the closest first. As a seed it steers every
@@ -155,7 +155,9 @@ def penalised(
     """Scores multiplied by ``1 - penalty · s`` (s: closeness to the nearest disliked track), re-ranked.
 
     Returns the track ids and scores best first (ties keep their order) and the penalty of
-    each track whose score fell by at least ``policy.note_from``.
+    each track that the penalty moved down (behind a track it was ahead of; the disliked
+    tracks themselves not counted) and whose score fell by at least ``policy.note_from``:
+    a whole neighbourhood lowered alike keeps its order and says nothing.
     """
     if not disliked or similarity is None or policy.dislike_penalty == 0 or len(track_ids) == 0:
         return track_ids, scores, {}
@@ -163,7 +165,11 @@ def penalised(
     factor = 1.0 - policy.dislike_penalty * np.clip(closeness, 0.0, 1.0)  # (T,)
     adjusted = scores * factor
     order = np.argsort(-adjusted, kind="stable")
-    noted = np.flatnonzero(1.0 - factor >= policy.note_from)
+    kept = ~np.isin(track_ids, np.fromiter(disliked, dtype=np.int64, count=len(disliked)))  # (T,)
+    before = np.cumsum(kept) - 1  # (T,) rank among the kept tracks in the fused order
+    after = np.empty(len(order), dtype=np.int64)
+    after[order] = np.cumsum(kept[order]) - 1  # (T,) rank among the kept tracks after the penalty
+    noted = np.flatnonzero((1.0 - factor >= policy.note_from) & (after > before) & kept)
     notes = {
         int(track_ids[i]): Penalty(int(nearest[i]), float(closeness[i]), float(factor[i])) for i in noted
     }

@@ -300,3 +300,44 @@ def test_the_twin_is_listed_exactly_where_the_disliked_track_is() -> None:
     holders = set(entries.filter(pl.col("track_id") == DISLIKED)["playlist_id"].to_list())
     assert len(holders) > 10
     assert set(entries.filter(pl.col("track_id") == TWIN)["playlist_id"].to_list()) == holders
+
+
+class FixedCloseness:
+    """A similarity that gives each track a set closeness to the disliked track 99."""
+
+    def __init__(self, closeness: dict[int, float]) -> None:
+        self.closeness = closeness
+
+    def closest(self, targets, others):  # type: ignore[no-untyped-def]
+        import numpy as np
+
+        best = np.array([self.closeness.get(int(t), 0.0) for t in targets])
+        return best, np.where(best > 0, 99, -1)
+
+
+@pytest.mark.parametrize(
+    ("closeness", "order", "noted"),
+    [
+        ({1: 0.5, 2: 0.5}, [1, 2, 3, 4], set()),  # a neighbourhood lowered alike keeps its order: no note
+        ({2: 0.9}, [1, 3, 2, 4], {2}),  # 2 falls behind 3
+        ({1: 0.06}, [1, 2, 3, 4], set()),  # too slight to move anything
+        ({1: 1.0, 2: 1.0, 3: 1.0}, [1, 2, 4, 3], {3}),  # all halved: only 3 falls, behind 4
+    ],
+)
+def test_the_reason_notes_a_penalty_only_where_it_moved_the_track(
+    closeness: dict[int, float], order: list[int], noted: set[int]
+) -> None:
+    import numpy as np
+
+    from recsys.recommend.feedback import FeedbackPolicy, penalised
+
+    ids_, scores, notes = penalised(
+        np.array([99, 1, 2, 3, 4]),
+        np.array([5.0, 4.0, 3.0, 1.9, 1.2]),
+        frozenset({99}),
+        FixedCloseness(closeness),  # type: ignore[arg-type]
+        FeedbackPolicy(),
+    )
+    assert [t for t in ids_.tolist() if t != 99] == order
+    assert set(notes) == noted and all(notes[t].disliked == 99 for t in noted)
+    assert list(scores) == sorted(scores, reverse=True)
