@@ -407,3 +407,20 @@ def test_catalog_export_command(catalog_engine: sa.Engine, catalog_url: str, tmp
         result = runner.invoke(app, args, env=env)
         assert result.exit_code == 1 and message in result.output, (args, result.output)
         assert "Traceback" not in result.output
+
+
+def test_saving_the_same_list_at_once_from_several_threads_makes_one_playlist(
+    catalog_engine: sa.Engine,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    a, b, *_ = planted(catalog_engine)
+    with ThreadPoolExecutor(4) as pool:
+        ids = set(
+            pool.map(
+                lambda _: save_playlist(catalog_engine, name="mine", track_ids=[a, b], user="ana"), range(8)
+            )
+        )
+    assert len(ids) == 1
+    assert len(saved_rows(catalog_engine)) == 1
+    assert playlist_entries(catalog_engine, namespace="saved")["track_id"].to_list() == [a, b]

@@ -144,3 +144,15 @@ def test_catalog_stats_shows_feedback(catalog_engine: sa.Engine, catalog_url: st
     assert text.exit_code == 0, text.output
     lines = {" ".join(line.split()[:-1]): line.split()[-1] for line in text.output.splitlines()}
     assert lines["likes"] == "1" and lines["dislikes"] == "2" and lines["feedback users"] == "2"
+
+
+def test_opinions_given_at_once_from_several_threads_keep_one_row(catalog_engine: sa.Engine) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    (track,) = add_tracks(catalog_engine, 1)
+    ratings = [LIKE, DISLIKE] * 6
+    with ThreadPoolExecutor(4) as pool:
+        list(
+            pool.map(lambda r: record_feedback(catalog_engine, user="ana", track_id=track, rating=r), ratings)
+        )
+    assert [(u, t) for u, t, _, _ in rows(catalog_engine)] == [("ana", track)]
