@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
+from recsys.collaborative.factorization import MFConfig
 from recsys.config import Settings
 
 GENRES = ("rock", "jazz", "country", "chill", "hip hop", "classical", "carnatic", "rebetiko")
@@ -113,11 +114,16 @@ def generate_mpd(out_dir: Path, config: DemoConfig = DemoConfig()) -> list[Path]
     return paths
 
 
+# The defaults of `recsys train als`.
+DEMO_ALS = MFConfig(kind="als", factors=64, iterations=15, regularization=0.05, alpha=10.0, seed=7)
+
+
 @dataclass(frozen=True)
 class DemoPlan:
-    """What ``recsys demo`` builds: a playlist catalog, demo audio, and the video–music set."""
+    """What ``recsys demo`` builds: a playlist catalog, its ALS model, demo audio, and the video–music set."""
 
     catalog: DemoConfig = DemoConfig()
+    als: MFConfig | None = DEMO_ALS  # None skips training ALS
     audio_clips_per_style: int = 4  # 0 skips demo audio
     video_clips: int = 300  # 0 skips the video–music model
     video_epochs: int = 30
@@ -128,7 +134,9 @@ def run_demo(
 ) -> dict[str, int]:
     """The main job on embedded defaults, every stage through the same library calls as its own command.
 
-    1. generate MPD slices and ingest them (``recsys ingest mpd``);
+    1. generate MPD slices and ingest them (``recsys ingest mpd``), and train ALS on them
+       (``recsys train als``) unless a model of the same settings was trained on the same
+       playlists already, so that ``recsys recommend continue`` works at once;
     2. generate synthetic clips in four styles, add them as tracks with audio and embed them
        with the weight-free DSP encoder into the vector store (``recsys embed demo-audio``);
     3. generate the synthetic video–music set, add its music to the catalog, train the
@@ -146,6 +154,8 @@ def run_demo(
     paths = generate_mpd(out, plan.catalog)
     echo(f"demo catalog: {len(paths)} MPD slice(s) in {out}")
     echo(ingest_mpd(engine, [out], batch_rows=settings.batch_rows, progress=Progress.auto()).summary())
+    if plan.als is not None:
+        _demo_als(settings, engine, data_dir, plan.als, echo)
     if plan.audio_clips_per_style > 0:
         _demo_audio(settings, engine, data_dir, plan, echo)
     if plan.video_clips > 0:
@@ -154,6 +164,26 @@ def run_demo(
         counts = catalog_stats(conn)
     echo("catalog: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     return counts
+
+
+def _demo_als(
+    settings: Settings, engine: Engine, data_dir: Path, config: MFConfig, echo: Callable[[str], None]
+) -> None:
+    from dataclasses import replace
+
+    from pipelines.train import train_factorization
+
+    saved = train_factorization(
+        engine, data_dir / "models", replace(config, device=settings.device), reuse=True
+    )
+    if saved.reused:
+        echo(f"als model {saved.version}: already trained on these playlists ({saved.path})")
+    else:
+        m = saved.metrics
+        echo(
+            f"als model {saved.version}: trained on {m['rows']:,} playlists × {m['items']:,} tracks "
+            f"in {m['fit_seconds']:.1f} s → {saved.path}"
+        )
 
 
 def _demo_audio(

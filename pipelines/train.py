@@ -11,7 +11,7 @@ from recsys.catalog.queries import playlist_entries
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.collaborative.factorization import MatrixFactorization, MFConfig
 from recsys.collaborative.matrix import listen_matrix, playlist_matrix
-from recsys.collaborative.store import SavedModel, save_model
+from recsys.collaborative.store import SavedModel, save_model, trained_model
 from recsys.errors import InputError
 from recsys.evaluation.listens import listens_from_catalog
 
@@ -23,12 +23,15 @@ def train_factorization(
     *,
     namespace: str = DEFAULT_NAMESPACE,
     source: str = "playlists",
+    reuse: bool = False,
 ) -> SavedModel:
     """Fit ALS or BPR, save it and record its version.
 
     ``source="playlists"``: the playlist×track matrix of ``namespace`` (kind ``als``/``bpr``).
     ``source="listens"``: the user×artist matrix of the catalog's listens, log-scaled play
-    counts (kind ``als-listens``/``bpr-listens``).
+    counts (kind ``als-listens``/``bpr-listens``). With ``reuse``, a model of the same kind
+    and hyperparameters already trained on the same matrix (its data fingerprint) is
+    returned instead (``reused`` set), and nothing is fitted.
     """
     kind: str = config.kind
     if source == "playlists":
@@ -41,6 +44,8 @@ def train_factorization(
         kind = f"{config.kind}-listens"
     else:
         raise InputError(f"unknown training source {source!r}: use playlists or listens")
+    if reuse and (found := trained_model(engine, kind, config, matrix.fingerprint())) is not None:
+        return found
     model = MatrixFactorization(config)
     start = time.perf_counter()
     model.fit(matrix)

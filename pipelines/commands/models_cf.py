@@ -79,17 +79,30 @@ def recommend_continue(
     n: Annotated[int, typer.Option(help="How many tracks.")] = 500,
     artist_cap: Annotated[int | None, typer.Option(help="At most this many tracks per artist.")] = None,
     model: Annotated[str, typer.Option(help="Which saved factorisation to use: als or bpr.")] = "als",
+    method: Annotated[
+        str,
+        typer.Option(
+            help="hybrid (every source fused), or one source alone: als (the saved model, ALS or BPR), "
+            "knn, title, popularity, seq2seq (when a trained encoder's playlist vectors exist)."
+        ),
+    ] = "hybrid",
+    user: Annotated[
+        str | None,
+        typer.Option(help="Apply this listener's stored likes and dislikes."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Continue a playlist: N ranked tracks, seeds excluded, each with its reason."""
+    from recsys.catalog.feedback import user_feedback
     from recsys.collaborative.store import latest_model
-    from recsys.errors import InputError
+    from recsys.errors import InputError, NotFoundError
     from recsys.recommend.service import continuation_service, playlist_seeds, resolve_tracks
 
     refs = [part for value in tracks or [] for part in value.split(",") if part.strip()]
     if playlist is None and not refs and not title:
         raise InputError("give --playlist ID, --tracks URI… or --title T")
-    engine = engine_for(settings())
+    cfg = settings()
+    engine = engine_for(cfg)
     seed_ids: list[int] = []
     if playlist is not None:
         from_playlist = playlist_seeds(engine, playlist)
@@ -102,8 +115,30 @@ def recommend_continue(
         if not resolved.track_ids and not title and playlist is None:
             raise InputError("none of the seed tracks is in the catalog")
         seed_ids += resolved.track_ids
-    service = continuation_service(engine, latest_model(engine, model), artist_cap=artist_cap)
-    recs = service.recommend(seed_ids, title, n)
+    feedback: dict[int, int] = {}
+    if user is not None:
+        feedback = user_feedback(engine, user=user)
+        if not feedback:
+            typer.echo(f"warning: no feedback stored for user {user.strip()!r}", err=True)
+    alone = method.strip().lower() != "hybrid"
+    try:
+        saved = latest_model(engine, model)
+    except NotFoundError:
+        if not alone or method.strip().lower() == "als":
+            raise
+        saved = None  # a source that needs no saved model was asked for
+    service = continuation_service(
+        engine,
+        saved,
+        artist_cap=artist_cap,
+        # the seq2seq source loads torch and its encoder: only for a request of one source
+        data_dir=cfg.data_dir if alone else None,
+    )
+    recs = service.recommend(seed_ids, title, n, method=method, feedback=feedback)
+    if not recs:
+        typer.echo(
+            f"warning: the {method.strip().lower()} method proposes nothing for this request", err=True
+        )
     if as_json:
         echo_json(
             [
@@ -116,6 +151,7 @@ def recommend_continue(
                     "sources": list(r.sources),
                     "because": list(r.because),
                     "reason": r.reason,
+                    "ranked_lower_near": None if r.penalty is None else r.penalty.disliked,
                 }
                 for i, r in enumerate(recs, start=1)
             ]

@@ -11,6 +11,7 @@ from recsys.catalog.schema import (
     DEFAULT_NAMESPACE,
     Album,
     Artist,
+    Feedback,
     IngestReject,
     Listen,
     Playlist,
@@ -18,11 +19,24 @@ from recsys.catalog.schema import (
     Track,
 )
 
-STATS_KEYS = ("playlists", "playlist_tracks", "tracks", "artists", "albums", "listens", "rejects")
+STATS_KEYS = (
+    "playlists",
+    "playlist_tracks",
+    "tracks",
+    "artists",
+    "albums",
+    "listens",
+    "rejects",
+    "feedback",
+)
 
 
 def catalog_stats(conn: Connection, *, namespace: str = DEFAULT_NAMESPACE) -> dict[str, int]:
-    """Row counts of the catalog; playlists and their entries are those of ``namespace``."""
+    """Row counts of the catalog; playlists and their entries are those of ``namespace``.
+
+    ``feedback`` counts the stored opinions of tracks, likes and dislikes together
+    (``recsys.catalog.feedback.feedback_counts`` tells them apart).
+    """
 
     def count(stmt: Select[Any]) -> int:
         return int(conn.execute(stmt).scalar_one())
@@ -40,6 +54,7 @@ def catalog_stats(conn: Connection, *, namespace: str = DEFAULT_NAMESPACE) -> di
         "albums": count(select(func.count()).select_from(Album)),
         "listens": count(select(func.count()).select_from(Listen)),
         "rejects": count(select(func.count()).select_from(IngestReject)),
+        "feedback": count(select(func.count()).select_from(Feedback)),
     }
 
 

@@ -78,6 +78,14 @@ class ItemKNN:
         rows = xt[seeds].T @ w
         return (xt @ rows).astype(np.float32) * inv_norm
 
+    def similarity(self, targets: np.ndarray, others: np.ndarray) -> sparse.csr_matrix:
+        """(len(targets), len(others)) cosine similarity of item indices, sparse (0 where never together)."""
+        xt, inv_norm = self._fitted()
+        targets = np.asarray(targets, dtype=np.int64)
+        others = np.asarray(others, dtype=np.int64)
+        cooc = (xt[targets] @ xt[others].T).tocsr()  # (T, O)
+        return (sparse.diags(inv_norm[targets]) @ cooc @ sparse.diags(inv_norm[others])).tocsr()
+
     def explain(
         self, seeds: np.ndarray, targets: np.ndarray, weights: np.ndarray | None = None
     ) -> np.ndarray:

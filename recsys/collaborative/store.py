@@ -9,7 +9,7 @@ twice writes one folder and one ``model_version`` row.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ class SavedModel:
     path: Path
     data_fingerprint: str
     metrics: dict[str, Any]
+    reused: bool = False  # found already trained (``trained_model``), not fitted now
 
 
 def save_model(
@@ -130,3 +131,24 @@ def latest_model(engine: Engine, kind: str = "als") -> SavedModel:
     if not row.path:
         raise NotFoundError(f"{kind} model {row.version} has no path recorded")
     return load_model(Path(row.path))
+
+
+def trained_model(engine: Engine, kind: str, config: MFConfig, data_fingerprint: str) -> SavedModel | None:
+    """A recorded model of ``kind`` fitted with ``config`` on data of this fingerprint, if its
+    folder is still there (the device it was fitted on does not matter); else None."""
+    wanted = {k: v for k, v in config.as_dict().items() if k != "device"}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(ModelVersion.params, ModelVersion.path)
+            .where(ModelVersion.kind == kind, ModelVersion.data_fingerprint == data_fingerprint)
+            .order_by(ModelVersion.id.desc())
+        ).all()
+    for params, path in rows:
+        if not path or {k: (params or {}).get(k) for k in wanted} != wanted:
+            continue
+        try:
+            saved = load_model(Path(path))
+        except NotFoundError:
+            continue
+        return replace(saved, reused=True)
+    return None

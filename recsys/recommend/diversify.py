@@ -55,11 +55,13 @@ def diversified(
     tracks: TrackTable,
     *,
     seeds: Iterable[int] = (),
+    exclude: Iterable[int] = (),
     artist_cap: int | None = None,
 ) -> Iterator[int]:
-    """The tracks in order, leaving out seeds, any recording already given (or seeded),
-    and tracks of an artist who already has ``artist_cap`` tracks in the result."""
-    seeds = set(seeds)
+    """The tracks in order, leaving out seeds, ``exclude`` (disliked tracks), any recording
+    already given, seeded or excluded, and tracks of an artist who already has
+    ``artist_cap`` tracks in the result."""
+    seeds = set(seeds) | set(exclude)
     seen_recordings = {tracks.recording(t) for t in seeds}
     per_artist: Counter[int] = Counter()
     for track_id in track_ids:

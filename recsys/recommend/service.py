@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import Engine, or_, select
+from sqlalchemy import Engine, func, or_, select
 
 from recsys.catalog.queries import playlist_entries, playlists_frame, tracks_frame
-from recsys.catalog.schema import DEFAULT_NAMESPACE, Playlist, PlaylistTrack, Track
+from recsys.catalog.schema import (
+    DEFAULT_NAMESPACE,
+    IngestBatch,
+    ModelVersion,
+    Playlist,
+    PlaylistTrack,
+    Track,
+)
 from recsys.collaborative.baselines import ItemKNN, Popularity
 from recsys.collaborative.matrix import playlist_matrix
 from recsys.collaborative.store import SavedModel
@@ -16,8 +24,12 @@ from recsys.errors import InputError, NotFoundError
 from recsys.recommend.candidates import CandidateSource, ScorerSource, TitleSource
 from recsys.recommend.continuation import ContinuationService
 from recsys.recommend.diversify import TrackTable
+from recsys.recommend.feedback import FeedbackPolicy, ItemSimilarity
+from recsys.recommend.seq2seq_source import MODEL_KIND, stored_neighbour_source
 
-DEFAULT_WEIGHTS: dict[str, float] = {"als": 1.0, "knn": 1.0, "title": 0.5, "popularity": 0.1}
+# The seq2seq nearest-playlist source is served on its own but left out of the fused hybrid:
+# it lowered every metric when fused (docs/evaluation.md).
+DEFAULT_WEIGHTS: dict[str, float] = {"als": 1.0, "knn": 1.0, "title": 0.5, "popularity": 0.1, "seq2seq": 0.0}
 
 
 def continuation_service(
@@ -27,11 +39,22 @@ def continuation_service(
     namespace: str = DEFAULT_NAMESPACE,
     weights: Mapping[str, float] | None = None,
     artist_cap: int | None = None,
+    data_dir: Path | None = None,
+    device: str = "cpu",
+    policy: FeedbackPolicy | None = None,
 ) -> ContinuationService:
-    """The hybrid service over the catalog: the saved model (ALS or BPR), item-kNN, title, popularity.
+    """The hybrid service over the catalog: the saved model, item-kNN, title, popularity, and seq2seq.
 
-    The baselines are fitted on the namespace's playlists as they are now; the saved model
-    keeps its own id map (tracks added since it was trained are not among its candidates).
+    The saved factorisation model (ALS or BPR: its source is named ``als`` either way, and
+    its reasons say which) keeps its own id map (tracks added since it was trained are not
+    among its candidates). Item-kNN, the title index and popularity are fitted here on the
+    namespace's playlists as they are now, so building a service takes a while on a large
+    catalog: build it once per process and rebuild it when :func:`continuation_versions`
+    changes. With ``data_dir``, the newest trained seq2seq encoder whose playlist vectors
+    ``recsys embed playlists`` wrote there adds the ``seq2seq`` source (served alone with
+    ``method="seq2seq"``; not fused into the hybrid by default); when there is none,
+    ``service.unavailable["seq2seq"]`` says why. The item-kNN model also measures how
+    close tracks are for feedback (``policy``).
     """
     entries = playlist_entries(engine, namespace=namespace)
     if entries.height == 0:
@@ -41,19 +64,58 @@ def continuation_service(
     popularity.fit(matrix)
     knn.fit(matrix)
     sources: list[CandidateSource] = []
+    versions: dict[str, str] = {}
+    unavailable: dict[str, str] = {}
     if model is not None:
         kind = model.model.config.kind
         sources.append(
             ScorerSource(model.model, model.items, name="als", label=f"similar taste ({kind.upper()})")
         )
+        versions[kind] = model.version
+    else:
+        unavailable["als"] = "no saved model: train one with `recsys train als`"
     sources += [
         ScorerSource(knn, matrix.items, label="often together (item-kNN)"),
         TitleSource(matrix, playlists_frame(engine, namespace=namespace)),
         ScorerSource(popularity, matrix.items, label="popular", needs_seeds=False, static=True),
     ]
+    if data_dir is not None:
+        try:
+            seq2seq, versions["seq2seq"] = stored_neighbour_source(engine, data_dir, entries, device=device)
+            sources.append(seq2seq)
+        except NotFoundError as exc:
+            unavailable["seq2seq"] = str(exc)
     return ContinuationService(
-        sources, TrackTable(tracks_frame(engine)), weights=weights or DEFAULT_WEIGHTS, artist_cap=artist_cap
+        sources,
+        TrackTable(tracks_frame(engine)),
+        weights=weights or DEFAULT_WEIGHTS,
+        artist_cap=artist_cap,
+        similarity=ItemSimilarity(knn, matrix.items),
+        policy=policy,
+        versions=versions,
+        unavailable=unavailable,
     )
+
+
+def continuation_versions(engine: Engine, *, kind: str = "als") -> dict[str, str | None]:
+    """What a continuation service is built from, cheaply: the newest saved model of ``kind``,
+    the newest seq2seq encoder and the newest ingested input (a cache key for the service)."""
+    with engine.connect() as conn:
+
+        def newest(model_kind: str) -> str | None:
+            return conn.execute(
+                select(ModelVersion.version)
+                .where(ModelVersion.kind == model_kind)
+                .order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
+                .limit(1)
+            ).scalar()
+
+        batch = conn.execute(select(func.max(IngestBatch.id))).scalar()
+        return {
+            kind: newest(kind),
+            "seq2seq": newest(MODEL_KIND),
+            "catalog": None if batch is None else str(batch),
+        }
 
 
 @dataclass(frozen=True)

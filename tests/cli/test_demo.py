@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -50,15 +55,65 @@ def test_demo_then_stats(embedded_env: Path) -> None:
         "albums",
         "listens",
         "rejects",
+        "feedback",
     }
-    assert counts["playlists"] == 300 and counts["rejects"] == 0
+    assert counts["playlists"] == 300 and counts["rejects"] == 0 and counts["feedback"] == 0
     assert counts["playlist_tracks"] >= 300 * 10
     assert counts["tracks"] > 1_600 + 4  # catalog tracks, demo audio clips, then the video soundtracks
+
+    # ALS was trained on the demo playlists, so a new user's first continuation works
+    trained = re.search(
+        r"^als model (\w+): trained on 300 playlists × [\d,]+ tracks", first.output, flags=re.M
+    )
+    assert trained is not None, first.output
+    assert als_versions() == [trained.group(1)]
+    lines = continue_playlist_one(embedded_env)
+    assert len(lines) == 5, lines
+    for rank, line in enumerate(lines, start=1):
+        match = re.fullmatch(rf"\s*{rank}\. “.+” by .+  \[(.+)\]", line)
+        assert match is not None and match.group(1).strip(), line
+    assert any("similar taste (ALS)" in line for line in lines), lines
 
     again = runner.invoke(app, SMALL)
     assert again.exit_code == 0, again.output
     assert "music vectors: 0 embedded" in again.output
+    assert f"als model {trained.group(1)}: already trained on these playlists" in again.output
+    assert als_versions() == [trained.group(1)]
     assert json.loads(runner.invoke(app, ["catalog", "stats", "--json"]).output) == counts
+
+
+def als_versions() -> list[str]:
+    import sqlalchemy as sa
+
+    from recsys.catalog import db
+    from recsys.catalog.schema import ModelVersion
+    from recsys.config import Settings
+
+    engine = db.make_engine(Settings().catalog_url)
+    try:
+        with engine.connect() as conn:
+            return list(
+                conn.execute(sa.select(ModelVersion.version).where(ModelVersion.kind == "als")).scalars()
+            )
+    finally:
+        engine.dispose()
+
+
+def continue_playlist_one(data_dir: Path) -> list[str]:
+    """`recsys recommend continue --playlist 1 --n 5` in a process of its own, as a user would run it."""
+    env = {**os.environ, "RECSYS_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)}
+    env.pop("RECSYS_DATABASE_URL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "recommend", "continue", "--playlist", "1", "--n", "5"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return [line for line in result.stdout.splitlines() if line.strip()]
 
 
 def test_commands_refuse_an_unmigrated_database(embedded_env: Path) -> None:

@@ -130,3 +130,37 @@ def test_evaluate_held_out_and_test_source(demo_env: dict[str, str], tmp_path: P
     overall = {m: r["overall"] for m, r in report["results"].items()}
     assert overall["als"]["r_precision"] > overall["popularity"]["r_precision"]
     assert overall["hybrid"]["r_precision"] > overall["popularity"]["r_precision"]
+
+
+def test_continue_with_a_users_feedback_and_one_method(demo_env: dict[str, str]) -> None:
+    from recsys.catalog.feedback import DISLIKE, record_feedback
+
+    args = ["recommend", "continue", "--playlist", "mpd:3", "--n", "10", "--json"]
+    plain = json.loads(invoke(demo_env, *args, "--method", "knn").output)
+    assert len(plain) == 10 and all(r["sources"] == ["knn"] for r in plain)
+    disliked = plain[0]["track_id"]
+    engine = db.make_engine(demo_env["RECSYS_DATABASE_URL"])
+    record_feedback(engine, user="ana", track_id=disliked, rating=DISLIKE)
+    result = invoke(demo_env, *args, "--user", "ana", "--method", "knn")
+    assert result.exit_code == 0, result.output
+    recs = json.loads(result.output)
+    assert len(recs) == 10 and disliked not in {r["track_id"] for r in recs}
+    assert all(r["sources"] == ["knn"] for r in recs)
+    # without --user the stored opinion does not apply; another user's neither
+    assert json.loads(invoke(demo_env, *args, "--method", "knn").output)[0]["track_id"] == disliked
+    other = invoke(demo_env, *args, "--method", "knn", "--user", "bo")
+    assert "no feedback stored for user 'bo'" in other.output
+
+    hybrid = json.loads(invoke(demo_env, *args, "--user", "ana").output)
+    assert disliked not in {r["track_id"] for r in hybrid}
+    assert len({s for r in hybrid for s in r["sources"]}) > 1
+
+
+def test_an_unknown_method_is_one_line(demo_env: dict[str, str]) -> None:
+    result = invoke(demo_env, "recommend", "continue", "--playlist", "mpd:3", "--method", "seq2seq")
+    assert result.exit_code == 1
+    assert "method 'seq2seq' is not available (no trained playlist encoder" in result.output
+    assert "use one of hybrid, als, knn, title, popularity" in result.output
+    result = invoke(demo_env, "recommend", "continue", "--playlist", "mpd:3", "--method", "svd")
+    assert result.exit_code == 1 and "unknown method 'svd'" in result.output
+    assert "Traceback" not in result.output

@@ -94,6 +94,14 @@ def test_train_embed_probe(demo_env: Path) -> None:
             assert np.dot(got, vector) / (np.linalg.norm(got) * np.linalg.norm(vector)) > 0.9999
         assert stored[ids[0]].payload["playlist_id"] == ids[0]
 
+    # The continuation serves the encoder's nearest playlists as a method of its own.
+    continued = runner.invoke(
+        app, ["recommend", "continue", "--playlist", "1", "--n", "5", "--method", "seq2seq", "--json"]
+    )
+    assert continued.exit_code == 0, continued.output
+    recs = json.loads(continued.output)
+    assert len(recs) == 5 and all(r["sources"] == ["seq2seq"] and r["reason"] for r in recs)
+
     out = demo_env / "probing.json"
     probed = runner.invoke(app, ["evaluate", "probing", "--folds", "3", "--json", str(out)])
     assert probed.exit_code == 0, probed.output

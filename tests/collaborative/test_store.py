@@ -54,3 +54,29 @@ def test_bad_config_and_device_are_named_errors() -> None:
     if not implicit.gpu.HAS_CUDA:
         with pytest.raises(ConfigError, match="without CUDA"):
             MatrixFactorization(MFConfig(device="cuda", factors=4, iterations=1)).fit(planted_matrix())
+
+
+def test_a_model_trained_on_the_same_data_with_the_same_settings_is_found(
+    catalog_engine: sa.Engine, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from recsys.collaborative.store import trained_model
+
+    matrix = planted_matrix()
+    config = MFConfig(kind="als", factors=8, iterations=3, seed=2, device="cpu")
+    assert trained_model(catalog_engine, "als", config, matrix.fingerprint()) is None
+    model = MatrixFactorization(config)
+    model.fit(matrix)
+    saved = save_model(catalog_engine, tmp_path / "models", model, matrix)
+    found = trained_model(catalog_engine, "als", replace(config, device="auto"), matrix.fingerprint())
+    assert found is not None and found.reused and found.version == saved.version
+    assert not saved.reused
+    # other settings, other data, another kind: not the same model
+    assert trained_model(catalog_engine, "als", replace(config, factors=9), matrix.fingerprint()) is None
+    assert trained_model(catalog_engine, "als", config, planted_matrix(seed=4).fingerprint()) is None
+    assert trained_model(catalog_engine, "bpr", config, matrix.fingerprint()) is None
+    # a recorded model whose folder is gone is trained again
+    for name in ("factors.npz", "config.json"):
+        (saved.path / name).unlink()
+    assert trained_model(catalog_engine, "als", config, matrix.fingerprint()) is None
