@@ -97,7 +97,9 @@ class ScorerSource:
     scorer proposes nothing (``needs_seeds``), which the service's other sources cover.
     Each candidate names the ``explain_top`` seeds that contributed most to its score.
     A ``static`` scorer (popularity) scores the same whatever the seeds: it is ranked once
-    and each request only drops its seeds from that ranking.
+    and each request only drops its seeds from that ranking. With ``positive_only``, items
+    scoring zero or less are no candidates: for item-kNN a zero means "never listed with a
+    seed", and proposing such tracks (with a reason naming the source) would mislead.
     """
 
     def __init__(
@@ -110,9 +112,11 @@ class ScorerSource:
         needs_seeds: bool = True,
         explain_top: int = 2,
         static: bool = False,
+        positive_only: bool = False,
     ) -> None:
         self.scorer = scorer
         self.static = static
+        self.positive_only = positive_only
         self._ranking = np.empty(0, dtype=np.int64)
         self._ranked_scores = np.empty(0, dtype=np.float32)
         self.items = items
@@ -130,6 +134,8 @@ class ScorerSource:
             return self._static_candidates(known, n)
         all_scores = self.scorer.scores(known)
         best = top_n(all_scores, n, exclude=known)
+        if self.positive_only:
+            best = best[all_scores[best] > 0]
         scores = all_scores[best]
         ids = self.items.ids[best]
         if not self.needs_seeds or len(known) == 0 or self.explain_top <= 0:

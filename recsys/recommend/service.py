@@ -58,7 +58,10 @@ def continuation_service(
     """
     entries = playlist_entries(engine, namespace=namespace)
     if entries.height == 0:
-        raise NotFoundError(f"namespace {namespace!r} holds no playlists: ingest some first")
+        raise NotFoundError(
+            f"namespace {namespace!r} holds no playlists: ingest some with `recsys ingest mpd PATH…` "
+            "(or build the demo catalog with `recsys demo`)"
+        )
     matrix = playlist_matrix(entries)
     popularity, knn = Popularity(), ItemKNN()
     popularity.fit(matrix)
@@ -75,7 +78,7 @@ def continuation_service(
     else:
         unavailable["als"] = "no saved model: train one with `recsys train als`"
     sources += [
-        ScorerSource(knn, matrix.items, label="often together (item-kNN)"),
+        ScorerSource(knn, matrix.items, label="often together (item-kNN)", positive_only=True),
         TitleSource(matrix, playlists_frame(engine, namespace=namespace)),
         ScorerSource(popularity, matrix.items, label="popular", needs_seeds=False, static=True),
     ]

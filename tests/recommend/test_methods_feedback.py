@@ -341,3 +341,14 @@ def test_the_reason_notes_a_penalty_only_where_it_moved_the_track(
     assert [t for t in ids_.tolist() if t != 99] == order
     assert set(notes) == noted and all(notes[t].disliked == 99 for t in noted)
     assert list(scores) == sorted(scores, reverse=True)
+
+
+def test_item_knn_proposes_only_tracks_listed_with_a_seed(service: ContinuationService) -> None:
+    # block 0's tracks are only ever listed with block 0's: a seed there has 30 neighbours at most
+    recs = service.recommend([1000], None, 100, method="knn")
+    assert 0 < len(recs) <= 30 and {block(r.track_id) for r in recs} == {0}
+    assert all(r.because == (1000,) for r in recs)
+    # the hybrid fills the rest from the other sources, never from kNN's zero scores
+    hybrid = service.recommend([1000], None, 100)
+    assert len(hybrid) == 100
+    assert all("knn" not in r.sources for r in hybrid if block(r.track_id) != 0)
