@@ -55,16 +55,14 @@ def available_vectors(store: VectorStore, collection: str = TRACKS) -> dict[str,
     return {name: n for name, n in counts.items() if n}
 
 
-def holding_vector(store: VectorStore, track_ids: list[int], vector: str) -> list[int]:
-    """Those of ``track_ids`` whose point holds ``vector`` (in the order given)."""
-    if not track_ids or not store.has_collection(TRACKS):
+def holding_vector(store: VectorStore, ids: list[int], vector: str, collection: str = TRACKS) -> list[int]:
+    """Those of ``ids`` (catalog ids, the point ids) whose point holds ``vector``, in the order given."""
+    if not ids or not store.has_collection(collection):
         return []
     held = {
-        int(r.payload.get("track_id", r.id))
-        for r in store.retrieve(TRACKS, track_ids, with_vectors=[vector])
-        if r.vectors.get(vector)
+        int(r.id) for r in store.retrieve(collection, ids, with_vectors=[vector]) if r.vectors.get(vector)
     }
-    return [t for t in track_ids if t in held]
+    return [i for i in ids if i in held]
 
 
 @dataclass(frozen=True)

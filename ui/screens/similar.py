@@ -121,43 +121,46 @@ def _playlists() -> None:
     usable = [v for v in PLAYLIST_VECTORS if v in playlist_vectors]
     if not usable:
         st.info(f"No playlist has a vector yet. Embed them: {EMBED_HINT[PLAYLISTS]}.")
-    else:
-        query = st.text_input(
-            "Find a playlist", key="similar_playlist_query", placeholder="words of its name"
-        )
-        page = services.playlist_page(url, query, 1, 50)
-        labels = {h.playlist_id: f"{h.name} · {h.num_tracks} tracks · #{h.playlist_id}" for h in page.hits}
-        playlist = st.selectbox(
-            "Playlist",
-            list(labels),
-            format_func=lambda p: labels[p],
-            index=0 if labels else None,
-            placeholder="no playlist matches",
-            key="similar_playlist",
-        )
-        left, right = st.columns([3, 1])
-        by = left.selectbox(
-            "Alike, by",
-            usable,
-            format_func=lambda v: f"{PLAYLIST_VECTORS[v]} ({playlist_vectors[v]:,} playlists)",
-            key="similar_playlist_by",
-        )
-        n = right.number_input("How many", 1, 100, 10, key="similar_playlist_n")
-        if playlist is not None:
-            alike = similar_playlists(services.store(), int(playlist), by=by, n=int(n))
-            st.dataframe(
-                pl.DataFrame(
-                    {
-                        "id": [p.playlist_id for p in alike],
-                        "name": [p.name or "" for p in alike],
-                        "tracks": [p.num_tracks for p in alike],
-                        "similarity": [round(p.score, 4) for p in alike],
-                    },
-                    schema={"id": pl.Int64, "name": pl.String, "tracks": pl.Int64, "similarity": pl.Float64},
-                ),
-                hide_index=True,
-                width="stretch",
-            )
+        return
+    left, right = st.columns([3, 1])
+    by = left.selectbox(
+        "Alike, by",
+        usable,
+        format_func=lambda v: f"{PLAYLIST_VECTORS[v]} ({playlist_vectors[v]:,} playlists)",
+        key="similar_playlist_by",
+    )
+    n = right.number_input("How many", 1, 100, 10, key="similar_playlist_n")
+    query = st.text_input("Find a playlist", key="similar_playlist_query", placeholder="words of its name")
+    hits = services.playlist_page(url, query, 1, 100).hits
+    labels = {h.playlist_id: f"{h.name} · {h.num_tracks} tracks · #{h.playlist_id}" for h in hits}
+    options = holding_vector(services.store(), list(labels), by, PLAYLISTS)
+    if hits and not options:
+        st.caption(f"{len(hits)} playlist(s) match, none with this vector yet.")
+    playlist = st.selectbox(
+        "Playlist",
+        options,
+        format_func=lambda p: labels[p],
+        index=0 if options else None,
+        placeholder="no playlist matches",
+        key="similar_playlist",
+    )
+    if playlist is None:
+        return
+    alike = similar_playlists(services.store(), int(playlist), by=by, n=int(n))
+    st.dataframe(
+        pl.DataFrame(
+            {
+                "id": [p.playlist_id for p in alike],
+                "name": [p.name or "" for p in alike],
+                "tracks": [p.num_tracks for p in alike],
+                "similarity": [round(p.score, 4) for p in alike],
+            },
+            schema={"id": pl.Int64, "name": pl.String, "tracks": pl.Int64, "similarity": pl.Float64},
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={"name": st.column_config.TextColumn(width="large")},
+    )
 
 
 def _map() -> None:
