@@ -127,6 +127,7 @@ class DemoPlan:
     audio_clips_per_style: int = 4  # 0 skips demo audio
     video_clips: int = 300  # 0 skips the video–music model
     video_epochs: int = 30
+    evaluation_playlists: int = 100  # held out for the continuation report; 0 skips it
 
 
 def run_demo(
@@ -136,12 +137,15 @@ def run_demo(
 
     1. generate MPD slices and ingest them (``recsys ingest mpd``), and train ALS on them
        (``recsys train als``) unless a model of the same settings was trained on the same
-       playlists already, so that ``recsys recommend continue`` works at once;
+       playlists already, so that ``recsys recommend continue`` works at once; embed the
+       playlists with SIF (``recsys embed playlists --model sif``) for similar playlists,
+       and score continuation on held-out playlists once (``recsys evaluate continuation``,
+       the report under ``<data dir>/reports``);
     2. generate synthetic clips in four styles, add them as tracks with audio and embed them
        with the weight-free DSP encoder into the vector store (``recsys embed demo-audio``);
     3. generate the synthetic video–music set, add its music to the catalog, train the
-       trimodal model on it and index its music (``recsys demo-video``, ``train trimodal``,
-       ``embed music``).
+       trimodal model on it (its held-out retrieval report under ``<data dir>/reports``) and
+       index its music (``recsys demo-video``, ``train trimodal``, ``embed music``).
 
     Each stage is idempotent, so re-running the job changes nothing. Returns the catalog counts.
     """
@@ -156,6 +160,9 @@ def run_demo(
     echo(ingest_mpd(engine, [out], batch_rows=settings.batch_rows, progress=Progress.auto()).summary())
     if plan.als is not None:
         _demo_als(settings, engine, data_dir, plan.als, echo)
+    _demo_playlist_vectors(settings, engine, echo)
+    if plan.als is not None and plan.evaluation_playlists > 0:
+        _demo_evaluation(engine, data_dir, plan, echo)
     if plan.audio_clips_per_style > 0:
         _demo_audio(settings, engine, data_dir, plan, echo)
     if plan.video_clips > 0:
@@ -184,6 +191,55 @@ def _demo_als(
             f"als model {saved.version}: trained on {m['rows']:,} playlists × {m['items']:,} tracks "
             f"in {m['fit_seconds']:.1f} s → {saved.path}"
         )
+
+
+def _demo_playlist_vectors(settings: Settings, engine: Engine, echo: Callable[[str], None]) -> None:
+    """SIF vectors of every playlist and track (``recsys embed playlists --model sif``), for
+    similar playlists and the map; skipped when the store already holds one per playlist."""
+    from pipelines.embed_playlists import embed_catalog
+    from recsys.catalog.queries import catalog_stats
+    from recsys.vectorstore import open_store
+    from recsys.vectorstore.collections import PLAYLISTS
+
+    with engine.connect() as conn:
+        playlists = catalog_stats(conn)["playlists"]
+    with open_store(settings) as store:
+        held = store.count(PLAYLISTS, vector="sif") if store.has_collection(PLAYLISTS) else 0
+    if held == playlists:
+        echo(f"playlist vectors: sif for all {playlists:,} playlists already in the vector store")
+        return
+    summary = embed_catalog(engine, settings, "sif")
+    echo(f"playlist vectors: sif for {summary['playlists']:,} playlists and {summary['tracks']:,} tracks")
+
+
+def _demo_evaluation(engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]) -> None:
+    """A small continuation evaluation (``recsys evaluate continuation``) under
+    ``<data dir>/reports``, once, for the UI's evaluation page."""
+    from pipelines.evaluate import evaluate_continuation
+    from recsys.evaluation.reports import write_report
+
+    path = data_dir / "reports" / "continuation.json"
+    if path.is_file():
+        echo(f"continuation evaluation: kept {path}")
+        return
+    report = evaluate_continuation(
+        engine,
+        methods="popularity,knn,als,hybrid",
+        test_playlists=plan.evaluation_playlists,
+        n=100,
+        seed=plan.catalog.seed,
+    )
+    write_report(report, path)
+    hybrid = report["results"]["hybrid"]["overall"]
+    echo(
+        f"continuation evaluation: {report['test_playlists']} held-out playlists, hybrid "
+        f"R-precision {hybrid['r_precision']:.3f}, NDCG {hybrid['ndcg']:.3f} → {path}"
+    )
+
+
+def _write_json(path: Path, payload: dict[str, object]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, default=str))
 
 
 def _demo_audio(
@@ -228,6 +284,7 @@ def _demo_video(
             settings=TrainSettings(epochs=plan.video_epochs, device=settings.device),
             cache=model_path.parent / "cache" / spec.key(),
         )
+        _write_json(data_dir / "reports" / "video_retrieval.json", report.as_dict())
         retrieval = report.metrics.get("retrieval", {}).get("video+text", {})
         echo(
             f"trimodal model trained on {report.train} clips in {report.seconds['train']:.0f} s; "
