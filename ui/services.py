@@ -73,26 +73,22 @@ def _store(target: str) -> VectorStore:
     return open_store(settings())
 
 
-def model_versions() -> tuple[tuple[str, str], ...]:
-    """(kind, version) of the newest model of each kind: the key of every model-dependent cache."""
-    return _model_versions(catalog_url())
+def continuation() -> Any:
+    """The continuation service over the catalog, its newest ALS model and (where trained) the
+    seq2seq encoder; rebuilt when one of them, or the catalog, changes."""
+    url = catalog_url()
+    return _continuation(url, _continuation_key(url))
 
 
 @st.cache_data(ttl=2, show_spinner=False)
-def _model_versions(url: str) -> tuple[tuple[str, str], ...]:
-    from recsys.catalog.browse import models_in_use
+def _continuation_key(url: str) -> tuple[tuple[str, str | None], ...]:
+    from recsys.recommend.service import continuation_versions
 
-    with _engine(url).connect() as conn:
-        return tuple((m.kind, m.version) for m in models_in_use(conn))
-
-
-def continuation() -> Any:
-    """The continuation service over the catalog and its newest ALS model (built once per model)."""
-    return _continuation(catalog_url(), model_versions())
+    return tuple(sorted(continuation_versions(_engine(url)).items()))
 
 
 @st.cache_resource(show_spinner="Preparing the recommenders (once per model)…", max_entries=2)
-def _continuation(url: str, versions: tuple[tuple[str, str], ...]) -> Any:
+def _continuation(url: str, versions: tuple[tuple[str, str | None], ...]) -> Any:
     from recsys.collaborative.store import latest_model
     from recsys.errors import NotFoundError
     from recsys.recommend.service import continuation_service
@@ -102,11 +98,8 @@ def _continuation(url: str, versions: tuple[tuple[str, str], ...]) -> Any:
         model = latest_model(engine, "als")
     except NotFoundError:
         model = None
-    return continuation_service(engine, model)
-
-
-def has_model(kind: str) -> bool:
-    return any(k == kind for k, _ in model_versions())
+    cfg = settings()
+    return continuation_service(engine, model, data_dir=cfg.data_dir, device=cfg.device)
 
 
 def video_scorer() -> Any:
@@ -131,11 +124,13 @@ def _video_scorer(path: str, stamp: int, target: str) -> Any:
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def catalog_summary(url: str) -> dict[str, Any]:
     from recsys.catalog.browse import models_in_use, playlist_lengths, top_artists, tracks_per_artist
+    from recsys.catalog.feedback import feedback_counts
     from recsys.catalog.queries import catalog_stats, reject_reasons
 
     with _engine(url).connect() as conn:
         return {
             "counts": catalog_stats(conn),
+            "feedback": feedback_counts(conn),
             "rejects": reject_reasons(conn, limit=20),
             "models": models_in_use(conn),
             "lengths": playlist_lengths(conn),

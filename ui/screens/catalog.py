@@ -37,9 +37,16 @@ labels = {
     "albums": "Albums",
     "listens": "Listens",
     "rejects": "Rejects",
+    "feedback": "Ratings",
 }
 for column, (key, label) in zip(st.columns(len(labels)), labels.items(), strict=True):
     column.metric(label, f"{counts.get(key, 0):,}")
+opinions = summary["feedback"]
+if opinions["users"]:
+    st.caption(
+        f"Ratings: {opinions['likes']:,} likes and {opinions['dislikes']:,} dislikes from "
+        f"{opinions['users']:,} listener(s), kept for continuation."
+    )
 
 left, right = st.columns(2)
 with left:
