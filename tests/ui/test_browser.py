@@ -1,0 +1,169 @@
+"""The UI in a real browser: the server started as a user starts it, Chromium clicking through it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.ui.browser import VIEWPORT, chromium, no_error_on, open_page, settled, shoot, ui_server
+from tests.ui.conftest import HOSTILE_TRACK
+
+pytestmark = pytest.mark.browser
+
+PAGES = {
+    "": "Catalog",
+    "playlists": "Playlists",
+    "continue": "Continue a playlist",
+    "similar": "Similar",
+    "words": "Words → music",
+    "video": "Music for video",
+    "evaluation": "Evaluation",
+}
+
+
+@pytest.fixture(scope="module")
+def server(demo_dir: Path) -> Iterator[str]:
+    with ui_server(demo_dir) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as browser:
+        yield browser
+
+
+@pytest.fixture
+def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    yield page
+    shoot(page, request.node.name)
+    context.close()
+    assert not dialogs, f"a script ran in the page: {dialogs}"
+
+
+def test_every_page_opens(server: str, page: Any) -> None:
+    for path, title in PAGES.items():
+        open_page(page, f"{server}/{path}")
+        heading = page.locator('[data-testid="stHeading"] h1').first
+        assert heading.inner_text().strip() == title
+        no_error_on(page)
+        shoot(page, f"page-{path or 'catalog'}")
+
+
+def _set_user(page: Any, name: str) -> None:
+    box = page.get_by_role("textbox", name="Your name")
+    box.fill(name)
+    box.press("Enter")
+    settled(page)
+
+
+def _first_grid_row(page: Any) -> None:
+    """Select the first row of the first dataframe (its row-marker column)."""
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for()
+    box = grid.bounding_box()
+    assert box is not None
+    page.mouse.click(box["x"] + 14, box["y"] + 35 + 17)
+    settled(page)
+
+
+def test_search_a_playlist_open_it_and_continue_it(server: str, page: Any) -> None:
+    open_page(page, f"{server}/playlists")
+    search = page.get_by_label("Search playlists by name")
+    search.fill("jazz")
+    search.press("Enter")
+    settled(page)
+    assert page.get_by_text("playlist(s) · page 1 of").first.inner_text().split()[0] != "301"
+    _first_grid_row(page)
+    page.get_by_role("button", name="Continue this playlist").wait_for()
+    heading = page.locator('[data-testid="stHeading"] h3').first.inner_text()
+    assert "jazz" in heading.lower()
+    page.get_by_role("button", name="Continue this playlist").click()
+    page.wait_for_url("**/continue?playlist=*")
+    settled(page)
+    page.get_by_role("button", name="Continue", exact=True).click()
+    settled(page)
+    results = page.locator('[class*="st-key-result_"]')
+    assert results.count() == 25
+    reasons = results.first.locator('[data-testid="stCaptionContainer"]').first.inner_text()
+    assert "because of" in reasons or "often together" in reasons or "similar taste" in reasons
+    no_error_on(page)
+
+
+def test_a_disliked_result_is_gone_after_the_next_request(server: str, page: Any) -> None:
+    open_page(page, f"{server}/continue")
+    _set_user(page, "browser-tester")
+    page.get_by_role("button", name="Continue", exact=True).click()
+    settled(page)
+    first = page.locator('[class*="st-key-result_"]').first
+    key = next(c for c in first.get_attribute("class").split() if c.startswith("st-key-result_"))
+    track = key.removeprefix("st-key-result_")
+    page.locator(f".st-key-dislike_{track} button").first.click()
+    settled(page)
+    page.locator(f".{key}").wait_for(state="detached")
+    assert page.locator(f".{key}").count() == 0, "the disliked track is still recommended"
+    assert page.locator('[class*="st-key-result_"]').count() == 25
+    no_error_on(page)
+
+
+def test_similar_tracks_with_players(server: str, page: Any) -> None:
+    open_page(page, f"{server}/similar")
+    page.get_by_text("similarity").first.wait_for()
+    assert page.get_by_text("similarity").count() == 10
+    assert page.locator("audio").count() >= 10
+    no_error_on(page)
+
+
+def test_a_text_query_ranks_music(server: str, page: Any) -> None:
+    open_page(page, f"{server}/words")
+    page.get_by_label("Description").fill("calm slow indian strings")
+    page.get_by_role("button", name="Find music").click()
+    settled(page)
+    scores = page.get_by_text("score 0.", exact=False)
+    scores.first.wait_for()
+    assert scores.count() == 10
+    no_error_on(page)
+
+
+def test_upload_a_real_video_with_a_prompt(server: str, page: Any, shared_data: Path) -> None:
+    open_page(page, f"{server}/video")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        str(shared_data / "video" / "chaplin.mp4")
+    )
+    settled(page)
+    page.get_by_label("Words (optional)").fill("bright playful piano")
+    page.get_by_role("button", name="Find music").click()
+    settled(page)
+    parts = page.get_by_text("· video ", exact=False)
+    parts.first.wait_for(timeout=90_000)
+    assert parts.count() == 10 and "words" in parts.first.inner_text()
+    assert page.locator('[data-testid="stVegaLiteChart"], [data-testid="stArrowVegaLiteChart"]').count() >= 1
+    assert page.locator("video").count() == 1
+    no_error_on(page)
+
+
+def test_a_track_named_with_markup_shows_as_text(server: str, page: Any) -> None:
+    open_page(page, f"{server}/continue")
+    page.get_by_text("Seed tracks").click()
+    settled(page)
+    search = page.get_by_label("Find tracks")
+    search.fill("plain song")
+    search.press("Enter")
+    settled(page)
+    page.get_by_label("Seed tracks").click()
+    page.get_by_role("option", name="Plain Song — Plain Artist").click()
+    page.keyboard.press("Escape")
+    settled(page)
+    page.get_by_role("button", name="Continue", exact=True).click()
+    settled(page)
+    shown = page.get_by_text(HOSTILE_TRACK, exact=False)
+    shown.first.wait_for()
+    assert page.locator("strong", has_text="bold").filter(has_text="**bold**").count() >= 1
+    assert page.locator('[data-testid="stMarkdownContainer"] script').count() == 0
