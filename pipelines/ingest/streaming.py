@@ -177,6 +177,13 @@ class _CsvReader:
     ) -> None:
         self.path, self.has_header, self.lossy = path, has_header, lossy
         self.block_bytes, self.batch_bytes = block_bytes, batch_bytes
+        # Arrow finds no row in a file of one line without a line end: such a (small) file is
+        # read from memory, its line ended.
+        self.data: pa.Buffer | None = None
+        if path.stat().st_size <= block_bytes:
+            data = path.read_bytes()
+            if not data.endswith((b"\n", b"\r")):
+                self.data = pa.py_buffer(data + b"\n")
         self.parse = {
             "delimiter": separator(path),
             "quote_char": quote or False,
@@ -203,10 +210,10 @@ class _CsvReader:
         if columns is not None:
             keys = [f"f{i}" for i in range(columns)] if self.has_header else self.names
             types = {key: pa.large_binary() if self.lossy else pa.string() for key in keys}
-        # A path, never a Python file object: Arrow's reader over one can hang the interpreter's
-        # exit after a parse error.
+        # A path or an Arrow buffer, never a Python file object: Arrow's reader over one can hang
+        # the interpreter's exit after a parse error.
         reader = pacsv.open_csv(
-            str(self.path),
+            str(self.path) if self.data is None else pa.BufferReader(self.data),
             read_options=pacsv.ReadOptions(
                 block_size=block_bytes,
                 use_threads=False,

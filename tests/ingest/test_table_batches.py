@@ -161,6 +161,17 @@ def test_a_stretch_of_malformed_rows_is_bounded(
     ]
 
 
+def test_files_of_one_line_without_a_line_end(tmp_path: Path) -> None:
+    header = tmp_path / "header.csv"
+    header.write_bytes(b"\xef\xbb\xbftitle,artist")
+    table = open_table(header)
+    assert table.columns == ["title", "artist"] and list(table.batches(10)) == []
+    row = tmp_path / "row.tsv"
+    row.write_bytes(b"u1\tA")
+    table = open_table(row, has_header=False, columns=["user", "artist"], quote=None)
+    assert [b.rows() for b in table.batches(10)] == [[(1, None, "u1", "A")]]
+
+
 def test_bytes_that_are_not_utf8_stop_a_strict_file(tmp_path: Path) -> None:
     path = tmp_path / "log.tsv"
     path.write_bytes(b"u1\tA\nu2\tCaf\xe9\n")
