@@ -26,6 +26,7 @@ from pipelines.ingest import columns as c
 from pipelines.ingest.normalize import RAW_TRACK, build_chunk
 from pipelines.ingest.report import IngestReport, Progress
 from pipelines.ingest.streaming import (
+    INVALID,
     ROW,
     LoadChunk,
     already_done,
@@ -329,7 +330,7 @@ def ingest_listens(
                     c.blank(pl.col("id")).alias("id"), k.clean_text(pl.col("name")).alias("_artist_name")
                 )
                 chunks: Iterator[pl.DataFrame] = (
-                    b.select(ROW, "userID", "artistID", "weight") for b in table.batches(batch_rows)
+                    b.select(ROW, INVALID, "userID", "artistID", "weight") for b in table.batches(batch_rows)
                 )
                 checksum = hashlib.sha256(
                     (batches.sha256_file(str(user_artists)) + batches.sha256_file(str(artists_path))).encode()

@@ -1,21 +1,24 @@
 """Streaming a table file into the catalog in chunks, with its ingest batch and rejects.
 
-A file is read in batches of ``batch_rows`` rows pulled one at a time (see
-``open_table``), so a table larger than memory loads. Each chunk is
-one transaction with its rejects; the file's ingest batch records the totals, and
-a file already ingested with the same bytes is skipped.
+A file is read in batches of at most ``batch_rows`` rows (and about ``BATCH_BYTES`` of
+text) pulled one at a time (see ``open_table``), so a table larger than memory loads.
+Each chunk is one transaction with its rejects; the file's ingest batch records the
+totals, and a file already ingested with the same bytes is skipped.
 """
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.csv as pacsv
 from sqlalchemy import Connection, Engine
 
 from pipelines.ingest.report import IngestReport, Progress
@@ -25,9 +28,16 @@ from recsys.errors import InputError
 # (connection, chunk rows, batch id, reject log) -> rows loaded per kind
 LoadChunk = Callable[[Connection, pl.DataFrame, int, batches.RejectLog], dict[str, int]]
 
-ROW = "_row"  # 1-based data row number (the header line is not counted)
+ROW = "_row"  # 1-based data row number (the header and blank lines are not counted)
+INVALID = "_invalid"  # why the parser could not split the row (its fields are then null); null if it could
 TEXT_SUFFIXES = (".csv", ".tsv", ".tab", ".txt", ".dat")
 PARQUET_SUFFIXES = (".parquet", ".pq")
+# A CSV is parsed by Arrow a block of this many bytes at a time: no row may be longer.
+BLOCK_BYTES = 1 << 20
+# A batch ends at ``batch_rows`` rows or at about this many bytes of values, whichever comes first.
+BATCH_BYTES = 64 << 20
+# Malformed rows wait in memory for the next good row (to take their place among the rows): at most this many.
+MAX_MALFORMED = 100_000
 
 
 def first_line(exc: BaseException) -> str:
@@ -54,13 +64,26 @@ class Table:
     _batches: Callable[[int], Iterator[pl.DataFrame]]
 
     def batches(self, batch_rows: int) -> Iterator[pl.DataFrame]:
-        """The rows as text columns plus ``_row`` (1-based), ``batch_rows`` at a time."""
+        """``_row`` (1-based), ``_invalid`` and the rows as text columns, ``batch_rows`` at a time.
+
+        A row the parser could not split (more or fewer fields than the header) comes in its
+        place with its fields null and the reason in ``_invalid``. InputError when the rest of
+        the file cannot be read (a row longer than the block, or bytes that are not UTF-8
+        where they are not accepted).
+        """
         return self._batches(batch_rows)
 
     def read_all(self) -> pl.DataFrame:
-        """Every row at once: only for small lookup tables (such as Last.fm's artists.dat)."""
+        """Every row at once: only for small lookup tables (such as Last.fm's artists.dat).
+
+        InputError if a row is malformed: a lookup table is taken whole or not at all.
+        """
         parts = list(self.batches(1_000_000))
-        return pl.concat(parts) if parts else pl.DataFrame(schema=[ROW, *self.columns])
+        frame = pl.concat(parts) if parts else pl.DataFrame(schema={ROW: pl.Int64, INVALID: pl.String})
+        bad = frame.filter(pl.col(INVALID).is_not_null())
+        if bad.height:
+            raise InputError(f"{self.path}: row {bad[ROW][0]}: {bad[INVALID][0]}")
+        return frame
 
 
 def open_table(
@@ -70,14 +93,20 @@ def open_table(
     columns: list[str] | None = None,
     quote: str | None = '"',
     lossy: bool = False,
+    block_bytes: int | None = None,
+    batch_bytes: int | None = None,
 ) -> Table:
     """Open a CSV/TSV or Parquet file whose every column is read as text; InputError if it cannot be opened.
 
-    Batches are pulled by the reader, never read ahead: a CSV is cut into runs of ``batch_rows``
-    lines (never inside a quoted field) parsed by Polars one at a time, a Parquet file is sliced.
-    (``LazyFrame.collect_batches`` reads ahead of a slow consumer, by hundreds of MiB here.) With
-    ``lossy``, bytes that are not UTF-8 become U+FFFD (the caller rejects those rows) instead of
-    failing the file.
+    Batches are pulled by the consumer. A CSV is parsed by Arrow's streaming reader
+    (``pyarrow.csv.open_csv``) a block of ``block_bytes`` (default ``BLOCK_BYTES``) at a time,
+    its bytes read at most a few dozen blocks ahead (about 32 MiB by default; ``LazyFrame.
+    collect_batches`` would read ahead of a slow consumer by hundreds of MiB): quoted fields may hold separators, quotes (doubled) and line breaks, blank lines
+    among them, kept byte for byte; a quote inside an unquoted field is an ordinary character;
+    CRLF line ends and a UTF-8 byte-order mark are accepted. The blocks' rows are cut into
+    batches of ``batch_rows`` rows or about ``batch_bytes`` (default ``BATCH_BYTES``) bytes,
+    whichever is smaller. A Parquet file is sliced. With ``lossy``, bytes that are not UTF-8
+    become U+FFFD (the caller rejects those rows) instead of failing the file.
     """
     if not path.exists():
         raise InputError(f"{path}: no such file")
@@ -90,10 +119,19 @@ def open_table(
         if suffix in TEXT_SUFFIXES:
             if path.stat().st_size == 0:
                 raise InputError(f"{path}: empty file")
-            return _open_csv(path, has_header=has_header, columns=columns, quote=quote, lossy=lossy)
+            reader = _CsvReader(
+                path,
+                has_header=has_header,
+                columns=columns,
+                quote=quote,
+                lossy=lossy,
+                block_bytes=block_bytes or BLOCK_BYTES,
+                batch_bytes=batch_bytes or BATCH_BYTES,
+            )
+            return Table(path, reader.names, reader.batches)
     except InputError:
         raise
-    except (pl.exceptions.PolarsError, OSError) as exc:
+    except (pl.exceptions.PolarsError, pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: cannot be read as a table ({first_line(exc)})") from exc
     raise InputError(f"{path}: not a CSV, TSV or Parquet file (extension {suffix or 'none'})")
 
@@ -113,57 +151,263 @@ def _open_parquet(path: Path) -> Table:
 
     def batches(batch_rows: int) -> Iterator[pl.DataFrame]:
         for start in range(0, total, batch_rows):
-            yield as_text.slice(start, batch_rows).collect().with_row_index(ROW, offset=start + 1)
+            rows = as_text.slice(start, batch_rows).collect()
+            yield rows.select(
+                pl.int_range(start + 1, start + 1 + rows.height, dtype=pl.Int64).alias(ROW),
+                pl.lit(None, pl.String).alias(INVALID),
+                pl.all(),
+            )
 
     return Table(path, list(schema.names()), batches)
 
 
-def _open_csv(
-    path: Path, *, has_header: bool, columns: list[str] | None, quote: str | None, lossy: bool
-) -> Table:
-    sep = separator(path)
-    options: dict[str, Any] = {
-        "separator": sep,
-        "quote_char": quote,
-        "infer_schema": False,
-        "encoding": "utf8-lossy" if lossy else "utf8",
-    }
-    with open(path, "rb") as handle:
-        header = handle.readline().removeprefix(b"\xef\xbb\xbf") if has_header else b""
-    if has_header:
-        names = pl.read_csv(io.BytesIO(header.rstrip(b"\r\n") + b"\n"), has_header=True, **options).columns
-    elif columns:
-        names = list(columns)
-    else:
-        raise InputError(f"{path}: a file without a header needs its column names")
-    quote_byte = quote.encode() if quote else None
+class _CsvReader:
+    """A CSV/TSV file read by Arrow in blocks; its rows numbered, malformed ones in their place."""
 
-    def parse(lines: list[bytes], first_row: int) -> pl.DataFrame:
-        frame = pl.read_csv(io.BytesIO(b"".join(lines)), has_header=False, new_columns=names, **options)
-        return frame.with_row_index(ROW, offset=first_row)
+    def __init__(
+        self,
+        path: Path,
+        *,
+        has_header: bool,
+        columns: list[str] | None,
+        quote: str | None,
+        lossy: bool,
+        block_bytes: int,
+        batch_bytes: int,
+    ) -> None:
+        self.path, self.has_header, self.lossy = path, has_header, lossy
+        self.block_bytes, self.batch_bytes = block_bytes, batch_bytes
+        # Arrow finds no row in a file of one line without a line end: such a (small) file is
+        # read from memory, its line ended.
+        self.data: pa.Buffer | None = None
+        if path.stat().st_size <= block_bytes:
+            data = path.read_bytes()
+            if not data.endswith((b"\n", b"\r")):
+                self.data = pa.py_buffer(data + b"\n")
+        self.parse = {
+            "delimiter": separator(path),
+            "quote_char": quote or False,
+            "newlines_in_values": bool(quote),
+        }
+        if has_header:
+            found = self._header()
+        elif columns:
+            found = list(columns)
+        else:
+            raise InputError(f"{path}: a file without a header needs its column names")
+        self.names = _unique(found)
 
-    def batches(batch_rows: int) -> Iterator[pl.DataFrame]:
-        row = 1
-        lines: list[bytes] = []
-        quotes = 0
-        with open(path, "rb") as handle:
-            if has_header:
-                handle.readline()
-            for line in handle:
-                if not line.strip():
+    @contextmanager
+    def _reader(
+        self, block_bytes: int, on_invalid: Callable[[Any], str], columns: int | None
+    ) -> Iterator[pacsv.CSVStreamingReader]:
+        """Arrow's streaming reader; with a header, its columns are ``f0``, ``f1``, … and the header is row 1.
+
+        ``columns``: read that many columns as text (None: let Arrow infer their types).
+        """
+        names = None if self.has_header else self.names
+        types = None
+        if columns is not None:
+            keys = [f"f{i}" for i in range(columns)] if self.has_header else self.names
+            types = {key: pa.large_binary() if self.lossy else pa.string() for key in keys}
+        # A path or an Arrow buffer, never a Python file object: Arrow's reader over one can hang
+        # the interpreter's exit after a parse error.
+        reader = pacsv.open_csv(
+            str(self.path) if self.data is None else pa.BufferReader(self.data),
+            read_options=pacsv.ReadOptions(
+                block_size=block_bytes,
+                use_threads=False,
+                column_names=names,
+                autogenerate_column_names=self.has_header,
+            ),
+            parse_options=pacsv.ParseOptions(**self.parse, invalid_row_handler=on_invalid),
+            convert_options=pacsv.ConvertOptions(column_types=types, strings_can_be_null=True),
+        )
+        try:
+            yield reader
+        finally:
+            reader.close()
+
+    def _header(self) -> list[str]:
+        """The header's names, from the first block (a small one first, a full one if the header needs it).
+
+        Arrow counts the columns of the first row, then reads that row with every column as text.
+        """
+        for size in (min(1 << 16, self.block_bytes), self.block_bytes):
+            try:
+                with self._reader(size, _skip, None) as reader:
+                    count = len(reader.schema)
+                with self._reader(size, _skip, count) as reader:
+                    first = reader.read_next_batch().slice(0, 1).to_pylist()[0]
+            except pa.ArrowInvalid as exc:
+                if "straddling" in str(exc) and size < self.block_bytes:
                     continue
-                lines.append(line if line.endswith(b"\n") else line + b"\n")
-                if quote_byte:
-                    quotes += line.count(quote_byte)
-                if len(lines) >= batch_rows and quotes % 2 == 0:  # never cut inside a quoted field
-                    frame = parse(lines, row)
-                    row += frame.height
-                    lines, quotes = [], 0
-                    yield frame
-        if lines:
-            yield parse(lines, row)
+                reason = _arrow_reason(exc, self.block_bytes)
+                raise InputError(f"{self.path}: cannot be read as a table ({reason})") from exc
+            return [_text(first[f"f{i}"]) for i in range(count)]
+        raise AssertionError("unreachable")
 
-    return Table(path, names, batches)
+    def batches(self, batch_rows: int) -> Iterator[pl.DataFrame]:
+        """Arrow's blocks, each made a Polars frame, cut into batches of ``batch_rows`` rows or about
+        ``batch_bytes`` bytes.
+
+        Slices and concatenations without a copy. When the file cannot be read further, the rows
+        before the failure come first, then the error.
+        """
+        pending: list[pl.DataFrame] = []
+        rows = size = 0
+        blocks = self._numbered()
+        while True:
+            try:
+                part = next(blocks, None)
+            except InputError:
+                if rows:
+                    yield pl.concat(pending, rechunk=False)
+                raise
+            if part is None:
+                break
+            pending.append(_frame(part))
+            rows, size = rows + part.num_rows, size + part.nbytes
+            while rows and (rows >= batch_rows or size >= self.batch_bytes):
+                whole = pl.concat(pending, rechunk=False)
+                take = min(rows, batch_rows, max(1, rows * self.batch_bytes // max(size, 1)))
+                yield whole.slice(0, take)
+                pending = [whole.slice(take)] if take < rows else []
+                rows, size = rows - take, size * (rows - take) // rows
+        if rows:
+            yield pl.concat(pending, rechunk=False)
+
+    def _numbered(self) -> Iterator[pa.Table]:
+        """Arrow's blocks with ``_row`` and ``_invalid``, malformed rows merged in at their place.
+
+        Arrow numbers every row it meets (the header is row 1, blank lines are skipped), the
+        malformed ones it hands to ``on_invalid`` included, so the good rows of a block take the
+        numbers that the malformed ones before and among them leave free. Malformed rows wait
+        for the next good row: more than ``MAX_MALFORMED`` of them in a row stop the file.
+        """
+        invalid: list[tuple[int, str]] = []  # (data row number, reason), in file order
+        offset = 1 if self.has_header else 0
+        expected = len(self.names)
+        overflow: list[str] = []
+
+        def on_invalid(row: Any) -> str:
+            reason = _malformed(row.actual_columns, expected, row.text)
+            if len(invalid) >= MAX_MALFORMED:  # Arrow stops the file: see failure()
+                overflow.append(f"row {invalid[0][0]}: {invalid[0][1]}")
+                return "error"
+            invalid.append(((row.number or 0) - offset, reason))
+            return "skip"
+
+        def failure(exc: BaseException) -> InputError:
+            if overflow:
+                return InputError(
+                    f"more than {MAX_MALFORMED:,} malformed rows in one stretch of the file "
+                    f"(the first at {overflow[0]})"
+                )
+            return InputError(_arrow_reason(exc, self.block_bytes))
+
+        schema = pa.schema(
+            [pa.field(ROW, pa.int64()), pa.field(INVALID, pa.string())]
+            + [pa.field(name, pa.string()) for name in self.names]
+        )
+        header = self.has_header  # the header is the first good row: still to drop
+        next_row = 1
+        try:
+            with self._reader(self.block_bytes, on_invalid, expected) as reader:
+                while True:
+                    try:
+                        block = reader.read_next_batch()
+                    except StopIteration:
+                        break
+                    if header and block.num_rows:
+                        block, header = block.slice(1), False
+                    good = block.num_rows
+                    if not good:
+                        continue
+                    # before[j]: how many good rows come before malformed row j (of those waiting).
+                    numbers = np.array([number for number, _ in invalid], dtype=np.int64)
+                    before = numbers - next_row - np.arange(len(numbers))
+                    # Those that come before some row of this block take their place in it.
+                    placed = int(np.searchsorted(before, good, side="left"))
+                    k = np.arange(good)
+                    row_numbers = next_row + k + np.searchsorted(before[:placed], k, side="right")
+                    values = [_lossy(c) for c in block.columns] if self.lossy else block.columns
+                    table = pa.Table.from_arrays(
+                        [
+                            pa.array(row_numbers, pa.int64()),
+                            pa.nulls(good, pa.string()),
+                            *values,
+                        ],
+                        schema=schema,
+                    )
+                    if placed:
+                        table = pa.concat_tables([table, _malformed_rows(invalid[:placed], schema)]).sort_by(
+                            ROW
+                        )
+                        del invalid[:placed]
+                    next_row = int(row_numbers[-1]) + 1
+                    yield table
+        except pa.ArrowException as exc:
+            raise failure(exc) from exc
+        if invalid:
+            yield _malformed_rows(invalid, schema)
+
+
+def _skip(_row: Any) -> str:
+    return "skip"
+
+
+def _text(value: str | bytes | None) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value or ""
+
+
+def _lossy(values: pa.Array) -> pa.Array:
+    """Bytes as text, where they are not UTF-8 with U+FFFD in their place (as Polars' ``utf8-lossy``)."""
+    try:
+        return values.cast(pa.string())
+    except pa.ArrowInvalid:  # not UTF-8 somewhere in this block: decode it value by value
+        decoded = [None if v is None else v.decode("utf-8", "replace") for v in values.to_pylist()]
+        return pa.array(decoded, pa.string())
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Column names made unique as Polars does: a repeated ``a`` becomes ``a_duplicated_0``, …"""
+    seen: Counter[str] = Counter()
+    out = []
+    for name in names:
+        out.append(name if not seen[name] else f"{name}_duplicated_{seen[name] - 1}")
+        seen[name] += 1
+    return out
+
+
+def _malformed(actual: int, expected: int, text: str | None) -> str:
+    fields = "field" if actual == 1 else "fields"
+    snippet = (text or "")[:80]
+    return f"malformed row ({actual} {fields}, the header has {expected}): '{snippet}'"
+
+
+def _malformed_rows(invalid: list[tuple[int, str]], schema: pa.Schema) -> pa.Table:
+    n = len(invalid)
+    arrays = [
+        pa.array([number for number, _ in invalid], pa.int64()),
+        pa.array([reason for _, reason in invalid], pa.string()),
+    ] + [pa.nulls(n, pa.string()) for _ in schema.names[2:]]
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _arrow_reason(exc: BaseException, block_bytes: int) -> str:
+    message = first_line(exc)
+    if "straddling" in message:
+        return f"a row longer than {block_bytes:,} bytes (the longest a text table may hold)"
+    if "invalid UTF8" in message:
+        return "bytes that are not UTF-8"
+    return message
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table, rechunk=False)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
 
 
 def reject_input(engine: Engine, source: str, location: str, reason: str) -> None:
@@ -193,7 +437,10 @@ def load_stream(
     progress: Progress,
     task: object,
 ) -> None:
-    """Load every chunk of one input under one ingest batch; a read failure mid-file marks it unreadable."""
+    """Load every chunk of one input under one ingest batch; a read failure mid-file marks it unreadable.
+
+    Rows the parser could not split (``_invalid``) become rejects here, in their chunk's transaction.
+    """
     with engine.begin() as conn:
         batch_id = batches.open_batch(conn, source, location, checksum)
     loaded: Counter[str] = Counter()
@@ -203,7 +450,7 @@ def load_stream(
     while True:
         try:
             chunk = next(iterator, None)
-        except (pl.exceptions.PolarsError, OSError) as exc:
+        except (pl.exceptions.PolarsError, OSError, InputError) as exc:
             status = "failed"
             reason = f"unreadable after row {rows}: {first_line(exc)}"
             report.unreadable.append(f"{location}: {reason}")
@@ -212,8 +459,16 @@ def load_stream(
         if chunk is None:
             break
         log = batches.RejectLog(source)
+        if INVALID in chunk.columns:
+            for number, reason in (
+                chunk.filter(pl.col(INVALID).is_not_null()).select(ROW, INVALID).iter_rows()
+            ):
+                log.add(f"{location}: row {number}", reason)
+            good = chunk.filter(pl.col(INVALID).is_null()).drop(INVALID)
+        else:
+            good = chunk
         with engine.begin() as conn:
-            counts = load(conn, chunk, batch_id, log)
+            counts = load(conn, good, batch_id, log)
             for row in log.rows:
                 row["batch_id"] = batch_id
             report.add_rejects(log)

@@ -29,6 +29,7 @@ from pipelines.ingest import columns as c
 from pipelines.ingest.normalize import RAW_TRACK, build_chunk, playlist_frame
 from pipelines.ingest.report import IngestReport, Progress
 from pipelines.ingest.streaming import (
+    INVALID,
     ROW,
     LoadChunk,
     already_done,
@@ -61,9 +62,13 @@ def first_reason(checks: list[tuple[pl.Expr, pl.Expr | str]]) -> pl.Expr:
 
 
 def canonical(frame: pl.DataFrame, found: dict[str, str], kind: str) -> pl.DataFrame:
-    """The row number and the columns renamed to their field names; fields the file lacks are null."""
+    """The row number, the parser's complaint and the columns renamed to their field names.
+
+    Fields the file lacks are null.
+    """
     return frame.select(
         ROW,
+        INVALID,
         *[
             pl.col(found[f]).cast(pl.String).alias(f) if f in found else pl.lit(None, pl.String).alias(f)
             for f in c.KIND_FIELDS[kind]

@@ -7,6 +7,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, Engine, Select, func, select
 
+from recsys.catalog.reads import read_frame
 from recsys.catalog.schema import (
     DEFAULT_NAMESPACE,
     Album,
@@ -69,44 +70,43 @@ def reject_reasons(conn: Connection, *, limit: int = 20) -> list[tuple[str, str,
     return [(r[0], r[1], int(r[2])) for r in rows]
 
 
-def playlist_entries(engine: Engine, *, namespace: str = DEFAULT_NAMESPACE) -> pl.DataFrame:
-    """Every entry of every playlist in ``namespace``: (playlist_id, position, track_id), in order."""
-    stmt = (
+ENTRIES: dict[str, Any] = {"playlist_id": pl.Int64, "position": pl.Int32, "track_id": pl.Int64}
+PLAYLISTS: dict[str, Any] = {
+    "playlist_id": pl.Int64,
+    "source_key": pl.String,
+    "name": pl.String,
+    "name_key": pl.String,
+    "num_tracks": pl.Int64,
+}
+TRACKS: dict[str, Any] = {
+    "track_id": pl.Int64,
+    "source_key": pl.String,
+    "title": pl.String,
+    "artist_id": pl.Int64,
+    "artist_name": pl.String,
+    "album_id": pl.Int64,
+    "duration_ms": pl.Int64,
+    "recording_key": pl.String,
+}
+
+
+def entries_query(namespace: str = DEFAULT_NAMESPACE) -> Select[*tuple[Any, ...]]:
+    return (
         select(PlaylistTrack.playlist_id, PlaylistTrack.position, PlaylistTrack.track_id)
         .join(Playlist, Playlist.id == PlaylistTrack.playlist_id)
         .where(Playlist.namespace == namespace)
         .order_by(PlaylistTrack.playlist_id, PlaylistTrack.position)
     )
-    with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    return pl.DataFrame(
-        rows, schema={"playlist_id": pl.Int64, "position": pl.Int32, "track_id": pl.Int64}, orient="row"
-    )
 
 
-def playlists_frame(engine: Engine, *, namespace: str = DEFAULT_NAMESPACE) -> pl.DataFrame:
-    """Playlists of ``namespace`` with their names: (playlist_id, source_key, name, name_key, num_tracks)."""
-    stmt = select(
+def playlists_query(namespace: str = DEFAULT_NAMESPACE) -> Select[*tuple[Any, ...]]:
+    return select(
         Playlist.id, Playlist.source_key, Playlist.name, Playlist.name_key, Playlist.num_tracks
     ).where(Playlist.namespace == namespace)
-    with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    return pl.DataFrame(
-        rows,
-        schema={
-            "playlist_id": pl.Int64,
-            "source_key": pl.String,
-            "name": pl.String,
-            "name_key": pl.String,
-            "num_tracks": pl.Int64,
-        },
-        orient="row",
-    )
 
 
-def tracks_frame(engine: Engine) -> pl.DataFrame:
-    """Every track: (track_id, source_key, title, artist_id, artist_name, album_id, duration_ms, recording_key)."""
-    stmt = select(
+def tracks_query() -> Select[*tuple[Any, ...]]:
+    return select(
         Track.id,
         Track.source_key,
         Track.title,
@@ -116,19 +116,21 @@ def tracks_frame(engine: Engine) -> pl.DataFrame:
         Track.duration_ms,
         Track.recording_key,
     )
-    with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    return pl.DataFrame(
-        rows,
-        schema={
-            "track_id": pl.Int64,
-            "source_key": pl.String,
-            "title": pl.String,
-            "artist_id": pl.Int64,
-            "artist_name": pl.String,
-            "album_id": pl.Int64,
-            "duration_ms": pl.Int64,
-            "recording_key": pl.String,
-        },
-        orient="row",
-    )
+
+
+def playlist_entries(engine: Engine, *, namespace: str = DEFAULT_NAMESPACE) -> pl.DataFrame:
+    """Every entry of every playlist in ``namespace``: (playlist_id, position, track_id), in order.
+
+    Read in batches (``recsys.catalog.reads``): memory stays near the size of the three columns.
+    """
+    return read_frame(engine, entries_query(namespace), ENTRIES)
+
+
+def playlists_frame(engine: Engine, *, namespace: str = DEFAULT_NAMESPACE) -> pl.DataFrame:
+    """Playlists of ``namespace`` with their names: (playlist_id, source_key, name, name_key, num_tracks)."""
+    return read_frame(engine, playlists_query(namespace), PLAYLISTS)
+
+
+def tracks_frame(engine: Engine) -> pl.DataFrame:
+    """Every track: (track_id, source_key, title, artist_id, artist_name, album_id, duration_ms, recording_key)."""
+    return read_frame(engine, tracks_query(), TRACKS)

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy import Engine, select
 
+from recsys.catalog.reads import read_frame
 from recsys.catalog.schema import Listen
 from recsys.collaborative.base import ItemScorer, top_n
 from recsys.collaborative.baselines import ItemKNN, Popularity
@@ -75,13 +76,9 @@ def listens_from_catalog(engine: Engine, source: str | None = None) -> ListenDat
     stmt = select(Listen.user_key, Listen.artist_id, Listen.weight).where(Listen.artist_id.is_not(None))
     if source is not None:
         stmt = stmt.where(Listen.source == source)
-    with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    if not rows:
+    frame = read_frame(engine, stmt, {"user_key": pl.String, "item_id": pl.Int64, "weight": pl.Float64})
+    if not frame.height:
         raise InputError("the catalog holds no listens with an artist: ingest listens or pass --path")
-    frame = pl.DataFrame(
-        rows, schema={"user_key": pl.String, "item_id": pl.Int64, "weight": pl.Float64}, orient="row"
-    )
     return ListenData(frame)
 
 

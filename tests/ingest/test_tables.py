@@ -218,21 +218,24 @@ def test_cli_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert result.exit_code == 1 and "unknown table kind" in result.output
 
 
-def test_invalid_utf8_rejects_the_row_and_ragged_file_is_unreadable(
-    sqlite_engine: sa.Engine, tmp_path: Path
-) -> None:
+def test_invalid_utf8_and_ragged_rows_are_rejected(sqlite_engine: sa.Engine, tmp_path: Path) -> None:
     latin = tmp_path / "latin1.csv"
     latin.write_bytes(b"title,artist\nOk,A\nCaf\xe9,B\nFine,C\n")
     report = ingest_table(sqlite_engine, [latin], kind="tracks")
     assert report.ok and report.loaded["tracks"] == 2
     assert dict(report.reasons) == {"invalid UTF-8 in the row": 1}
     ragged = tmp_path / "ragged.csv"
-    ragged.write_bytes(b"title,artist\nOk,A\nToo,Many,Fields\n")
+    ragged.write_bytes(b"title,artist\nOk,A\nToo,Many,Fields\nShort\nAlso ok,B\n")
     report = ingest_table(sqlite_engine, [ragged], kind="tracks")
-    assert not report.ok and "more fields" in report.unreadable[0]
+    assert report.ok and report.loaded["tracks"] == 2
+    assert dict(report.reasons) == {"malformed row": 2}
+    location = str(ragged.resolve())
     assert rows(
-        sqlite_engine, "SELECT count(*) FROM ingest_reject WHERE reason LIKE 'unreadable input:%'"
-    ) == [(1,)]
+        sqlite_engine, f"SELECT location, reason FROM ingest_reject WHERE location LIKE '{location}%'"
+    ) == [
+        (f"{location}: row 2", "malformed row (3 fields, the header has 2): 'Too,Many,Fields'"),
+        (f"{location}: row 3", "malformed row (1 field, the header has 2): 'Short'"),
+    ]
 
 
 # ----------------------------------------------------------------- parsers (property-based)
