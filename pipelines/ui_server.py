@@ -98,6 +98,18 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = RE
     raise RecsysError(f"the UI server did not answer at {url} within {timeout_s:.0f} s")
 
 
+def _die_with_parent() -> None:
+    """In the child: receive SIGTERM when the parent dies, however it dies (Linux)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _stop_on(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(
     settings: Settings,
     *,
@@ -110,11 +122,14 @@ def serve(
     check_port(host, port)
     child_env = {**os.environ, **(env or {}), "RECSYS_DATA_DIR": str(settings.data_dir.resolve())}
     child_env.setdefault("PYTHONWARNINGS", "ignore")
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # stop the server too, not only this process
+        signal.signal(signum, _stop_on)
     process = subprocess.Popen(
         streamlit_command(host, port, settings),
         env=child_env,
         stdout=subprocess.DEVNULL,
         start_new_session=True,
+        preexec_fn=_die_with_parent,
     )
     try:
         url = url_of(host, port)

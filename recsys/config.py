@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     ui_max_video_s: float = Field(
         default=600.0, gt=0, description="Longest video the UI accepts (uploaded or picked), in seconds."
     )
+    ui_store_idle_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds without a request after which the UI lets go of the embedded vector store, "
+        "so that commands run beside it can open it.",
+    )
 
     @field_validator("data_dir")
     @classmethod

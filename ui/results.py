@@ -37,11 +37,16 @@ def scored_tracks(url: str, tracks: Sequence[ScoredTrack], *, parts: bool) -> No
             .mark_bar()
             .encode(
                 x=alt.X("sum(score):Q", title="score = video part + words part"),
-                y=alt.Y("track:N", sort=alt.SortField("rank"), title=None),
+                y=alt.Y(
+                    "track:N",
+                    sort=alt.SortField("rank"),
+                    title=None,
+                    axis=alt.Axis(labelLimit=220, labelOverlap=False),
+                ),
                 color=alt.Color("part:N", scale=alt.Scale(range=["#4C78A8", "#F58518"]), title=None),
                 tooltip=["track", "part", alt.Tooltip("score:Q", format=".3f")],
             )
-            .properties(height=max(140, 26 * len(tracks))),
+            .properties(height=max(140, 30 * len(tracks))),
             width="stretch",
         )
     files = services.audio_files(url, tuple(t.track_id for t in tracks))

@@ -12,6 +12,8 @@ with ``st.cache_data`` for a short time, keyed by the same model versions.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -62,15 +64,41 @@ def _engine(url: str) -> Engine:
 
 
 def store() -> VectorStore:
-    """The vector store, held open for as long as the UI runs (readers switch to new versions)."""
-    return _store(settings().vector_target)
+    """The vector store (readers switch to new versions as they are published).
+
+    The embedded store lets one process at a time open a collection; the UI lets go of it
+    after ``ui_store_idle_s`` seconds without a request, so that ``recsys`` commands run
+    beside an idle UI can open it, and opens it again on the next request.
+    """
+    held = _store(settings().vector_target, settings().ui_store_idle_s)
+    held.touch()
+    return held.store
+
+
+class _HeldStore:
+    """A store and the time of its last use; a daemon thread releases an embedded store left idle."""
+
+    def __init__(self, store: VectorStore, idle_s: float) -> None:
+        self.store, self.idle_s = store, idle_s
+        self.last_use = time.monotonic()
+        if hasattr(store, "release"):
+            threading.Thread(target=self._reap, name="recsys-store-release", daemon=True).start()
+
+    def touch(self) -> None:
+        self.last_use = time.monotonic()
+
+    def _reap(self) -> None:
+        while True:
+            time.sleep(min(self.idle_s / 4, 5.0))
+            if time.monotonic() - self.last_use > self.idle_s:
+                self.store.release()  # type: ignore[attr-defined]  # waits for a query in flight
 
 
 @st.cache_resource(show_spinner=False)
-def _store(target: str) -> VectorStore:
+def _store(target: str, idle_s: float) -> _HeldStore:
     from recsys.vectorstore import open_store
 
-    return open_store(settings())
+    return _HeldStore(open_store(settings()), idle_s)
 
 
 def continuation() -> Any:
@@ -108,6 +136,7 @@ def video_scorer() -> Any:
 
     path = model_file(settings().data_dir)
     stamp = path.stat().st_mtime_ns if path.is_file() else 0
+    store()  # a use of the store: keeps it open while the page works
     return _video_scorer(str(path), stamp, settings().vector_target)
 
 
@@ -115,7 +144,7 @@ def video_scorer() -> Any:
 def _video_scorer(path: str, stamp: int, target: str) -> Any:
     from recsys.recommend.video_scoring import VideoScorer, load_bundle
 
-    return VideoScorer(load_bundle(Path(path)), _store(target), device=settings().device)
+    return VideoScorer(load_bundle(Path(path)), store(), device=settings().device)
 
 
 # --------------------------------------------------------------------------- cached queries
@@ -178,20 +207,19 @@ def audio_files(url: str, ids: tuple[int, ...]) -> dict[int, Path]:
 def vector_counts(target: str, collection: str, stamp: int | None) -> dict[str, int]:
     from recsys.recommend.similar import available_vectors
 
-    return available_vectors(_store(target), collection)
+    return available_vectors(store(), collection)
 
 
 def store_stamp(collection: str) -> int | None:
     """The version of ``collection`` readers see now (caches of its contents are keyed by it)."""
-    target = settings().vector_target
-    return _store(target).current_version(collection)
+    return store().current_version(collection)
 
 
 @st.cache_data(ttl=600, show_spinner="Projecting the vectors to 2-D…", max_entries=8)
 def vector_map(target: str, collection: str, vector: str, stamp: int | None, sample: int) -> Any:
     from recsys.recommend.similar import vector_map as project
 
-    return project(_store(target), collection, vector, sample=sample)
+    return project(store(), collection, vector, sample=sample)
 
 
 @st.cache_data(ttl=30, show_spinner=False)

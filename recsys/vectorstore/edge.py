@@ -573,6 +573,15 @@ class EdgeStore(VectorStore):
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    def release(self) -> int:
+        """Close the shards this process has open, so that another process may open them; the
+        next call opens them again. Returns how many were open."""
+        with self._lock:
+            names = list(self._open)
+            for name in names:
+                self._release(name)
+            return len(names)
+
     def close(self) -> None:
         with self._lock:
             for name in list(self._open):

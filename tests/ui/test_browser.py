@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ PAGES = {
 
 @pytest.fixture(scope="module")
 def server(demo_dir: Path) -> Iterator[str]:
-    with ui_server(demo_dir) as url:
+    with ui_server(demo_dir, RECSYS_UI_STORE_IDLE_S="2") as url:
         yield url
 
 
@@ -98,7 +99,7 @@ def test_search_a_playlist_open_it_and_continue_it(server: str, page: Any) -> No
 
 
 def test_a_disliked_result_is_gone_after_the_next_request(server: str, page: Any) -> None:
-    open_page(page, f"{server}/continue")
+    open_page(page, f"{server}/continue?playlist=5")
     _set_user(page, "browser-tester")
     page.get_by_role("button", name="Continue", exact=True).click()
     settled(page)
@@ -151,7 +152,7 @@ def test_upload_a_real_video_with_a_prompt(server: str, page: Any, shared_data: 
 
 def test_a_track_named_with_markup_shows_as_text(server: str, page: Any) -> None:
     open_page(page, f"{server}/continue")
-    page.get_by_text("Seed tracks").click()
+    page.get_by_role("radio", name="Seed tracks").click()
     settled(page)
     search = page.get_by_label("Find tracks")
     search.fill("plain song")
@@ -167,3 +168,50 @@ def test_a_track_named_with_markup_shows_as_text(server: str, page: Any) -> None
     shown.first.wait_for()
     assert page.locator("strong", has_text="bold").filter(has_text="**bold**").count() >= 1
     assert page.locator('[data-testid="stMarkdownContainer"] script').count() == 0
+
+
+def test_the_ui_lets_go_of_the_store_when_idle_and_stops_with_its_command(
+    demo_dir: Path, browser: Any
+) -> None:
+    """While a page uses the embedded store, a command beside the UI finds it busy (one line);
+    once the UI is idle the command runs; SIGTERM to ``recsys ui`` stops the server too."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    def similar() -> subprocess.CompletedProcess[str]:
+        command = ["recommend", "similar", "--track", str(track), "--by", "audio_dsp", "--n", "2"]
+        return subprocess.run(
+            [sys.executable, "-c", "from pipelines.cli import main; main()", *command],
+            env={**os.environ, "RECSYS_DATA_DIR": str(demo_dir)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    from recsys.vectorstore.edge import EdgeStore
+
+    with EdgeStore(demo_dir / "vectors") as store:
+        track = next(
+            int(r.id)
+            for r in store.scroll("tracks", with_vectors=["audio_dsp"])
+            if r.vectors.get("audio_dsp")
+        )
+    with ui_server(demo_dir, RECSYS_UI_STORE_IDLE_S="2") as url:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        open_page(page, f"{url}/similar")
+        busy = similar()
+        assert busy.returncode == 1 and "Traceback" not in busy.stderr
+        assert len(busy.stderr.strip().splitlines()) == 1 and "open in another process" in busy.stderr
+        time.sleep(6)
+        free = similar()
+        assert free.returncode == 0, free.stderr
+        assert len(free.stdout.strip().splitlines()) == 2
+        open_page(page, f"{url}/similar")  # and the UI opens it again on the next request
+        page.get_by_text("similarity").first.wait_for()
+        no_error_on(page)
+        context.close()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{url}/_stcore/health", timeout=5)

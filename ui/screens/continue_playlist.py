@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import streamlit as st
-from recsys.catalog.export import export_tracks, save_playlist, to_jspf, to_m3u
-from recsys.catalog.feedback import DISLIKE, LIKE, record_feedback, user_feedback
 
 from recsys.catalog.browse import PlaylistHit
+from recsys.catalog.export import export_tracks, save_playlist, to_jspf, to_m3u
+from recsys.catalog.feedback import DISLIKE, LIKE, record_feedback, user_feedback
 from recsys.recommend.service import playlist_seeds
 from ui import services
 from ui.views import audio_player, guard, literal, stop, user
@@ -47,11 +47,19 @@ if start == "A playlist":
     if not options:
         stop("No playlist matches. Search other words, or start from seed tracks.")
     ids = [h.playlist_id for h in options]
-    default = ids.index(int(preset)) if preset and preset.isdigit() and int(preset) in ids else 0
+    chosen_id = int(preset) if preset and preset.isdigit() and int(preset) in ids else None
     labels = {h.playlist_id: f"{h.name} · {h.num_tracks} tracks · #{h.playlist_id}" for h in options}
     playlist_id = st.selectbox(
-        "Playlist", ids, index=default, format_func=lambda i: labels[i], key="continue_playlist"
+        "Playlist",
+        ids,
+        index=ids.index(chosen_id) if chosen_id is not None else None,
+        format_func=lambda i: labels[i],
+        placeholder="choose a playlist to continue",
+        key="continue_playlist",
     )
+    if playlist_id is None:
+        st.info("Choose a playlist (search its name above), or start from seed tracks.")
+        st.stop()
     with guard():
         found = playlist_seeds(engine, str(playlist_id))
     seeds, title = found.track_ids, found.title

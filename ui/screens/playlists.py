@@ -54,7 +54,10 @@ picked = st.dataframe(
     on_select="rerun",
     selection_mode="single-row",
     key=f"playlist_hits_{page.page}_{query}",
-    column_config={"id": st.column_config.NumberColumn(width="small", format="%d")},
+    column_config={
+        "id": st.column_config.NumberColumn(width="small", format="%d"),
+        "name": st.column_config.TextColumn(width="large"),
+    },
 )
 back, _, forward = st.columns([1, 4, 1])
 if back.button("← Previous", disabled=page.page <= 1, width="stretch"):
