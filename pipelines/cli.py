@@ -13,7 +13,14 @@ from typing import Annotated
 
 import typer
 
-from pipelines.commands.support import echo_json, engine_for, finish_ingest, settings, translate_errors
+from pipelines.commands.support import (
+    catalog_engine,
+    echo_json,
+    engine_for,
+    finish_ingest,
+    settings,
+    translate_errors,
+)
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Music recommendation and playlist discovery."
@@ -23,6 +30,7 @@ catalog_app = typer.Typer(no_args_is_help=True, help="Inspect the catalog.")
 ingest_app = typer.Typer(
     no_args_is_help=True, help="Load catalogs, playlists, audio and listening histories."
 )
+
 app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(ingest_app, name="ingest")
@@ -36,10 +44,7 @@ def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] =
     """Create or migrate the catalog database to the newest schema (idempotent)."""
     from recsys.catalog import db
 
-    cfg = settings()
-    if cfg.database_url is None:
-        cfg.ensure_data_dir()
-    engine = db.make_engine(cfg.catalog_url)
+    engine = catalog_engine(settings())
     db.upgrade(engine, revision)
     typer.echo(f"catalog {db.describe(engine)} at revision {db.current_revision(engine)}")
     if revision == "head":
@@ -58,8 +63,7 @@ def db_status(
     """Show the database URL, its revision and whether migrations are pending."""
     from recsys.catalog import db, deferred
 
-    cfg = settings()
-    engine = db.make_engine(cfg.catalog_url)
+    engine = catalog_engine(settings())
     current, head = db.current_revision(engine), db.head_revision()
     missing: list[str] = []
     if current == head:

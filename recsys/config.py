@@ -54,6 +54,17 @@ class Settings(BaseSettings):
     batch_rows: int = Field(
         default=200_000, ge=1_000, description="Rows per bulk-load chunk during ingestion."
     )
+    sqlite_busy_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a SQLite write waits for another process's write lock before it counts as busy.",
+    )
+    sqlite_lock_retries: int = Field(
+        default=3,
+        ge=0,
+        description="Times a write transaction that found the SQLite catalog busy starts again "
+        "(after 1 s, 2 s, 4 s, ...) before the command gives up.",
+    )
     audio_model: str = Field(
         default="ntua-slp/CultureMERT-95M",
         description="CultureMERT (or any MERT/HuBERT-shaped) checkpoint: a Hugging Face id or a local directory.",

@@ -38,13 +38,22 @@ def settings() -> Settings:
     return Settings()
 
 
-def engine_for(cfg: Settings, *, migrate: bool = False) -> Engine:
-    """The catalog engine; checks (or applies, with ``migrate``) the migrations first."""
+def catalog_engine(cfg: Settings) -> Engine:
+    """The catalog engine as the settings describe it (the data dir made for the embedded database)."""
     from recsys.catalog import db
 
     if cfg.database_url is None:
         cfg.ensure_data_dir()
-    engine = db.make_engine(cfg.catalog_url)
+    return db.make_engine(
+        cfg.catalog_url, busy_timeout_s=cfg.sqlite_busy_timeout_s, lock_retries=cfg.sqlite_lock_retries
+    )
+
+
+def engine_for(cfg: Settings, *, migrate: bool = False) -> Engine:
+    """The catalog engine; checks (or applies, with ``migrate``) the migrations first."""
+    from recsys.catalog import db
+
+    engine = catalog_engine(cfg)
     if migrate:
         db.upgrade(engine)
     else:

@@ -53,6 +53,7 @@ from pipelines.ingest.normalize import (
 from pipelines.ingest.report import IngestReport, Progress
 from recsys.catalog import batches, bulk
 from recsys.catalog.bulk import merge_dimensions, merge_facts
+from recsys.catalog.db import write_transaction
 from recsys.catalog.deferred import catalog_entries, deferred
 from recsys.catalog.schema import DEFAULT_NAMESPACE, IngestBatch
 from recsys.errors import InputError
@@ -651,7 +652,7 @@ def _ingest(
         if failed.is_set():
             raise _Abandoned
         try:
-            with engine.begin() as conn:
+            with write_transaction(engine) as conn:
                 return step(conn, *args)
         except BaseException:
             failed.set()
@@ -870,5 +871,5 @@ def _merge_facts(conn: Connection, chunk: _Chunk, track_ids: pl.DataFrame | None
 def _reject_input(engine: Engine, location: str, reason: str, raw: Any = None) -> None:
     log = batches.RejectLog(SOURCE)
     log.add(location, reason, raw)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         log.flush(conn)

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from pipelines.ingest.report import IngestReport, Progress
 from recsys.catalog import batches
+from recsys.catalog.db import write_transaction
 from recsys.errors import InputError
 
 # (connection, chunk rows, batch id, reject log) -> rows loaded per kind
@@ -170,7 +171,7 @@ def reject_input(engine: Engine, source: str, location: str, reason: str) -> Non
     """Store the reject row of an input that could not be read at all."""
     log = batches.RejectLog(source)
     log.add(location, reason)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         log.flush(conn)
 
 
@@ -194,7 +195,7 @@ def load_stream(
     task: object,
 ) -> None:
     """Load every chunk of one input under one ingest batch; a read failure mid-file marks it unreadable."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         batch_id = batches.open_batch(conn, source, location, checksum)
     loaded: Counter[str] = Counter()
     rejected = rows = 0
@@ -212,7 +213,7 @@ def load_stream(
         if chunk is None:
             break
         log = batches.RejectLog(source)
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             counts = load(conn, chunk, batch_id, log)
             for row in log.rows:
                 row["batch_id"] = batch_id
@@ -223,7 +224,7 @@ def load_stream(
         report.add_loaded(**counts)
         rows += chunk.height
         progress.advance(task, chunk.height)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         batches.close_batch(
             conn,
             batch_id,

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, Engine, ForeignKeyConstraint, Index, inspect
 from sqlalchemy.schema import AddConstraint, CreateIndex
 
+from recsys.catalog.db import write_transaction
 from recsys.catalog.schema import Base
 
 # Non-unique indexes of the tables a catalog load writes; the loader never reads them.
@@ -135,7 +136,7 @@ def _rebuild(engine: Engine) -> list[str]:
         todo = missing(conn)
 
     def build(name: str) -> None:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             if conn.dialect.name == "postgresql":
                 # Sorting in memory and with parallel workers; this transaction only.
                 conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
@@ -157,7 +158,7 @@ def _rebuild(engine: Engine) -> list[str]:
 
 def _drop(engine: Engine) -> list[str]:
     keys = _schema_objects()[1]
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         absent = set(missing(conn))
         dropped = []
         if conn.dialect.name == "postgresql":
