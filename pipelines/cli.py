@@ -60,7 +60,7 @@ def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] =
 def db_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Show the database URL, its revision and whether migrations are pending."""
+    """Show the database URL, its revision, pending migrations and indexes set aside."""
     from recsys.catalog import db, deferred
 
     engine = catalog_engine(settings())
@@ -69,26 +69,31 @@ def db_status(
     if current == head:
         with engine.connect() as conn:
             missing = deferred.missing(conn)
+    loading = bool(missing) and deferred.load_running(engine)
     state = {
         "database": db.describe(engine),
         "revision": current,
         "head": head,
         "up_to_date": current == head,
         "deferred": missing,
+        "deferred_by_running_load": loading,
     }
     if as_json:
         echo_json(state)
-    else:
+        return
+    typer.echo(
+        f"database: {state['database']}\nrevision: {current or 'none (run `recsys db upgrade`)'}\nhead:     {head}"
+    )
+    if current != head:
+        typer.echo("migrations pending: run `recsys db upgrade`")
+    if missing and loading:
         typer.echo(
-            f"database: {state['database']}\nrevision: {current or 'none (run `recsys db upgrade`)'}\nhead:     {head}"
+            f"set aside by a bulk load running now (it rebuilds them when it ends): {', '.join(missing)}"
         )
-        if current != head:
-            typer.echo("migrations pending: run `recsys db upgrade`")
-        if missing:
-            typer.echo(
-                f"set aside by a bulk load (running, or interrupted: `recsys db upgrade` rebuilds them): "
-                f"{', '.join(missing)}"
-            )
+    elif missing:
+        typer.echo(
+            f"set aside by an interrupted bulk load (`recsys db upgrade` rebuilds them): {', '.join(missing)}"
+        )
 
 
 # --------------------------------------------------------------------------- catalog
