@@ -60,15 +60,20 @@ def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] =
 def db_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Show the database URL, its revision, pending migrations and indexes set aside."""
-    from recsys.catalog import db, deferred
+    """Show the database URL, its revision, pending migrations, indexes set aside and runs still going."""
+    from recsys.catalog import db, deferred, runs
 
     engine = catalog_engine(settings())
     current, head = db.current_revision(engine), db.head_revision()
     missing: list[str] = []
+    running: list[runs.Run] = []
+    killed: list[runs.Run] = []
     if current == head:
+        with db.write_transaction(engine) as conn:
+            killed = runs.reap_stale_runs(conn)
         with engine.connect() as conn:
             missing = deferred.missing(conn)
+            running = runs.running_runs(conn)
     loading = bool(missing) and deferred.load_running(engine)
     state = {
         "database": db.describe(engine),
@@ -77,6 +82,7 @@ def db_status(
         "up_to_date": current == head,
         "deferred": missing,
         "deferred_by_running_load": loading,
+        "runs": {"running": [r.as_dict() for r in running], "killed": [r.as_dict() for r in killed]},
     }
     if as_json:
         echo_json(state)
@@ -94,6 +100,10 @@ def db_status(
         typer.echo(
             f"set aside by an interrupted bulk load (`recsys db upgrade` rebuilds them): {', '.join(missing)}"
         )
+    for run in running:
+        typer.echo(f"running: {run.describe()}")
+    for run in killed:
+        typer.echo(f"marked killed: {run.error}")
 
 
 # --------------------------------------------------------------------------- catalog
