@@ -50,6 +50,12 @@ class Settings(BaseSettings):
         default=None,
         description="A user access token (for the current user's playlists); skips the OAuth flow.",
     )
+    spotify_deadline_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest time one Spotify request may take, however slowly the answer arrives "
+        "(rate-limit waits are not counted).",
+    )
     device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N for the models.")
     batch_rows: int = Field(
         default=200_000, ge=1_000, description="Rows per bulk-load chunk during ingestion."
