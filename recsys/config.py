@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recsys.errors import ConfigError
 
 SPOTIFY_API_BASE = "https://api.spotify.com/v1/"
 SPOTIFY_TOKEN_URL = "https://accounts.spotify.com/api/token"
@@ -119,3 +122,51 @@ class Settings(BaseSettings):
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings`` from the environment; an invalid value is a one-line ``ConfigError`` naming each variable.
+
+    For example ``RECSYS_BATCH_ROWS=500: must be at least 1000``.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(error) for error in exc.errors())) from None
+
+
+_RULES = {
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "finite_number": "must be a finite number",
+}
+
+
+def _describe(error: Any) -> str:
+    """``RECSYS_NAME=value: rule`` for one pydantic error (a secret's value is not shown)."""
+    field = str(error["loc"][0]) if error.get("loc") else "?"
+    name = f"RECSYS_{field.upper()}"
+    rule = _RULES.get(error["type"])
+    if rule is not None:
+        rule = rule.format(
+            **{k: f"{v:g}" if isinstance(v, float) else v for k, v in error.get("ctx", {}).items()}
+        )
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+        rule = message[:1].lower() + message[1:]
+    value = error.get("input")
+    if field in Settings.model_fields and "SecretStr" in str(Settings.model_fields[field].annotation):
+        shown = "…"
+    elif isinstance(value, str):
+        shown = value if len(value) <= 80 else value[:77] + "..."
+    else:
+        return f"{name}: {rule}"
+    return f"{name}={shown}: {rule}"
