@@ -21,6 +21,7 @@ from pipelines.commands.support import (
     settings,
     translate_errors,
 )
+from recsys.errors import ConfigError
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Music recommendation and playlist discovery."
@@ -30,6 +31,26 @@ catalog_app = typer.Typer(no_args_is_help=True, help="Inspect the catalog.")
 ingest_app = typer.Typer(
     no_args_is_help=True, help="Load catalogs, playlists, audio and listening histories."
 )
+
+
+@app.callback()
+def _start(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show recsys's debug messages and the libraries' warnings on stderr."
+        ),
+    ] = False,
+) -> None:
+    """Music recommendation and playlist discovery."""
+    from pipelines import logs
+
+    try:
+        level = settings().log_level
+    except ConfigError:
+        level = "WARNING"  # the command itself reports the invalid setting, in one line
+    logs.configure(level, verbose=verbose)
+
 
 app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")

@@ -12,6 +12,7 @@ from recsys.errors import ConfigError
 
 SPOTIFY_API_BASE = "https://api.spotify.com/v1/"
 SPOTIFY_TOKEN_URL = "https://accounts.spotify.com/api/token"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -74,6 +75,10 @@ class Settings(BaseSettings):
         description="Times a write transaction that found the SQLite catalog busy starts again "
         "(after 1 s, 2 s, 4 s, ...) before the command gives up.",
     )
+    log_level: str = Field(
+        default="WARNING",
+        description="Level of recsys's own log messages: DEBUG, INFO, WARNING or ERROR.",
+    )
     audio_model: str = Field(
         default="ntua-slp/CultureMERT-95M",
         description="CultureMERT (or any MERT/HuBERT-shaped) checkpoint: a Hugging Face id or a local directory.",
@@ -101,6 +106,14 @@ class Settings(BaseSettings):
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
 
     @field_validator("spotify_api_base")
     @classmethod

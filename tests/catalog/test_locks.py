@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import sqlalchemy as sa
 
 from recsys.catalog import db
 from recsys.errors import LockedError
-from tests.cli.child import one_line_error, recsys
+from tests.cli.child import child_env, command, one_line_error, recsys
+from tests.conftest import ROOT
 from tests.ingest.test_crash import write_corpus
 
 
@@ -65,6 +67,35 @@ def test_a_busy_sqlite_catalog_is_one_line_naming_it(
     again = recsys("ingest", "mpd", str(tmp_path / "slices"), "--json", env=env)
     assert again.returncode == 0, again.stderr
     assert json.loads(again.stdout)["loaded"]["playlists"] == playlists(sqlite_file) > 0
+
+
+def test_a_lock_released_within_the_retries_is_waited_out(
+    sqlite_file: Path, held: sqlite3.Connection, tmp_path: Path
+) -> None:
+    env = {
+        "RECSYS_DATABASE_URL": f"sqlite:///{sqlite_file}",
+        "RECSYS_SQLITE_BUSY_TIMEOUT_S": "0.2",
+        "RECSYS_SQLITE_LOCK_RETRIES": "6",
+    }
+    child = subprocess.Popen(
+        command("--verbose", "ingest", "mpd", str(tmp_path / "slices"), "--json"),
+        cwd=ROOT,
+        env=child_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stderr is not None
+    seen = []
+    for line in child.stderr:  # the command says when it found the catalog busy and will start again
+        seen.append(line)
+        if "is busy: starting the transaction again" in line:
+            break
+    held.execute("COMMIT")  # the other writer is done
+    out, err = child.communicate(timeout=300)
+    assert child.returncode == 0, "".join(seen) + err
+    assert json.loads(out)["loaded"]["playlists"] == playlists(sqlite_file) > 0
+    assert "Traceback" not in err
 
 
 def test_write_transaction_gives_up_with_a_named_error(sqlite_file: Path, held: sqlite3.Connection) -> None:

@@ -21,6 +21,7 @@ from tests.cli.child import one_line_error, recsys
             ["catalog", "stats"],
             "RECSYS_QDRANT_TIMEOUT_S=soon: must be a whole number",
         ),
+        ("RECSYS_LOG_LEVEL", "loud", ["db", "status"], "RECSYS_LOG_LEVEL=loud: must be one of DEBUG, INFO"),
         (
             "RECSYS_SPOTIFY_DEADLINE_S",
             "0",
