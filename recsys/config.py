@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recsys.embedders.checkpoints import DEFAULT_MODEL, DEFAULT_REVISION
 from recsys.errors import ConfigError
 
 SPOTIFY_API_BASE = "https://api.spotify.com/v1/"
@@ -80,12 +81,13 @@ class Settings(BaseSettings):
         description="Level of recsys's own log messages: DEBUG, INFO, WARNING or ERROR.",
     )
     audio_model: str = Field(
-        default="ntua-slp/CultureMERT-95M",
+        default=DEFAULT_MODEL,
         description="CultureMERT (or any MERT/HuBERT-shaped) checkpoint: a Hugging Face id or a local directory.",
     )
     audio_model_revision: str = Field(
-        default="main",
-        description="Hub revision (branch, tag or commit) of audio_model; pin a commit in production.",
+        default=DEFAULT_REVISION,
+        description="Hub revision (branch, tag or commit) of audio_model; a commit pins the weights, "
+        "a branch or tag warns with the commit it resolved to.",
     )
     audio_layers: str = Field(
         default="mean",
