@@ -14,7 +14,15 @@ from typing import Annotated
 
 import typer
 
-from pipelines.commands.support import echo_json, engine_for, finish_ingest, settings, translate_errors
+from pipelines.commands.support import (
+    catalog_engine,
+    echo_json,
+    engine_for,
+    finish_ingest,
+    settings,
+    translate_errors,
+)
+from recsys.errors import ConfigError
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Music recommendation and playlist discovery."
@@ -24,6 +32,27 @@ catalog_app = typer.Typer(no_args_is_help=True, help="Inspect the catalog.")
 ingest_app = typer.Typer(
     no_args_is_help=True, help="Load catalogs, playlists, audio and listening histories."
 )
+
+
+@app.callback()
+def _start(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="Show recsys's debug messages and the libraries' warnings on stderr."
+        ),
+    ] = False,
+) -> None:
+    """Music recommendation and playlist discovery."""
+    from pipelines import logs
+
+    try:
+        level = settings().log_level
+    except ConfigError:
+        level = "WARNING"  # the command itself reports the invalid setting, in one line
+    logs.configure(level, verbose=verbose)
+
+
 app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(ingest_app, name="ingest")
@@ -37,10 +66,7 @@ def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] =
     """Create or migrate the catalog database to the newest schema (idempotent)."""
     from recsys.catalog import db
 
-    cfg = settings()
-    if cfg.database_url is None:
-        cfg.ensure_data_dir()
-    engine = db.make_engine(cfg.catalog_url)
+    engine = catalog_engine(settings())
     db.upgrade(engine, revision)
     typer.echo(f"catalog {db.describe(engine)} at revision {db.current_revision(engine)}")
     if revision == "head":
@@ -56,36 +82,50 @@ def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] =
 def db_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Show the database URL, its revision and whether migrations are pending."""
-    from recsys.catalog import db, deferred
+    """Show the database URL, its revision, pending migrations, indexes set aside and runs still going."""
+    from recsys.catalog import db, deferred, runs
 
-    cfg = settings()
-    engine = db.make_engine(cfg.catalog_url)
+    engine = catalog_engine(settings())
     current, head = db.current_revision(engine), db.head_revision()
     missing: list[str] = []
+    running: list[runs.Run] = []
+    killed: list[runs.Run] = []
     if current == head:
+        with db.write_transaction(engine) as conn:
+            killed = runs.reap_stale_runs(conn)
         with engine.connect() as conn:
             missing = deferred.missing(conn)
+            running = runs.running_runs(conn)
+    loading = bool(missing) and deferred.load_running(engine)
     state = {
         "database": db.describe(engine),
         "revision": current,
         "head": head,
         "up_to_date": current == head,
         "deferred": missing,
+        "deferred_by_running_load": loading,
+        "runs": {"running": [r.as_dict() for r in running], "killed": [r.as_dict() for r in killed]},
     }
     if as_json:
         echo_json(state)
-    else:
+        return
+    typer.echo(
+        f"database: {state['database']}\nrevision: {current or 'none (run `recsys db upgrade`)'}\nhead:     {head}"
+    )
+    if current != head:
+        typer.echo("migrations pending: run `recsys db upgrade`")
+    if missing and loading:
         typer.echo(
-            f"database: {state['database']}\nrevision: {current or 'none (run `recsys db upgrade`)'}\nhead:     {head}"
+            f"set aside by a bulk load running now (it rebuilds them when it ends): {', '.join(missing)}"
         )
-        if current != head:
-            typer.echo("migrations pending: run `recsys db upgrade`")
-        if missing:
-            typer.echo(
-                f"set aside by a bulk load (running, or interrupted: `recsys db upgrade` rebuilds them): "
-                f"{', '.join(missing)}"
-            )
+    elif missing:
+        typer.echo(
+            f"set aside by an interrupted bulk load (`recsys db upgrade` rebuilds them): {', '.join(missing)}"
+        )
+    for run in running:
+        typer.echo(f"running: {run.describe()}")
+    for run in killed:
+        typer.echo(f"marked killed: {run.error}")
 
 
 # --------------------------------------------------------------------------- catalog

@@ -33,8 +33,9 @@ import sqlalchemy as sa
 
 from pipelines.index import track_payloads
 from pipelines.ingest.report import Progress
+from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog
-from recsys.catalog.schema import AudioAsset, IngestReject, ModelVersion, PipelineRun, TrackEmbedding
+from recsys.catalog.schema import AudioAsset, IngestReject, ModelVersion, TrackEmbedding
 from recsys.embedders.base import Embedder
 from recsys.errors import AudioError, DimensionMismatchError
 from recsys.media.ahead import map_ahead
@@ -150,13 +151,7 @@ def embed_audio(
     progress = progress or Progress.quiet()
     with engine.begin() as conn:
         mv_id = ensure_model_version(conn, embedder)
-        run_id = conn.execute(
-            sa.insert(PipelineRun)
-            .values(
-                job=SOURCE, status="running", params={"encoder": embedder.kind, "version": embedder.version}
-            )
-            .returning(PipelineRun.id)
-        ).scalar_one()
+        run_id = runs.start_run(conn, SOURCE, {"encoder": embedder.kind, "version": embedder.version})
         todo = pending_tracks(conn, embedder.name, mv_id)
         rejected_before = set(
             conn.execute(sa.select(IngestReject.location).where(IngestReject.source == SOURCE)).scalars()
@@ -303,14 +298,9 @@ def record_embeddings(conn: sa.Connection, vector: str, mv_id: int, items: list[
 def _finish_run(
     engine: sa.Engine, run_id: int, report: EmbedReport, *, status: str, error: str | None = None
 ) -> None:
+    counts = {k: v for k, v in report.as_dict().items() if k != "rejects"}
     with engine.begin() as conn:
-        conn.execute(
-            sa.update(PipelineRun)
-            .where(PipelineRun.id == run_id)
-            .values(
-                status=status,
-                counts={k: v for k, v in report.as_dict().items() if k != "rejects"},
-                error=error,
-                finished_at=datetime.now(UTC),
-            )
-        )
+        if status == "done":
+            runs.finish_run(conn, run_id, counts=counts)
+        else:
+            runs.fail_run(conn, run_id, error or status, counts=counts)

@@ -38,7 +38,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +46,9 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from pipelines.embed import Pending, record_embeddings, write_track_vectors
+from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog, sha256_file
-from recsys.catalog.schema import Artist, AudioAsset, ModelVersion, PipelineRun, Track, TrackEmbedding
+from recsys.catalog.schema import Artist, AudioAsset, ModelVersion, Track, TrackEmbedding
 from recsys.errors import DimensionMismatchError, VideoError
 from recsys.recommend.video_scoring import MODEL_FIELD, VECTOR, Bundle
 from recsys.vectorstore.base import Point, VectorStore
@@ -117,11 +117,7 @@ def embed_music(
     report.resized = ensure_music_collection(store, bundle.model.config.embed_dim, resize=resize)
     todo = pending_music(engine, store, version_id, bundle.version, report)
     with engine.begin() as conn:
-        run_id = conn.execute(
-            sa.insert(PipelineRun)
-            .values(job=SOURCE, status="running", params={"model": bundle.version, "pending": len(todo)})
-            .returning(PipelineRun.id)
-        ).scalar_one()
+        run_id = runs.start_run(conn, SOURCE, {"model": bundle.version, "pending": len(todo)})
     size = max(1, batch_size)
     try:
         for number, start in enumerate(range(0, len(todo), size)):
@@ -273,11 +269,10 @@ def _finish_run(
 ) -> None:
     counts = {"embedded": report.embedded, "unchanged": report.unchanged, "failed": len(report.failed)}
     with engine.begin() as conn:
-        conn.execute(
-            sa.update(PipelineRun)
-            .where(PipelineRun.id == run_id)
-            .values(status=status, counts=counts, error=error, finished_at=datetime.now(UTC))
-        )
+        if status == "done":
+            runs.finish_run(conn, run_id, counts=counts)
+        else:
+            runs.fail_run(conn, run_id, error or status, counts=counts)
 
 
 def register_synthetic_music(engine: Engine, folder: Path, rows: list[dict[str, Any]]) -> int:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import torch
 from sqlalchemy import Engine, select
 
+from recsys.catalog import runs
 from recsys.catalog.db import session_scope
 from recsys.catalog.queries import playlist_entries
-from recsys.catalog.schema import DEFAULT_NAMESPACE, ModelVersion, PipelineRun
+from recsys.catalog.schema import DEFAULT_NAMESPACE, ModelVersion
 from recsys.errors import NotFoundError
 from recsys.models.playlist_seq2seq import FitReport, Seq2SeqConfig, Seq2SeqEncoder, fit_seq2seq
 
@@ -82,13 +82,10 @@ def train_playlist_encoder(
     if threads:
         torch.set_num_threads(threads)
     data = load_playlists(engine, namespace=namespace)
-    with session_scope(engine) as session:
-        run = PipelineRun(
-            job="train playlist-encoder", params={"config": asdict(config), "namespace": namespace}
+    with engine.begin() as conn:
+        run_id = runs.start_run(
+            conn, "train playlist-encoder", {"config": asdict(config), "namespace": namespace}
         )
-        session.add(run)
-        session.flush()
-        run_id = run.id
     try:
         encoder, report = fit_seq2seq(
             data.playlists,
@@ -127,14 +124,11 @@ def train_playlist_encoder(
 
 
 def _finish_run(engine: Engine, run_id: int, *, status: str, **values: Any) -> None:
-    with session_scope(engine) as session:
-        run = session.get(PipelineRun, run_id)
-        if run is None:  # pragma: no cover - the row was written above
-            return
-        run.status = status
-        run.finished_at = datetime.now(UTC)
-        for key, value in values.items():
-            setattr(run, key, value)
+    with engine.begin() as conn:
+        if status == "done":
+            runs.finish_run(conn, run_id, **values)
+        else:
+            runs.fail_run(conn, run_id, values.pop("error", status), **values)
 
 
 def find_encoder(engine: Engine, *, label: str | None = None, version: str | None = None) -> ModelVersion:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from recsys.embedders.checkpoints import DEFAULT_MODEL, DEFAULT_REVISION
+from recsys.errors import ConfigError
 
 SPOTIFY_API_BASE = "https://api.spotify.com/v1/"
 SPOTIFY_TOKEN_URL = "https://accounts.spotify.com/api/token"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 class Settings(BaseSettings):
@@ -50,6 +55,12 @@ class Settings(BaseSettings):
         default=None,
         description="A user access token (for the current user's playlists); skips the OAuth flow.",
     )
+    spotify_deadline_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest time one Spotify request may take, however slowly the answer arrives "
+        "(rate-limit waits are not counted).",
+    )
     device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N for the models.")
     batch_rows: int = Field(
         default=200_000, ge=1_000, description="Rows per bulk-load chunk during ingestion."
@@ -70,13 +81,29 @@ class Settings(BaseSettings):
         ge=1,
         description="Characters kept of a name, title or description; a longer one is cut, with a reject row.",
     )
+    sqlite_busy_timeout_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long a SQLite write waits for another process's write lock before it counts as busy.",
+    )
+    sqlite_lock_retries: int = Field(
+        default=3,
+        ge=0,
+        description="Times a write transaction that found the SQLite catalog busy starts again "
+        "(after 1 s, 2 s, 4 s, ...) before the command gives up.",
+    )
+    log_level: str = Field(
+        default="WARNING",
+        description="Level of recsys's own log messages: DEBUG, INFO, WARNING or ERROR.",
+    )
     audio_model: str = Field(
-        default="ntua-slp/CultureMERT-95M",
+        default=DEFAULT_MODEL,
         description="CultureMERT (or any MERT/HuBERT-shaped) checkpoint: a Hugging Face id or a local directory.",
     )
     audio_model_revision: str = Field(
-        default="main",
-        description="Hub revision (branch, tag or commit) of audio_model; pin a commit in production.",
+        default=DEFAULT_REVISION,
+        description="Hub revision (branch, tag or commit) of audio_model; a commit pins the weights, "
+        "a branch or tag warns with the commit it resolved to.",
     )
     audio_layers: str = Field(
         default="mean",
@@ -111,6 +138,14 @@ class Settings(BaseSettings):
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
 
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
     @field_validator("spotify_api_base")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
@@ -131,3 +166,51 @@ class Settings(BaseSettings):
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """``Settings`` from the environment; an invalid value is a one-line ``ConfigError`` naming each variable.
+
+    For example ``RECSYS_BATCH_ROWS=500: must be at least 1000``.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError("; ".join(_describe(error) for error in exc.errors())) from None
+
+
+_RULES = {
+    "greater_than_equal": "must be at least {ge}",
+    "greater_than": "must be more than {gt}",
+    "less_than_equal": "must be at most {le}",
+    "less_than": "must be less than {lt}",
+    "int_parsing": "must be a whole number",
+    "int_from_float": "must be a whole number",
+    "int_type": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "bool_parsing": "must be true or false",
+    "finite_number": "must be a finite number",
+}
+
+
+def _describe(error: Any) -> str:
+    """``RECSYS_NAME=value: rule`` for one pydantic error (a secret's value is not shown)."""
+    field = str(error["loc"][0]) if error.get("loc") else "?"
+    name = f"RECSYS_{field.upper()}"
+    rule = _RULES.get(error["type"])
+    if rule is not None:
+        rule = rule.format(
+            **{k: f"{v:g}" if isinstance(v, float) else v for k, v in error.get("ctx", {}).items()}
+        )
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+        rule = message[:1].lower() + message[1:]
+    value = error.get("input")
+    if field in Settings.model_fields and "SecretStr" in str(Settings.model_fields[field].annotation):
+        shown = "…"
+    elif isinstance(value, str):
+        shown = value if len(value) <= 80 else value[:77] + "..."
+    else:
+        return f"{name}: {rule}"
+    return f"{name}={shown}: {rule}"

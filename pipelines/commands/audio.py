@@ -11,6 +11,7 @@ import typer
 from pipelines.commands import groups
 from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
 from recsys.config import Settings
+from recsys.embedders.checkpoints import DEFAULT_REVISION
 
 embed_app = groups.embed_app
 models_app = groups.models_app
@@ -126,7 +127,9 @@ def models_merge(
     ],
     out: Annotated[Path, typer.Option(help="Directory for the merged checkpoint.")],
     lam: Annotated[float, typer.Option("--lambda", help="Scale of the summed task vectors.")] = 0.2,
-    revision: Annotated[str, typer.Option(help="Hub revision for ids.")] = "main",
+    revision: Annotated[
+        str, typer.Option(help="Hub revision for ids: a commit pins the weights; a branch warns.")
+    ] = DEFAULT_REVISION,
 ) -> None:
     """Task arithmetic: base + lambda * sum(culture - base), saved as a loadable checkpoint."""
     from recsys.embedders.merge import merge_checkpoints

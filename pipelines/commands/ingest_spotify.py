@@ -49,7 +49,7 @@ def ingest_spotify(
     from pipelines.ingest.report import Progress
     from pipelines.ingest.spotify import SpotifyInputs
     from pipelines.ingest.spotify import ingest_spotify as run
-    from pipelines.ingest.spotify_client import RetryPolicy, SpotifyApi
+    from pipelines.ingest.spotify_client import RetryPolicy, SpotifyApi, invalid_retry_after_note
 
     cfg = settings()
     inputs = SpotifyInputs(
@@ -68,4 +68,7 @@ def ingest_spotify(
         report.messages.append(
             f"spotify: rate limited {len(api.policy.waits)} time(s), waited {sum(api.policy.waits):.0f} s in all"
         )
+    note = invalid_retry_after_note(api.policy)
+    if note:
+        report.messages.append(note)
     finish_ingest(report, as_json)

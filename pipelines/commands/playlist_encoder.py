@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -76,7 +77,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             device=cfg.device,
             threads=threads,
             max_seconds=max_minutes * 60 if max_minutes else None,
-            progress=not as_json,
+            progress=not as_json and sys.stderr.isatty(),  # a bar on a terminal only
         )
         if as_json:
             echo_json(result.as_dict())

@@ -7,10 +7,11 @@ import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import click
 import typer
 from sqlalchemy import Engine
 
-from recsys.config import Settings
+from recsys.config import Settings, load_settings
 from recsys.errors import RecsysError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,16 +36,32 @@ def translate_errors(fn: F) -> F:
 
 
 def settings() -> Settings:
-    return Settings()
+    """The settings of this run: built once, where the command starts (an invalid value: one ``ConfigError`` line)."""
+    context = click.get_current_context(silent=True)
+    if context is not None and isinstance(context.find_root().obj, Settings):
+        return context.find_root().obj
+    cfg = load_settings()
+    if context is not None and context.find_root().obj is None:
+        context.find_root().obj = cfg
+    return cfg
+
+
+def catalog_engine(cfg: Settings) -> Engine:
+    """The catalog engine as the settings describe it (the data dir made for the embedded database)."""
+    from recsys.catalog import db
+
+    if cfg.database_url is None:
+        cfg.ensure_data_dir()
+    return db.make_engine(
+        cfg.catalog_url, busy_timeout_s=cfg.sqlite_busy_timeout_s, lock_retries=cfg.sqlite_lock_retries
+    )
 
 
 def engine_for(cfg: Settings, *, migrate: bool = False) -> Engine:
     """The catalog engine; checks (or applies, with ``migrate``) the migrations first."""
     from recsys.catalog import db
 
-    if cfg.database_url is None:
-        cfg.ensure_data_dir()
-    engine = db.make_engine(cfg.catalog_url)
+    engine = catalog_engine(cfg)
     if migrate:
         db.upgrade(engine)
     else:

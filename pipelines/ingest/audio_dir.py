@@ -30,6 +30,7 @@ from recsys.catalog import batches
 from recsys.catalog import keys as k
 from recsys.catalog.bulk import merge_chunk
 from recsys.catalog.bulk_audio import DURATION_TOLERANCE_MS, known_assets, match_tracks, merge_assets
+from recsys.catalog.db import write_transaction
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.errors import InputError, RecordError
 
@@ -243,7 +244,7 @@ def ingest_audio_dir(
     for path in files:
         stat = path.stat()
         listing.update(f"{path}\x00{stat.st_size}\x00{stat.st_mtime_ns}\n".encode())
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         seen_before = batches.find_done_batch(conn, SOURCE, location, listing.hexdigest()) is not None
         batch_id = batches.open_batch(conn, SOURCE, location, listing.hexdigest())
     linker = _Linker()
@@ -267,7 +268,7 @@ def ingest_audio_dir(
                 log.add(str(path), str(exc), batch_id=batch_id)
             except OSError as exc:
                 log.add(str(path), f"unreadable file: {exc.strerror or exc}", batch_id=batch_id)
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             counts = _load_group(conn, probed, linker, batch_id)
             report.add_rejects(log)
             rejected += len(log.rows)
@@ -289,7 +290,7 @@ def ingest_audio_dir(
     if seen_before and not totals["audio_assets"]:
         report.skipped += 1  # the same listing, nothing changed: its batch row stays as it was
         return report
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         batches.close_batch(
             conn,
             batch_id,

@@ -28,7 +28,6 @@ import io
 import operator
 import re
 import struct
-import threading
 import unicodedata
 import zipfile
 import zlib
@@ -64,6 +63,7 @@ from pipelines.ingest.normalize import (
 from pipelines.ingest.report import IngestReport, Progress
 from recsys.catalog import batches, bulk
 from recsys.catalog.bulk import merge_dimensions, merge_facts
+from recsys.catalog.db import write_transaction
 from recsys.catalog.deferred import catalog_entries, deferred
 from recsys.catalog.schema import DEFAULT_NAMESPACE, IngestBatch
 from recsys.errors import InputError
@@ -823,29 +823,32 @@ def _ingest(
     # for its dimensions only); this thread goes on reading while at most _IN_FLIGHT chunks
     # are unsettled.
     inflight: deque[tuple[Future[None], list[_Pending]]] = deque()
-    failed = threading.Event()  # a merge failed: the chunks queued behind it are left alone
+    # The numbers of the chunks whose merge failed: the chunks queued behind one are left alone
+    # (those before it are not: the dimensions writer may run a chunk ahead of the facts writer).
+    failed: list[int] = []
+    submitted = 0
 
     known_tracks = bulk.KnownTracks()
     with engine.connect() as conn:
         known_tracks.prime(conn)
 
-    def merge(step: Callable[..., Any], *args: Any) -> Any:
-        """``step(conn, *args)`` in a transaction of its own, unless a merge before it failed."""
-        if failed.is_set():
+    def merge(number: int, step: Callable[..., Any], *args: Any) -> Any:
+        """``step(conn, *args)`` in a transaction of its own, unless the merge of an earlier chunk failed."""
+        if failed and number > min(failed):
             raise _Abandoned
         try:
-            with engine.begin() as conn:
+            with write_transaction(engine) as conn:
                 return step(conn, *args)
         except BaseException:
-            failed.set()
+            failed.append(number)
             raise
 
-    def dimensions(chunk: _Chunk) -> pl.DataFrame | None:
-        return merge(_merge_dimensions, chunk, known_tracks)
+    def dimensions(number: int, chunk: _Chunk) -> pl.DataFrame | None:
+        return merge(number, _merge_dimensions, chunk, known_tracks)
 
-    def facts(chunk: _Chunk, track_ids: Future[pl.DataFrame | None]) -> None:
+    def facts(number: int, chunk: _Chunk, track_ids: Future[pl.DataFrame | None]) -> None:
         # The chunk's dimensions first: their failure is re-raised here.
-        merge(_merge_facts, chunk, track_ids.result(), namespace)
+        merge(number, _merge_facts, chunk, track_ids.result(), namespace)
 
     def settle_oldest() -> None:
         future, chunk = inflight.popleft()
@@ -855,12 +858,13 @@ def _ingest(
             report.add_rejects(item.rejects)
 
     def flush() -> None:
-        nonlocal pending, pending_rows
+        nonlocal pending, pending_rows, submitted
         # The chunk is normalised while the previous ones merge, with what the load knew then.
         if pending:
             chunk = _prepare(pending, known_tracks, limits.max_name_chars)
-            track_ids = dim_writer.submit(dimensions, chunk)
-            inflight.append((fact_writer.submit(facts, chunk, track_ids), chunk.pending))
+            submitted += 1
+            track_ids = dim_writer.submit(dimensions, submitted, chunk)
+            inflight.append((fact_writer.submit(facts, submitted, chunk, track_ids), chunk.pending))
             while len(inflight) > _IN_FLIGHT:
                 settle_oldest()
         pending, pending_rows = [], 0
@@ -1066,5 +1070,5 @@ def _merge_facts(conn: Connection, chunk: _Chunk, track_ids: pl.DataFrame | None
 def _reject_input(engine: Engine, location: str, reason: str, raw: Any = None) -> None:
     log = batches.RejectLog(SOURCE)
     log.add(location, reason, raw)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         log.flush(conn)

@@ -29,6 +29,7 @@ from pipelines.ingest.spotify_client import SpotifyApi, SpotifyRefused
 from pipelines.ingest.spotify_map import Collected, artist_genres, catalog_chunk, parse_id
 from recsys.catalog import batches
 from recsys.catalog.bulk import merge_chunk
+from recsys.catalog.db import write_transaction
 from recsys.catalog.schema import DEFAULT_NAMESPACE, Artist
 from recsys.errors import ConfigError, InputError, RecordError
 
@@ -275,7 +276,7 @@ def ingest_document(
     log = batches.RejectLog(SOURCE)
     collected = Collected()
     collected.document(document, location, log)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         batch_id = batches.open_batch(conn, SOURCE, location, checksum)
         merge_chunk(conn, catalog_chunk(collected, log, batch_id), namespace=namespace)
         store_genres(conn, artist_genres(collected))
@@ -315,5 +316,5 @@ def _reject_input(engine: Engine, report: IngestReport, location: str, reason: s
     log = batches.RejectLog(SOURCE)
     log.add(location, reason, raw)
     report.add_rejects(log)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         log.flush(conn)

@@ -2,23 +2,37 @@
 
 Every request goes through spotipy on a ``requests`` session whose adapter retries
 429 (waiting out ``Retry-After``, up to ``RetryPolicy.max_wait_s`` per wait) and 5xx
-answers (exponential backoff). What spotipy does not say clearly becomes a named error:
+answers (exponential backoff). A ``Retry-After`` that is neither a number of seconds
+nor an HTTP date is waited out as the default backoff instead (and said so). Each
+attempt has a deadline (``RECSYS_SPOTIFY_DEADLINE_S``, 60 s): the per-read timeout
+alone lets a server that sends a byte every few seconds hold a request for ever, so
+at the deadline the request's socket is shut, whatever it was waiting for (the
+headers or the body). Rate-limit and backoff waits between attempts do not count.
+What spotipy does not say clearly becomes a named error:
 
 - ``SpotifyRefused``: a 403 or 404 for one resource (an endpoint Spotify has closed, a
   playlist the user neither owns nor collaborates on, an id that does not exist); the
   caller reports it for that input and goes on with the others;
 - ``RecordError``: an answer that is not valid JSON (spotipy alone would return None);
 - ``SourceError``: anything that stops the whole run (no credentials accepted, the API
-  unreachable, a rate limit longer than the allowed wait or retries exhausted).
+  or the token endpoint unreachable (each named as such), a request past its deadline,
+  a rate limit longer than the allowed wait or retries exhausted).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import email.utils
 import json
 import logging
+import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC
 from typing import Any
 
 import requests
@@ -26,6 +40,8 @@ import spotipy
 from requests.adapters import HTTPAdapter
 from spotipy.cache_handler import MemoryCacheHandler
 from spotipy.oauth2 import SpotifyClientCredentials, SpotifyOauthError
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
 from recsys.config import SPOTIFY_API_BASE, Settings
@@ -35,6 +51,7 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 # spotipy logs every HTTP error at ERROR level; ingestion reports them itself, in one line per input.
 logging.getLogger("spotipy").addHandler(logging.NullHandler())
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,17 +60,164 @@ class RetryPolicy:
 
     max_retries: int = 5  # per request, for 429 and 5xx answers
     max_wait_s: float = 60.0  # the longest single Retry-After this run waits out
-    backoff_s: float = 0.5  # exponential backoff factor for 5xx answers without Retry-After
-    timeout_s: float = 20.0  # per request
+    backoff_s: float = 0.5  # exponential backoff factor for 5xx answers and invalid Retry-After values
+    timeout_s: float = 20.0  # per read
+    deadline_s: float | None = None  # per attempt, however slowly the answer comes (None: the setting)
     sleep: Callable[[float], None] = time.sleep
     waits: list[float] = field(default_factory=list)  # every rate-limit wait taken, in seconds
+    invalid_retry_after: list[str] = field(default_factory=list)  # Retry-After values that were not valid
+
+
+def parse_retry_after(value: str, now: float | None = None) -> float | None:
+    """Seconds a ``Retry-After`` asks to wait (a number of seconds or an HTTP date); None when it is invalid.
+
+    Unlike urllib3's, the value is not cut to six hours: a message reports what the server asked.
+    """
+    value = value.strip()
+    if re.fullmatch(r"[0-9]+", value):
+        return float(int(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class DeadlineExceeded(requests.Timeout):
+    """One attempt at a request took longer than its deadline."""
+
+    def __init__(self, url: str, deadline_s: float) -> None:
+        super().__init__(f"{url} took longer than its {deadline_s:g} s deadline")
+        self.url, self.deadline_s = url, deadline_s
+
+
+class _Watch:
+    """The deadline of one request: when it passes, the request's socket is shut, which ends any read."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.expired = False
+        self._done = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+        self.restart()
+
+    def restart(self) -> None:
+        """Give the next attempt the whole deadline (after a wait between attempts)."""
+        self.pause()
+        self._timer = threading.Timer(self.seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def pause(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.expired and sock is not None:
+                _shut(sock)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._done = True
+        self.pause()
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self.expired = True
+            if self._sock is not None:
+                _shut(self._sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # closed already
+        sock.shutdown(socket.SHUT_RDWR)
+
+
+# The watch of the request this thread is sending, for the connection that carries it.
+_WATCH: contextvars.ContextVar[_Watch | None] = contextvars.ContextVar("spotify_request_watch", default=None)
+
+
+class _WatchedHTTPConnection(HTTPConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        watch = _WATCH.get()
+        if watch is not None:
+            watch.watch(self.sock)
+
+
+class _WatchedHTTPSConnection(HTTPSConnection):
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        super().request(*args, **kwargs)
+        watch = _WATCH.get()
+        if watch is not None:
+            watch.watch(self.sock)
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """``requests``' adapter with a deadline on each attempt, body included, however slowly it arrives."""
+
+    def __init__(self, deadline_s: float, **kwargs: Any) -> None:
+        self.deadline_s = deadline_s
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        if hasattr(manager, "pool_classes_by_scheme"):
+            manager.pool_classes_by_scheme = dict(_WATCHED_POOLS)
+        return manager
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        stream = bool(kwargs.pop("stream", args[0] if args else False))
+        args = args[1:]
+        watch = _Watch(self.deadline_s)
+        token = _WATCH.set(watch)
+        try:
+            response = super().send(request, True, *args, **kwargs)
+            if not stream:
+                response.content  # noqa: B018 - the body, read while the deadline is watched
+        except requests.RequestException:
+            if watch.expired:
+                raise DeadlineExceeded(str(request.url), self.deadline_s) from None
+            raise
+        finally:
+            watch.finish()
+            _WATCH.reset(token)
+        if watch.expired:
+            response.close()
+            raise DeadlineExceeded(str(request.url), self.deadline_s)
+        return response
 
 
 class BoundedRetry(Retry):
     """urllib3's Retry that waits out ``Retry-After`` only up to a bound, and records each wait.
 
     A ``Retry-After`` longer than the bound stops the run at once with a clear message
-    (waiting less and retrying early only earns another 429).
+    (waiting less and retrying early only earns another 429); an invalid one is waited
+    out as the default backoff. Waits between attempts do not count against an
+    attempt's deadline.
     """
 
     def __init__(self, *args: Any, policy: RetryPolicy | None = None, **kwargs: Any) -> None:
@@ -65,10 +229,27 @@ class BoundedRetry(Retry):
         fresh.policy = self.policy
         return fresh
 
+    def sleep(self, response: Any = None) -> None:
+        watch = _WATCH.get()
+        if watch is not None:
+            watch.pause()
+        try:
+            super().sleep(response)
+        finally:
+            if watch is not None:
+                watch.restart()
+
     def sleep_for_retry(self, response: Any) -> bool:
-        retry_after = self.get_retry_after(response)
-        if retry_after is None:
+        header = response.headers.get("Retry-After")
+        if header is None:
             return False
+        retry_after = parse_retry_after(header)
+        if retry_after is None:
+            wait = self.policy.backoff_s * 2 ** max(len(self.history) - 1, 0)
+            self.policy.invalid_retry_after.append(header)
+            log.info("invalid Retry-After %r: waiting the default backoff of %g s", header, wait)
+            self.policy.sleep(wait)
+            return True
         if retry_after > self.policy.max_wait_s:
             raise SourceError(
                 f"Spotify rate limit: the Web API asks to wait {retry_after:.0f} s (Retry-After), more than "
@@ -76,11 +257,12 @@ class BoundedRetry(Retry):
             )
         if retry_after > 0:
             self.policy.waits.append(retry_after)
+            log.info("rate limited: waiting %g s (Retry-After)", retry_after)
             self.policy.sleep(retry_after)
         return True
 
 
-def _session(policy: RetryPolicy) -> requests.Session:
+def _session(policy: RetryPolicy, deadline_s: float) -> requests.Session:
     retry = BoundedRetry(
         total=policy.max_retries,
         connect=2,
@@ -93,10 +275,29 @@ def _session(policy: RetryPolicy) -> requests.Session:
         policy=policy,
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry)
+    adapter = DeadlineAdapter(deadline_s, max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+def invalid_retry_after_note(policy: RetryPolicy) -> str | None:
+    """What was done about invalid ``Retry-After`` values, for the report; None when there was none."""
+    if not policy.invalid_retry_after:
+        return None
+    values = ", ".join(repr(v) for v in dict.fromkeys(policy.invalid_retry_after))
+    return (
+        f"spotify: {len(policy.invalid_retry_after)} rate-limit answer(s) with an invalid Retry-After ({values}): "
+        "waited the default backoff instead"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost reason of a ``requests`` error, without urllib3's pool and retry wrapping."""
+    inner: Any = exc.args[0] if exc.args else exc
+    reason = getattr(inner, "reason", None) or inner
+    text = str(reason)
+    return text.split("): ", 1)[1] if "): " in text else text
 
 
 class SpotifyApi:
@@ -105,7 +306,9 @@ class SpotifyApi:
     def __init__(self, settings: Settings, policy: RetryPolicy | None = None) -> None:
         self.policy = policy or RetryPolicy()
         self.base = settings.spotify_api_base
-        session = _session(self.policy)
+        self.token_url = settings.spotify_token_url
+        self.deadline_s = self.policy.deadline_s or settings.spotify_deadline_s
+        session = _session(self.policy, self.deadline_s)
         self._last: requests.Response | None = None
         session.hooks["response"].append(self._remember)
         token = settings.spotify_access_token
@@ -150,11 +353,24 @@ class SpotifyApi:
             raise self._translate(what, exc) from None
         except SpotifyOauthError as exc:
             raise SourceError(
-                f"Spotify refused the client credentials ({exc.error or 'no error code'}) at the token URL: "
-                f"{exc.error_description or exc}"
+                f"Spotify's token endpoint {self.token_url} refused the client credentials "
+                f"({exc.error or 'no error code'}): {exc.error_description or exc}"
+            ) from None
+        except DeadlineExceeded as exc:
+            raise SourceError(
+                f"Spotify request {exc.url} ({what}) was not answered within its {exc.deadline_s:g} s deadline "
+                "(RECSYS_SPOTIFY_DEADLINE_S): the server sends too slowly; run again later (what was ingested "
+                "is kept)"
             ) from None
         except requests.RequestException as exc:
-            raise SourceError(f"cannot reach the Spotify Web API at {self.base} ({what}): {exc}") from None
+            url = str(getattr(exc.request, "url", "") or "")
+            if url.startswith(self.token_url):
+                raise SourceError(
+                    f"cannot get a token from the Spotify token endpoint {self.token_url} ({what}): {_reason(exc)}"
+                ) from None
+            raise SourceError(
+                f"cannot reach the Spotify Web API at {self.base} ({what}): {_reason(exc)}"
+            ) from None
         if not isinstance(result, dict):
             raise RecordError(f"{what}: {self._bad_body()}")
         return result
@@ -205,9 +421,15 @@ class SpotifyApi:
             # spotipy reports every exhausted retry as a 429; the reason says which status it was.
             reason = str(exc.reason or "")
             if "429" in reason or not reason:
+                invalid = self.policy.invalid_retry_after
+                waited = (
+                    f" (its Retry-After {invalid[-1]!r} is invalid: the default backoff was waited instead)"
+                    if invalid
+                    else ""
+                )
                 return SourceError(
                     f"Spotify rate limit: still answering 429 for {what} after {self.policy.max_retries} "
-                    "retries; run again later (what was ingested is kept)"
+                    f"retries{waited}; run again later (what was ingested is kept)"
                 )
             return SourceError(
                 f"Spotify Web API kept failing for {what} after {self.policy.max_retries} retries ({reason})"

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine
 
 from pipelines.ingest.report import IngestReport, Progress
 from recsys.catalog import batches
+from recsys.catalog.db import write_transaction
 from recsys.errors import InputError
 
 # (connection, chunk rows, batch id, reject log) -> rows loaded per kind
@@ -414,7 +415,7 @@ def reject_input(engine: Engine, source: str, location: str, reason: str) -> Non
     """Store the reject row of an input that could not be read at all."""
     log = batches.RejectLog(source)
     log.add(location, reason)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         log.flush(conn)
 
 
@@ -441,7 +442,7 @@ def load_stream(
 
     Rows the parser could not split (``_invalid``) become rejects here, in their chunk's transaction.
     """
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         batch_id = batches.open_batch(conn, source, location, checksum)
     loaded: Counter[str] = Counter()
     rejected = rows = 0
@@ -467,7 +468,7 @@ def load_stream(
             good = chunk.filter(pl.col(INVALID).is_null()).drop(INVALID)
         else:
             good = chunk
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             counts = load(conn, good, batch_id, log)
             for row in log.rows:
                 row["batch_id"] = batch_id
@@ -478,7 +479,7 @@ def load_stream(
         report.add_loaded(**counts)
         rows += chunk.height
         progress.advance(task, chunk.height)
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         batches.close_batch(
             conn,
             batch_id,

@@ -1,44 +1,141 @@
-"""Engines, sessions and migrations for the catalog database (PostgreSQL or SQLite)."""
+"""Engines, sessions and migrations for the catalog database (PostgreSQL or SQLite).
+
+SQLite has one writer at a time. A write waits up to the busy timeout
+(``busy_timeout_s``, the setting ``RECSYS_SQLITE_BUSY_TIMEOUT_S``, 30 s by default)
+for another process's write lock; :func:`write_transaction` takes the lock when the
+transaction starts, before it reads or writes anything, so a transaction that found
+the database busy can safely start again: it does so ``lock_retries`` times
+(``RECSYS_SQLITE_LOCK_RETRIES``, 3 by default) after 1 s, 2 s, 4 s, ... Whatever still
+finds the database locked raises one :class:`~recsys.errors.LockedError` naming the
+database, never SQLAlchemy's ``OperationalError``; a database that cannot be reached
+at all is a one-line :class:`~recsys.errors.CatalogError`.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from recsys.errors import CatalogError
+from recsys.errors import CatalogError, LockedError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
+BUSY_TIMEOUT_S = 30.0
+LOCK_RETRIES = 3
+LOCK_BACKOFF_S = 1.0  # the first wait before a busy transaction starts again; doubled each time
+_BUSY_OPTION, _RETRIES_OPTION = "recsys_busy_timeout_s", "recsys_lock_retries"
+
+log = logging.getLogger(__name__)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_s: float) -> Any:
+    def pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_s * 1000)}")
+        cursor.close()
+
+    return pragmas
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``; for SQLite the parent folder is created and WAL mode switched on."""
+def _is_locked(error: BaseException) -> bool:
+    text = str(error)
+    return "database is locked" in text or "database table is locked" in text
+
+
+def _named_errors(context: ExceptionContext) -> BaseException | None:
+    """SQLAlchemy's error as a named recsys error, where it is one a user can act on."""
+    engine = context.engine
+    if engine is None or context.is_pre_ping:
+        return None
+    if engine.dialect.name == "sqlite" and _is_locked(context.original_exception):
+        timeout = engine.get_execution_options().get(_BUSY_OPTION, BUSY_TIMEOUT_S)
+        return LockedError(
+            f"catalog database {describe(engine)} is busy: another process has held its write lock for more "
+            f"than {timeout:g} s (RECSYS_SQLITE_BUSY_TIMEOUT_S), as a bulk load or an index rebuild can; "
+            "run the command again when that process is done, or raise RECSYS_SQLITE_BUSY_TIMEOUT_S"
+        )
+    if context.connection is None and isinstance(context.sqlalchemy_exception, OperationalError):
+        reason = str(context.original_exception).strip().splitlines()
+        return CatalogError(
+            f"cannot reach the catalog database at {describe(engine)}: {reason[0] if reason else 'no reason given'}"
+        )
+    return None
+
+
+def make_engine(
+    url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, lock_retries: int = LOCK_RETRIES, **kwargs: Any
+) -> Engine:
+    """An engine for ``url``; for SQLite the parent folder is created and WAL mode switched on.
+
+    ``busy_timeout_s`` and ``lock_retries`` apply to SQLite (see the module docstring).
+    """
     parsed = make_url(url)
+    options = {_BUSY_OPTION: busy_timeout_s, _RETRIES_OPTION: lock_retries}
+    kwargs["execution_options"] = {**kwargs.get("execution_options", {}), **options}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
-        # Plain postgresql:// would pick psycopg2; the project ships psycopg 3.
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_pre_ping=True, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_s))
+    else:
+        if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+            # Plain postgresql:// would pick psycopg2; the project ships psycopg 3.
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
+    event.listen(engine, "handle_error", _named_errors)
+    return engine
+
+
+@contextmanager
+def write_transaction(engine: Engine, *, sleep: Any = time.sleep) -> Iterator[Connection]:
+    """A transaction that writes: committed on success, rolled back on error.
+
+    On SQLite it takes the database's write lock first (``BEGIN IMMEDIATE``), waiting
+    up to the busy timeout; when another process still holds it, the transaction
+    starts again after 1 s, 2 s, 4 s, ... up to the engine's ``lock_retries`` times,
+    then raises :class:`LockedError`. Nothing has been read or written when it starts
+    again, so nothing is lost or done twice. On PostgreSQL it is ``engine.begin()``.
+    """
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            _lock_for_writing(conn, engine, sleep)
+        yield conn
+
+
+def _lock_for_writing(conn: Connection, engine: Engine, sleep: Any) -> None:
+    options = engine.get_execution_options()
+    retries = int(options.get(_RETRIES_OPTION, LOCK_RETRIES))
+    started = time.monotonic()
+    for attempt in range(retries + 1):
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            return
+        except LockedError as exc:
+            if attempt == retries:
+                waited = time.monotonic() - started
+                raise LockedError(
+                    f"{exc} (tried {retries + 1} times over {waited:.0f} s; RECSYS_SQLITE_LOCK_RETRIES)"
+                ) from None
+            pause = LOCK_BACKOFF_S * 2**attempt
+            log.debug(
+                "catalog database %s is busy: starting the transaction again in %g s (retry %d of %d)",
+                describe(engine),
+                pause,
+                attempt + 1,
+                retries,
+            )
+            sleep(pause)
 
 
 def is_postgres(engine: Engine) -> bool:

@@ -15,23 +15,37 @@ anywhere else, so a load killed halfway loses nothing: the next bulk load, or
 ``recsys db upgrade``, finds what is missing and rebuilds it. Until then queries
 are correct, only slower, and ``recsys db status`` names what is missing.
 
-On PostgreSQL a session advisory lock marks a load that has indexes set aside,
-so a second process never rebuilds them under a running load. SQLite cannot drop
-a foreign key without rebuilding the table, so there only indexes are deferred.
+A lock marks a load that has indexes set aside, so that a second process (a plain
+ingest, ``recsys db upgrade``) never rebuilds them under a running load: it leaves
+them to the load, and rebuilds them itself once the load's process is gone. On
+PostgreSQL it is a session advisory lock; on SQLite an ``flock`` on a file beside
+the database (``catalog.db-load.lock``), held for the load's lifetime and released
+by the system when its process ends, however it ends. SQLite cannot drop a foreign
+key without rebuilding the table, so there only indexes are deferred.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import Connection, Engine, ForeignKeyConstraint, Index, inspect
 from sqlalchemy.schema import AddConstraint, CreateIndex
 
+from recsys.catalog.db import write_transaction
 from recsys.catalog.schema import Base
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX: SQLite loads go unmarked
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger(__name__)
 
 # Non-unique indexes of the tables a catalog load writes; the loader never reads them.
 DEFERRABLE_INDEXES = (
@@ -98,13 +112,48 @@ class DeferReport:
     rebuild_s: float = 0.0
 
 
-def _try_lock(conn: Connection) -> bool:
-    """Take the load lock for this session (PostgreSQL); False when another session holds it."""
-    if conn.dialect.name != "postgresql":
-        return True
-    taken = bool(conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_LOCK_KEY})").scalar())
-    conn.commit()  # the lock belongs to the session, not to this transaction
-    return taken
+def lock_file(engine: Engine) -> Path | None:
+    """The file whose lock marks a SQLite load with indexes set aside (None: PostgreSQL, or SQLite in memory)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database).with_name(Path(database).name + "-load.lock")
+
+
+@contextmanager
+def _load_lock(engine: Engine) -> Iterator[bool]:
+    """Hold the load lock for the block; yields False (holding nothing) when another process holds it."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            taken = bool(conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_LOCK_KEY})").scalar())
+            conn.commit()  # the lock belongs to the session, not to this transaction
+            try:
+                yield taken
+            finally:
+                if taken:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
+                    conn.commit()
+        return
+    path = lock_file(engine)
+    if path is None or fcntl is None:
+        yield True
+        return
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def load_running(engine: Engine) -> bool:
+    """Whether another process's load holds the lock now (its indexes are set aside on purpose)."""
+    with _load_lock(engine) as taken:
+        return not taken
 
 
 def rebuild(engine: Engine) -> list[str]:
@@ -118,12 +167,6 @@ def rebuild(engine: Engine) -> list[str]:
     return report.rebuilt
 
 
-def _unlock(conn: Connection) -> None:
-    if conn.dialect.name == "postgresql":
-        conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_LOCK_KEY})")
-        conn.commit()
-
-
 # Indexes built at the same time on PostgreSQL, each in its own session: one sorts while
 # another writes its index out, and a small table's index does not wait for a large one's.
 REBUILD_SESSIONS = 2
@@ -135,7 +178,7 @@ def _rebuild(engine: Engine) -> list[str]:
         todo = missing(conn)
 
     def build(name: str) -> None:
-        with engine.begin() as conn:
+        with write_transaction(engine) as conn:
             if conn.dialect.name == "postgresql":
                 # Sorting in memory and with parallel workers; this transaction only.
                 conn.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
@@ -157,7 +200,7 @@ def _rebuild(engine: Engine) -> list[str]:
 
 def _drop(engine: Engine) -> list[str]:
     keys = _schema_objects()[1]
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         absent = set(missing(conn))
         dropped = []
         if conn.dialect.name == "postgresql":
@@ -192,18 +235,19 @@ def deferred(engine: Engine, enabled: bool = True) -> Iterator[DeferReport]:
     behind too. When another process's load holds them, this one leaves them to it.
     """
     report = DeferReport()
-    with engine.connect() as lock:
-        if not _try_lock(lock):
+    with _load_lock(engine) as taken:
+        if not taken:
+            log.debug("another process's load has indexes set aside: leaving them to it")
             yield report
             return
         try:
-            try:
-                if enabled:
-                    report.deferred = _drop(engine)
-                yield report
-            finally:
-                start = time.perf_counter()
-                report.rebuilt = _rebuild(engine)
-                report.rebuild_s = time.perf_counter() - start
+            if enabled:
+                report.deferred = _drop(engine)
+                log.debug("set aside for the load: %s", ", ".join(report.deferred))
+            yield report
         finally:
-            _unlock(lock)
+            start = time.perf_counter()
+            report.rebuilt = _rebuild(engine)
+            report.rebuild_s = time.perf_counter() - start
+            if report.rebuilt:
+                log.debug("rebuilt in %.1f s: %s", report.rebuild_s, ", ".join(report.rebuilt))

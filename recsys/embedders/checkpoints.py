@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import pickle
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,14 @@ from urllib.parse import urlparse
 
 from recsys.errors import ConfigError, NotFoundError
 
+log = logging.getLogger(__name__)
+
 DEFAULT_MODEL = "ntua-slp/CultureMERT-95M"
+# The hub revision used when none is given (RECSYS_AUDIO_MODEL_REVISION, `models merge --revision`).
+# Not yet a commit: no commit of the default model's main branch whose files could be checked was
+# at hand. Until it is one, every load at a branch or tag warns with the commit it resolved to (and
+# the model version recorded with each vector names that commit). To pin: set this to a full
+# 40-character commit id of DEFAULT_MODEL, as CLIP_DEFAULT_REVISION is.
 DEFAULT_REVISION = "main"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 CHECKPOINT_FILES = ["config.json", "preprocessor_config.json", *WEIGHT_FILES]
@@ -132,7 +141,21 @@ def resolve_checkpoint(
         raise ConfigError(f"invalid model id {model!r}: {exc}") from None
     except (LocalEntryNotFoundError, FileNotFoundError, OSError):
         path = _download(model, revision, kwargs)
+    if not is_commit(revision):
+        log.warning(
+            "model %s at %r, which can move, is commit %s today: pin it (RECSYS_AUDIO_MODEL_REVISION=%s, "
+            "or --revision) so that its weights cannot change under the vectors made with them",
+            model,
+            revision,
+            path.name,
+            path.name,
+        )
     return Checkpoint(path=path, source=model, revision=path.name)
+
+
+def is_commit(revision: str) -> bool:
+    """Whether ``revision`` names one commit (40 hexadecimal digits) rather than a branch or tag that can move."""
+    return re.fullmatch(r"[0-9a-f]{40}", revision) is not None
 
 
 def _download(model: str, revision: str, kwargs: dict[str, Any]) -> Path:

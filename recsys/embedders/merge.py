@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.embedders.checkpoints import (
+    DEFAULT_REVISION,
     Checkpoint,
     canonical_names,
     read_state_dict,
@@ -59,7 +60,7 @@ def merge_checkpoints(
     out: Path,
     *,
     lam: float = 0.2,
-    revision: str = "main",
+    revision: str = DEFAULT_REVISION,
     cache_dir: Path | None = None,
 ) -> MergeResult:
     """Merge ``cultures`` into ``base`` (ids or directories) and save a loadable checkpoint in ``out``."""
