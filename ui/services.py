@@ -20,8 +20,7 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import Engine
 
-from recsys.config import Settings
-from recsys.errors import ConfigError
+from recsys.config import Settings, load_settings
 from recsys.vectorstore.base import VectorStore
 
 TTL_S = 60  # cached query results live this long (a new ingest shows within a minute)
@@ -34,15 +33,7 @@ def settings() -> Settings:
 
 @st.cache_resource(show_spinner=False)
 def _settings(env: tuple[tuple[str, str], ...]) -> Settings:
-    from pydantic import ValidationError
-
-    try:
-        return Settings()
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ConfigError(
-            f"invalid setting RECSYS_{'_'.join(map(str, first['loc'])).upper()}: {first['msg']}"
-        ) from None
+    return load_settings()
 
 
 def catalog_url() -> str:

@@ -118,6 +118,7 @@ def test_similar_tracks_with_players(server: str, page: Any) -> None:
     open_page(page, f"{server}/similar")
     page.get_by_text("similarity").first.wait_for()
     assert page.get_by_text("similarity").count() == 10
+    page.locator("audio").first.wait_for(state="attached")
     assert page.locator("audio").count() >= 10
     no_error_on(page)
 
