@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up the project in ./.venv and run the main job or the tests.
-#   ./dev.sh demo   install and run the main job on embedded defaults (no server to start)
+#   ./dev.sh demo   install, run the main job on embedded defaults (no server to start), serve the UI
 #   ./dev.sh test   install with the development extras and run the test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -22,7 +22,7 @@ case "${1:-}" in
   demo)
     setup all
     shift
-    exec "$VENV/bin/recsys" demo "$@"
+    exec "$VENV/bin/recsys" demo --serve "$@"
     ;;
   test)
     setup dev

@@ -63,7 +63,7 @@ with st.sidebar:
         help="Your likes and dislikes are kept under this name, and continuations respect them.",
     )
     try:
-        st.caption(f"Data: `{services.settings().data_dir.resolve()}`")
+        st.caption(f"Data: `{services.data_dir_label()}`")
     except RecsysError as exc:  # an invalid setting: the page below says which, too
         st.caption(f"Settings: {exc}")
 

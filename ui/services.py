@@ -36,6 +36,15 @@ def _settings(env: tuple[tuple[str, str], ...]) -> Settings:
     return load_settings()
 
 
+def data_dir_label() -> str:
+    """The data dir as a person reads it: relative to where the UI was started when inside it."""
+    path = settings().data_dir.resolve()
+    try:
+        return "./" + str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def catalog_url() -> str:
     return settings().catalog_url
 

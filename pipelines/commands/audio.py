@@ -151,17 +151,19 @@ def models_merge(
 @translate_errors
 def recommend_similar(
     track: Annotated[int, typer.Option(help="Catalog id of the track to start from.")],
-    by: Annotated[str, typer.Option(help="Vector to compare: audio (CultureMERT) or audio_dsp.")] = "audio",
+    by: Annotated[
+        str, typer.Option(help="Vector to compare: audio (CultureMERT), audio_dsp, music, cf or seq2seq.")
+    ] = "audio",
     culture: Annotated[str | None, typer.Option(help="Keep only tracks tagged with this culture.")] = None,
     n: Annotated[int, typer.Option(min=1, help="How many tracks.")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Tracks that sound like a track (nearest neighbours of its audio vector), the track itself excluded."""
-    from recsys.recommend.similar import similar_tracks
+    from recsys.recommend.similar import SIMILARITY_VECTORS, similar_tracks
     from recsys.vectorstore import open_store
 
-    if by not in {"audio", "audio_dsp", "dsp"}:
-        raise typer.BadParameter(f"--by must be audio or audio_dsp, not {by!r}")
+    if by not in SIMILARITY_VECTORS:
+        raise typer.BadParameter(f"--by must be one of {', '.join(SIMILARITY_VECTORS)}, not {by!r}")
     with open_store(settings()) as store:
         found = similar_tracks(store, track, by=by, culture=culture, n=n)
     if as_json:

@@ -3,7 +3,8 @@ and a 2-D map of a collection's vectors.
 
 Tracks are compared by one of their named vectors in ``tracks``: ``audio`` (CultureMERT),
 ``audio_dsp`` (the weight-free descriptor) or ``music`` (the video–music model's music
-tower). Playlists by one of theirs in ``playlists``: ``seq2seq`` (the encoder), ``sif``
+tower), which hear the music; or ``cf`` (ALS item factors) and ``seq2seq`` (the playlist
+encoder's track vectors), which know the playlists it is in. Playlists by one of theirs in ``playlists``: ``seq2seq`` (the encoder), ``sif``
 (SIF bag of tracks) or ``mean_als`` (the mean of ALS item factors).
 """
 
@@ -21,8 +22,16 @@ from recsys.recommend.filters import track_filter
 from recsys.vectorstore.base import Filter, Match, VectorStore
 from recsys.vectorstore.collections import PLAYLISTS, TRACKS
 
-# What ``--by`` accepts, and the named vector each one searches.
-SIMILARITY_VECTORS = {"audio": "audio", "audio_dsp": "audio_dsp", "dsp": "audio_dsp", "music": "music"}
+# What ``--by`` accepts, and the named vector each one searches: three that hear the music
+# and two that know who plays it with what (ALS item factors, the playlist encoder's tracks).
+SIMILARITY_VECTORS = {
+    "audio": "audio",
+    "audio_dsp": "audio_dsp",
+    "dsp": "audio_dsp",
+    "music": "music",
+    "cf": "cf",
+    "seq2seq": "seq2seq",
+}
 PLAYLIST_VECTORS = ("seq2seq", "sif", "mean_als")
 MAP_SAMPLE = 5_000  # points drawn on a map at most
 

@@ -75,6 +75,13 @@ def _first_grid_row(page: Any) -> None:
     settled(page)
 
 
+def _grid_rows(page: Any) -> list[list[str]]:
+    """The cells of the first dataframe's visible rows, as text (its accessible table)."""
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.locator("td").first.wait_for(state="attached")
+    return [row.locator("td").all_inner_texts() for row in grid.locator("tbody tr").all()]
+
+
 def test_search_a_playlist_open_it_and_continue_it(server: str, page: Any) -> None:
     open_page(page, f"{server}/playlists")
     search = page.get_by_label("Search playlists by name")
@@ -91,10 +98,10 @@ def test_search_a_playlist_open_it_and_continue_it(server: str, page: Any) -> No
     settled(page)
     page.get_by_role("button", name="Continue", exact=True).click()
     settled(page)
-    results = page.locator('[class*="st-key-result_"]')
-    assert results.count() == 25
-    reasons = results.first.locator('[data-testid="stCaptionContainer"]').first.inner_text()
-    assert "because of" in reasons or "often together" in reasons or "similar taste" in reasons
+    page.get_by_text("25 tracks to continue with").wait_for()
+    rows = _grid_rows(page)
+    assert len(rows) >= 10 and rows[0][0] == "1"
+    assert all("because of" in " ".join(row) for row in rows[:10])
     no_error_on(page)
 
 
@@ -103,14 +110,15 @@ def test_a_disliked_result_is_gone_after_the_next_request(server: str, page: Any
     _set_user(page, "browser-tester")
     page.get_by_role("button", name="Continue", exact=True).click()
     settled(page)
-    first = page.locator('[class*="st-key-result_"]').first
-    key = next(c for c in first.get_attribute("class").split() if c.startswith("st-key-result_"))
-    track = key.removeprefix("st-key-result_")
-    page.locator(f".st-key-dislike_{track} button").first.click()
+    first = _grid_rows(page)[0]
+    _first_grid_row(page)
+    page.get_by_text("1 selected").wait_for()
+    page.get_by_role("button", name="Dislike").click()
     settled(page)
-    page.locator(f".{key}").wait_for(state="detached")
-    assert page.locator(f".{key}").count() == 0, "the disliked track is still recommended"
-    assert page.locator('[class*="st-key-result_"]').count() == 25
+    page.get_by_text("1 disliked track(s) left out").wait_for()
+    rows = _grid_rows(page)
+    assert first[1] not in [row[1] for row in rows], "the disliked track is still recommended"
+    assert page.get_by_text("25 tracks to continue with").count() == 1
     no_error_on(page)
 
 
@@ -165,9 +173,11 @@ def test_a_track_named_with_markup_shows_as_text(server: str, page: Any) -> None
     settled(page)
     page.get_by_role("button", name="Continue", exact=True).click()
     settled(page)
-    shown = page.get_by_text(HOSTILE_TRACK, exact=False)
-    shown.first.wait_for()
-    assert page.locator("strong", has_text="bold").filter(has_text="**bold**").count() >= 1
+    assert _grid_rows(page)[0][1] == HOSTILE_TRACK  # the only track listed with the seed
+    _first_grid_row(page)
+    shown = page.locator('[class*="st-key-chosen_"] strong').first
+    shown.wait_for()
+    assert shown.inner_text() == HOSTILE_TRACK
     assert page.locator('[data-testid="stMarkdownContainer"] script').count() == 0
 
 

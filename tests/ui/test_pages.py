@@ -117,9 +117,17 @@ def test_playlists_empty_state(empty_dir: Path, monkeypatch: pytest.MonkeyPatch)
 # --------------------------------------------------------------------------- continue
 
 
-def _results(app: AppTest) -> list[str]:
-    """Track ids of the results on the page, in order (from their 👎 buttons' keys)."""
-    return [b.key.removeprefix("dislike_") for b in app.button if b.key and b.key.startswith("dislike_")]
+def _results(app: AppTest) -> list[int]:
+    """Track ids of the results listed on the page, in order."""
+    return [int(t) for t in frame(app, 0)["id"]]
+
+
+def _select(app: AppTest, rows: list[int]) -> AppTest:
+    """Select rows of the results grid, as a click on their row markers does."""
+    key = app.dataframe[0].key
+    assert key is not None and key.startswith("continue_results_")
+    app.session_state[key] = {"selection": {"rows": rows, "columns": [], "cells": []}}
+    return app.run()
 
 
 def test_continue_a_playlist_gives_results_with_reasons(
@@ -133,13 +141,14 @@ def test_continue_a_playlist_gives_results_with_reasons(
     assert app.selectbox(key="continue_method").options[0] == "hybrid"
     app.button[0].click().run()
     no_exception(app)
-    rows = _results(app)
-    assert len(rows) == 25
-    reasons = [c.value for c in app.caption if "because of" in c.value or "often together" in c.value]
-    assert len(reasons) >= 20
+    listing = frame(app, 0)
+    assert listing.height == 25 and list(listing["#"]) == list(range(1, 26))
+    assert listing["score"].is_sorted(descending=True)
+    assert sum("because of" in why for why in listing["why"]) >= 20
     assert any(b.label == "Download JSPF" for b in app.get("download_button"))
     # without a name, rating is offered but disabled
-    assert all(b.disabled for b in app.button if b.key and b.key.startswith(("like_", "dislike_")))
+    _select(app, [0, 1])
+    assert app.button(key="continue_dislike").disabled and "2 selected" in texts(app)
 
 
 def test_one_method_alone_and_a_dislike_that_sticks(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -149,11 +158,13 @@ def test_one_method_alone_and_a_dislike_that_sticks(demo_dir: Path, monkeypatch:
     app.selectbox(key="continue_method").set_value("knn").run()
     app.button[0].click().run()
     no_exception(app)
-    first = _results(app)[0]
-    assert all("item-kNN" in c.value.replace("\\", "") for c in app.caption if "because of" in c.value)
-    app.button(key=f"dislike_{first}").click().run()
+    assert all("item-kNN" in why for why in frame(app, 0)["why"])
+    first, second = _results(app)[:2]
+    _select(app, [0])
+    app.button(key="continue_dislike").click().run()
     no_exception(app)
-    assert first not in _results(app) and len(_results(app)) == 25
+    after = _results(app)
+    assert first not in after and second in after and len(after) == 25
     # the opinion is in the catalog: a new session of the page still leaves the track out
     again = page("continue_playlist", demo_dir, monkeypatch, user="ui-tester")
     again.query_params["playlist"] = "9"
@@ -167,6 +178,28 @@ def test_one_method_alone_and_a_dislike_that_sticks(demo_dir: Path, monkeypatch:
     other.selectbox(key="continue_method").set_value("knn").run()
     other.button[0].click().run()
     assert _results(other)[0] == first  # opinions are per listener
+
+
+def test_a_liked_result_is_kept_for_saving(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = page("continue_playlist", demo_dir, monkeypatch, user="liker")
+    app.query_params["playlist"] = "13"
+    app.run()
+    app.button[0].click().run()
+    liked = _results(app)[0]
+    _select(app, [0])
+    app.button(key="continue_like").click().run()
+    no_exception(app)
+    assert liked not in _results(app)  # it joined the seeds
+    app.text_input(key="continue_save_name").input("liked and continued").run()
+    next(b for b in app.button if b.label == "Save as playlist").click().run()
+    saved = int(app.success[0].value.split("#")[1].split()[0])
+    from recsys.catalog import db
+    from recsys.catalog.browse import playlist_view
+
+    engine = db.make_engine(f"sqlite:///{demo_dir / 'catalog.db'}")
+    kept = [e.track_id for e in playlist_view(engine, saved).entries]
+    engine.dispose()
+    assert liked in kept
 
 
 def test_save_the_continuation_as_a_playlist(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -3,8 +3,10 @@ rate them, save the result as a playlist, take it away as JSPF or M3U."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 
+import polars as pl
 import streamlit as st
 
 from recsys.catalog.browse import PlaylistHit
@@ -16,7 +18,9 @@ from ui.views import audio_player, guard, literal, stop, user
 
 REQUEST = "continue_request"
 SEEDS = "continue_seeds"
-ROWS_PER_PAGE = 25
+LIKED = "continue_liked"
+RESULTS = "continue_results"
+PLAYERS = 10  # selected rows shown with a player at once
 
 st.title("Continue a playlist")
 
@@ -92,25 +96,41 @@ n = middle.number_input("How many tracks", min_value=5, max_value=500, value=25,
 cap = right.number_input(
     "At most per artist (0: no cap)", min_value=0, max_value=50, value=0, key="continue_cap"
 )
-if st.button("Continue", type="primary", disabled=not (seeds or title)):
-    st.session_state[REQUEST] = {
-        "seeds": seeds,
-        "title": title,
-        "method": method,
-        "n": int(n),
-        "cap": int(cap) or None,
-        "playlist": playlist_id,
-    }
-    st.session_state["continue_page"] = 1
 
-request: dict = st.session_state.get(REQUEST) or {}
-if not request:
-    if not (seeds or title):
-        st.info("Pick a playlist, or some seed tracks or a title, then press Continue.")
-    st.stop()
 
-name = user()
-with guard():
+@st.fragment
+def _results(
+    seeds: list[int], title: str | None, playlist_id: int | None, method: str, n: int, cap: int
+) -> None:
+    """The Continue button and what follows: clicking, rating and selecting rerun this part only."""
+    with guard(stop_page=False):
+        _panel(seeds, title, playlist_id, method, n, cap)
+
+
+def _panel(
+    seeds: list[int], title: str | None, playlist_id: int | None, method: str, n: int, cap: int
+) -> None:
+    if st.button("Continue", type="primary", disabled=not (seeds or title)):
+        st.session_state[REQUEST] = {
+            "seeds": seeds,
+            "title": title,
+            "method": method,
+            "n": int(n),
+            "cap": int(cap) or None,
+            "playlist": playlist_id,
+        }
+        st.session_state[LIKED] = []
+
+    request: dict = st.session_state.get(REQUEST) or {}
+    if not request:
+        if not (seeds or title):
+            st.info("Pick a playlist, or some seed tracks or a title, then press Continue.")
+        return
+    if (request["seeds"], request["title"]) != (seeds, title):  # the results were for another choice
+        st.caption("Press Continue for the playlist or seeds chosen above.")
+        return
+
+    name = user()
     opinions = user_feedback(engine, user=name) if name else {}
     results = service.recommend(
         request["seeds"],
@@ -120,99 +140,146 @@ with guard():
         method=request["method"],
         feedback=opinions,
     )
-if not results:
-    stop("No recommendation for these seeds: the models know none of them. Try other tracks or a title.")
-
-st.divider()
-disliked = sum(1 for r in opinions.values() if r == DISLIKE)
-st.subheader(f"{len(results)} tracks to continue with")
-st.caption(
-    f"method {request['method']}"
-    + (f" · your {len(opinions)} rating(s) applied" if opinions else "")
-    + ("" if name else " · enter your name in the sidebar to rate tracks")
-    + (f" · {disliked} disliked track(s) left out" if disliked else "")
-)
-
-pages = max(1, -(-len(results) // ROWS_PER_PAGE))
-page_no = min(int(st.session_state.get("continue_page", 1)), pages)
-shown = results[(page_no - 1) * ROWS_PER_PAGE : page_no * ROWS_PER_PAGE]
-files = services.audio_files(url, tuple(r.track_id for r in shown))
-
-
-def _rate(track_id: int, rating: int) -> None:
-    record_feedback(engine, user=user(), track_id=track_id, rating=rating, context=_context())
-
-
-def _context() -> str:
-    if request.get("playlist"):
-        return f"continue:playlist:{request['playlist']}"
-    return "continue:seeds"
-
-
-for rank, rec in enumerate(shown, start=(page_no - 1) * ROWS_PER_PAGE + 1):
-    info = service.tracks.get(rec.track_id)
-    track_title, artist = (info.title, info.artist_name) if info else (f"track {rec.track_id}", "")
-    with st.container(border=True, key=f"result_{rec.track_id}"):
-        text, score, like, dislike = st.columns([12, 2, 1, 1], vertical_alignment="center")
-        mine = opinions.get(rec.track_id)
-        text.markdown(
-            f"**{rank}. {literal(track_title)}** — {literal(artist)}"
-            + (" · :material/thumb_up: liked" if mine == LIKE else "")
+    if not results:
+        st.info(
+            "No recommendation for these seeds: the models know none of them. Try other tracks or a title."
         )
-        text.caption(literal(rec.reason))
-        score.caption(f"score {rec.score:.4f}")
-        like.button(
-            ":material/thumb_up:",
-            key=f"like_{rec.track_id}",
-            help="I like this",
-            disabled=not name,
+        return
+
+    st.divider()
+    disliked = sum(1 for r in opinions.values() if r == DISLIKE)
+    top = service.tracks.get(results[0].track_id)
+    st.subheader(f"{len(results)} tracks to continue with")
+    st.markdown(
+        f"Led by **{literal(top.title if top else results[0].track_id)}** — {literal(top.artist_name if top else '')}"
+    )
+    st.caption(
+        f"method {request['method']}"
+        + (f" · your {len(opinions)} rating(s) applied" if opinions else "")
+        + (f" · {disliked} disliked track(s) left out" if disliked else "")
+        + " · select rows to hear them and to rate them"
+        + ("" if name else " (rating needs your name in the sidebar)")
+    )
+
+    def _context() -> str:
+        if request.get("playlist"):
+            return f"continue:playlist:{request['playlist']}"
+        return "continue:seeds"
+
+    def _rate(track_ids: list[int], rating: int) -> None:
+        for track_id in track_ids:
+            record_feedback(engine, user=user(), track_id=track_id, rating=rating, context=_context())
+        if rating == LIKE:  # a liked track joins the seeds, so it leaves the list: keep it for saving
+            liked = st.session_state.setdefault(LIKED, [])
+            liked.extend(t for t in track_ids if t not in liked)
+
+    infos = [service.tracks.get(r.track_id) for r in results]
+    listing = pl.DataFrame(
+        {
+            "#": list(range(1, len(results) + 1)),
+            "title": [i.title if i else f"track {r.track_id}" for i, r in zip(infos, results, strict=True)],
+            "artist": [i.artist_name if i else "" for i in infos],
+            "why": [r.reason for r in results],
+            "score": [round(r.score, 4) for r in results],
+            "id": [r.track_id for r in results],
+        },
+        schema={
+            "#": pl.Int64,
+            "title": pl.String,
+            "artist": pl.String,
+            "why": pl.String,
+            "score": pl.Float64,
+            "id": pl.Int64,
+        },
+    )
+    # A new list (after a rating) is a new grid: a selection never points at a track that moved.
+    listed = hashlib.blake2b(listing["id"].to_numpy().tobytes(), digest_size=6).hexdigest()
+    grid = st.dataframe(
+        listing,
+        hide_index=True,
+        width="stretch",
+        height=min(38 + 35 * len(results), 640),
+        on_select="rerun",
+        selection_mode="multi-row",
+        key=f"{RESULTS}_{listed}",
+        column_order=("#", "title", "artist", "why", "score"),
+        column_config={
+            "#": st.column_config.NumberColumn(width="small"),
+            "title": st.column_config.TextColumn(width="medium"),
+            "artist": st.column_config.TextColumn(width="medium"),
+            "why": st.column_config.TextColumn(
+                "why", width="large", help="the sources that proposed it, and the seeds"
+            ),
+            "score": st.column_config.NumberColumn(width="small", format="%.4f"),
+        },
+    )
+    selected = [results[i] for i in grid.selection.rows]
+    chosen_ids = [r.track_id for r in selected]
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.button(
+            "Like",
+            icon=":material/thumb_up:",
+            key="continue_like",
+            disabled=not (name and selected),
             on_click=_rate,
-            args=(rec.track_id, LIKE),
+            args=(chosen_ids, LIKE),
+            help="I like these: they join the seeds",
         )
-        dislike.button(
-            ":material/thumb_down:",
-            key=f"dislike_{rec.track_id}",
-            help="Not this one (and less like it)",
-            disabled=not name,
+        st.button(
+            "Dislike",
+            icon=":material/thumb_down:",
+            key="continue_dislike",
+            disabled=not (name and selected),
             on_click=_rate,
-            args=(rec.track_id, DISLIKE),
+            args=(chosen_ids, DISLIKE),
+            help="Not these, and less like them",
         )
-        if rec.track_id in files:
-            audio_player(files[rec.track_id])
+        st.caption(f"{len(selected)} selected" if selected else "no row selected")
+    if selected:
+        files = services.audio_files(url, tuple(chosen_ids[:PLAYERS]))
+        for rec in selected[:PLAYERS]:
+            info = service.tracks.get(rec.track_id)
+            with st.container(border=True, key=f"chosen_{rec.track_id}"):
+                st.markdown(
+                    f"**{literal(info.title if info else rec.track_id)}** — {literal(info.artist_name if info else '')}"
+                )
+                st.caption(literal(rec.reason))
+                audio_player(files.get(rec.track_id))
 
-if pages > 1:
-    back, where, forward = st.columns([1, 4, 1])
-    where.caption(f"page {page_no} of {pages}")
-    if back.button("← Previous", disabled=page_no <= 1, key="continue_prev"):
-        st.session_state["continue_page"] = page_no - 1
-        st.rerun()
-    if forward.button("Next →", disabled=page_no >= pages, key="continue_next"):
-        st.session_state["continue_page"] = page_no + 1
-        st.rerun()
-
-st.divider()
-st.subheader("Keep it")
-kept = list(dict.fromkeys([*request["seeds"], *(r.track_id for r in results)]))
-default_name = f"{request['title'] or 'My playlist'} (continued)"
-playlist_name = st.text_input("Name", value=default_name, key="continue_save_name")
-save, jspf, m3u = st.columns(3)
-if save.button("Save as playlist", icon=":material/save:", width="stretch"):
-    with guard():
+    st.divider()
+    st.subheader("Keep it")
+    kept = list(
+        dict.fromkeys([*request["seeds"], *st.session_state.get(LIKED, []), *(r.track_id for r in results)])
+    )
+    default_name = f"{request['title'] or 'My playlist'} (continued)"
+    playlist_name = st.text_input("Name", value=default_name, key="continue_save_name")
+    save, jspf, m3u = st.columns(3)
+    if save.button("Save as playlist", icon=":material/save:", width="stretch"):
         saved = save_playlist(engine, name=playlist_name, track_ids=kept, user=name or None)
-    st.success(f"Saved as playlist #{saved} ({len(kept)} tracks) in the namespace “saved”.")
-with guard():
-    tracks = export_tracks(engine, kept)
-jspf.download_button(
-    "Download JSPF",
-    json.dumps(to_jspf(playlist_name, tracks, creator=name or None), indent=2, ensure_ascii=False),
-    file_name="playlist.jspf",
-    mime="application/jspf+json",
-    width="stretch",
-)
-m3u.download_button(
-    "Download M3U",
-    to_m3u(playlist_name, tracks),
-    file_name="playlist.m3u8",
-    mime="audio/x-mpegurl",
-    width="stretch",
-)
+        st.success(f"Saved as playlist #{saved} ({len(kept)} tracks) in the namespace “saved”.")
+
+    def _jspf() -> str:  # made when the button is pressed, not on every run of the page
+        return json.dumps(to_jspf(playlist_name, export_tracks(engine, kept), creator=name or None), indent=2)
+
+    def _m3u() -> str:
+        return to_m3u(playlist_name, export_tracks(engine, kept))
+
+    jspf.download_button(
+        "Download JSPF",
+        _jspf,
+        file_name="playlist.jspf",
+        mime="application/jspf+json",
+        width="stretch",
+        on_click="ignore",
+    )
+    m3u.download_button(
+        "Download M3U",
+        _m3u,
+        file_name="playlist.m3u8",
+        mime="audio/x-mpegurl",
+        width="stretch",
+        on_click="ignore",
+    )
+
+
+_results(seeds, title, playlist_id, method, int(n), int(cap))

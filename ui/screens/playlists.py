@@ -59,13 +59,17 @@ picked = st.dataframe(
         "name": st.column_config.TextColumn(width="large"),
     },
 )
+
+
+def _turn(to: int) -> None:
+    st.session_state[PAGE_KEY] = to
+
+
 back, _, forward = st.columns([1, 4, 1])
-if back.button("← Previous", disabled=page.page <= 1, width="stretch"):
-    st.session_state[PAGE_KEY] = page.page - 1
-    st.rerun()
-if forward.button("Next →", disabled=page.page >= page.pages, width="stretch"):
-    st.session_state[PAGE_KEY] = page.page + 1
-    st.rerun()
+back.button("← Previous", disabled=page.page <= 1, width="stretch", on_click=_turn, args=(page.page - 1,))
+forward.button(
+    "Next →", disabled=page.page >= page.pages, width="stretch", on_click=_turn, args=(page.page + 1,)
+)
 
 rows = picked.selection.rows if picked is not None else []
 if rows:

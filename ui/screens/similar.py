@@ -21,8 +21,8 @@ TRACK_VECTORS = {
     "audio": "CultureMERT audio",
     "audio_dsp": "audio descriptors (DSP)",
     "music": "video–music model's music space",
-    "cf": "ALS factors (who plays it with what)",
-    "seq2seq": "playlist encoder's track vectors",
+    "cf": "played alike: ALS factors",
+    "seq2seq": "played alike: playlist encoder",
 }
 PLAYLIST_VECTORS = {
     "seq2seq": "playlist encoder (seq2seq)",
@@ -30,7 +30,8 @@ PLAYLIST_VECTORS = {
     "mean_als": "mean of ALS factors",
 }
 EMBED_HINT = {
-    TRACKS: "`recsys embed audio` (CultureMERT), `recsys embed demo-audio` (DSP) or `recsys embed music`",
+    TRACKS: "`recsys embed audio` (CultureMERT), `recsys embed demo-audio` (DSP), `recsys embed music`, "
+    "or `recsys embed playlists --model mean-als` (ALS factors)",
     PLAYLISTS: "`recsys embed playlists --model sif` (or seq2seq after `recsys train playlist-encoder`)",
 }
 
@@ -45,11 +46,9 @@ with guard():
 
 
 def _tracks() -> None:
-    usable = sorted(
-        (v for v in ("audio", "audio_dsp", "music") if v in track_vectors), key=lambda v: -track_vectors[v]
-    )
+    usable = sorted((v for v in TRACK_VECTORS if v in track_vectors), key=lambda v: -track_vectors[v])
     if not usable:
-        st.info(f"No track has an audio vector yet. Embed some: {EMBED_HINT[TRACKS]}.")
+        st.info(f"No track has a vector yet. Embed some: {EMBED_HINT[TRACKS]}.")
         return
     by = st.selectbox(
         "Sounds like, by",
