@@ -1,4 +1,4 @@
-"""Whatever recsys and pipelines import from outside the standard library is declared in pyproject.toml."""
+"""Whatever the project imports from outside the standard library is declared in pyproject.toml."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_every_import_is_declared() -> None:
     names = declared()
     undeclared = {
         module: sorted(files)[:3]
-        for module, files in imported("recsys", "pipelines", "migrations").items()
+        for module, files in imported("recsys", "pipelines", "migrations", "ui", "benchmarks").items()
         if not distributions(module) & names
     }
     assert not undeclared, f"imported but not in pyproject.toml: {undeclared}"
@@ -76,3 +76,11 @@ def test_the_audio_extra_holds_what_culturemert_needs() -> None:
 def test_urllib3_is_a_core_dependency() -> None:
     assert "urllib3" in imported("pipelines/ingest")
     assert "urllib3" in {requirement_name(r) for r in PYPROJECT["project"]["dependencies"]}
+
+
+def test_the_ui_extra_holds_what_the_pages_import() -> None:
+    ui = declared("ui")
+    needed = imported("ui")
+    for module in ("streamlit", "altair"):
+        assert module in needed, module
+        assert distributions(module) & ui, module
