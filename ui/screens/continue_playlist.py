@@ -21,6 +21,7 @@ SEEDS = "continue_seeds"
 LIKED = "continue_liked"
 RESULTS = "continue_results"
 PLAYERS = 10  # selected rows shown with a player at once
+SOURCE_NAMES = {"als": "ALS", "knn": "kNN", "title": "title", "popularity": "popular", "seq2seq": "seq2seq"}
 
 st.title("Continue a playlist")
 
@@ -179,6 +180,8 @@ def _panel(
             "#": list(range(1, len(results) + 1)),
             "title": [i.title if i else f"track {r.track_id}" for i, r in zip(infos, results, strict=True)],
             "artist": [i.artist_name if i else "" for i in infos],
+            "from": [" · ".join(SOURCE_NAMES.get(s, s) for s in r.sources) for r in results],
+            "because of": [", ".join(service.tracks.label(t) for t in r.because[:2]) for r in results],
             "why": [r.reason for r in results],
             "score": [round(r.score, 4) for r in results],
             "id": [r.track_id for r in results],
@@ -187,6 +190,8 @@ def _panel(
             "#": pl.Int64,
             "title": pl.String,
             "artist": pl.String,
+            "from": pl.String,
+            "because of": pl.String,
             "why": pl.String,
             "score": pl.Float64,
             "id": pl.Int64,
@@ -202,15 +207,18 @@ def _panel(
         on_select="rerun",
         selection_mode="multi-row",
         key=f"{RESULTS}_{listed}",
-        column_order=("#", "title", "artist", "why", "score"),
+        column_order=("#", "title", "artist", "from", "because of", "score"),
         column_config={
-            "#": st.column_config.NumberColumn(width="small"),
-            "title": st.column_config.TextColumn(width="medium"),
-            "artist": st.column_config.TextColumn(width="medium"),
-            "why": st.column_config.TextColumn(
-                "why", width="large", help="the sources that proposed it, and the seeds"
+            "#": st.column_config.NumberColumn(width=40),
+            "title": st.column_config.TextColumn(width=190),
+            "artist": st.column_config.TextColumn(width=150),
+            "from": st.column_config.TextColumn(
+                width=150,
+                help="ALS: similar taste · kNN: listed together with the seeds · title: in playlists named "
+                "like it · popular · seq2seq: in playlists like this one",
             ),
-            "score": st.column_config.NumberColumn(width="small", format="%.4f"),
+            "because of": st.column_config.TextColumn(width=250, help="the seed tracks that drove it"),
+            "score": st.column_config.NumberColumn(width=70, format="%.4f"),
         },
     )
     selected = [results[i] for i in grid.selection.rows]
