@@ -83,7 +83,9 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     ) -> None:
         """Ingest audio files: checksum, measure, read tags, link each to a track or create one."""
         from pipelines.ingest.audio_dir import ingest_audio_dir as run
+        from pipelines.ingest.guards import InputLimits
         from pipelines.ingest.report import Progress
 
-        report = run(engine_for(settings()), path, progress=Progress.auto())
+        cfg = settings()
+        report = run(engine_for(cfg), path, progress=Progress.auto(), limits=InputLimits.from_settings(cfg))
         finish_ingest(report, as_json)
