@@ -52,7 +52,15 @@ import pyarrow.json as pajson
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pipelines.ingest.guards import MAX_NAME_CHARS, InputLimits, check_depth, read_file, read_member
+from pipelines.ingest.guards import (
+    MAX_NAME_CHARS,
+    InputLimits,
+    check_depth,
+    location_problem,
+    read_file,
+    read_member,
+    shorten,
+)
 from pipelines.ingest.normalize import (
     RAW_TRACK,
     SPOTIFY_TRACK_URI,
@@ -121,17 +129,25 @@ def iter_inputs(paths: list[Path]) -> Iterator[SliceInput]:
                     n for n in archive.namelist() if _is_slice_name(n) and not n.endswith(".zip")
                 ):
                     info = archive.getinfo(name)
+                    location = f"{path}!{name}"
+                    if problem := location_problem(location):
+                        yield SliceInput(
+                            location, functools.partial(_refuse, f"{shorten(location)}: {problem}")
+                        )
+                        continue
                     # The directory's sizes are claims: the estimate is bounded by the bytes there.
                     size = min(info.file_size, info.compress_size * _MAX_RATIO)
                     if name.endswith(".gz"):
                         size = info.compress_size * _GZIP_RATIO
-                    yield SliceInput(f"{path}!{name}", functools.partial(read_member, path, name), size)
+                    yield SliceInput(location, functools.partial(read_member, path, name), size)
         else:
             yield SliceInput(str(path), functools.partial(read_file, path), _json_size(path))
 
 
 def _path_problem(path: Path) -> str | None:
     """Why ``path`` cannot be read at all, in a few words; None when it can be looked at."""
+    if problem := location_problem(str(path)):
+        return problem
     try:
         path.stat()
     except OSError as exc:
@@ -144,7 +160,7 @@ def _path_problem(path: Path) -> str | None:
 
 
 def _unusable(path: Path, problem: str) -> SliceInput:
-    return SliceInput(str(path), functools.partial(_refuse, f"{path}: {problem}"))
+    return SliceInput(str(path), functools.partial(_refuse, f"{shorten(str(path))}: {problem}"))
 
 
 def _refuse(message: str, limit: int) -> bytes:

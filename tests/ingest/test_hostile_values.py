@@ -173,3 +173,26 @@ def test_uris_that_are_not_uris_are_stored_as_null_and_the_chunk_lands(
     ]
     assert len(found) == 5
     assert json.dumps(report.as_dict())  # the report itself stays printable
+
+
+def test_an_input_whose_name_no_index_holds_is_refused_by_name(
+    catalog_engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A zip member's name is part of its input's location, the key of its ingest batch."""
+    import zipfile
+
+    long_name = noise(3_000, 7) + ".json"
+    good = playlist(1, 3)
+    with zipfile.ZipFile(tmp_path / "slices.zip", "w") as archive:
+        archive.writestr("a.json", slice_bytes([good]))
+        archive.writestr(long_name, slice_bytes([playlist(2, 2, first=20)]))
+
+    report = ingest_mpd(catalog_engine, [tmp_path / "slices.zip"])
+
+    assert stored(catalog_engine) == expected(good)
+    [line] = report.unreadable
+    size = len(f"{tmp_path / 'slices.zip'}!{long_name}".encode())
+    assert line.endswith(f"…: a path of {size:,} bytes, longer than the 2,048 an input's location may hold")
+    assert len(line) < 400
+    [(location, reason)] = rejects(catalog_engine)
+    assert location.endswith(long_name) and reason.startswith(f"a path of {size:,} bytes")
