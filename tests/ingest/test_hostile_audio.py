@@ -48,7 +48,9 @@ def test_long_tags_are_cut_with_a_reject_row_under_the_setting(
     ]
 
 
-def test_a_file_name_taken_for_a_title_is_cut_with_a_reject_row(catalog_engine: sa.Engine, tmp_path: Path) -> None:
+def test_a_file_name_taken_for_a_title_is_cut_with_a_reject_row(
+    catalog_engine: sa.Engine, tmp_path: Path
+) -> None:
     """A file name becomes the title of an untagged file: a name longer than the limit is cut with a reject."""
     folder = tmp_path / "music"
     folder.mkdir()
