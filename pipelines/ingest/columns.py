@@ -178,9 +178,12 @@ def timestamp(expr: pl.Expr) -> pl.Expr:
 
 
 def artist_source_key(name: pl.Expr) -> pl.Expr:
-    """``name:<name key>``; a name made only of punctuation ("!!!") keys on its lower-cased self."""
+    """``name:<name key>``; a name made only of punctuation ("!!!") keys on its lower-cased self
+    (bounded as the key would be)."""
     key = k.name_key(name)
-    return pl.lit("name:") + pl.when(key.str.len_chars() > 0).then(key).otherwise(name.str.to_lowercase())
+    return pl.lit("name:") + pl.when(key.str.len_chars() > 0).then(key).otherwise(
+        k.bounded(name.str.to_lowercase())
+    )
 
 
 def name_track_key(artist: pl.Expr, title: pl.Expr) -> pl.Expr:

@@ -45,6 +45,17 @@ class InputLimits:
         return cls(settings.max_input_bytes, settings.max_json_depth, settings.max_name_chars)
 
 
+MAX_NAMESPACE_CHARS = 64  # playlist.namespace
+
+
+def check_namespace(namespace: str) -> None:
+    """InputError when a playlist namespace is longer than its column holds."""
+    if len(namespace) > MAX_NAMESPACE_CHARS:
+        raise InputError(
+            f"--namespace of {len(namespace):,} characters: a namespace is at most {MAX_NAMESPACE_CHARS}"
+        )
+
+
 def location_problem(location: str) -> str | None:
     """Why an input's location cannot be recorded (its ingest batch is keyed by it); None when it can."""
     size = len(location.encode("utf-8", "surrogateescape"))

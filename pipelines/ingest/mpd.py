@@ -56,6 +56,7 @@ from pipelines.ingest.guards import (
     MAX_NAME_CHARS,
     InputLimits,
     check_depth,
+    check_namespace,
     location_problem,
     read_file,
     read_member,
@@ -860,6 +861,7 @@ def ingest_mpd(
     what one input may cost; an input beyond them is rejected and the others still load.
     """
     limits = limits or InputLimits()
+    check_namespace(namespace)
     report = IngestReport(source=SOURCE)
     progress = progress or Progress.quiet()
     inputs = list(iter_inputs(paths))

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, update
 
-from pipelines.ingest.guards import MAX_ID_BYTES, InputLimits
+from pipelines.ingest.guards import MAX_ID_BYTES, InputLimits, check_namespace
 from pipelines.ingest.report import IngestReport, Progress
 from pipelines.ingest.spotify_client import SpotifyApi, SpotifyRefused
 from pipelines.ingest.spotify_map import Collected, artist_genres, catalog_chunk, parse_id
@@ -241,6 +241,7 @@ def ingest_spotify(
     client's (:class:`~pipelines.ingest.spotify_client.SpotifyApi`).
     """
     inputs.require_any()
+    check_namespace(namespace)
     if (inputs.mine or inputs.saved) and not api.user_token:
         raise ConfigError(
             "--mine and --saved read the current user's library: set RECSYS_SPOTIFY_ACCESS_TOKEN to a user token"
@@ -281,6 +282,7 @@ def ingest_document(
     """Ingest one Web API answer (any shape: playlist, album, track, artist, a page or a search) as one batch."""
     report = report if report is not None else IngestReport(source=SOURCE)
     limits = limits or InputLimits()
+    check_namespace(namespace)
     checksum = canonical_checksum(document)
     with engine.connect() as conn:
         if batches.find_done_batch(conn, SOURCE, location, checksum) is not None:

@@ -28,7 +28,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine
 
 from pipelines.ingest import columns as c
-from pipelines.ingest.guards import MAX_NAME_CHARS, InputLimits, location_problem, shorten
+from pipelines.ingest.guards import MAX_NAME_CHARS, InputLimits, check_namespace, location_problem, shorten
 from pipelines.ingest.normalize import RAW_TRACK, build_chunk, playlist_frame
 from pipelines.ingest.report import IngestReport, Progress
 from pipelines.ingest.streaming import (
@@ -324,6 +324,7 @@ def ingest_table(
     if kind not in KINDS:
         raise InputError(f"unknown table kind {kind!r}: use one of {', '.join(KINDS)}")
     check_prefix(id_prefix)
+    check_namespace(namespace)
     limits = limits or InputLimits()
     report = IngestReport(source=source)
     progress = progress or Progress.quiet()

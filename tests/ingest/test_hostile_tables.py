@@ -306,3 +306,32 @@ def test_lines_longer_than_the_block_are_read_on_their_own_and_the_rows_after_th
             f"title of {block + 10:,} characters cut to 1,000 (RECSYS_MAX_NAME_CHARS)",
         ),
     ]
+
+
+def test_an_artist_named_with_punctuation_alone_keys_within_an_index_entry(
+    catalog_engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Such a name keys on its lower-cased self ("!!!"): a megabyte of punctuation became a megabyte key."""
+    marks = "".join(random_marks(1_000_000))
+    listens = write(tmp_path / "listens.csv", f"user,artist\nu1,{marks}\nu2,!!!\n")
+
+    report = ingest_listens(catalog_engine, [listens], fmt="csv")
+
+    assert report.ok and report.loaded["listens"] == 2
+    keys = sorted(r[0] for r in rows(catalog_engine, "SELECT source_key FROM artist"))
+    assert keys[0] == "name:!!!" and len(keys[1].encode()) <= 1_005
+
+
+def random_marks(n: int) -> list[str]:
+    import random
+
+    return random.Random(9).choices("!?.:-*%$#@()[]{}", k=n)
+
+
+def test_a_namespace_no_column_holds_is_refused_in_one_line(catalog_engine: sa.Engine, tmp_path: Path) -> None:
+    from recsys.errors import InputError
+
+    lists = write(tmp_path / "lists.csv", "playlist_id,title,artist\np1,One,Band\n")
+    with pytest.raises(InputError, match="--namespace of 65 characters: a namespace is at most 64"):
+        ingest_table(catalog_engine, [lists], kind="playlists", namespace="n" * 65)
+    assert ingest_table(catalog_engine, [lists], kind="playlists", namespace="n" * 64).ok
