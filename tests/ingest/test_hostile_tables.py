@@ -328,10 +328,104 @@ def random_marks(n: int) -> list[str]:
     return random.Random(9).choices("!?.:-*%$#@()[]{}", k=n)
 
 
-def test_a_namespace_no_column_holds_is_refused_in_one_line(catalog_engine: sa.Engine, tmp_path: Path) -> None:
+def test_a_namespace_no_column_holds_is_refused_in_one_line(
+    catalog_engine: sa.Engine, tmp_path: Path
+) -> None:
     from recsys.errors import InputError
 
     lists = write(tmp_path / "lists.csv", "playlist_id,title,artist\np1,One,Band\n")
     with pytest.raises(InputError, match="--namespace of 65 characters: a namespace is at most 64"):
         ingest_table(catalog_engine, [lists], kind="playlists", namespace="n" * 65)
     assert ingest_table(catalog_engine, [lists], kind="playlists", namespace="n" * 64).ok
+
+
+# ---------------------------------------------------------------- the commands, under a memory limit
+
+
+def write_hostile_tables(folder: Path) -> None:
+    """Good rows among hostile ones: a 50 MB field, a line past MAX_ROW_BYTES, a 1 MB Parquet id, a
+    Parquet file whose one dictionary value stands for a terabyte of text."""
+    folder.mkdir()
+    with open(folder / "tracks.csv", "w", encoding="utf-8") as out:
+        out.write("id,title,artist\n")
+        out.writelines(f"c{i},Song {i},Band {i % 7}\n" for i in range(1, 101))
+        out.write("c101," + "t" * (50 << 20) + ",Band\n")  # a 50 MB title: cut, with a reject row
+        out.writelines(f"c{i},Song {i},Band {i % 7}\n" for i in range(102, 201))
+    pl.DataFrame(
+        {
+            "id": [f"p{i}" for i in range(1, 51)]
+            + [noise(1_000_000, 11)]
+            + [f"p{i}" for i in range(52, 101)],
+            "title": [f"Parquet {i}" for i in range(1, 101)],
+            "artist": "Band",
+        }
+    ).write_parquet(folder / "tracks.parquet")
+    dictionary_bomb(folder / "bomb.parquet", 1_000_000, 1_000_000)
+    with open(folder / "listens.csv", "w", encoding="utf-8") as out:
+        out.write("user,artist,timestamp\n")
+        out.writelines(f"u{i},Band {i % 7},2020-01-01T00:00:{i % 60:02d}Z\n" for i in range(1, 101))
+        out.write("u" * (50 << 20) + ",Band,2020-01-02T00:00:00Z\n")  # a 50 MB user: rejected
+        out.write("v" * (70 << 20) + ",Band,2020-01-03T00:00:00Z\n")  # past MAX_ROW_BYTES: rejected
+        out.writelines(f"u{i},Band {i % 7},2020-01-01T00:01:{i % 60:02d}Z\n" for i in range(103, 201))
+
+
+@pytest.mark.slow
+def test_the_table_commands_survive_hostile_inputs_under_a_memory_limit(
+    catalog_url: str, tmp_path: Path
+) -> None:
+    from recsys.catalog import db
+
+    engine = db.make_engine(catalog_url)
+    db.upgrade(engine)
+    folder = tmp_path / "tables"
+    write_hostile_tables(folder)
+    env = {**os.environ, "RECSYS_DATABASE_URL": catalog_url, "PYTHONPATH": str(ROOT)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pipelines.cli", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            preexec_fn=limit_memory,
+            timeout=600,
+        )
+
+    table = run(
+        "ingest",
+        "table",
+        *(str(folder / f) for f in ("tracks.csv", "tracks.parquet", "bomb.parquet")),
+        "--kind",
+        "tracks",
+    )
+    listens = run("ingest", "listens", str(folder / "listens.csv"), "--format", "csv")
+
+    assert table.returncode == 1, (table.returncode, table.stderr[-3_000:])  # the bomb: never a signal
+    assert listens.returncode == 0, (listens.returncode, listens.stderr[-3_000:])
+    for result in (table, listens):
+        assert "Traceback" not in result.stderr, result.stderr[-3_000:]
+    assert [line for line in table.stderr.splitlines() if line.startswith("error: ")] == [
+        f"error: {(folder / 'bomb.parquet').resolve()}: unreadable after row 0: row group 0 expands to more "
+        f"than {256 << 20:,} bytes (RECSYS_MAX_INPUT_BYTES)"
+    ]
+    try:
+        with engine.connect() as conn:
+            tracks = conn.execute(sa.text("SELECT source_key, length(title) FROM track")).all()
+            users = conn.execute(sa.text("SELECT count(*), max(length(user_key)) FROM listen")).one()
+            found = conn.execute(sa.text("SELECT location, reason FROM ingest_reject")).all()
+        lengths = dict(tracks)  # type: ignore[arg-type]
+        assert {f"table:c{i}" for i in range(1, 201)} <= lengths.keys() and lengths["table:c101"] == 1_000
+        assert {f"table:p{i}" for i in range(1, 101) if i != 51} <= lengths.keys()
+        assert len(lengths) == 299  # the listens name artists alone: no tracks
+        assert tuple(users) == (198, len("table:u200"))
+        reasons = {location.rsplit("/", 1)[-1]: reason for location, reason in found}
+        assert reasons["tracks.parquet: row 51"] == f"invalid track_id: {LONG_ID}"
+        assert reasons["track table:c101"].startswith(f"title of {50 << 20:,} characters cut to 1,000")
+        assert reasons["listens.csv: row 101"] == f"invalid user: {LONG_ID}"
+        assert reasons["listens.csv: row 102"] == (
+            f"a row longer than {64 << 20:,} bytes (the longest a text table may hold)"
+        )
+        assert reasons["bomb.parquet"].startswith("unreadable input: unreadable after row 0: row group 0")
+    finally:
+        engine.dispose()
