@@ -175,7 +175,7 @@ _PAGE_SCHEMA = {
 }
 
 
-def _page_query(after: int, rows: int) -> sa.Select[Any]:
+def _page_query(after: int, rows: int) -> sa.Select[*tuple[Any, ...]]:
     """The first audio asset of each of the ``rows`` tracks with audio after track ``after``, with its
     track's ``music`` embedding row (if any)."""
     first = (
