@@ -209,7 +209,10 @@ class _ParquetReader:
         source = pq.ParquetFile(self.path, read_dictionary=self.text)
         first = 1
         for index in range(self.groups):
-            group = source.read_row_group(index, use_threads=False)
+            try:
+                group = source.read_row_group(index, use_threads=False)
+            except pa.ArrowException as exc:
+                raise InputError(f"row group {index} cannot be read ({first_line(exc)})") from exc
             sizes = np.zeros(group.num_rows, np.int64)
             for column in group.columns:
                 sizes += np.concatenate([_value_bytes(chunk) for chunk in column.chunks] or [sizes[:0]])
@@ -222,7 +225,11 @@ class _ParquetReader:
                     np.searchsorted(ends, (ends[start - 1] if start else 0) + self.batch_bytes, "right")
                 )
                 stop = min(group.num_rows, start + batch_rows, max(reach, start + 1))
-                yield _text_frame(group.slice(start, stop - start), first + start)
+                try:
+                    frame = _text_frame(group.slice(start, stop - start), first + start)
+                except pa.ArrowException as exc:
+                    raise InputError(f"row group {index} cannot be read as text ({first_line(exc)})") from exc
+                yield frame
                 start = stop
             first += group.num_rows
             del group
@@ -277,9 +284,14 @@ def _value_bytes(values: pa.Array) -> np.ndarray:
 
 
 def _plain(kind: pa.DataType) -> pa.DataType:
-    """``kind`` with its dictionaries replaced by their values' type."""
+    """``kind`` with its dictionaries replaced by their values' type, and the values Polars does not
+    take (decimals wider than it holds, half floats) as text or wider floats."""
     if isinstance(kind, pa.DictionaryType):
         return _plain(kind.value_type)
+    if pa.types.is_decimal(kind):
+        return pa.large_string()
+    if pa.types.is_float16(kind):
+        return pa.float32()
     if pa.types.is_large_list(kind):
         return pa.large_list(_plain(kind.value_type))
     if pa.types.is_list(kind):
@@ -287,9 +299,17 @@ def _plain(kind: pa.DataType) -> pa.DataType:
     return kind
 
 
+def _as_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    kind = column.type
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+        return _lossy(column.combine_chunks().cast(pa.large_binary()))
+    return column
+
+
 def _text_frame(rows: pa.Table, first: int) -> pl.DataFrame:
-    """``_row``, ``_invalid`` and the rows' values as text (lists joined with ``|``), as a CSV batch reads."""
-    columns = [column.cast(_plain(column.type)) for column in rows.columns]
+    """``_row``, ``_invalid`` and the rows' values as text (lists joined with ``|``), as a CSV batch reads;
+    bytes that are not UTF-8 as U+FFFD, as a CSV is read (the caller rejects those rows)."""
+    columns = [_as_text(column.cast(_plain(column.type))) for column in rows.columns]
     frame = pl.from_arrow(pa.Table.from_arrays(columns, names=rows.column_names), rechunk=False)
     assert isinstance(frame, pl.DataFrame)
     return frame.select(

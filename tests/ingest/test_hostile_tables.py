@@ -429,3 +429,29 @@ def test_the_table_commands_survive_hostile_inputs_under_a_memory_limit(
         assert reasons["bomb.parquet"].startswith("unreadable input: unreadable after row 0: row group 0")
     finally:
         engine.dispose()
+
+
+def test_parquet_values_polars_does_not_take_are_read_as_text(
+    catalog_engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A decimal wider than Polars holds made it panic; bytes that are not UTF-8 failed the whole file."""
+    import decimal
+
+    path = tmp_path / "types.parquet"
+    table = pa.table(
+        {
+            "title": ["One", "Two", "Three"],
+            "artist": ["Band", "Band", "Band"],
+            "year": pa.array([decimal.Decimal("1999"), None, decimal.Decimal("2001")], pa.decimal256(50, 0)),
+            "album": pa.array([b"Album", b"\xff\xfe", b"Other"], pa.binary()),
+            "duration": pa.array([181.5, None, 200.0], pa.float16()),
+        }
+    )
+    pq.write_table(table, path)
+
+    report = ingest_table(catalog_engine, [path], kind="tracks")
+
+    assert report.ok, report.unreadable
+    found = sorted(rows(catalog_engine, "SELECT title, year, duration_ms FROM track"))
+    assert found == [("One", 1999, 181_500), ("Three", 2001, 200_000)]
+    assert found_rejects(catalog_engine) == {"types.parquet: row 2": "invalid UTF-8 in the row"}
