@@ -89,3 +89,45 @@ def test_a_path_no_index_holds_is_rejected_and_the_others_land(
         reason
         == f"a path of {size:,} bytes, longer than the 2,048 an input's location may hold (no index holds it)"
     )
+
+
+def test_the_commands_read_the_name_limit_setting(tmp_path: Path) -> None:
+    """RECSYS_MAX_NAME_CHARS, set for the real commands: each cuts at it, with a reject row."""
+    from tests.cli.child import recsys
+
+    data = tmp_path / "data"
+    env = {"RECSYS_DATA_DIR": str(data), "RECSYS_MAX_NAME_CHARS": "12"}
+    assert recsys("db", "upgrade", env=env).returncode == 0
+    tracks = tmp_path / "tracks.csv"
+    tracks.write_text("id,title,artist\nx1,A Title Of Thirty Characters!,Band\n", encoding="utf-8")
+    listens = tmp_path / "listens.csv"
+    listens.write_text("user,artist\nu1,An Artist Named At Length\n", encoding="utf-8")
+    music = tmp_path / "music"
+    music.mkdir()
+    tone(music / "a.flac", 1.0, title="A Tagged Title Of Some Length", artist="Band")
+
+    for args in (
+        ["ingest", "table", str(tracks), "--kind", "tracks"],
+        ["ingest", "listens", str(listens), "--format", "csv"],
+        ["ingest", "audio-dir", str(music)],
+    ):
+        result = recsys(*args, env=env)
+        assert result.returncode == 0, result.stderr
+
+    engine = sa.create_engine(f"sqlite:///{data / 'catalog.db'}")
+    try:
+        assert sorted(r[0] for r in rows(engine, "SELECT title FROM track")) == [
+            "A Tagged Tit",
+            "A Title Of T",
+        ]
+        assert rows(engine, "SELECT name FROM artist WHERE source_key LIKE 'name:an artist%'") == [
+            ("An Artist Na",)
+        ]
+        reasons = sorted(r[0] for r in rows(engine, "SELECT reason FROM ingest_reject"))
+        assert reasons == [
+            "name of 25 characters cut to 12 (RECSYS_MAX_NAME_CHARS)",
+            "tag title of 29 characters cut to 12 (RECSYS_MAX_NAME_CHARS)",
+            "title of 29 characters cut to 12 (RECSYS_MAX_NAME_CHARS)",
+        ]
+    finally:
+        engine.dispose()
