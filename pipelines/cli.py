@@ -7,12 +7,14 @@ stderr and exit code 1.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from pipelines.commands.support import (
     catalog_engine,
@@ -24,8 +26,50 @@ from pipelines.commands.support import (
 )
 from recsys.errors import ConfigError
 
+VERBOSE_HELP = "Show recsys's debug messages and the libraries' warnings on stderr."
+
+
+def _log_level() -> str:
+    try:
+        return settings().log_level
+    except ConfigError:
+        return "WARNING"  # the command itself reports the invalid setting, in one line
+
+
+def _verbose_after(ctx: object, param: object, value: bool) -> None:
+    """``-v`` given after the subcommand: logging configured again, verbose, before the command runs."""
+    if value:
+        from pipelines import logs
+
+        logs.configure(_log_level(), verbose=True)
+
+
+class _VerboseEverywhere(TyperGroup):
+    """The root group, which gives every command a ``--verbose``/``-v`` of its own (a copy of the
+    root's, applied as soon as it is parsed), so that it may come after the subcommand
+    (``recsys db status -v``) as well as before it (``recsys -v db status``)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        root = next(param for param in self.params if param.name == "verbose")
+        _add_verbose(root, list(self.commands.values()))
+
+
+def _add_verbose(root: Any, commands: list[Any]) -> None:
+    for command in commands:
+        if isinstance(command, TyperGroup):
+            _add_verbose(root, list(command.commands.values()))
+        elif not any(param.name == "verbose" for param in command.params):
+            option = copy.copy(root)
+            option.expose_value, option.is_eager, option.callback = False, True, _verbose_after
+            command.params.append(option)
+
+
 app = typer.Typer(
-    no_args_is_help=True, add_completion=False, help="Music recommendation and playlist discovery."
+    cls=_VerboseEverywhere,
+    no_args_is_help=True,
+    add_completion=False,
+    help="Music recommendation and playlist discovery.",
 )
 db_app = typer.Typer(no_args_is_help=True, help="Catalog database: migrations and status.")
 catalog_app = typer.Typer(no_args_is_help=True, help="Inspect the catalog.")
@@ -36,21 +80,12 @@ ingest_app = typer.Typer(
 
 @app.callback()
 def _start(
-    verbose: Annotated[
-        bool,
-        typer.Option(
-            "--verbose", "-v", help="Show recsys's debug messages and the libraries' warnings on stderr."
-        ),
-    ] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """Music recommendation and playlist discovery."""
     from pipelines import logs
 
-    try:
-        level = settings().log_level
-    except ConfigError:
-        level = "WARNING"  # the command itself reports the invalid setting, in one line
-    logs.configure(level, verbose=verbose)
+    logs.configure(_log_level(), verbose=verbose)
 
 
 app.add_typer(db_app, name="db")

@@ -13,8 +13,11 @@ store holds a ``music`` vector stamped with this model. So a re-run embeds nothi
 a new model version re-embeds every track; new tracks, changed audio and vectors
 missing from the store (a new store, a vector dropped by a rebuild) are embedded.
 
-Work goes batch by batch: decode, embed, write the vectors to the store, then commit
-the batch's ``track_embedding`` rows and rejects in one transaction. A run killed
+The catalog is read a page of ``PAGE_ROWS`` tracks at a time, in track order, and the
+pending tracks of each page are embedded before the next page is read, so memory does
+not grow with the catalog. Work goes batch by batch: decode, embed, write the vectors
+to the store, then commit the batch's ``track_embedding`` rows and rejects in one
+transaction. A run killed
 midway loses at most the batch in flight (its vectors may be in the store without
 rows: the next run embeds them again onto the same points). An unreadable audio file
 is reported with its reason, stored as an ``ingest_reject`` row (source
@@ -35,19 +38,22 @@ music), so the main job can index it.
 
 from __future__ import annotations
 
+import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from pipelines.embed import Pending, record_embeddings, write_track_vectors
 from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog, sha256_file
+from recsys.catalog.reads import read_frame
 from recsys.catalog.schema import Artist, AudioAsset, ModelVersion, Track, TrackEmbedding
 from recsys.errors import DimensionMismatchError, VideoError
 from recsys.recommend.video_scoring import MODEL_FIELD, VECTOR, Bundle
@@ -57,6 +63,7 @@ from recsys.vectorstore.rebuild import rebuild_collection
 
 SOURCE = "embed-music"
 CHECK_BATCH = 1_000
+PAGE_ROWS = 1_000  # tracks with audio read from the catalog at a time
 
 
 @dataclass
@@ -115,15 +122,21 @@ def embed_music(
     report = EmbedReport(model_version=bundle.version)
     version_id = model_version_id(engine, bundle, bundle_path)
     report.resized = ensure_music_collection(store, bundle.model.config.embed_dim, resize=resize)
-    todo = pending_music(engine, store, version_id, bundle.version, report)
     with engine.begin() as conn:
-        run_id = runs.start_run(conn, SOURCE, {"model": bundle.version, "pending": len(todo)})
+        run_id = runs.start_run(conn, SOURCE, {"model": bundle.version})
     size = max(1, batch_size)
     try:
-        for number, start in enumerate(range(0, len(todo), size)):
-            _embed_batch(engine, store, bundle, todo[start : start + size], version_id, report)
-            if on_batch is not None:
-                on_batch(number)
+        number = 0
+        waiting: list[Pending] = []  # pending tracks read, not yet in a batch (fewer than a batch)
+        pages = pending_music(engine, store, version_id, bundle.version, report)
+        for page in itertools.chain(pages, [None]):  # None: the end, where the last batch may be short
+            waiting.extend(page or [])
+            while len(waiting) >= size or (page is None and waiting):
+                batch, waiting = waiting[:size], waiting[size:]
+                _embed_batch(engine, store, bundle, batch, version_id, report)
+                if on_batch is not None:
+                    on_batch(number)
+                number += 1
     except BaseException as exc:
         _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
@@ -153,16 +166,27 @@ def ensure_music_collection(store: VectorStore, dim: int, *, resize: bool = Fals
     return True
 
 
-def pending_music(
-    engine: Engine, store: VectorStore, version_id: int, version: str, report: EmbedReport
-) -> list[Pending]:
-    """Tracks with audio whose ``music`` vector is missing or stale (counting the others as unchanged)."""
+_PAGE_SCHEMA = {
+    "track_id": pl.Int64,
+    "uri": pl.String,
+    "checksum": pl.String,
+    "model_version_id": pl.Int64,
+    "input_checksum": pl.String,
+}
+
+
+def _page_query(after: int, rows: int) -> sa.Select[*tuple[Any, ...]]:
+    """The first audio asset of each of the ``rows`` tracks with audio after track ``after``, with its
+    track's ``music`` embedding row (if any)."""
     first = (
         sa.select(AudioAsset.track_id, sa.func.min(AudioAsset.id).label("asset_id"))
+        .where(AudioAsset.track_id > after)
         .group_by(AudioAsset.track_id)
+        .order_by(AudioAsset.track_id)
+        .limit(rows)
         .subquery()
     )
-    query = (
+    return (
         sa.select(
             AudioAsset.track_id,
             AudioAsset.uri,
@@ -177,13 +201,30 @@ def pending_music(
         )
         .order_by(AudioAsset.track_id)
     )
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
+
+
+def pending_music(
+    engine: Engine, store: VectorStore, version_id: int, version: str, report: EmbedReport
+) -> Iterator[list[Pending]]:
+    """Pages of the tracks with audio whose ``music`` vector is missing or stale, in track order
+    (counting the others as unchanged); the catalog is read a page of ``PAGE_ROWS`` tracks at a time."""
+    after = 0
+    while True:
+        page = read_frame(engine, _page_query(after, PAGE_ROWS), _PAGE_SCHEMA)
+        if not page.height:
+            return
+        after = int(page["track_id"][-1])
+        yield _pending_page(page, store, version_id, version, report)
+
+
+def _pending_page(
+    page: pl.DataFrame, store: VectorStore, version_id: int, version: str, report: EmbedReport
+) -> list[Pending]:
     todo: list[Pending] = []
     recorded: list[Pending] = []  # the catalog says done: confirm in the store
-    for row in rows:
-        item = Pending(int(row.track_id), row.uri, row.checksum)
-        done = row.model_version_id == version_id and row.input_checksum == row.checksum
+    for row in page.iter_rows(named=True):
+        item = Pending(int(row["track_id"]), row["uri"], row["checksum"])
+        done = row["model_version_id"] == version_id and row["input_checksum"] == row["checksum"]
         (recorded if done else todo).append(item)
     for start in range(0, len(recorded), CHECK_BATCH):
         chunk = recorded[start : start + CHECK_BATCH]

@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         description="Times a write transaction that found the SQLite catalog busy starts again "
         "(after 1 s, 2 s, 4 s, ...) before the command gives up.",
     )
+    pg_lock_timeout_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="How long a PostgreSQL statement waits for a lock another session holds (a bulk load, "
+        "an index rebuild, a migration) before the command ends, saying the catalog was busy.",
+    )
     log_level: str = Field(
         default="WARNING",
         description="Level of recsys's own log messages: DEBUG, INFO, WARNING or ERROR.",

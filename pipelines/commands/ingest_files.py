@@ -31,6 +31,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         as_json: JsonOption = False,
     ) -> None:
         """Ingest tables of tracks, playlist entries or listens (see the column mapping in the README)."""
+        from pipelines.ingest.guards import InputLimits
         from pipelines.ingest.report import Progress
         from pipelines.ingest.tables import ingest_table as run
 
@@ -43,6 +44,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             namespace=namespace,
             batch_rows=cfg.batch_rows,
             progress=Progress.auto(),
+            limits=InputLimits.from_settings(cfg),
         )
         finish_ingest(report, as_json)
 
@@ -55,6 +57,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         as_json: JsonOption = False,
     ) -> None:
         """Ingest listening histories: HetRec Last.fm 2k, Last.fm 1K logs or CSV tables."""
+        from pipelines.ingest.guards import InputLimits
         from pipelines.ingest.listens import ingest_listens as run
         from pipelines.ingest.report import Progress
 
@@ -66,6 +69,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
             id_prefix=id_prefix,
             batch_rows=cfg.batch_rows,
             progress=Progress.auto(),
+            limits=InputLimits.from_settings(cfg),
         )
         finish_ingest(report, as_json)
 
@@ -79,7 +83,9 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     ) -> None:
         """Ingest audio files: checksum, measure, read tags, link each to a track or create one."""
         from pipelines.ingest.audio_dir import ingest_audio_dir as run
+        from pipelines.ingest.guards import InputLimits
         from pipelines.ingest.report import Progress
 
-        report = run(engine_for(settings()), path, progress=Progress.auto())
+        cfg = settings()
+        report = run(engine_for(cfg), path, progress=Progress.auto(), limits=InputLimits.from_settings(cfg))
         finish_ingest(report, as_json)

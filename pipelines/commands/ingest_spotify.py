@@ -46,6 +46,7 @@ def ingest_spotify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Ingest playlists, albums, tracks and artists from the Spotify Web API (through spotipy)."""
+    from pipelines.ingest.guards import InputLimits
     from pipelines.ingest.report import Progress
     from pipelines.ingest.spotify import SpotifyInputs
     from pipelines.ingest.spotify import ingest_spotify as run
@@ -63,7 +64,14 @@ def ingest_spotify(
     inputs.require_any()  # before the database and credentials are checked
     engine = engine_for(cfg)
     api = SpotifyApi(cfg, RetryPolicy(max_retries=retries, max_wait_s=max_wait))
-    report = run(engine, api, inputs, namespace=namespace, progress=Progress.auto())
+    report = run(
+        engine,
+        api,
+        inputs,
+        namespace=namespace,
+        progress=Progress.auto(),
+        limits=InputLimits.from_settings(cfg),
+    )
     if api.policy.waits:
         report.messages.append(
             f"spotify: rate limited {len(api.policy.waits)} time(s), waited {sum(api.policy.waits):.0f} s in all"

@@ -7,8 +7,11 @@ artist, album, ISRC, date, genre). It is linked to an existing track by ISRC, el
 normalised artist and title with durations within 3 s (when both are known), else a
 track is created (``audio:<sha256>``, titled by its tag or its file name). Empty,
 non-audio (whatever the extension says) and undecodable files are rejected with
-their reason; the others land. A file already stored with the same bytes is left
-as it is; a file whose bytes changed is measured and linked again.
+their reason, as is a file whose path is too long to be indexed
+(``guards.MAX_LOCATION_BYTES``); the others land. A tag longer than ``max_name_chars``
+is cut, and a duration no track column holds is left out, each with a reject row.
+A file already stored with the same bytes is left as it is; a file whose bytes
+changed is measured and linked again.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Engine
 
-from pipelines.ingest.normalize import build_chunk, raw_tracks_frame
+from pipelines.ingest.guards import InputLimits, location_problem, shorten
+from pipelines.ingest.normalize import build_chunk, name_cut_reason, raw_tracks_frame
 from pipelines.ingest.report import IngestReport, Progress
 from recsys.catalog import batches
 from recsys.catalog import keys as k
@@ -53,6 +57,7 @@ AUDIO_SUFFIXES = frozenset(
     }
 )
 TAG_FIELDS = ("title", "artist", "album", "isrc", "date", "genre")
+_INT32_MAX = 2**31 - 1  # track.duration_ms
 
 
 @dataclass
@@ -78,7 +83,10 @@ class AudioFile:
 
     @property
     def duration_ms(self) -> int | None:
-        return round(self.duration_s * 1000) if self.duration_s else None
+        """The duration in milliseconds, when a track's 32-bit column holds it (a container may claim years)."""
+        if not self.duration_s or not 0 < self.duration_s * 1000 <= _INT32_MAX:
+            return None
+        return round(self.duration_s * 1000)
 
     @property
     def year(self) -> int | None:
@@ -179,6 +187,24 @@ def probe(path: Path, checksum: str, size: int) -> AudioFile:
     return AudioFile(path, checksum, size, fmt, rate, channels, duration, tags, tag_error)
 
 
+def bound(audio: AudioFile, max_name_chars: int, log: batches.RejectLog, batch_id: int) -> AudioFile:
+    """``audio`` with each tag cut to ``max_name_chars`` characters; each cut, and a duration no
+    track holds, is a reject row at the file."""
+    for name, value in audio.tags.items():
+        if len(value) > max_name_chars:
+            log.add(
+                str(audio.path), name_cut_reason(f"tag {name}", len(value), max_name_chars), batch_id=batch_id
+            )
+            audio.tags[name] = value[:max_name_chars]
+    if audio.duration_s and audio.duration_ms is None:
+        log.add(
+            str(audio.path),
+            f"duration of {audio.duration_s:.6g} s is longer than a track's duration may be; the track has none",
+            batch_id=batch_id,
+        )
+    return audio
+
+
 def walk(root: Path) -> tuple[list[Path], int]:
     """(audio files below ``root`` in a stable order, how many other files were passed over)."""
     if not root.exists():
@@ -230,10 +256,18 @@ def ingest_audio_dir(
     *,
     chunk_files: int = 200,
     progress: Progress | None = None,
+    limits: InputLimits | None = None,
 ) -> IngestReport:
-    """Ingest the audio files below ``root`` (idempotent by file path and checksum)."""
+    """Ingest the audio files below ``root`` (idempotent by file path and checksum).
+
+    ``limits``: the settings' input limits (``max_name_chars`` for tags and titles).
+    """
+    limits = limits or InputLimits()
     report = IngestReport(source=SOURCE, inputs=1)
     progress = progress or Progress.quiet()
+    problem = location_problem(str(root.resolve()))
+    if problem:
+        raise InputError(f"{shorten(str(root))}: {problem}")
     files, others = walk(root)
     if not files:
         raise InputError(f"{root}: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))})")
@@ -259,17 +293,22 @@ def ingest_audio_dir(
         for path in group:
             progress.advance(task)
             try:
+                problem = location_problem(str(path))
+                if problem:
+                    raise RecordError(f"{problem} (no index holds it)")
                 checksum, size = sha256_and_size(path)
                 if stored.get(str(path)) == checksum:
                     totals["unchanged"] += 1
                     continue
-                probed.append(probe(path, checksum, size))
+                probed.append(bound(probe(path, checksum, size), limits.max_name_chars, log, batch_id))
             except RecordError as exc:
                 log.add(str(path), str(exc), batch_id=batch_id)
             except OSError as exc:
                 log.add(str(path), f"unreadable file: {exc.strerror or exc}", batch_id=batch_id)
         with write_transaction(engine) as conn:
-            counts = _load_group(conn, probed, linker, batch_id)
+            counts = _load_group(conn, probed, linker, batch_id, log, limits.max_name_chars)
+            for row in log.rows:  # the names build_chunk cut too
+                row["batch_id"] = batch_id
             report.add_rejects(log)
             rejected += len(log.rows)
             log.flush(conn)
@@ -301,7 +340,14 @@ def ingest_audio_dir(
     return report
 
 
-def _load_group(conn: Any, probed: list[AudioFile], linker: _Linker, batch_id: int) -> Counter[str]:
+def _load_group(
+    conn: Any,
+    probed: list[AudioFile],
+    linker: _Linker,
+    batch_id: int,
+    log: batches.RejectLog,
+    max_name_chars: int,
+) -> Counter[str]:
     counts: Counter[str] = Counter()
     if not probed:
         return counts
@@ -370,7 +416,8 @@ def _load_group(conn: Any, probed: list[AudioFile], linker: _Linker, batch_id: i
             }
         )
     if new_tracks["source_key"]:
-        merged = merge_chunk(conn, build_chunk(raw_tracks_frame(new_tracks)), namespace=DEFAULT_NAMESPACE)
+        chunk = build_chunk(raw_tracks_frame(new_tracks), log=log, max_name_chars=max_name_chars)
+        merged = merge_chunk(conn, chunk, namespace=DEFAULT_NAMESPACE)
         counts["tracks_created"] += merged.get("tracks", 0)
     counts["audio_assets"] = merge_assets(conn, pl.DataFrame(assets, infer_schema_length=None))
     return counts

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from pipelines.ingest.guards import ID_TOO_LONG, MAX_ID_BYTES
 from recsys.catalog import keys as k
 
 # field -> accepted column names, in order of preference
@@ -69,6 +70,9 @@ REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
 # A value of `duration` below this is seconds, at or above it milliseconds.
 DURATION_MS_THRESHOLD = 20_000
 ISRC_PATTERN = r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$"
+MBID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# The largest value of the catalog's integer columns (a track's duration in milliseconds).
+INT32_MAX = 2**31 - 1
 _SPOTIFY_ID = r"^spotify:track:([0-9A-Za-z]{22})$"
 _SPOTIFY_URL = r"^https?://open\.spotify\.com/(?:intl-[a-z]+/)?track/([0-9A-Za-z]{22})"
 _TIME_FORMATS = (
@@ -119,7 +123,8 @@ def isrc(expr: pl.Expr) -> pl.Expr:
 
 
 def duration_ms(ms: pl.Expr | None, duration: pl.Expr | None) -> pl.Expr:
-    """Milliseconds from ``duration_ms`` or from ``duration`` (seconds, ``m:ss``, ``h:mm:ss``, or ms if large)."""
+    """Milliseconds from ``duration_ms`` or from ``duration`` (seconds, ``m:ss``, ``h:mm:ss``, or ms if large);
+    null unless between 1 and ``INT32_MAX``."""
     from_ms = blank(ms).cast(pl.Float64, strict=False) if ms is not None else pl.lit(None, pl.Float64)
     if duration is None:
         from_duration = pl.lit(None, pl.Float64)
@@ -136,7 +141,9 @@ def duration_ms(ms: pl.Expr | None, duration: pl.Expr | None) -> pl.Expr:
             clock,
             pl.when(number < DURATION_MS_THRESHOLD).then(number * 1000).otherwise(number),
         )
-    return pl.coalesce(from_ms, from_duration).round(0).cast(pl.Int64)
+    value = pl.coalesce(from_ms, from_duration).round(0)
+    # What the catalog's 32-bit column holds; anything else (0, 1e30, NaN) is no duration.
+    return pl.when(value.is_between(1, INT32_MAX)).then(value).cast(pl.Int64)
 
 
 def year(expr: pl.Expr) -> pl.Expr:
@@ -171,9 +178,12 @@ def timestamp(expr: pl.Expr) -> pl.Expr:
 
 
 def artist_source_key(name: pl.Expr) -> pl.Expr:
-    """``name:<name key>``; a name made only of punctuation ("!!!") keys on its lower-cased self."""
+    """``name:<name key>``; a name made only of punctuation ("!!!") keys on its lower-cased self
+    (bounded as the key would be)."""
     key = k.name_key(name)
-    return pl.lit("name:") + pl.when(key.str.len_chars() > 0).then(key).otherwise(name.str.to_lowercase())
+    return pl.lit("name:") + pl.when(key.str.len_chars() > 0).then(key).otherwise(
+        k.bounded(name.str.to_lowercase())
+    )
 
 
 def name_track_key(artist: pl.Expr, title: pl.Expr) -> pl.Expr:
@@ -181,6 +191,18 @@ def name_track_key(artist: pl.Expr, title: pl.Expr) -> pl.Expr:
     return pl.concat_str(
         [pl.lit("name:"), k.name_key(k.primary_artist(artist)), pl.lit("|"), k.name_key(title)]
     )
+
+
+def too_long(expr: pl.Expr) -> pl.Expr:
+    """Whether a (trimmed) id is longer than ``guards.MAX_ID_BYTES``: no index holds such an id."""
+    return blank(expr).str.len_bytes() > MAX_ID_BYTES
+
+
+def id_checks(fields: dict[str, pl.Expr]) -> list[tuple[pl.Expr, str]]:
+    """One check per id field (name → its column): ``invalid <name>: longer than … not an id``."""
+    return [
+        (too_long(expr).fill_null(False), f"invalid {name}: {ID_TOO_LONG}") for name, expr in fields.items()
+    ]
 
 
 def quoted(expr: pl.Expr, limit: int = 80) -> pl.Expr:

@@ -25,6 +25,11 @@ from recsys.errors import InputError
 MAX_INPUT_BYTES = 256 * 2**20  # a real MPD slice holds 30-40 MB of JSON
 MAX_JSON_DEPTH = 64  # an MPD slice nests 5 levels deep
 MAX_NAME_CHARS = 1_000  # the longest name in the real MPD sample has 305 characters
+# Fixed bounds, not settings: what the catalog's indexes hold. PostgreSQL refuses a B-tree entry
+# of more than about 2,700 bytes, and one such value rolls back the whole chunk.
+MAX_ID_BYTES = 512  # an id, user, URI or MusicBrainz id longer than this is not one: the record is rejected
+MAX_LOCATION_BYTES = 2_048  # an input's path or name (an ingest batch's location): longer is refused
+ID_TOO_LONG = f"longer than {MAX_ID_BYTES} bytes: not an id"  # the end of the reject reason
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,30 @@ class InputLimits:
     @classmethod
     def from_settings(cls, settings: Settings) -> InputLimits:
         return cls(settings.max_input_bytes, settings.max_json_depth, settings.max_name_chars)
+
+
+MAX_NAMESPACE_CHARS = 64  # playlist.namespace
+
+
+def check_namespace(namespace: str) -> None:
+    """InputError when a playlist namespace is longer than its column holds."""
+    if len(namespace) > MAX_NAMESPACE_CHARS:
+        raise InputError(
+            f"--namespace of {len(namespace):,} characters: a namespace is at most {MAX_NAMESPACE_CHARS}"
+        )
+
+
+def location_problem(location: str) -> str | None:
+    """Why an input's location cannot be recorded (its ingest batch is keyed by it); None when it can."""
+    size = len(location.encode("utf-8", "surrogateescape"))
+    if size <= MAX_LOCATION_BYTES:
+        return None
+    return f"a path of {size:,} bytes, longer than the {MAX_LOCATION_BYTES:,} an input's location may hold"
+
+
+def shorten(text: str, limit: int = 200) -> str:
+    """``text`` for a message: at most ``limit`` characters, an ellipsis where it was cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def too_large(location: str, limit: int) -> InputError:

@@ -11,6 +11,9 @@
 
 ``listen.listen_key`` = sha256(source, user, item, time): ingesting the same rows
 twice changes nothing, and a repeated row (same user, item and time) is rejected.
+A user or id longer than ``guards.MAX_ID_BYTES``, a MusicBrainz id that is not a UUID
+and a weight that is not a positive finite number are rejected with their row; names
+are cut to ``max_name_chars``, each cut with a reject row.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ import polars as pl
 from sqlalchemy import Connection, Engine
 
 from pipelines.ingest import columns as c
-from pipelines.ingest.normalize import RAW_TRACK, build_chunk
+from pipelines.ingest.guards import MAX_NAME_CHARS, InputLimits, location_problem, shorten
+from pipelines.ingest.normalize import RAW_TRACK, build_chunk, capped_names, cut_names, log_cut_names
 from pipelines.ingest.report import IngestReport, Progress
 from pipelines.ingest.streaming import (
     INVALID,
@@ -36,6 +40,7 @@ from pipelines.ingest.streaming import (
 )
 from pipelines.ingest.tables import (
     REASON,
+    check_prefix,
     encoding_check,
     first_reason,
     ingest_table,
@@ -56,7 +61,13 @@ LASTFM_1K_COLUMNS = ["userid", "timestamp", "artist_mbid", "artist", "track_mbid
 
 
 def load_listens(
-    conn: Connection, good: pl.DataFrame, *, listen_source: str, location: str, log: batches.RejectLog
+    conn: Connection,
+    good: pl.DataFrame,
+    *,
+    listen_source: str,
+    location: str,
+    log: batches.RejectLog,
+    max_name_chars: int = MAX_NAME_CHARS,
 ) -> dict[str, int]:
     """Create the tracks and artists the rows name, then insert the listens; unknown items become rejects.
 
@@ -82,12 +93,20 @@ def load_listens(
 
     creating = good.filter(pl.col("_create_track"))
     raw = creating.select([pl.col(f"raw_{n}").alias(n) for n in RAW_TRACK]).cast(RAW_TRACK)  # type: ignore[arg-type]
-    chunk = build_chunk(raw, log=log)
-    artist_rows = good.filter(pl.col("_artist_key").is_not_null()).select(
-        pl.col("_artist_key").alias("source_key"),
-        pl.col("_artist_name").alias("name"),
-        pl.col("_artist_key").str.slice(5).alias("name_key"),
+    chunk = build_chunk(raw, log=log, max_name_chars=max_name_chars)
+    artist_rows = (
+        good.filter(pl.col("_artist_key").is_not_null())
+        .select(
+            pl.col("_artist_key").alias("source_key"),
+            pl.col("_artist_name").alias("name"),
+            pl.col("_artist_key").str.slice(5).alias("name_key"),
+        )
+        .unique(subset="source_key", keep="first", maintain_order=True)
     )
+    capped = capped_names(artist_rows, ("name",), max_name_chars)
+    if capped.height:
+        artist_rows = cut_names(artist_rows, ("name",), max_name_chars)
+        log_cut_names(log, capped, "artist", max_name_chars)
     chunk.artists = pl.concat([chunk.artists, conform(artist_rows, ARTISTS)]).unique(
         subset="source_key", keep="first", maintain_order=True
     )
@@ -130,7 +149,9 @@ def _raw_track_columns(mbid: pl.Expr | None = None) -> list[pl.Expr]:
     ]
 
 
-def table_listens_loader(location: str, prefix: str, listen_source: str, *, has_title: bool) -> LoadChunk:
+def table_listens_loader(
+    location: str, prefix: str, listen_source: str, *, has_title: bool, max_name_chars: int = MAX_NAME_CHARS
+) -> LoadChunk:
     """The chunk loader of a generic listens table (see the README for its columns)."""
 
     def load(conn: Connection, chunk: pl.DataFrame, batch_id: int, log: batches.RejectLog) -> dict[str, int]:
@@ -155,8 +176,9 @@ def table_listens_loader(location: str, prefix: str, listen_source: str, *, has_
         checks: list[tuple[pl.Expr, pl.Expr | str]] = [
             encoding_check("listens"),
             (pl.col("_user").is_null(), "missing field: user"),
+            *c.id_checks({"user": pl.col("_user")}),
             (
-                pl.col("_weight_raw").is_not_null() & (weight.is_null() | (weight <= 0)),
+                pl.col("_weight_raw").is_not_null() & _bad_weight(weight),
                 pl.lit("invalid weight: ") + c.quoted(pl.col("_weight_raw")),
             ),
             (
@@ -176,12 +198,19 @@ def table_listens_loader(location: str, prefix: str, listen_source: str, *, has_
         good, bad = rows.filter(pl.col(REASON).is_null()), rows.filter(pl.col(REASON).is_not_null())
         log_rejects(log, bad, location, c.KIND_FIELDS["listens"])
         good = good.with_columns(_raw_track_columns())
-        return load_listens(conn, good, listen_source=listen_source, location=location, log=log)
+        return load_listens(
+            conn, good, listen_source=listen_source, location=location, log=log, max_name_chars=max_name_chars
+        )
 
     return load
 
 
-def _lastfm_1k_loader(location: str) -> LoadChunk:
+def _bad_weight(weight: pl.Expr) -> pl.Expr:
+    """A weight that is not a positive, finite number (text, 0, NaN, infinity)."""
+    return weight.is_null() | ~weight.is_finite() | (weight <= 0)
+
+
+def _lastfm_1k_loader(location: str, max_name_chars: int = MAX_NAME_CHARS) -> LoadChunk:
     def load(conn: Connection, chunk: pl.DataFrame, batch_id: int, log: batches.RejectLog) -> dict[str, int]:
         rows = chunk.with_columns(
             c.blank(pl.col("userid")).alias("_user"),
@@ -210,6 +239,7 @@ def _lastfm_1k_loader(location: str) -> LoadChunk:
             first_reason(
                 [
                     (pl.col("_user").is_null(), "missing field: userid"),
+                    *c.id_checks({"userid": pl.col("_user")}),
                     (pl.col("_time_raw").is_null(), "missing field: timestamp"),
                     (
                         pl.col("_listened_at").is_null(),
@@ -217,18 +247,28 @@ def _lastfm_1k_loader(location: str) -> LoadChunk:
                     ),
                     (pl.col("_artist").is_null(), "missing field: artist"),
                     (pl.col("_title").is_null(), "missing field: track"),
+                    (
+                        pl.col("_mbid").is_not_null() & ~pl.col("_mbid").str.contains(c.MBID_PATTERN),
+                        pl.lit("invalid track_mbid: ")
+                        + c.quoted(pl.col("_mbid"))
+                        + pl.lit(" (a MusicBrainz id is a UUID)"),
+                    ),
                 ]
             )
         )
         good, bad = rows.filter(pl.col(REASON).is_null()), rows.filter(pl.col(REASON).is_not_null())
         log_rejects(log, bad, location, tuple(LASTFM_1K_COLUMNS))
         good = good.with_columns(_raw_track_columns(pl.col("_mbid")))
-        return load_listens(conn, good, listen_source="lastfm-1k", location=location, log=log)
+        return load_listens(
+            conn, good, listen_source="lastfm-1k", location=location, log=log, max_name_chars=max_name_chars
+        )
 
     return load
 
 
-def _lastfm_2k_loader(location: str, artists: pl.DataFrame) -> LoadChunk:
+def _lastfm_2k_loader(
+    location: str, artists: pl.DataFrame, max_name_chars: int = MAX_NAME_CHARS
+) -> LoadChunk:
     def load(conn: Connection, chunk: pl.DataFrame, batch_id: int, log: batches.RejectLog) -> dict[str, int]:
         rows = chunk.with_columns(
             c.blank(pl.col("userID")).alias("_user"),
@@ -258,7 +298,7 @@ def _lastfm_2k_loader(location: str, artists: pl.DataFrame) -> LoadChunk:
                         pl.lit("invalid artistID: ") + c.quoted(pl.col("artistID").fill_null("")),
                     ),
                     (
-                        weight.is_null() | (weight <= 0),
+                        _bad_weight(weight),
                         pl.lit("invalid weight: ") + c.quoted(pl.col("weight").fill_null("")),
                     ),
                     (
@@ -273,7 +313,9 @@ def _lastfm_2k_loader(location: str, artists: pl.DataFrame) -> LoadChunk:
         good, bad = rows.filter(pl.col(REASON).is_null()), rows.filter(pl.col(REASON).is_not_null())
         log_rejects(log, bad, location, ("userID", "artistID", "weight"))
         good = good.with_columns([pl.lit(None).alias(f"raw_{n}") for n in RAW_TRACK])
-        return load_listens(conn, good, listen_source="lastfm-2k", location=location, log=log)
+        return load_listens(
+            conn, good, listen_source="lastfm-2k", location=location, log=log, max_name_chars=max_name_chars
+        )
 
     return load
 
@@ -295,10 +337,15 @@ def ingest_listens(
     id_prefix: str = "table",
     batch_rows: int = 200_000,
     progress: Progress | None = None,
+    limits: InputLimits | None = None,
 ) -> IngestReport:
-    """Ingest listening histories in format ``fmt`` (lastfm-2k, lastfm-1k or csv); idempotent."""
+    """Ingest listening histories in format ``fmt`` (lastfm-2k, lastfm-1k or csv); idempotent.
+
+    ``limits``: see :func:`pipelines.ingest.tables.ingest_table`.
+    """
     if fmt not in FORMATS:
         raise InputError(f"unknown listens format {fmt!r}: use one of {', '.join(FORMATS)}")
+    limits = limits or InputLimits()
     if fmt == "csv":
         return ingest_table(
             engine,
@@ -309,7 +356,9 @@ def ingest_listens(
             progress=progress,
             source=SOURCE,
             listen_source="csv",
+            limits=limits,
         )
+    check_prefix(id_prefix)
     report = IngestReport(source=f"{SOURCE} {fmt}")
     progress = progress or Progress.quiet()
     for path in paths:
@@ -317,7 +366,7 @@ def ingest_listens(
         try:
             if fmt == "lastfm-2k":
                 user_artists, artists_path = _lastfm_2k_files(path)
-                location = str(user_artists.resolve())
+                location = _checked(str(user_artists.resolve()))
                 table = open_table(user_artists, quote=None)
                 for column in ("userID", "artistID", "weight"):
                     if column not in table.columns:
@@ -335,13 +384,13 @@ def ingest_listens(
                 checksum = hashlib.sha256(
                     (batches.sha256_file(str(user_artists)) + batches.sha256_file(str(artists_path))).encode()
                 ).hexdigest()
-                load = _lastfm_2k_loader(location, artists)
+                load = _lastfm_2k_loader(location, artists, limits.max_name_chars)
             else:
-                location = str(path.resolve()) if path.exists() else str(path)
+                location = _checked(str(path.resolve()) if path.exists() else str(path))
                 table = open_table(path, has_header=False, columns=LASTFM_1K_COLUMNS, quote=None)
                 chunks = table.batches(batch_rows)
                 checksum = batches.sha256_file(str(path))
-                load = _lastfm_1k_loader(location)
+                load = _lastfm_1k_loader(location, limits.max_name_chars)
         except (InputError, pl.exceptions.PolarsError) as exc:
             error = exc if isinstance(exc, InputError) else InputError(f"{path}: cannot be read ({exc})")
             unreadable(engine, report, SOURCE, error)
@@ -363,3 +412,11 @@ def ingest_listens(
         )
     progress.stop()
     return report
+
+
+def _checked(location: str) -> str:
+    """``location``, or InputError when it is too long to record (see ``guards.location_problem``)."""
+    problem = location_problem(location)
+    if problem:
+        raise InputError(f"{shorten(location)}: {problem}")
+    return location

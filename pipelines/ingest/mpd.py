@@ -13,8 +13,11 @@ break; invalid UTF-8 and lone surrogate escapes reject only the records they tou
 
 Hostile input costs a reject, never the machine (:mod:`pipelines.ingest.guards`):
 an input expanding past ``max_input_bytes`` or nesting deeper than ``max_json_depth``
-is refused by name, a name longer than ``max_name_chars`` is cut, and a
-``modified_at`` outside 1970..2100 is stored as null; each with a reject row.
+is refused by name, a name longer than ``max_name_chars`` is cut, and a value no
+column can hold or that is not what its field says (a ``modified_at`` outside
+1970..2100, a ``num_followers`` or ``duration_ms`` that is not a whole number a
+32-bit column holds, a ``collaborative`` that is not true or false, an artist or album
+URI that is not one) is stored as null; each with a reject row.
 """
 
 from __future__ import annotations
@@ -49,7 +52,16 @@ import pyarrow.json as pajson
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pipelines.ingest.guards import MAX_NAME_CHARS, InputLimits, check_depth, read_file, read_member
+from pipelines.ingest.guards import (
+    MAX_NAME_CHARS,
+    InputLimits,
+    check_depth,
+    check_namespace,
+    location_problem,
+    read_file,
+    read_member,
+    shorten,
+)
 from pipelines.ingest.normalize import (
     RAW_TRACK,
     SPOTIFY_TRACK_URI,
@@ -118,17 +130,25 @@ def iter_inputs(paths: list[Path]) -> Iterator[SliceInput]:
                     n for n in archive.namelist() if _is_slice_name(n) and not n.endswith(".zip")
                 ):
                     info = archive.getinfo(name)
+                    location = f"{path}!{name}"
+                    if problem := location_problem(location):
+                        yield SliceInput(
+                            location, functools.partial(_refuse, f"{shorten(location)}: {problem}")
+                        )
+                        continue
                     # The directory's sizes are claims: the estimate is bounded by the bytes there.
                     size = min(info.file_size, info.compress_size * _MAX_RATIO)
                     if name.endswith(".gz"):
                         size = info.compress_size * _GZIP_RATIO
-                    yield SliceInput(f"{path}!{name}", functools.partial(read_member, path, name), size)
+                    yield SliceInput(location, functools.partial(read_member, path, name), size)
         else:
             yield SliceInput(str(path), functools.partial(read_file, path), _json_size(path))
 
 
 def _path_problem(path: Path) -> str | None:
     """Why ``path`` cannot be read at all, in a few words; None when it can be looked at."""
+    if problem := location_problem(str(path)):
+        return problem
     try:
         path.stat()
     except OSError as exc:
@@ -141,7 +161,7 @@ def _path_problem(path: Path) -> str | None:
 
 
 def _unusable(path: Path, problem: str) -> SliceInput:
-    return SliceInput(str(path), functools.partial(_refuse, f"{path}: {problem}"))
+    return SliceInput(str(path), functools.partial(_refuse, f"{shorten(str(path))}: {problem}"))
 
 
 def _refuse(message: str, limit: int) -> bytes:
@@ -212,6 +232,11 @@ PLAYLIST_COLUMNS = (
     "num_tracks",
 )
 _TRACK_URI = re.compile(SPOTIFY_TRACK_URI)
+_ARTIST_URI_PATTERN = r"^spotify:artist:[0-9A-Za-z]{22}$"
+_ALBUM_URI_PATTERN = r"^spotify:album:[0-9A-Za-z]{22}$"
+_URI_PATTERNS = {"artist_uri": re.compile(_ARTIST_URI_PATTERN), "album_uri": re.compile(_ALBUM_URI_PATTERN)}
+# The largest value of the catalog's integer columns (num_followers, duration_ms: 32 bits).
+_INT32_MAX = 2**31 - 1
 # Entry field → ENTRY_TRACK column, for the fields the trimmed schema lacks.
 _OPTIONAL_TEXT = {"artist_uri": "artist_uri", "album_name": "album_title", "album_uri": "album_uri"}
 
@@ -348,17 +373,55 @@ def _blank(value: str) -> bool:
 _EPOCH_END = 4_102_444_800
 
 
+def _shown(value: Any) -> str:
+    """A JSON value for a reject reason, short whatever it holds."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if value.bit_length() > 1_000:
+            return f"an integer of {value.bit_length():,} bits"
+        return str(value) if abs(value) < 10**15 else f"{value:.6g}"
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value[:80] if isinstance(value, str) else value)[:120]
+
+
 def _timestamp_problem(value: Any) -> str | None:
     """Why a playlist's ``modified_at`` cannot be stored (it is then null); None when it can, or is absent."""
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     if 0 <= value < _EPOCH_END:  # false for NaN too
         return None
-    if isinstance(value, int) and value.bit_length() > 1_000:
-        shown = f"an integer of {value.bit_length():,} bits"
-    else:
-        shown = str(value) if isinstance(value, int) and abs(value) < 10**15 else f"{value:.6g}"
-    return f"invalid modified_at: {shown} is not a time in seconds between 1970 and 2100; stored as null"
+    return (
+        f"invalid modified_at: {_shown(value)} is not a time in seconds between 1970 and 2100; stored as null"
+    )
+
+
+def _count(value: Any) -> int | None:
+    """A playlist's ``num_followers``: a whole number a 32-bit column holds; None otherwise."""
+    return value if type(value) is int and 0 <= value <= _INT32_MAX else None
+
+
+def _count_problem(value: Any) -> str | None:
+    if value is None or _count(value) is not None:
+        return None
+    return (
+        f"invalid num_followers: {_shown(value)} is not a whole number between 0 and {_INT32_MAX:,}; "
+        "stored as null"
+    )
+
+
+def _flag(value: Any) -> bool | None:
+    """``collaborative``: a boolean, or the text true or false; None otherwise."""
+    if isinstance(value, bool):
+        return value
+    return {"true": True, "false": False}.get(value) if isinstance(value, str) else None
+
+
+def _flag_problem(value: Any) -> str | None:
+    if value is None or _flag(value) is not None:
+        return None
+    return f"invalid collaborative: {_shown(value)} is not true or false; stored as null"
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -482,6 +545,8 @@ def _parse_strict(data: bytes, max_name_chars: int = MAX_NAME_CHARS) -> ParsedSl
             | (size.fill_null(0) == 0).any()
             | pl.col("pid").is_duplicated().any()
             | ((pl.col("modified_at") < 0) | (pl.col("modified_at") >= _EPOCH_END)).any()
+            | ((pl.col("num_followers") < 0) | (pl.col("num_followers") > _INT32_MAX)).any()
+            | ~pl.col("collaborative").is_in(["true", "false"]).fill_null(True).all()
             | _too_long(("name", "description"), max_name_chars)
         ).item()
     ):
@@ -501,6 +566,9 @@ def _parse_strict(data: bytes, max_name_chars: int = MAX_NAME_CHARS) -> ParsedSl
         | pl.col("artist_name").is_null().any()
         | pl.col("track_name").str.contains(_BLANK).any()
         | pl.col("artist_name").str.contains(_BLANK).any()
+        | ((pl.col("duration_ms") <= 0) | (pl.col("duration_ms") > _INT32_MAX)).any()
+        | ~pl.col("artist_uri").str.contains(_ARTIST_URI_PATTERN).fill_null(True).all()
+        | ~pl.col("album_uri").str.contains(_ALBUM_URI_PATTERN).fill_null(True).all()
         | _too_long(("track_name", "artist_name", "album_name"), max_name_chars)
     ).item():
         return None
@@ -523,7 +591,7 @@ def _parse_strict(data: bytes, max_name_chars: int = MAX_NAME_CHARS) -> ParsedSl
         "artist_uri",
         pl.col("album_name").alias("album_title"),
         "album_uri",
-        pl.when(pl.col("duration_ms") > 0).then(pl.col("duration_ms")).alias("duration_ms"),
+        "duration_ms",
     )
     return ParsedSlice(playlists, tracks, flat.select("playlist_key", "position"), None)
 
@@ -554,14 +622,8 @@ def _add_playlist(
     columns["description"].append(
         description[:max_chars] if isinstance(description, str) and _INVALID_MARK not in description else None
     )
-    columns["num_followers"].append(
-        followers if isinstance(followers, int) and not isinstance(followers, bool) else None
-    )
-    columns["collaborative"].append(
-        collaborative
-        if isinstance(collaborative, bool)
-        else (collaborative == "true" if isinstance(collaborative, str) else None)
-    )
+    columns["num_followers"].append(_count(followers))
+    columns["collaborative"].append(_flag(collaborative))
     columns["modified_at"].append(
         datetime.fromtimestamp(modified, UTC)
         if isinstance(modified, int | float)
@@ -577,7 +639,13 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def _duration(value: Any) -> int | None:
-    return value if type(value) is int and value > 0 else None
+    """A track's ``duration_ms``: a positive whole number a 32-bit column holds; None otherwise."""
+    return value if type(value) is int and 0 < value <= _INT32_MAX else None
+
+
+def _uri(field: str, value: Any) -> str | None:
+    """An ``artist_uri`` or ``album_uri`` that is one; None otherwise."""
+    return value if type(value) is str and _URI_PATTERNS[field].fullmatch(value) else None
 
 
 def _parse_clean(raw_playlists: list[Any], max_name_chars: int = MAX_NAME_CHARS) -> ParsedSlice | None:
@@ -609,7 +677,7 @@ def _parse_clean(raw_playlists: list[Any], max_name_chars: int = MAX_NAME_CHARS)
     tracks["source_key"], tracks["title"], tracks["artist_credit"] = uris, titles, credits
     for field, column in _OPTIONAL_TEXT.items():
         values = [entry.get(field) for entry in flat]
-        tracks[column] = [v if type(v) is str else None for v in values]
+        tracks[column] = [v if type(v) is str else None for v in values]  # each checked by _text_problems
     tracks["duration_ms"] = [_duration(entry.get("duration_ms")) for entry in flat]
     for record in raw_playlists:
         n = len(record["tracks"])
@@ -621,21 +689,27 @@ def _parse_clean(raw_playlists: list[Any], max_name_chars: int = MAX_NAME_CHARS)
 
 
 def _playlist_problems(record: dict[str, Any], max_chars: int) -> list[str]:
-    """What is cut or nulled of a playlist's own fields: a name or description too long, a bad time."""
+    """What is cut or nulled of a playlist's own fields: a name or description too long, a bad time,
+    follower count or collaborative flag."""
     problems = []
     for field in ("name", "description"):
         value = record.get(field)
         if isinstance(value, str) and len(value) > max_chars:
             problems.append(name_cut_reason(field, len(value), max_chars))
-    timestamp = _timestamp_problem(record.get("modified_at"))
-    if timestamp:
-        problems.append(timestamp)
+    for problem in (
+        _timestamp_problem(record.get("modified_at")),
+        _count_problem(record.get("num_followers")),
+        _flag_problem(record.get("collaborative")),
+    ):
+        if problem:
+            problems.append(problem)
     return problems
 
 
 def _text_problems(entry: dict[str, Any], max_chars: int) -> list[str]:
-    """The names of a valid entry that are cut (longer than ``max_chars`` characters), or a blank
-    track or artist name (which makes the entry invalid)."""
+    """What is cut or nulled of a valid entry: names longer than ``max_chars`` characters, an
+    album name that is not text, a URI that is not one, a bad duration; or a blank track or
+    artist name (which makes the entry invalid)."""
     problems = []
     for field in ("track_name", "artist_name", "album_name"):
         value = entry.get(field)
@@ -644,6 +718,20 @@ def _text_problems(entry: dict[str, Any], max_chars: int) -> list[str]:
                 return [f"missing field: {field} (empty or blank)"]
             if len(value) > max_chars:
                 problems.append(name_cut_reason(field, len(value), max_chars))
+    album = entry.get("album_name")
+    if album is not None and _text_or_none(album) is None:
+        problems.append("invalid UTF-8 or non-text value in field: album_name; stored as null")
+    for field in ("artist_uri", "album_uri"):
+        value = entry.get(field)
+        if value is not None and _uri(field, value) is None:
+            shown = repr(value[:80]) if isinstance(value, str) else _shown(value)
+            problems.append(f"invalid {field}: {shown}; stored as null")
+    duration = entry.get("duration_ms")
+    if duration is not None and _duration(duration) is None:
+        problems.append(
+            f"invalid duration_ms: {_shown(duration)} is not a whole number of milliseconds between 1 and "
+            f"{_INT32_MAX:,}; stored as null"
+        )
     return problems
 
 
@@ -700,16 +788,19 @@ def _parse_records(
             if reason:
                 rejects.add(f"{where}.tracks[{position}]", reason, entry)
                 continue
-            for cut in cuts:  # the entry is kept, its names cut (in normalize.prepare_tracks too)
+            for (
+                cut
+            ) in cuts:  # the entry is kept, its names cut (in normalize.prepare_tracks too) or values nulled
                 rejects.add(f"{where}.tracks[{position}]", cut, entry)
             entries["playlist_key"].append(key)
             entries["position"].append(position)
             tracks["source_key"].append(entry["track_uri"])
             tracks["title"].append(entry["track_name"][:max_name_chars])
             tracks["artist_credit"].append(entry["artist_name"][:max_name_chars])
-            for field, column in _OPTIONAL_TEXT.items():
-                value = _text_or_none(entry.get(field))
-                tracks[column].append(value[:max_name_chars] if value is not None else None)
+            album = _text_or_none(entry.get("album_name"))
+            tracks["album_title"].append(album[:max_name_chars] if album is not None else None)
+            for field in ("artist_uri", "album_uri"):
+                tracks[field].append(_uri(field, entry.get(field)))
             tracks["duration_ms"].append(_duration(entry.get("duration_ms")))
             kept += 1
         if kept == 0:
@@ -770,6 +861,7 @@ def ingest_mpd(
     what one input may cost; an input beyond them is rejected and the others still load.
     """
     limits = limits or InputLimits()
+    check_namespace(namespace)
     report = IngestReport(source=SOURCE)
     progress = progress or Progress.quiet()
     inputs = list(iter_inputs(paths))

@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 from sqlalchemy import Connection, Engine, update
 
+from pipelines.ingest.guards import MAX_ID_BYTES, InputLimits, check_namespace
 from pipelines.ingest.report import IngestReport, Progress
 from pipelines.ingest.spotify_client import SpotifyApi, SpotifyRefused
 from pipelines.ingest.spotify_map import Collected, artist_genres, catalog_chunk, parse_id
@@ -158,12 +159,15 @@ def fetch_saved(api: SpotifyApi) -> dict[str, Any]:
     return {"items": all_items(api, what, api.get(what, api.sp.current_user_saved_tracks, limit=PAGE_LIMIT))}
 
 
-def my_playlist_jobs(api: SpotifyApi) -> Iterator[Job]:
+def my_playlist_jobs(api: SpotifyApi, report: IngestReport) -> Iterator[Job]:
     """One job per playlist of the current user (their items from ``/playlists/{id}/items``)."""
     what = "the current user's playlists"
-    for meta in all_items(api, what, api.get(what, api.sp.current_user_playlists, limit=PAGE_LIMIT)):
+    for index, meta in enumerate(
+        all_items(api, what, api.get(what, api.sp.current_user_playlists, limit=PAGE_LIMIT))
+    ):
         pid = meta.get("id") if isinstance(meta, dict) else None
-        if not isinstance(pid, str):
+        if not isinstance(pid, str) or not pid.isalnum() or not pid.isascii() or len(pid) > MAX_ID_BYTES:
+            report.messages.append(f"spotify: {what}[{index}] has no valid playlist id: skipped")
             continue
         yield Job(
             f"spotify:playlist:{pid}",
@@ -194,7 +198,7 @@ def plan(api: SpotifyApi, inputs: SpotifyInputs, report: IngestReport) -> Iterat
         for i in ids["playlist"]
     ]
     if inputs.mine:
-        jobs.append(partial(my_playlist_jobs, api))
+        jobs.append(partial(my_playlist_jobs, api, report))
     jobs += [Job(f"spotify:album:{i}", f"album {i}", partial(fetch_album, api, i)) for i in ids["album"]]
     jobs += [
         Job(f"spotify:track:{i}", f"track {i}", partial(api.get, f"track {i}", api.sp.track, i))
@@ -229,9 +233,15 @@ def ingest_spotify(
     *,
     namespace: str = DEFAULT_NAMESPACE,
     progress: Progress | None = None,
+    limits: InputLimits | None = None,
 ) -> IngestReport:
-    """Fetch and ingest every input; 403/404 and unreadable answers are reported per input."""
+    """Fetch and ingest every input; 403/404 and unreadable answers are reported per input.
+
+    ``limits``: the names kept (``max_name_chars``); the answers' size and depth are the
+    client's (:class:`~pipelines.ingest.spotify_client.SpotifyApi`).
+    """
     inputs.require_any()
+    check_namespace(namespace)
     if (inputs.mine or inputs.saved) and not api.user_token:
         raise ConfigError(
             "--mine and --saved read the current user's library: set RECSYS_SPOTIFY_ACCESS_TOKEN to a user token"
@@ -251,7 +261,9 @@ def ingest_spotify(
                 report.unreadable.append(str(exc))
                 _reject_input(engine, report, job.location, str(exc).split(": ", 1)[-1], api.last_body)
             else:
-                ingest_document(engine, job.location, document, namespace=namespace, report=report)
+                ingest_document(
+                    engine, job.location, document, namespace=namespace, report=report, limits=limits
+                )
             progress.advance(task)
     finally:
         progress.stop()
@@ -265,9 +277,12 @@ def ingest_document(
     *,
     namespace: str = DEFAULT_NAMESPACE,
     report: IngestReport | None = None,
+    limits: InputLimits | None = None,
 ) -> IngestReport:
     """Ingest one Web API answer (any shape: playlist, album, track, artist, a page or a search) as one batch."""
     report = report if report is not None else IngestReport(source=SOURCE)
+    limits = limits or InputLimits()
+    check_namespace(namespace)
     checksum = canonical_checksum(document)
     with engine.connect() as conn:
         if batches.find_done_batch(conn, SOURCE, location, checksum) is not None:
@@ -278,7 +293,7 @@ def ingest_document(
     collected.document(document, location, log)
     with write_transaction(engine) as conn:
         batch_id = batches.open_batch(conn, SOURCE, location, checksum)
-        merge_chunk(conn, catalog_chunk(collected, log, batch_id), namespace=namespace)
+        merge_chunk(conn, catalog_chunk(collected, log, batch_id, limits.max_name_chars), namespace=namespace)
         store_genres(conn, artist_genres(collected))
         batches.close_batch(
             conn,

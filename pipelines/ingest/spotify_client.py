@@ -8,12 +8,16 @@ attempt has a deadline (``RECSYS_SPOTIFY_DEADLINE_S``, 60 s): the per-read timeo
 alone lets a server that sends a byte every few seconds hold a request for ever, so
 at the deadline the request's socket is shut, whatever it was waiting for (the
 headers or the body). Rate-limit and backoff waits between attempts do not count.
+An answer is read with the ingest's input limits before spotipy parses it: one larger
+than ``RECSYS_MAX_INPUT_BYTES`` (counted as it arrives, decompressed) or nested deeper
+than ``RECSYS_MAX_JSON_DEPTH`` is refused for its input, which costs one line.
 What spotipy does not say clearly becomes a named error:
 
 - ``SpotifyRefused``: a 403 or 404 for one resource (an endpoint Spotify has closed, a
   playlist the user neither owns nor collaborates on, an id that does not exist); the
   caller reports it for that input and goes on with the others;
-- ``RecordError``: an answer that is not valid JSON (spotipy alone would return None);
+- ``RecordError``: an answer that is not valid JSON (spotipy alone would return None), or
+  beyond the input limits;
 - ``SourceError``: anything that stops the whole run (no credentials accepted, the API
   or the token endpoint unreachable (each named as such), a request past its deadline,
   a rate limit longer than the allowed wait or retries exhausted).
@@ -44,6 +48,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util.retry import Retry
 
+from pipelines.ingest.guards import InputLimits, json_depth
 from recsys.config import SPOTIFY_API_BASE, Settings
 from recsys.errors import ConfigError, RecordError, SourceError
 
@@ -91,6 +96,26 @@ class DeadlineExceeded(requests.Timeout):
     def __init__(self, url: str, deadline_s: float) -> None:
         super().__init__(f"{url} took longer than its {deadline_s:g} s deadline")
         self.url, self.deadline_s = url, deadline_s
+
+
+class AnswerRefused(Exception):
+    """An answer beyond the input limits (too large, or nested too deep): read no further, never parsed."""
+
+
+def read_answer(response: requests.Response, limits: InputLimits) -> None:
+    """Read ``response``'s body, at most ``limits.max_input_bytes`` of it once decompressed, and check
+    its nesting before anyone parses it; AnswerRefused (the response closed) when it is beyond them."""
+    body = bytearray()
+    for chunk in response.iter_content(1 << 16):
+        body += chunk
+        if len(body) > limits.max_input_bytes:
+            response.close()
+            raise AnswerRefused(f"of more than {limits.max_input_bytes:,} bytes (RECSYS_MAX_INPUT_BYTES)")
+    if json_depth(bytes(body), stop=limits.max_json_depth) > limits.max_json_depth:
+        response.close()
+        raise AnswerRefused(f"nested more than {limits.max_json_depth:,} levels deep (RECSYS_MAX_JSON_DEPTH)")
+    response._content = bytes(body)  # what requests' own ``content`` would hold
+    response._content_consumed = True
 
 
 class _Watch:
@@ -173,10 +198,12 @@ _WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
 
 
 class DeadlineAdapter(HTTPAdapter):
-    """``requests``' adapter with a deadline on each attempt, body included, however slowly it arrives."""
+    """``requests``' adapter with a deadline on each attempt, body included, however slowly it arrives,
+    and the input limits on the body (:func:`read_answer`)."""
 
-    def __init__(self, deadline_s: float, **kwargs: Any) -> None:
+    def __init__(self, deadline_s: float, limits: InputLimits | None = None, **kwargs: Any) -> None:
         self.deadline_s = deadline_s
+        self.limits = limits or InputLimits()
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -197,7 +224,7 @@ class DeadlineAdapter(HTTPAdapter):
         try:
             response = super().send(request, True, *args, **kwargs)
             if not stream:
-                response.content  # noqa: B018 - the body, read while the deadline is watched
+                read_answer(response, self.limits)  # the body, read while the deadline is watched
         except requests.RequestException:
             if watch.expired:
                 raise DeadlineExceeded(str(request.url), self.deadline_s) from None
@@ -262,7 +289,7 @@ class BoundedRetry(Retry):
         return True
 
 
-def _session(policy: RetryPolicy, deadline_s: float) -> requests.Session:
+def _session(policy: RetryPolicy, deadline_s: float, limits: InputLimits) -> requests.Session:
     retry = BoundedRetry(
         total=policy.max_retries,
         connect=2,
@@ -275,7 +302,7 @@ def _session(policy: RetryPolicy, deadline_s: float) -> requests.Session:
         policy=policy,
     )
     session = requests.Session()
-    adapter = DeadlineAdapter(deadline_s, max_retries=retry)
+    adapter = DeadlineAdapter(deadline_s, limits, max_retries=retry)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -308,7 +335,8 @@ class SpotifyApi:
         self.base = settings.spotify_api_base
         self.token_url = settings.spotify_token_url
         self.deadline_s = self.policy.deadline_s or settings.spotify_deadline_s
-        session = _session(self.policy, self.deadline_s)
+        self.limits = InputLimits.from_settings(settings)
+        session = _session(self.policy, self.deadline_s, self.limits)
         self._last: requests.Response | None = None
         session.hooks["response"].append(self._remember)
         token = settings.spotify_access_token
@@ -351,6 +379,8 @@ class SpotifyApi:
             result = call(*args, **kwargs)
         except spotipy.SpotifyException as exc:
             raise self._translate(what, exc) from None
+        except AnswerRefused as exc:
+            raise RecordError(f"{what}: answer {exc}") from None
         except SpotifyOauthError as exc:
             raise SourceError(
                 f"Spotify's token endpoint {self.token_url} refused the client credentials "

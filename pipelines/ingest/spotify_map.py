@@ -5,7 +5,10 @@ any Web API answer) offers: raw tracks in the ``RAW_TRACK`` shape shared by ever
 source, the exact artist credits Spotify lists (primary first, then featured, with
 their URIs), albums, full artist objects (with genres), playlists and their ordered
 entries. Records that are not tracks (podcast episodes, local files, removed tracks)
-and malformed records become rejects with their reason.
+and malformed records become rejects with their reason, as does a playlist whose id is
+longer than ``guards.MAX_ID_BYTES``; a value no column holds (an ISRC that is not one,
+a duration or follower count past 32 bits, a negative one, an album type of more than
+16 characters) is stored as null with a reject row.
 
 ``catalog_chunk`` turns it into the frames ``recsys.catalog.bulk.merge_chunk`` loads,
 through ``pipelines.ingest.normalize.build_chunk`` like every other source, then puts
@@ -21,6 +24,7 @@ from typing import Any
 
 import polars as pl
 
+from pipelines.ingest.guards import ID_TOO_LONG, MAX_ID_BYTES, MAX_NAME_CHARS, shorten
 from pipelines.ingest.normalize import RAW_TRACK, build_chunk, playlist_frame, raw_tracks_frame
 from recsys.catalog import bulk
 from recsys.catalog import keys as k
@@ -33,11 +37,16 @@ _ALBUM_URI = re.compile(r"^spotify:album:[0-9A-Za-z]{22}$")
 _ARTIST_URI = re.compile(r"^spotify:artist:[0-9A-Za-z]{22}$")
 # Keys beside "track"/"item" that mark a playlist or library item (saved, recently played).
 _ITEM_KEYS = ("added_at", "added_by", "played_at", "is_local")
+_ISRC = re.compile(r"^[A-Z]{2}[A-Z0-9]{3}[0-9]{7}$")
+_INT32_MAX = 2**31 - 1  # the catalog's integer columns (duration_ms, num_followers)
+_ALBUM_TYPE_CHARS = 16  # album.album_type
 
 
 def parse_id(kind: str, value: str) -> str:
     """The id in a bare id, a ``spotify:<kind>:<id>`` URI or an ``open.spotify.com/<kind>/<id>`` URL."""
     text = value.strip()
+    if len(text.encode("utf-8", "surrogateescape")) > MAX_ID_BYTES:
+        raise InputError(f"{shorten(text, 80)!r}: {ID_TOO_LONG} (a Spotify {kind} id, URI or URL)")
     patterns = (
         rf"spotify:{kind}:({_BASE62})",
         rf"spotify:user:[^:]+:{kind}:({_BASE62})",
@@ -91,11 +100,36 @@ def track_problem(obj: Any) -> str | None:
     return None
 
 
-def _positive_int(value: Any) -> int | None:
-    """A positive integer, also when written as a float (``204053.0``: some answers carry floats)."""
+def _whole(value: Any, least: int) -> int | None:
+    """A whole number from ``least`` to 2^31 - 1 (what the catalog's integer columns hold), also when
+    written as a float (``204053.0``: some answers carry floats); None otherwise."""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+    if isinstance(value, int) and not isinstance(value, bool) and least <= value <= _INT32_MAX:
+        return value
+    return None
+
+
+def _shown(value: Any) -> str:
+    return repr(shorten(value, 80) if isinstance(value, str) else value)[:100]
+
+
+def _nulled(rejects: RejectLog, where: str, field: str, value: Any, rule: str, record: Any) -> None:
+    """The reject row of a value stored as null."""
+    rejects.add(where, f"invalid {field}: {_shown(value)} {rule}; stored as null", record)
+
+
+def _isrc(value: Any) -> str | None:
+    """An ISRC (``gb-aaa-81-00001`` and ``GBAAA8100001`` alike); None otherwise."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    cleaned = re.sub(r"[^0-9A-Z]", "", value.upper())
+    return cleaned if _ISRC.match(cleaned) else None
+
+
+def _album_type(value: Any) -> str | None:
+    text = _text(value)
+    return text if text is not None and len(text) <= _ALBUM_TYPE_CHARS else None
 
 
 def _uri(value: Any, pattern: re.Pattern[str]) -> str | None:
@@ -153,7 +187,7 @@ class Collected:
             return None
         uri = obj["uri"]
         album = obj.get("album") if isinstance(obj.get("album"), dict) else album
-        album_uri = self.album(album) if album else None
+        album_uri = self.album(album, where, rejects) if album else None
         named = [a for a in obj["artists"] if isinstance(a, dict) and _text(a.get("name"))]
         for position, artist in enumerate(named):
             self.credits["track_key"].append(uri)
@@ -166,11 +200,22 @@ class Collected:
         isrc = (
             (obj.get("external_ids") or {}).get("isrc") if isinstance(obj.get("external_ids"), dict) else None
         )
+        if isrc is not None and _isrc(isrc) is None:
+            _nulled(rejects, where, "isrc", isrc, "is not an ISRC", obj)
         duration = obj.get("duration_ms")
+        if duration is not None and _whole(duration, 1) is None:
+            _nulled(
+                rejects,
+                where,
+                "duration_ms",
+                duration,
+                f"is not a whole number from 1 to {_INT32_MAX:,}",
+                obj,
+            )
         row = {
             "source_key": uri,
             "spotify_uri": uri,
-            "isrc": isrc if isinstance(isrc, str) else None,
+            "isrc": _isrc(isrc),
             "mbid": None,
             "title": obj["name"],
             "artist_credit": credit,
@@ -178,27 +223,37 @@ class Collected:
             # Albums are identified by URI only: a title alone would name an album row that never lands.
             "album_title": _text((album or {}).get("name")) if album_uri else None,
             "album_uri": album_uri,
-            "album_type": _text((album or {}).get("album_type")),
+            "album_type": _album_type((album or {}).get("album_type")),
             "release_year": release_year(album),
-            "duration_ms": _positive_int(duration),
+            "duration_ms": _whole(duration, 1),
         }
         for column, value in row.items():
             self.tracks[column].append(value)
         return uri
 
-    def album(self, obj: dict[str, Any]) -> str | None:
+    def album(self, obj: dict[str, Any], where: str, rejects: RejectLog) -> str | None:
         """Add an album object (full or simplified); its URI, or None when it has none."""
         uri = _uri(obj.get("uri"), _ALBUM_URI)
         title = _text(obj.get("name"))
         if uri is None or title is None:
             return None
+        kind = obj.get("album_type")
+        if kind is not None and _album_type(kind) is None:
+            _nulled(
+                rejects,
+                where,
+                "album_type",
+                kind,
+                f"is not text of at most {_ALBUM_TYPE_CHARS} characters",
+                None,
+            )
         artists = [a for a in obj.get("artists") or [] if isinstance(a, dict) and _text(a.get("name"))]
         self.albums["source_key"].append(uri)
         self.albums["title"].append(title)
         self.albums["artist_name"].append(artists[0]["name"] if artists else None)
         self.albums["artist_uri"].append(_uri(artists[0].get("uri"), _ARTIST_URI) if artists else None)
         self.albums["release_year"].append(release_year(obj))
-        self.albums["album_type"].append(_text(obj.get("album_type")))
+        self.albums["album_type"].append(_album_type(kind))
         for artist in artists:
             self.artist(artist)
         return uri
@@ -233,6 +288,9 @@ class Collected:
         if not isinstance(pid, str) or not re.fullmatch(_BASE62, pid):
             rejects.add(where, "missing field: id", head)
             return False
+        if len(pid) > MAX_ID_BYTES:
+            rejects.add(where, f"invalid id: {ID_TOO_LONG}", {k: v for k, v in head.items() if k != "id"})
+            return False
         if name is None:
             rejects.add(where, "missing field: name", head)
             return False
@@ -254,13 +312,22 @@ class Collected:
         followers: dict[str, Any] = meta["followers"] if isinstance(meta.get("followers"), dict) else {}
         description = _text(meta.get("description"))
         collaborative = meta.get("collaborative")
+        total = followers.get("total")
+        if total is not None and _whole(total, 0) is None:
+            _nulled(
+                rejects,
+                where,
+                "followers.total",
+                total,
+                f"is not a whole number from 0 to {_INT32_MAX:,}",
+                head,
+            )
         row = {
             "source_key": key,
             "name": name,
             "description": html.unescape(description) if description else None,
             "owner": _text(owner.get("display_name")) or _text(owner.get("id")),
-            "num_followers": _positive_int(followers.get("total"))
-            or (0 if followers.get("total") == 0 else None),
+            "num_followers": _whole(total, 0),
             "collaborative": collaborative if isinstance(collaborative, bool) else None,
             "num_tracks": kept,
         }
@@ -285,7 +352,7 @@ class Collected:
         if kind in ("track", "episode"):
             self.track(node, where, rejects)
         elif kind == "album":
-            uri = self.album(node)
+            uri = self.album(node, where, rejects)
             page = node.get("tracks")
             if uri and isinstance(page, dict) and isinstance(page.get("items"), list):
                 for index, obj in enumerate(page["items"]):
@@ -315,15 +382,21 @@ def _artist_key(name: pl.Expr) -> pl.Expr:
     return pl.lit("name:") + k.name_key(k.clean_text(name))
 
 
-def catalog_chunk(collected: Collected, rejects: RejectLog, batch_id: int | None) -> bulk.CatalogChunk:
-    """The catalog frames of one input, with Spotify's exact credits, albums and artist URIs."""
+def catalog_chunk(
+    collected: Collected, rejects: RejectLog, batch_id: int | None, max_name_chars: int = MAX_NAME_CHARS
+) -> bulk.CatalogChunk:
+    """The catalog frames of one input, with Spotify's exact credits, albums and artist URIs.
+
+    Names are cut to ``max_name_chars``, each cut one more row in ``rejects``; every row of
+    ``rejects`` goes into the chunk with ``batch_id``.
+    """
     playlists = None
     if collected.n_playlists:
         playlists = playlist_frame(
-            collected.playlists | {"batch_id": [batch_id] * collected.n_playlists}, log=rejects
+            collected.playlists | {"batch_id": [batch_id] * collected.n_playlists},
+            max_name_chars,
+            log=rejects,
         )
-    for row in rejects.rows:
-        row["batch_id"] = batch_id
     chunk = build_chunk(
         raw_tracks_frame(collected.tracks),
         playlists,
@@ -331,9 +404,12 @@ def catalog_chunk(collected: Collected, rejects: RejectLog, batch_id: int | None
             collected.entries,
             schema={"playlist_key": pl.String, "position": pl.Int32, "track_key": pl.String},
         ),
-        rejects.frame(),
         log=rejects,
+        max_name_chars=max_name_chars,
     )
+    for row in rejects.rows:  # those of the cut names too, which build_chunk has just added
+        row["batch_id"] = batch_id
+    chunk.rejects = rejects.frame()
     credits = (
         pl.DataFrame(
             collected.credits,

@@ -8,7 +8,9 @@ column, a reject row, a non-zero exit).
 
 Track identity, in order: a Spotify track URI (or open.spotify.com link) in the id
 column, else the ISRC (``isrc:<ISRC>``), else the id column (``<prefix>:<id>``),
-else the names (``name:<artist key>|<title key>``).
+else the names (``name:<artist key>|<title key>``). An id longer than
+``guards.MAX_ID_BYTES`` is not one (no index holds it): its row is rejected. Names are
+cut to ``max_name_chars``, each cut with a reject row.
 
 Playlists: one row per entry. Rows of one playlist are expected together (as any
 export writes them): a playlist is complete when the next playlist's rows begin,
@@ -26,6 +28,7 @@ import polars as pl
 from sqlalchemy import Connection, Engine
 
 from pipelines.ingest import columns as c
+from pipelines.ingest.guards import MAX_NAME_CHARS, InputLimits, check_namespace, location_problem, shorten
 from pipelines.ingest.normalize import RAW_TRACK, build_chunk, playlist_frame
 from pipelines.ingest.report import IngestReport, Progress
 from pipelines.ingest.streaming import (
@@ -47,6 +50,7 @@ from recsys.errors import InputError
 SOURCE = "table"
 KINDS = ("tracks", "playlists", "listens")
 REASON = "_reason"
+MAX_PREFIX_BYTES = 64  # of --id-prefix: the keys it starts stay far below any index's limit
 
 
 def first_reason(checks: list[tuple[pl.Expr, pl.Expr | str]]) -> pl.Expr:
@@ -111,7 +115,7 @@ def encoding_check(kind: str) -> tuple[pl.Expr, str]:
 
 def track_checks(rows: pl.DataFrame, *, require_names: bool = True) -> list[tuple[pl.Expr, pl.Expr | str]]:
     raw_duration = pl.coalesce(c.blank(pl.col("duration_ms")), c.blank(pl.col("duration")))
-    checks: list[tuple[pl.Expr, pl.Expr | str]] = []
+    checks: list[tuple[pl.Expr, pl.Expr | str]] = [*c.id_checks({"track_id": pl.col("track_id")})]
     if require_names:
         checks += [
             (pl.col("_title").is_null(), "missing field: title"),
@@ -123,7 +127,7 @@ def track_checks(rows: pl.DataFrame, *, require_names: bool = True) -> list[tupl
             pl.lit("invalid isrc: ") + c.quoted(pl.col("isrc")),
         ),
         (
-            raw_duration.is_not_null() & (pl.col("_duration").is_null() | (pl.col("_duration") <= 0)),
+            raw_duration.is_not_null() & pl.col("_duration").is_null(),
             pl.lit("invalid duration: ") + c.quoted(raw_duration),
         ),
     ]
@@ -169,7 +173,9 @@ def track_tags(good: pl.DataFrame) -> pl.DataFrame:
     ).filter(pl.col("genres").is_not_null() | pl.col("cultures").is_not_null())
 
 
-def tracks_loader(location: str, prefix: str, namespace: str) -> LoadChunk:
+def tracks_loader(
+    location: str, prefix: str, namespace: str, max_name_chars: int = MAX_NAME_CHARS
+) -> LoadChunk:
     fields = c.KIND_FIELDS["tracks"]
 
     def load(conn: Connection, chunk: pl.DataFrame, batch_id: int, log: batches.RejectLog) -> dict[str, int]:
@@ -177,7 +183,9 @@ def tracks_loader(location: str, prefix: str, namespace: str) -> LoadChunk:
         rows = rows.with_columns(first_reason([encoding_check("tracks"), *track_checks(rows)]))
         good, bad = rows.filter(pl.col(REASON).is_null()), rows.filter(pl.col(REASON).is_not_null())
         log_rejects(log, bad, location, fields)
-        merge_chunk(conn, build_chunk(raw_tracks(good), log=log), namespace=namespace)
+        merge_chunk(
+            conn, build_chunk(raw_tracks(good), log=log, max_name_chars=max_name_chars), namespace=namespace
+        )
         merge_track_tags(conn, track_tags(good))
         return {"tracks": good.height}
 
@@ -187,9 +195,16 @@ def tracks_loader(location: str, prefix: str, namespace: str) -> LoadChunk:
 class PlaylistLoader:
     """Loads playlist-entry rows, one whole playlist per chunk; remembers which playlists ended."""
 
-    def __init__(self, location: str, prefix: str, namespace: str, has_position: bool) -> None:
+    def __init__(
+        self,
+        location: str,
+        prefix: str,
+        namespace: str,
+        has_position: bool,
+        max_name_chars: int = MAX_NAME_CHARS,
+    ) -> None:
         self.location, self.prefix, self.namespace = location, prefix, namespace
-        self.has_position = has_position
+        self.has_position, self.max_name_chars = has_position, max_name_chars
         self.ended: set[str] = set()
 
     def chunks(self, frames: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
@@ -225,6 +240,7 @@ class PlaylistLoader:
         checks: list[tuple[pl.Expr, pl.Expr | str]] = [
             encoding_check("playlists"),
             (pl.col("_pid").is_null(), "missing field: playlist_id"),
+            *c.id_checks({"playlist_id": pl.col("_pid")}),
             (
                 pl.col("_playlist_key").is_in(list(self.ended)),
                 pl.lit("playlist rows not together in the file (playlist ")
@@ -254,6 +270,7 @@ class PlaylistLoader:
         log_rejects(log, bad, self.location, c.KIND_FIELDS["playlists"])
         emptied = bad.filter(
             pl.col("_pid").is_not_null()
+            & ~c.too_long(pl.col("_pid"))
             & ~pl.col("_playlist_key").is_in(good["_playlist_key"].implode())
             & ~pl.col("_playlist_key").is_in(list(self.ended))
         )
@@ -274,7 +291,11 @@ class PlaylistLoader:
             pl.col("_track_key").alias("track_key"),
         )
         chunk_frames = build_chunk(
-            raw_tracks(good), playlist_frame(playlists.to_dict(as_series=False), log=log), entries, log=log
+            raw_tracks(good),
+            playlist_frame(playlists.to_dict(as_series=False), self.max_name_chars, log=log),
+            entries,
+            log=log,
+            max_name_chars=self.max_name_chars,
         )
         merge_chunk(conn, chunk_frames, namespace=self.namespace)
         merge_track_tags(conn, track_tags(good))
@@ -293,17 +314,33 @@ def ingest_table(
     progress: Progress | None = None,
     source: str = SOURCE,
     listen_source: str = "table",
+    limits: InputLimits | None = None,
 ) -> IngestReport:
-    """Ingest CSV/TSV/Parquet tables of ``kind`` (tracks, playlists or listens); idempotent."""
+    """Ingest CSV/TSV/Parquet tables of ``kind`` (tracks, playlists or listens); idempotent.
+
+    ``limits`` (the settings' :class:`~pipelines.ingest.guards.InputLimits`) bound a
+    Parquet file's row groups and nesting and the names kept.
+    """
     if kind not in KINDS:
         raise InputError(f"unknown table kind {kind!r}: use one of {', '.join(KINDS)}")
+    check_prefix(id_prefix)
+    check_namespace(namespace)
+    limits = limits or InputLimits()
     report = IngestReport(source=source)
     progress = progress or Progress.quiet()
     for path in paths:
         report.inputs += 1
         location = str(path.resolve()) if path.exists() else str(path)
         try:
-            table = open_table(path, lossy=True)
+            problem = location_problem(location)
+            if problem:
+                raise InputError(f"{shorten(location)}: {problem}")
+            table = open_table(
+                path,
+                lossy=True,
+                max_input_bytes=limits.max_input_bytes,
+                max_json_depth=limits.max_json_depth,
+            )
             found, missing = c.resolve_columns(table.columns, kind)
             if missing:
                 raise InputError(f"{location}: {missing}")
@@ -315,16 +352,19 @@ def ingest_table(
             report.skipped += 1
             continue
         rows: Iterator[pl.DataFrame] = (canonical(batch, found, kind) for batch in table.batches(batch_rows))
+        names = limits.max_name_chars
         if kind == "tracks":
-            chunks, load = rows, tracks_loader(location, id_prefix, namespace)
+            chunks, load = rows, tracks_loader(location, id_prefix, namespace, names)
         elif kind == "playlists":
-            loader = PlaylistLoader(location, id_prefix, namespace, has_position="position" in found)
+            loader = PlaylistLoader(location, id_prefix, namespace, "position" in found, names)
             chunks, load = loader.chunks(rows), loader.load
         else:
             from pipelines.ingest.listens import table_listens_loader
 
             chunks = rows
-            load = table_listens_loader(location, id_prefix, listen_source, has_title="title" in found)
+            load = table_listens_loader(
+                location, id_prefix, listen_source, has_title="title" in found, max_name_chars=names
+            )
         task = progress.start(f"ingest {kind} {path.name}", total=None)
         load_stream(
             engine,
@@ -339,3 +379,10 @@ def ingest_table(
         )
     progress.stop()
     return report
+
+
+def check_prefix(id_prefix: str) -> None:
+    """InputError when the prefix of the keys made from ids is itself too long to key anything."""
+    size = len(id_prefix.encode("utf-8", "surrogateescape"))
+    if size > MAX_PREFIX_BYTES:
+        raise InputError(f"--id-prefix of {size:,} bytes: an id prefix is at most {MAX_PREFIX_BYTES}")

@@ -636,7 +636,9 @@ def _query_frame(
 ) -> pl.DataFrame:
     """The rows of ``query`` (by default ``key, id``) as a frame of ``schema``.
 
-    On PostgreSQL they are copied out and parsed by Polars: no Python object per row.
+    On PostgreSQL they are copied out and parsed by Polars: no Python object per row. The
+    parameters are bound by psycopg (as in ``recsys.catalog.reads``): rendered into the SQL as
+    literals, a ``%`` would reach the server doubled.
     """
     schema = schema or {"key": pl.String, "id": pl.Int64}
     if conn.dialect.name != "postgresql":
@@ -644,9 +646,12 @@ def _query_frame(
         return pl.DataFrame(rows, schema=schema, orient="row")
     raw = conn.connection.driver_connection
     assert raw is not None
-    sql = str(text(query).bindparams(**params).compile(conn, compile_kwargs={"literal_binds": True}))
+    compiled = text(query).bindparams(**params).compile(conn)
     buffer = io.BytesIO()
-    with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY ({compiled}) TO STDOUT (FORMAT csv)", compiled.params) as copy,
+    ):
         for block in copy:
             buffer.write(block)
     if not buffer.tell():

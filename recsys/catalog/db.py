@@ -9,6 +9,12 @@ the database busy can safely start again: it does so ``lock_retries`` times
 finds the database locked raises one :class:`~recsys.errors.LockedError` naming the
 database, never SQLAlchemy's ``OperationalError``; a database that cannot be reached
 at all is a one-line :class:`~recsys.errors.CatalogError`.
+
+PostgreSQL waits for a lock another session holds (an ingest behind a bulk load's
+``LOCK TABLE``, an index rebuild, a migration) at most ``lock_timeout_s``
+(``RECSYS_PG_LOCK_TIMEOUT_S``, 300 s by default; the session's ``lock_timeout``, set
+when it connects): then the statement fails, its transaction is rolled back, and the
+same one-line :class:`~recsys.errors.LockedError` says the database was busy.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from psycopg.errors import LockNotAvailable
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import OperationalError
@@ -31,7 +38,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
 BUSY_TIMEOUT_S = 30.0
 LOCK_RETRIES = 3
 LOCK_BACKOFF_S = 1.0  # the first wait before a busy transaction starts again; doubled each time
+LOCK_TIMEOUT_S = 300.0  # PostgreSQL: the longest wait for another session's lock
 _BUSY_OPTION, _RETRIES_OPTION = "recsys_busy_timeout_s", "recsys_lock_retries"
+_LOCK_TIMEOUT_OPTION = "recsys_lock_timeout_s"
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +57,32 @@ def _sqlite_pragmas(busy_timeout_s: float) -> Any:
     return pragmas
 
 
+def _pg_session(lock_timeout_s: float) -> Any:
+    def session(dbapi_connection: Any, _record: Any) -> None:
+        # Outside a transaction, so that the setting outlives it (a rolled-back SET is undone).
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = {max(1, round(lock_timeout_s * 1000))}")
+        dbapi_connection.autocommit = autocommit
+
+    return session
+
+
 def _is_locked(error: BaseException) -> bool:
     text = str(error)
     return "database is locked" in text or "database table is locked" in text
+
+
+def pg_busy(engine: Engine) -> LockedError:
+    """The error of a PostgreSQL statement that waited ``lock_timeout`` for another session's lock."""
+    timeout = engine.get_execution_options().get(_LOCK_TIMEOUT_OPTION, LOCK_TIMEOUT_S)
+    return LockedError(
+        f"catalog database {describe(engine)} is busy: another session has held a lock this command needs "
+        f"for more than {timeout:g} s (RECSYS_PG_LOCK_TIMEOUT_S), as a bulk load, an index rebuild or a "
+        "migration can; nothing of the transaction was written: run the command again when that session "
+        "is done, or raise RECSYS_PG_LOCK_TIMEOUT_S"
+    )
 
 
 def _named_errors(context: ExceptionContext) -> BaseException | None:
@@ -65,6 +97,8 @@ def _named_errors(context: ExceptionContext) -> BaseException | None:
             f"than {timeout:g} s (RECSYS_SQLITE_BUSY_TIMEOUT_S), as a bulk load or an index rebuild can; "
             "run the command again when that process is done, or raise RECSYS_SQLITE_BUSY_TIMEOUT_S"
         )
+    if engine.dialect.name == "postgresql" and isinstance(context.original_exception, LockNotAvailable):
+        return pg_busy(engine)
     if context.connection is None and isinstance(context.sqlalchemy_exception, OperationalError):
         reason = str(context.original_exception).strip().splitlines()
         return CatalogError(
@@ -74,14 +108,24 @@ def _named_errors(context: ExceptionContext) -> BaseException | None:
 
 
 def make_engine(
-    url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S, lock_retries: int = LOCK_RETRIES, **kwargs: Any
+    url: str,
+    *,
+    busy_timeout_s: float = BUSY_TIMEOUT_S,
+    lock_retries: int = LOCK_RETRIES,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
+    **kwargs: Any,
 ) -> Engine:
     """An engine for ``url``; for SQLite the parent folder is created and WAL mode switched on.
 
-    ``busy_timeout_s`` and ``lock_retries`` apply to SQLite (see the module docstring).
+    ``busy_timeout_s`` and ``lock_retries`` apply to SQLite, ``lock_timeout_s`` to PostgreSQL
+    (see the module docstring).
     """
     parsed = make_url(url)
-    options = {_BUSY_OPTION: busy_timeout_s, _RETRIES_OPTION: lock_retries}
+    options = {
+        _BUSY_OPTION: busy_timeout_s,
+        _RETRIES_OPTION: lock_retries,
+        _LOCK_TIMEOUT_OPTION: lock_timeout_s,
+    }
     kwargs["execution_options"] = {**kwargs.get("execution_options", {}), **options}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -93,6 +137,8 @@ def make_engine(
             # Plain postgresql:// would pick psycopg2; the project ships psycopg 3.
             parsed = parsed.set(drivername="postgresql+psycopg")
         engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
+        if engine.dialect.name == "postgresql":
+            event.listen(engine, "connect", _pg_session(lock_timeout_s))
     event.listen(engine, "handle_error", _named_errors)
     return engine
 
@@ -105,12 +151,17 @@ def write_transaction(engine: Engine, *, sleep: Any = time.sleep) -> Iterator[Co
     up to the busy timeout; when another process still holds it, the transaction
     starts again after 1 s, 2 s, 4 s, ... up to the engine's ``lock_retries`` times,
     then raises :class:`LockedError`. Nothing has been read or written when it starts
-    again, so nothing is lost or done twice. On PostgreSQL it is ``engine.begin()``.
+    again, so nothing is lost or done twice. On PostgreSQL it is ``engine.begin()``; a
+    statement that waited out the lock timeout (also one sent straight to the driver, such
+    as a ``COPY``) rolls it back and raises :class:`LockedError`.
     """
-    with engine.begin() as conn:
-        if engine.dialect.name == "sqlite":
-            _lock_for_writing(conn, engine, sleep)
-        yield conn
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "sqlite":
+                _lock_for_writing(conn, engine, sleep)
+            yield conn
+    except LockNotAvailable:
+        raise pg_busy(engine) from None
 
 
 def _lock_for_writing(conn: Connection, engine: Engine, sleep: Any) -> None:

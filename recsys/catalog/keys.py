@@ -77,6 +77,11 @@ def _bounded(keys: pl.Series) -> pl.Series:
     return keys.zip_with(~long, cut)
 
 
+def bounded(expr: pl.Expr) -> pl.Expr:
+    """``expr``'s text cut as match keys are, to at most ``MAX_KEY_BYTES`` of UTF-8."""
+    return expr.map_batches(_bounded, return_dtype=pl.String, is_elementwise=True)
+
+
 def name_key(expr: pl.Expr) -> pl.Expr:
     """Case-folded match key of a name or title (at most ``MAX_KEY_BYTES``)."""
     out = (

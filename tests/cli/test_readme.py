@@ -23,14 +23,27 @@ def _walk(command: Any, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...
 
 def commands() -> list[tuple[str, list[str]]]:
     out = []
-    for path, command in _walk(typer.main.get_command(app)):
+    root = typer.main.get_command(app)
+    # Options of the root (--verbose), which every command also takes after its name: documented once.
+    shared = {o for p in root.params for o in p.opts}
+    for path, command in _walk(root):
         if not path or hasattr(command, "commands"):
             continue
         options = [
-            o for p in command.params if p.param_type_name == "option" for o in p.opts if o.startswith("--")
+            o
+            for p in command.params
+            if p.param_type_name == "option"
+            for o in p.opts
+            if o.startswith("--") and o not in shared
         ]
         out.append(("recsys " + " ".join(path), options))
     return out
+
+
+def test_the_options_every_command_takes_are_in_the_readme() -> None:
+    text = README.read_text()
+    for param in typer.main.get_command(app).params:
+        assert all(opt in text for opt in param.opts if opt != "--help"), param.opts
 
 
 def test_there_are_commands_to_check() -> None:

@@ -335,7 +335,12 @@ def test_lone_surrogates_and_wide_integers_keep_the_playlists_after_them(
     assert reject_for(found, "b_truncated.json: playlists[4:]").startswith(
         "truncated or malformed JSON after playlists[3]"
     )
-    assert len(found) == 3
+    wide = (
+        "invalid num_followers: 1.18059e+21 is not a whole number between 0 and 2,147,483,647; stored as null"
+    )
+    assert reject_for(found, "a_surrogates.json: playlists[1] (pid 2)") == wide
+    assert reject_for(found, "b_truncated.json: playlists[1] (pid 11)") == wide
+    assert len(found) == 5
 
 
 def test_blank_track_and_artist_names_are_rejected_on_every_path(

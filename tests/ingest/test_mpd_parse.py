@@ -41,7 +41,7 @@ def full_slice() -> dict[str, Any]:
                 "artist_uri": uri("artist", n % 4),
                 "track_name": f"Şarkı {n} 🎵" if n % 3 else f"Song\t{n}  (Live)",
                 "album_uri": uri("album", n % 11),
-                "duration_ms": [0, -5, 215_000, 2**40][n % 4],
+                "duration_ms": [None, 1, 215_000, 2**31 - 1][n % 4],
                 "album_name": f"Albüm {n % 11}",
                 "extra": {"nested": [1, 2.5, None]},
             }
@@ -52,7 +52,7 @@ def full_slice() -> dict[str, Any]:
             tracks.append(entry)
         playlist: dict[str, Any] = {
             "name": f"Mix {pid} ☕",
-            "collaborative": ["false", "true", "yes"][pid % 3],
+            "collaborative": ["false", "true", None][pid % 3],
             "pid": 1_000 + pid,
             "modified_at": 1_500_000_000 + 86_399 * pid,
             "num_tracks": len(tracks),
@@ -74,9 +74,9 @@ def test_full_schema_slice_parses_the_same() -> None:
     assert parsed.n_playlists == 40 and parsed.n_entries == sum(
         len(p["tracks"]) for p in document["playlists"]
     )
-    unknown = sum(t["duration_ms"] <= 0 for p in document["playlists"] for t in p["tracks"])
-    assert 0 < parsed.tracks["duration_ms"].null_count() == unknown  # 0 and negative are unknown
-    assert parsed.playlists["collaborative"].to_list()[:6] == [None, True, False, False, True, None]
+    unknown = sum(t["duration_ms"] is None for p in document["playlists"] for t in p["tracks"])
+    assert 0 < parsed.tracks["duration_ms"].null_count() == unknown
+    assert parsed.playlists["collaborative"].to_list()[:6] == [None, True, None, False, True, None]
     # Escaped and compact JSON read the same as pretty-printed UTF-8.
     assert_same(json.dumps(document, ensure_ascii=True).encode())
 
@@ -126,6 +126,15 @@ DECLINED: dict[str, Callable[[dict[str, Any]], None] | bytes] = {
     "duration is a float": _set((*TRACK, "duration_ms"), 215_000.5),
     "duration is a bool": _set((*TRACK, "duration_ms"), True),
     "duration is text": _set((*TRACK, "duration_ms"), "215000"),
+    # Values stored as null with a reject row, which only the record path writes.
+    "duration is zero": _set((*TRACK, "duration_ms"), 0),
+    "duration is negative": _set((*TRACK, "duration_ms"), -5),
+    "duration is past 32 bits": _set((*TRACK, "duration_ms"), 2**31),
+    "followers are negative": _set(("playlists", 1, "num_followers"), -1),
+    "followers are past 32 bits": _set(("playlists", 1, "num_followers"), 2**40),
+    "collaborative is neither true nor false": _set(("playlists", 1, "collaborative"), "yes"),
+    "an artist uri that is not one": _set((*TRACK, "artist_uri"), "spotify:artist:x"),
+    "an album uri that is not one": _set((*TRACK, "album_uri"), "x" * 3_000),
     "album is an object": _set((*TRACK, "album_name"), {"name": "x"}),
     "collaborative is a bool": _set(("playlists", 1, "collaborative"), True),
     "modified_at is a float": _set(("playlists", 1, "modified_at"), 1.5e9),
