@@ -156,6 +156,28 @@ def settled(page: Any) -> None:
     shows(page, IDLE)
 
 
+def watch_rerun(page: Any) -> None:
+    """Note, from now on, when the app's script starts running and then ends."""
+    page.evaluate(
+        """() => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            window.__rerun = 0;
+            if (window.__watch) window.__watch.disconnect();
+            window.__watch = new MutationObserver(() => {
+                const state = app.getAttribute('data-test-script-state');
+                if (state === 'running') window.__rerun = 1;
+                else if (window.__rerun === 1 && state === 'notRunning') window.__rerun = 2;
+            });
+            window.__watch.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+        }"""
+    )
+
+
+def rerun_done(page: Any) -> None:
+    """Wait until the run noted by :func:`watch_rerun` has ended."""
+    page.wait_for_function("() => window.__rerun === 2", polling="raf", timeout=120_000)
+
+
 def measure_ui(data_dir: Path, direct: dict[str, Any], repeat: int) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
@@ -218,9 +240,11 @@ def measure_ui(data_dir: Path, direct: dict[str, Any], repeat: int) -> dict[str,
                 box = page.get_by_role("textbox", name="Find a track")
                 box.wait_for()
                 settled(page)
-                started = time.perf_counter()
                 box.fill(words)
+                watch_rerun(page)
+                started = time.perf_counter()
                 box.press("Enter")
+                rerun_done(page)
                 shows(page, '[data-testid="stMarkdownContainer"] strong', title)
                 if i:
                     similar_clicks.append(time.perf_counter() - started)

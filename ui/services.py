@@ -58,7 +58,7 @@ def engine() -> Engine:
 def _engine(url: str) -> Engine:
     from recsys.catalog import db
 
-    engine = db.make_engine(url)
+    engine = db.settings_engine(settings())  # url: the cache key, the settings' catalog_url
     db.require_current(engine)
     return engine
 

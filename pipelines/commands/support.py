@@ -52,12 +52,7 @@ def catalog_engine(cfg: Settings) -> Engine:
 
     if cfg.database_url is None:
         cfg.ensure_data_dir()
-    return db.make_engine(
-        cfg.catalog_url,
-        busy_timeout_s=cfg.sqlite_busy_timeout_s,
-        lock_retries=cfg.sqlite_lock_retries,
-        lock_timeout_s=cfg.pg_lock_timeout_s,
-    )
+    return db.settings_engine(cfg)
 
 
 def engine_for(cfg: Settings, *, migrate: bool = False) -> Engine:

@@ -32,6 +32,7 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from recsys.config import Settings
 from recsys.errors import CatalogError, LockedError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "migrations"
@@ -187,6 +188,16 @@ def _lock_for_writing(conn: Connection, engine: Engine, sleep: Any) -> None:
                 retries,
             )
             sleep(pause)
+
+
+def settings_engine(settings: Settings) -> Engine:
+    """The catalog engine the settings describe, with their lock waits and retries."""
+    return make_engine(
+        settings.catalog_url,
+        busy_timeout_s=settings.sqlite_busy_timeout_s,
+        lock_retries=settings.sqlite_lock_retries,
+        lock_timeout_s=settings.pg_lock_timeout_s,
+    )
 
 
 def is_postgres(engine: Engine) -> bool:
