@@ -68,7 +68,7 @@ if start == "A playlist":
     with guard():
         found = playlist_seeds(engine, str(playlist_id))
     seeds, title = found.track_ids, found.title
-    st.caption(f"{len(seeds)} seed track(s); the playlist's name is its title.")
+    st.caption(f"{len(seeds)} seed track(s) from playlist #{playlist_id}; its name is the title.")
 else:
     chosen: list[int] = list(st.session_state.get(SEEDS, []))
     words = st.text_input("Find tracks", key="continue_track_query", placeholder="title or artist words")

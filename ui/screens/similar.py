@@ -99,6 +99,7 @@ def _tracks() -> None:
         return
     filters = {k: v for k, v in (("culture", culture), ("genre", genre)) if v.strip()}
     found = similar_tracks(store, int(track), by=by, filters=filters, n=int(n))
+    st.caption(f"{len(found)} tracks like “{literal(labels.get(int(track), track))}”, by {TRACK_VECTORS[by]}")
     files = services.audio_files(url, tuple([int(track), *(t.track_id for t in found)]))
     if int(track) in files:
         st.caption("The track itself:")
