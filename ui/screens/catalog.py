@@ -39,8 +39,10 @@ labels = {
     "rejects": "Rejects",
     "feedback": "Ratings",
 }
-for column, (key, label) in zip(st.columns(len(labels)), labels.items(), strict=True):
-    column.metric(label, f"{counts.get(key, 0):,}")
+shown = list(labels.items())
+for row in (shown[:4], shown[4:]):  # two rows of four: a million-row count must fit its column
+    for column, (key, label) in zip(st.columns(4), row, strict=False):
+        column.metric(label, f"{counts.get(key, 0):,}")
 opinions = summary["feedback"]
 if opinions["users"]:
     st.caption(
