@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -23,11 +24,26 @@ def command(*args: str) -> list[str]:
 
 
 def recsys(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 300
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+    timeout: float = 300,
+    address_space: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``recsys ARGS`` to its end."""
+    """Run ``recsys ARGS`` to its end; with ``address_space``, under that memory limit (bytes)."""
+
+    def limit() -> None:
+        if address_space is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
+
     return subprocess.run(
-        command(*args), cwd=cwd, env=child_env(env), capture_output=True, text=True, timeout=timeout
+        command(*args),
+        cwd=cwd,
+        env=child_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit,
     )
 
 

@@ -11,10 +11,7 @@ from __future__ import annotations
 import gzip
 import os
 import random
-import resource
 import string
-import subprocess
-import sys
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +26,7 @@ from pipelines.ingest.mpd import ingest_mpd
 from pipelines.ingest.tables import ingest_table
 from recsys.catalog import keys as k
 from recsys.catalog.schema import Playlist
-from tests.conftest import ROOT
+from tests.cli.child import recsys
 from tests.ingest.test_mpd_bad_input import playlist, reject_for, rejects, slice_bytes, stored, uri
 
 DEPTH_REASON = "JSON nested more than 64 levels deep (RECSYS_MAX_JSON_DEPTH)"
@@ -427,10 +424,6 @@ def test_a_forged_gzip_size_does_not_set_the_indexes_aside(sqlite_engine: sa.Eng
 ADDRESS_SPACE = 4 << 30
 
 
-def limit_memory() -> None:
-    resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
-
-
 def gzip_bomb(expanded: int) -> bytes:
     """A gzip stream of ``expanded`` bytes (a multiple of 64 MiB): one member repeated, each 64 MiB of spaces."""
     member = gzip.compress(b" " * (64 << 20), compresslevel=9)
@@ -492,16 +485,14 @@ def test_the_command_survives_hostile_inputs_under_a_memory_limit(catalog_url: s
     lists, refused = write_hostile(folder)
     loop = tmp_path / "loop.json"
     os.symlink(loop, loop)
-    env = {**os.environ, "RECSYS_DATABASE_URL": catalog_url, "PYTHONPATH": str(ROOT)}
-
-    result = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "ingest", "mpd", str(loop), str(folder)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        preexec_fn=limit_memory,
+    result = recsys(
+        "ingest",
+        "mpd",
+        str(loop),
+        str(folder),
+        env={"RECSYS_DATABASE_URL": catalog_url},
         timeout=600,
+        address_space=ADDRESS_SPACE,
     )
 
     assert result.returncode == 1, (result.returncode, result.stderr[-3_000:])  # never a signal

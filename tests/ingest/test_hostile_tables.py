@@ -10,9 +10,7 @@ The last test runs the real commands over such files under a memory limit.
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
@@ -26,8 +24,8 @@ from pipelines.ingest.guards import MAX_ID_BYTES, InputLimits
 from pipelines.ingest.listens import ingest_listens
 from pipelines.ingest.streaming import INVALID, ROW, open_table
 from pipelines.ingest.tables import ingest_table
-from tests.conftest import ROOT
-from tests.ingest.test_hostile_mpd import limit_memory, noise
+from tests.cli.child import recsys
+from tests.ingest.test_hostile_mpd import ADDRESS_SPACE, noise
 
 LONG_ID = f"longer than {MAX_ID_BYTES} bytes: not an id"
 
@@ -379,18 +377,10 @@ def test_the_table_commands_survive_hostile_inputs_under_a_memory_limit(
     db.upgrade(engine)
     folder = tmp_path / "tables"
     write_hostile_tables(folder)
-    env = {**os.environ, "RECSYS_DATABASE_URL": catalog_url, "PYTHONPATH": str(ROOT)}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "pipelines.cli", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            preexec_fn=limit_memory,
-            timeout=600,
-        )
+        env = {"RECSYS_DATABASE_URL": catalog_url}
+        return recsys(*args, env=env, timeout=600, address_space=ADDRESS_SPACE)
 
     table = run(
         "ingest",

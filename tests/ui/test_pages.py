@@ -130,6 +130,24 @@ def _select(app: AppTest, rows: list[int]) -> AppTest:
     return app.run()
 
 
+def _continued(
+    data_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    playlist: int,
+    *,
+    user: str | None = None,
+    method: str = "hybrid",
+) -> AppTest:
+    """The Continue page over ``data_dir``, ``playlist`` picked, ``method`` chosen, Continue pressed."""
+    app = page("continue_playlist", data_dir, monkeypatch, user=user)
+    app.query_params["playlist"] = str(playlist)
+    app.run()
+    app.selectbox(key="continue_method").set_value(method).run()
+    app.button[0].click().run()
+    no_exception(app)
+    return app
+
+
 def test_continue_a_playlist_gives_results_with_reasons(
     demo_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -152,12 +170,7 @@ def test_continue_a_playlist_gives_results_with_reasons(
 
 
 def test_one_method_alone_and_a_dislike_that_sticks(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = page("continue_playlist", demo_dir, monkeypatch, user="ui-tester")
-    app.query_params["playlist"] = "9"
-    app.run()
-    app.selectbox(key="continue_method").set_value("knn").run()
-    app.button[0].click().run()
-    no_exception(app)
+    app = _continued(demo_dir, monkeypatch, 9, user="ui-tester", method="knn")
     assert all("item-kNN" in why for why in frame(app, 0)["why"])
     first, second = _results(app)[:2]
     _select(app, [0])
@@ -166,25 +179,13 @@ def test_one_method_alone_and_a_dislike_that_sticks(demo_dir: Path, monkeypatch:
     after = _results(app)
     assert first not in after and second in after and len(after) == 25
     # the opinion is in the catalog: a new session of the page still leaves the track out
-    again = page("continue_playlist", demo_dir, monkeypatch, user="ui-tester")
-    again.query_params["playlist"] = "9"
-    again.run()
-    again.selectbox(key="continue_method").set_value("knn").run()
-    again.button[0].click().run()
-    assert first not in _results(again)
-    other = page("continue_playlist", demo_dir, monkeypatch, user="someone-else")
-    other.query_params["playlist"] = "9"
-    other.run()
-    other.selectbox(key="continue_method").set_value("knn").run()
-    other.button[0].click().run()
+    assert first not in _results(_continued(demo_dir, monkeypatch, 9, user="ui-tester", method="knn"))
+    other = _continued(demo_dir, monkeypatch, 9, user="someone-else", method="knn")
     assert _results(other)[0] == first  # opinions are per listener
 
 
 def test_a_liked_result_is_kept_for_saving(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = page("continue_playlist", demo_dir, monkeypatch, user="liker")
-    app.query_params["playlist"] = "13"
-    app.run()
-    app.button[0].click().run()
+    app = _continued(demo_dir, monkeypatch, 13, user="liker")
     liked = _results(app)[0]
     _select(app, [0])
     app.button(key="continue_like").click().run()
@@ -203,10 +204,7 @@ def test_a_liked_result_is_kept_for_saving(demo_dir: Path, monkeypatch: pytest.M
 
 
 def test_save_the_continuation_as_a_playlist(demo_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    app = page("continue_playlist", demo_dir, monkeypatch, user="saver")
-    app.query_params["playlist"] = "11"
-    app.run()
-    app.button[0].click().run()
+    app = _continued(demo_dir, monkeypatch, 11, user="saver")
     app.text_input(key="continue_save_name").input("<i>my</i> continued list").run()
     next(b for b in app.button if b.label == "Save as playlist").click().run()
     no_exception(app)

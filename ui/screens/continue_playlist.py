@@ -21,6 +21,10 @@ SEEDS = "continue_seeds"
 LIKED = "continue_liked"
 RESULTS = "continue_results"
 PLAYERS = 10  # selected rows shown with a player at once
+RATINGS = (
+    ("Like", LIKE, "I like these: they join the seeds"),
+    ("Dislike", DISLIKE, "Not these, and less like them"),
+)
 SOURCE_NAMES = {"als": "ALS", "knn": "kNN", "title": "title", "popularity": "popular", "seq2seq": "seq2seq"}
 
 st.title("Continue a playlist")
@@ -224,24 +228,16 @@ def _panel(
     selected = [results[i] for i in grid.selection.rows]
     chosen_ids = [r.track_id for r in selected]
     with st.container(horizontal=True, vertical_alignment="center"):
-        st.button(
-            "Like",
-            icon=":material/thumb_up:",
-            key="continue_like",
-            disabled=not (name and selected),
-            on_click=_rate,
-            args=(chosen_ids, LIKE),
-            help="I like these: they join the seeds",
-        )
-        st.button(
-            "Dislike",
-            icon=":material/thumb_down:",
-            key="continue_dislike",
-            disabled=not (name and selected),
-            on_click=_rate,
-            args=(chosen_ids, DISLIKE),
-            help="Not these, and less like them",
-        )
+        for label, rating, meaning in RATINGS:
+            st.button(
+                label,
+                icon=f":material/thumb_{'up' if rating == LIKE else 'down'}:",
+                key=f"continue_{label.lower()}",
+                disabled=not (name and selected),
+                on_click=_rate,
+                args=(chosen_ids, rating),
+                help=meaning,
+            )
         st.caption(f"{len(selected)} selected" if selected else "no row selected")
     if selected:
         files = services.audio_files(url, tuple(chosen_ids[:PLAYERS]))
