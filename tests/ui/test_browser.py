@@ -226,3 +226,42 @@ def test_the_ui_lets_go_of_the_store_when_idle_and_stops_with_its_command(
         context.close()
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{url}/_stcore/health", timeout=5)
+
+
+def test_a_dislike_survives_a_restart_and_shows_in_catalog_stats(demo_dir: Path, browser: Any) -> None:
+    import json
+    import subprocess
+    import sys
+
+    def continued(url: str) -> tuple[Any, list[list[str]]]:
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        open_page(page, f"{url}/continue?playlist=21")
+        _set_user(page, "restarter")
+        page.get_by_role("button", name="Continue", exact=True).click()
+        settled(page)
+        return page, _grid_rows(page)
+
+    with ui_server(demo_dir, RECSYS_UI_STORE_IDLE_S="2") as url:
+        page, before = continued(url)
+        _first_grid_row(page)
+        page.get_by_text("1 selected").wait_for()
+        page.get_by_role("button", name="Dislike").click()
+        settled(page)
+        page.get_by_text("1 disliked track(s) left out").wait_for()
+        page.context.close()
+    disliked = before[0][1]
+    with ui_server(demo_dir, RECSYS_UI_STORE_IDLE_S="2") as url:  # a new server process
+        page, after = continued(url)
+        assert page.get_by_text("disliked track(s) left out").count() == 1
+        assert disliked not in [row[1] for row in after]
+        page.context.close()
+    stats = subprocess.run(
+        [sys.executable, "-c", "from pipelines.cli import main; main()", "catalog", "stats", "--json"],
+        env={**os.environ, "RECSYS_DATA_DIR": str(demo_dir)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout)["feedback"] >= 1
