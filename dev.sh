@@ -15,7 +15,8 @@ setup() {
   "$VENV/bin/python" -m pip install --quiet --upgrade pip
   # torch first, pinned: a looser range would pull a multi-gigabyte CUDA build where a CPU one is wanted.
   "$VENV/bin/python" -m pip install --quiet "torch==${RECSYS_TORCH_VERSION:-2.13.0}"
-  "$VENV/bin/python" -m pip install --quiet -e ".[${extras}]"
+  # setuptools warns about every editable install; what the user reads is the job's own output
+  PYTHONWARNINGS=ignore "$VENV/bin/python" -m pip install --quiet -e ".[${extras}]"
 }
 
 case "${1:-}" in
