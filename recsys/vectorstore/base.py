@@ -23,7 +23,7 @@ version
     old one keeps serving. ``ensure_collection`` creates version 1.
 point
     One id (a catalog id: an unsigned integer, used as is, or a string, mapped to a
-    UUIDv5; see :func:`recsys.vectorstore.collections.point_id`), any subset of the
+    UUIDv5; see :func:`recsys.vectorstore.ids.point_id`), any subset of the
     collection's named vectors, and a JSON payload. Upserting the same point twice
     changes nothing.
 filter
@@ -49,15 +49,14 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
 
-from recsys.errors import DimensionMismatchError, NotFoundError, VectorStoreError
-
-PointKey = int | str
-"""A point id as callers give it: an unsigned 64-bit integer or a string (mapped to a UUIDv5)."""
+from recsys.errors import DimensionMismatchError, NotFoundError
+from recsys.vectorstore.ids import PointKey, point_id
+from recsys.vectorstore.mmr import mmr_select
+from recsys.vectorstore.spec import CollectionInfo, CollectionSpec
 
 VectorLike = Sequence[float] | np.ndarray
 """One dense vector: a sequence of floats or a 1-d numpy array."""
@@ -66,75 +65,6 @@ Example = PointKey | VectorLike
 """A recommend example: the id of a stored point, or a vector."""
 
 DEFAULT_BATCH = 256
-
-
-class Distance(StrEnum):
-    """How two vectors are compared; larger scores are always better."""
-
-    COSINE = "cosine"
-    DOT = "dot"
-    EUCLID = "euclid"
-
-
-class FieldType(StrEnum):
-    """The type of an indexed payload field (a list field is indexed by its element type)."""
-
-    KEYWORD = "keyword"
-    INTEGER = "integer"
-    FLOAT = "float"
-    BOOL = "bool"
-
-
-@dataclass(frozen=True)
-class VectorSpec:
-    """One named dense vector of a collection."""
-
-    name: str
-    size: int
-    distance: Distance = Distance.COSINE
-
-    def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ValueError(f"vector {self.name!r}: size must be positive, got {self.size}")
-
-
-@dataclass(frozen=True)
-class CollectionSpec:
-    """What a collection holds: its named vectors and its indexed payload fields."""
-
-    name: str
-    vectors: tuple[VectorSpec, ...]
-    indexes: Mapping[str, FieldType] = field(default_factory=dict)
-
-    def vector(self, name: str) -> VectorSpec:
-        for spec in self.vectors:
-            if spec.name == name:
-                return spec
-        raise NotFoundError(f"collection {self.name!r} has no vector {name!r}")
-
-    @property
-    def sizes(self) -> dict[str, int]:
-        return {spec.name: spec.size for spec in self.vectors}
-
-    def with_vector(self, name: str, size: int, distance: Distance = Distance.COSINE) -> CollectionSpec:
-        """This spec with one named vector added or resized (for a model whose size changed)."""
-        kept = tuple(v for v in self.vectors if v.name != name)
-        return CollectionSpec(self.name, (*kept, VectorSpec(name, size, distance)), dict(self.indexes))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "vectors": {v.name: {"size": v.size, "distance": str(v.distance)} for v in self.vectors},
-            "indexes": {key: str(kind) for key, kind in self.indexes.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CollectionSpec:
-        vectors = tuple(
-            VectorSpec(name, int(v["size"]), Distance(v["distance"])) for name, v in data["vectors"].items()
-        )
-        indexes = {key: FieldType(kind) for key, kind in data.get("indexes", {}).items()}
-        return cls(str(data["name"]), vectors, indexes)
 
 
 @dataclass
@@ -204,43 +134,6 @@ class Filter:
     def where(cls, *conditions: Condition) -> Filter:
         """Shorthand for a filter whose conditions must all hold."""
         return cls(must=tuple(conditions))
-
-
-@dataclass(frozen=True)
-class VectorInfo:
-    name: str
-    size: int
-    distance: Distance
-    count: int
-
-
-@dataclass(frozen=True)
-class CollectionInfo:
-    """What ``describe`` reports: the current version and counts per named vector."""
-
-    name: str
-    version: int
-    versions: tuple[int, ...]
-    points: int
-    vectors: tuple[VectorInfo, ...]
-    indexes: tuple[str, ...]
-    location: str
-    counted: str = "live"
-    """``live``, or ``at publish`` when the counts come from the version's manifest."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "versions": list(self.versions),
-            "points": self.points,
-            "vectors": {
-                v.name: {"size": v.size, "distance": str(v.distance), "count": v.count} for v in self.vectors
-            },
-            "indexes": list(self.indexes),
-            "location": self.location,
-            "counted": self.counted,
-        }
 
 
 RecommendStrategy = Literal["best_score", "sum_scores"]
@@ -405,8 +298,6 @@ class VectorStore(ABC):
         ``diversity`` 0 is plain nearest search, 1 ignores relevance after the first pick.
         Scores of the returned hits are their similarity to the query.
         """
-        from recsys.vectorstore.mmr import mmr_select
-
         pool = self.search(
             name, vector, using=using, filter=filter, limit=max(candidates, limit), with_vectors=True
         )
@@ -520,8 +411,6 @@ class VectorStore(ABC):
     def _resolve_examples(
         self, name: str, using: str, examples: Sequence[Example]
     ) -> tuple[list[list[float]], list[int | str]]:
-        from recsys.vectorstore.collections import point_id
-
         vectors: list[list[float]] = []
         keys = [e for e in examples if is_point_key(e)]
         ids = [point_id(k) for k in keys]  # type: ignore[arg-type]
@@ -562,20 +451,3 @@ def check_query(name: str, spec: CollectionSpec, using: str, vector: list[float]
         )
     if not all(math.isfinite(x) for x in vector):
         raise ValueError(f"collection {name!r}, vector {using!r}: the query holds NaN or infinity")
-
-
-def check_compatible(location: str, stored: CollectionSpec, wanted: CollectionSpec) -> None:
-    """Raise when ``wanted`` needs a vector the stored collection lacks or holds at another size."""
-    have = {v.name: v for v in stored.vectors}
-    for vector in wanted.vectors:
-        old = have.get(vector.name)
-        if old is None:
-            raise VectorStoreError(
-                f"{location}: collection {stored.name!r} has no vector {vector.name!r}; "
-                "rebuild it with the new spec to add one"
-            )
-        if (old.size, old.distance) != (vector.size, vector.distance):
-            raise DimensionMismatchError(
-                f"{location}: collection {stored.name!r}, vector {vector.name!r} is stored as "
-                f"{old.size}-d {old.distance}, asked for {vector.size}-d {vector.distance}"
-            )

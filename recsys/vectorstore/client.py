@@ -33,24 +33,25 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from recsys.errors import LockedError, NotFoundError, VectorStoreError
 from recsys.vectorstore.base import (
-    CollectionInfo,
-    CollectionSpec,
-    Distance,
-    FieldType,
     Filter,
     Hit,
     Match,
     MatchAny,
     Point,
-    PointKey,
     RecommendStrategy,
     Record,
-    VectorInfo,
     VectorStore,
     as_vector,
+)
+from recsys.vectorstore.ids import PointKey, point_id
+from recsys.vectorstore.spec import (
+    CollectionInfo,
+    CollectionSpec,
+    Distance,
+    FieldType,
+    VectorInfo,
     check_compatible,
 )
-from recsys.vectorstore.collections import point_id
 
 T = TypeVar("T")
 

@@ -1,11 +1,8 @@
 """Qdrant Edge backend: the Qdrant engine in-process, stored under the data dir (the default).
 
-Layout under the store's root directory::
-
-    <root>/<collection>/v<N>/        one Edge shard per version (HNSW, payload indexes, WAL)
-    <root>/<collection>/v<N>.json    the version's manifest: spec, counts when published
-    <root>/<collection>/CURRENT      the number of the version readers use
-    <root>/<collection>/.rebuild.lock held while a rebuild of the collection runs
+The directories (one per version, a manifest each, the ``CURRENT`` pointer) are laid
+out by :mod:`recsys.vectorstore.edge_versions`; conversions to Qdrant Edge's types
+live in :mod:`recsys.vectorstore.edge_convert`.
 
 A rebuild creates ``v<N+1>`` beside the current version, fills and indexes it, closes
 it, and publishes it by writing ``CURRENT`` to a temporary file and renaming it into
@@ -25,14 +22,10 @@ carrying vectors over into a rebuild work while the UI is running.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
 import shutil
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,67 +36,30 @@ import qdrant_edge as qe
 
 from recsys.errors import LockedError, NotFoundError, VectorStoreError
 from recsys.vectorstore.base import (
-    CollectionInfo,
-    CollectionSpec,
-    Distance,
-    FieldType,
     Filter,
     Hit,
-    Match,
-    MatchAny,
     Point,
-    PointKey,
-    Range,
     RecommendStrategy,
     Record,
-    VectorInfo,
     VectorStore,
-    as_vector,
-    check_compatible,
 )
-from recsys.vectorstore.collections import point_id
+from recsys.vectorstore.edge_convert import (
+    FIELD_INDEXES,
+    EdgeSearchSettings,
+    edge_filter,
+    edge_point,
+    hit,
+    record_id,
+    scroll_shard,
+    vector_counts,
+    vectors_of,
+    with_vector,
+)
+from recsys.vectorstore.edge_versions import VersionDirs, read_pointer, unlock
+from recsys.vectorstore.ids import PointKey, point_id
+from recsys.vectorstore.spec import CollectionInfo, CollectionSpec, VectorInfo, check_compatible
 
-POINTER = "CURRENT"
-
-_DISTANCE = {
-    Distance.COSINE: qe.Distance.Cosine,
-    Distance.DOT: qe.Distance.Dot,
-    Distance.EUCLID: qe.Distance.Euclid,
-}
-# Payload indexes live in RAM: a filter checks every candidate against them, and read
-# from disk-backed structures that check cost most of a filtered query (2.8 ms → 1.0 ms
-# at 100,000 points; see docs/benchmarks.md).
-_FIELD: dict[FieldType, Any] = {
-    FieldType.KEYWORD: qe.KeywordIndexParams(on_disk=False),
-    FieldType.INTEGER: qe.IntegerIndexParams(lookup=True, range=True, on_disk=False),
-    FieldType.FLOAT: qe.FloatIndexParams(on_disk=False),
-    FieldType.BOOL: qe.BoolIndexParams(on_disk=False),
-}
-
-
-@dataclass(frozen=True)
-class EdgeSearchSettings:
-    """HNSW build and search settings shipped with the embedded store (see docs/benchmarks.md).
-
-    Vectors are also kept as int8 (scalar quantisation, always in RAM): searches walk the
-    graph on the int8 copies, take ``oversampling`` times the requested candidates and
-    rescore them with the full float32 vectors, so the ranking is exact over what the
-    graph found. A filter whose matches hold less than ``full_scan_threshold_kb`` of
-    vectors (about 3,300 points of 768-d) is answered by scanning its matches; a larger
-    one walks the graph with the filter applied. Segments hold at most
-    ``max_segment_kb`` of vectors (about 50,000 points of 768-d), so a large collection
-    spreads over several segments that one query searches side by side.
-    """
-
-    m: int = 16
-    ef_construct: int = 128
-    hnsw_ef: int = 128
-    full_scan_threshold_kb: int = 10_000
-    max_segment_kb: int = 160_000
-    quantize: bool = True
-    oversampling: float = 2.0
-    indexing_threads: int = 0  # 0: as many as the machine has
-    search_threads: int | None = None  # None: derived from the CPU count
+__all__ = ["EdgeSearchSettings", "EdgeStore"]
 
 
 @dataclass
@@ -116,36 +72,6 @@ class _Opened:
 def _is_lock_error(exc: BaseException) -> bool:
     text = str(exc)
     return "WouldBlock" in text or "Resource temporarily unavailable" in text
-
-
-def edge_filter(flt: Filter | None, *, has_vector: str | None = None) -> qe.Filter | None:
-    """Translate the contract's filter (and an optional has-vector condition) to Qdrant Edge's."""
-    must: list[Any] = [_condition(c) for c in flt.must] if flt else []
-    if has_vector is not None:
-        must.append(qe.HasVectorCondition(has_vector))
-    should: list[Any] = [_condition(c) for c in flt.should] if flt else []
-    must_not: list[Any] = [_condition(c) for c in flt.must_not] if flt else []
-    if not (must or should or must_not):
-        return None
-    return qe.Filter(must=must or None, should=should or None, must_not=must_not or None)
-
-
-def _condition(cond: Match | MatchAny | Range) -> qe.FieldCondition:
-    if isinstance(cond, Match):
-        return qe.FieldCondition(cond.key, match=qe.MatchValue(cond.value))
-    if isinstance(cond, MatchAny):
-        return qe.FieldCondition(cond.key, match=qe.MatchAny(list[Any](cond.values)))
-    return qe.FieldCondition(
-        cond.key, range=qe.RangeFloat(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
-    )
-
-
-def _record_id(value: Any) -> int | str:
-    return str(value) if isinstance(value, uuid.UUID) else value
-
-
-def _vectors(value: Any) -> dict[str, list[float]]:
-    return dict(value) if isinstance(value, dict) else {}
 
 
 class EdgeStore(VectorStore):
@@ -161,35 +87,11 @@ class EdgeStore(VectorStore):
         self._rebuild_locks: dict[str, int] = {}
         self._specs: dict[tuple[str, int], CollectionSpec] = {}
         self._lock = threading.RLock()
+        self.dirs = VersionDirs(self.root)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise VectorStoreError(f"cannot create the vector store directory {self.root}: {exc}") from exc
-
-    # ---- paths and manifests -------------------------------------------------------------------
-
-    def _dir(self, name: str) -> Path:
-        return self.root / name
-
-    def _version_dir(self, name: str, version: int) -> Path:
-        return self._dir(name) / f"v{version}"
-
-    def _manifest_path(self, name: str, version: int) -> Path:
-        return self._dir(name) / f"v{version}.json"
-
-    def _read_manifest(self, name: str, version: int) -> dict[str, Any]:
-        path = self._manifest_path(name, version)
-        try:
-            return json.loads(path.read_text())
-        except FileNotFoundError:
-            raise NotFoundError(
-                f"vector store {self.root}: version {version} of {name!r} has no manifest"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise VectorStoreError(f"{path}: unreadable manifest ({exc})") from exc
-
-    def _write_manifest(self, name: str, version: int, data: dict[str, Any]) -> None:
-        _atomic_write(self._manifest_path(name, version), json.dumps(data, indent=2, sort_keys=True))
 
     # ---- opening shards ------------------------------------------------------------------------
 
@@ -206,7 +108,7 @@ class EdgeStore(VectorStore):
 
     def _shard(self, name: str) -> qe.EdgeShard:
         """The shard of the current version, reopened when ``CURRENT`` changed since the last call."""
-        pointer = self._dir(name) / POINTER
+        pointer = self.dirs.pointer(name)
         try:
             st = os.stat(pointer)
         except FileNotFoundError:
@@ -215,11 +117,11 @@ class EdgeStore(VectorStore):
         opened = self._open.get(name)
         if opened is not None and opened.stamp == stamp:
             return opened.shard
-        version = _read_pointer(pointer)
+        version = read_pointer(pointer)
         if opened is not None and opened.version == version:
             opened.stamp = stamp
             return opened.shard
-        shard = self._load(self._version_dir(name, version))
+        shard = self._load(self.dirs.version_dir(name, version))
         if opened is not None:
             opened.shard.close()
         self._open[name] = _Opened(version, shard, stamp)
@@ -233,22 +135,16 @@ class EdgeStore(VectorStore):
     # ---- collections ---------------------------------------------------------------------------
 
     def has_collection(self, name: str) -> bool:
-        return (self._dir(name) / POINTER).is_file()
+        return self.dirs.has(name)
 
     def collections(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if (p / POINTER).is_file())
+        return self.dirs.names()
 
     def current_version(self, name: str) -> int | None:
-        pointer = self._dir(name) / POINTER
-        return _read_pointer(pointer) if pointer.is_file() else None
+        return self.dirs.current(name)
 
     def versions(self, name: str) -> list[int]:
-        found = []
-        for path in self._dir(name).glob("v*.json") if self._dir(name).is_dir() else []:
-            number = path.stem[1:]
-            if number.isdigit() and self._version_dir(name, int(number)).is_dir():
-                found.append(int(number))
-        return sorted(found)
+        return self.dirs.versions(name)
 
     def spec(self, name: str) -> CollectionSpec:
         version = self.current_version(name)
@@ -256,7 +152,7 @@ class EdgeStore(VectorStore):
             raise NotFoundError(f"vector store {self.root} has no collection {name!r}")
         key = (name, version)
         if key not in self._specs:
-            self._specs[key] = CollectionSpec.from_dict(self._read_manifest(name, version)["spec"])
+            self._specs[key] = CollectionSpec.from_dict(self.dirs.read_manifest(name, version)["spec"])
         return self._specs[key]
 
     def ensure_collection(self, spec: CollectionSpec) -> None:
@@ -270,20 +166,20 @@ class EdgeStore(VectorStore):
             if missing:
                 shard = self._shard(spec.name)
                 for key, kind in missing.items():
-                    shard.update(qe.UpdateOperation.create_field_index(key, _FIELD[kind]))
+                    shard.update(qe.UpdateOperation.create_field_index(key, FIELD_INDEXES[kind]))
                 shard.flush()
                 version = self._open[spec.name].version
-                manifest = self._read_manifest(spec.name, version)
+                manifest = self.dirs.read_manifest(spec.name, version)
                 merged = CollectionSpec(stored.name, stored.vectors, {**stored.indexes, **missing})
                 manifest["spec"] = merged.as_dict()
-                self._write_manifest(spec.name, version, manifest)
+                self.dirs.write_manifest(spec.name, version, manifest)
                 self._specs.pop((spec.name, version), None)
 
     def drop_collection(self, name: str) -> None:
         with self._lock:
             self._release(name)
-            if self._dir(name).is_dir():
-                shutil.rmtree(self._dir(name))
+            if self.dirs.folder(name).is_dir():
+                shutil.rmtree(self.dirs.folder(name))
 
     def describe(self, name: str) -> CollectionInfo:
         with self._lock:
@@ -292,19 +188,14 @@ class EdgeStore(VectorStore):
             try:
                 shard = self._shard(name)
             except LockedError:
-                manifest = self._read_manifest(name, version)
+                manifest = self.dirs.read_manifest(name, version)
                 points = int(manifest.get("points", 0))
                 counts = manifest.get("vectors", {})
                 counted = "at publish"
                 indexes = tuple(spec.indexes)
             else:
                 points = shard.count(qe.CountRequest(exact=True))
-                counts = {
-                    v.name: shard.count(
-                        qe.CountRequest(filter=edge_filter(None, has_vector=v.name), exact=True)
-                    )
-                    for v in spec.vectors
-                }
+                counts = vector_counts(shard, spec)
                 counted = "live"
                 indexes = tuple(sorted(shard.info().payload_schema))
             vectors = tuple(
@@ -325,7 +216,7 @@ class EdgeStore(VectorStore):
 
     def _upsert_batch(self, name: str, points: list[Point]) -> None:
         with self._lock:
-            self._shard(name).update(qe.UpdateOperation.upsert_points([_edge_point(p) for p in points]))
+            self._shard(name).update(qe.UpdateOperation.upsert_points([edge_point(p) for p in points]))
 
     def delete(self, name: str, ids: Sequence[PointKey]) -> None:
         with self._lock:
@@ -338,11 +229,11 @@ class EdgeStore(VectorStore):
         with self._lock:
             wanted: list[Any] = [point_id(k) for k in ids]
             records = self._shard(name).retrieve(
-                wanted, with_payload=True, with_vector=_with_vector(with_vectors)
+                wanted, with_payload=True, with_vector=with_vector(with_vectors)
             )
-            by_id = {_record_id(r.id): r for r in records}
+            by_id = {record_id(r.id): r for r in records}
             return [
-                Record(pid, dict(r.payload or {}), _vectors(r.vector))
+                Record(pid, dict(r.payload or {}), vectors_of(r.vector))
                 for pid in wanted
                 if (r := by_id.get(pid)) is not None
             ]
@@ -364,7 +255,7 @@ class EdgeStore(VectorStore):
         except LockedError:
             yield from self._scroll_copy(name, with_vectors, batch_size)
             return
-        yield from _scroll_shard(shard, self._lock, with_vectors, batch_size)
+        yield from scroll_shard(shard, self._lock, with_vectors, batch_size)
 
     def _scroll_copy(
         self, name: str, with_vectors: bool | Sequence[str], batch_size: int
@@ -375,23 +266,14 @@ class EdgeStore(VectorStore):
             raise NotFoundError(f"vector store {self.root} has no collection {name!r}")
         with tempfile.TemporaryDirectory(prefix=f"{name}-v{version}-", dir=self.root) as tmp:
             copy = Path(tmp) / "shard"
-            shutil.copytree(self._version_dir(name, version), copy)
+            shutil.copytree(self.dirs.version_dir(name, version), copy)
             shard = self._load(copy)
             try:
-                yield from _scroll_shard(shard, self._lock, with_vectors, batch_size)
+                yield from scroll_shard(shard, self._lock, with_vectors, batch_size)
             finally:
                 shard.close()
 
     # ---- search --------------------------------------------------------------------------------
-
-    def _params(self) -> qe.SearchParams:
-        settings = self.search_settings
-        quantization = (
-            qe.QuantizationSearchParams(rescore=True, oversampling=settings.oversampling)
-            if settings.quantize
-            else None
-        )
-        return qe.SearchParams(hnsw_ef=settings.hnsw_ef, quantization=quantization)
 
     def _nearest(
         self,
@@ -410,12 +292,12 @@ class EdgeStore(VectorStore):
             limit=limit,
             offset=offset,
             score_threshold=score_threshold,
-            params=self._params(),
+            params=self.search_settings.search_params(),
             with_payload=True,
             with_vector=[using] if with_vectors else False,
         )
         with self._lock:
-            return [_hit(p) for p in self._shard(name).query(request)]
+            return [hit(p) for p in self._shard(name).query(request)]
 
     def _recommend(
         self,
@@ -439,48 +321,27 @@ class EdgeStore(VectorStore):
             filter=edge_filter(filter),
             limit=limit,
             score_threshold=score_threshold,
-            params=self._params(),
+            params=self.search_settings.search_params(),
             with_payload=True,
             with_vector=False,
         )
         with self._lock:
-            return [_hit(p) for p in self._shard(name).query(request)]
+            return [hit(p) for p in self._shard(name).query(request)]
 
     # ---- versions ------------------------------------------------------------------------------
 
     def _create_version(self, spec: CollectionSpec) -> int:
         with self._lock:
-            folder = self._dir(spec.name)
-            folder.mkdir(parents=True, exist_ok=True)
-            self._take_rebuild_lock(spec.name)
+            self.dirs.folder(spec.name).mkdir(parents=True, exist_ok=True)
+            self._rebuild_locks[spec.name] = self.dirs.take_rebuild_lock(spec.name)
             try:
                 current = self.current_version(spec.name) or 0
-                self._remove_abandoned(spec.name, current)
-                version = max([current, *self._version_dirs(spec.name)]) + 1
-                settings = self.search_settings
-                config = qe.EdgeConfig(
-                    vectors={
-                        v.name: qe.EdgeVectorParams(v.size, _DISTANCE[v.distance]) for v in spec.vectors
-                    },
-                    hnsw_config=qe.HnswIndexConfig(
-                        m=settings.m,
-                        ef_construct=settings.ef_construct,
-                        full_scan_threshold=settings.full_scan_threshold_kb,
-                        max_indexing_threads=settings.indexing_threads,
-                    ),
-                    optimizers=qe.EdgeOptimizersConfig(max_segment_size=settings.max_segment_kb),
-                    on_disk_payload=False,  # payloads of hits (and unindexed filters) read from RAM
-                    quantization_config=(
-                        qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
-                        if settings.quantize
-                        else None
-                    ),
-                    max_search_threads=settings.search_threads,
-                )
-                path = self._version_dir(spec.name, version)
-                shard = qe.EdgeShard.create(str(path), config)
+                self.dirs.remove_abandoned(spec.name, current)
+                version = max([current, *self.dirs.version_dirs(spec.name)]) + 1
+                path = self.dirs.version_dir(spec.name, version)
+                shard = qe.EdgeShard.create(str(path), self.search_settings.shard_config(spec))
                 for key, kind in spec.indexes.items():
-                    shard.update(qe.UpdateOperation.create_field_index(key, _FIELD[kind]))
+                    shard.update(qe.UpdateOperation.create_field_index(key, FIELD_INDEXES[kind]))
             except BaseException:
                 self._drop_rebuild_lock(spec.name)
                 raise
@@ -490,7 +351,7 @@ class EdgeStore(VectorStore):
 
     def _write_version(self, name: str, version: int, points: list[Point]) -> None:
         self._building[(name, version)].update(
-            qe.UpdateOperation.upsert_points([_edge_point(p) for p in points])
+            qe.UpdateOperation.upsert_points([edge_point(p) for p in points])
         )
 
     def _seal_version(self, name: str, version: int) -> None:
@@ -498,33 +359,29 @@ class EdgeStore(VectorStore):
         shard.optimize()
         shard.flush()
         spec = self._specs[(name, version)]
-        counts = {
-            v.name: shard.count(qe.CountRequest(filter=edge_filter(None, has_vector=v.name), exact=True))
-            for v in spec.vectors
-        }
         manifest = {
             "spec": spec.as_dict(),
             "points": shard.count(qe.CountRequest(exact=True)),
-            "vectors": counts,
+            "vectors": vector_counts(shard, spec),
             "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         shard.close()
         del self._building[(name, version)]
-        self._write_manifest(name, version, manifest)
+        self.dirs.write_manifest(name, version, manifest)
 
     def _discard_version(self, name: str, version: int) -> None:
         shard = self._building.pop((name, version), None)
         if shard is not None:
             shard.close()
         self._specs.pop((name, version), None)
-        shutil.rmtree(self._version_dir(name, version), ignore_errors=True)
-        self._manifest_path(name, version).unlink(missing_ok=True)
+        shutil.rmtree(self.dirs.version_dir(name, version), ignore_errors=True)
+        self.dirs.manifest_path(name, version).unlink(missing_ok=True)
         self._drop_rebuild_lock(name)
 
     def _publish_version(self, name: str, version: int) -> None:
         with self._lock:
             try:
-                _atomic_write(self._dir(name) / POINTER, f"{version}\n")
+                self.dirs.publish(name, version)
                 self._collect_old(name, version)
             finally:
                 self._drop_rebuild_lock(name)
@@ -537,41 +394,16 @@ class EdgeStore(VectorStore):
             opened = self._open.get(name)
             if opened is not None and opened.version == old:
                 self._release(name)
-            path = self._version_dir(name, old)
             try:
-                self._load(path).close()
+                self._load(self.dirs.version_dir(name, old)).close()
             except LockedError:
                 continue  # a reader still has it; the next publish removes it
-            self._manifest_path(name, old).unlink(missing_ok=True)
-            shutil.rmtree(path, ignore_errors=True)
-
-    def _version_dirs(self, name: str) -> list[int]:
-        return [int(p.name[1:]) for p in self._dir(name).glob("v*") if p.is_dir() and p.name[1:].isdigit()]
-
-    def _remove_abandoned(self, name: str, current: int) -> None:
-        """Remove directories of rebuilds that died before publishing (we hold the rebuild lock)."""
-        complete = set(self.versions(name))
-        for number in self._version_dirs(name):
-            if number > current and number not in complete:
-                shutil.rmtree(self._version_dir(name, number), ignore_errors=True)
-
-    def _take_rebuild_lock(self, name: str) -> None:
-        path = self._dir(name) / ".rebuild.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise LockedError(
-                f"a rebuild of {name!r} in {self.root} is already running in another process"
-            ) from None
-        self._rebuild_locks[name] = fd
+            self.dirs.remove(name, old)
 
     def _drop_rebuild_lock(self, name: str) -> None:
         fd = self._rebuild_locks.pop(name, None)
         if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            unlock(fd)
 
     def release(self) -> int:
         """Close the shards this process has open, so that another process may open them; the
@@ -588,62 +420,3 @@ class EdgeStore(VectorStore):
                 self._release(name)
             for key in list(self._building):
                 self._discard_version(*key)
-
-
-def _edge_point(point: Point) -> qe.Point:
-    vectors = {name: as_vector(value) for name, value in point.vectors.items()}
-    return qe.Point(point_id(point.id), vectors, point.payload)  # type: ignore[arg-type]
-
-
-def _hit(scored: Any) -> Hit:
-    return Hit(
-        _record_id(scored.id), dict(scored.payload or {}), _vectors(scored.vector), float(scored.score)
-    )
-
-
-def _with_vector(value: bool | Sequence[str]) -> bool | list[str]:
-    return value if isinstance(value, bool) else list(value)
-
-
-def _scroll_shard(
-    shard: qe.EdgeShard, lock: threading.RLock, with_vectors: bool | Sequence[str], batch_size: int
-) -> Iterator[Record]:
-    offset: Any = None
-    while True:
-        with lock:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(
-                    offset=offset, limit=batch_size, with_payload=True, with_vector=_with_vector(with_vectors)
-                )
-            )
-        for r in records:
-            yield Record(_record_id(r.id), dict(r.payload or {}), _vectors(r.vector))
-        if offset is None:
-            return
-
-
-def _read_pointer(path: Path) -> int:
-    text = path.read_text().strip()
-    if not text.isdigit():
-        raise VectorStoreError(f"{path}: expected a version number, found {text[:40]!r}")
-    return int(text)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old content or the new, never a mix."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -9,7 +9,7 @@ import pytest
 
 from recsys.errors import DimensionMismatchError, NotFoundError
 from recsys.vectorstore import Filter, Match, MatchAny, Point, Range, VectorSpec, VectorStore
-from recsys.vectorstore.collections import POINT_NAMESPACE, point_id
+from recsys.vectorstore.ids import POINT_NAMESPACE, point_id
 from tests.vectorstore.conftest import SPEC, planted_points
 
 POINTS = planted_points()
