@@ -4,29 +4,33 @@ The directories (one per version, a manifest each, the ``CURRENT`` pointer) are 
 out by :mod:`recsys.vectorstore.edge_versions`; conversions to Qdrant Edge's types
 live in :mod:`recsys.vectorstore.edge_convert`.
 
-A rebuild creates ``v<N+1>`` beside the current version, fills and indexes it, closes
-it, and publishes it by writing ``CURRENT`` to a temporary file and renaming it into
-place (``os.replace``, atomic). Every read first checks ``CURRENT`` (one ``stat``) and,
-when it changed, closes its shard and opens the new version, so readers in other
-processes (the UI) switch between two queries, never inside one. A failed rebuild
-removes its directory; ``CURRENT`` is untouched and the old version keeps serving.
-After publishing, versions older than the previous one are deleted unless another
-process still has them open (they go at the next publish).
+Published versions never change. A rebuild creates ``v<N+1>`` beside the current
+version; a revision (:meth:`~recsys.vectorstore.base.VectorStore.revise`, and so
+``upsert``, ``delete`` and an ``ensure_collection`` that adds indexes) creates it as a
+copy of the current one (a reflink where the file system has them) and applies its
+changes. Either way the new version is filled, indexed and closed, then published by
+replacing ``CURRENT`` atomically. One writer per collection at a time (``flock`` on
+``.rebuild.lock``, released by the system if the writer dies); a draft left by a dead
+writer is removed by the next one. A failed write removes its directory; ``CURRENT`` is
+untouched and the old version keeps serving.
 
-Qdrant Edge lets one process at a time open a shard (its write-ahead log is locked).
-A second process that tries gets :class:`~recsys.errors.LockedError` at once, naming
-the directory. ``describe`` of a collection another process holds reports the counts
-of its manifest, and ``scroll`` reads a point-in-time copy of it, so status and
-carrying vectors over into a rebuild work while the UI is running.
+Readers (any number of processes: the UI, command-line queries, the writer itself) read
+a private hard-linked view of the published version (:mod:`recsys.vectorstore.edge_readers`)
+and check ``CURRENT`` on every call (one ``stat``): when it changed, the next call opens
+a view of the new version and closes the old one, so every answer comes wholly from one
+version and no reader needs a restart. A version older than the ``keep_versions``
+newest is deleted once no reader holds it: by the writer after publishing, or by the
+reader that lets go of it last.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
-import tempfile
 import threading
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,8 +38,9 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from recsys.errors import LockedError, NotFoundError, VectorStoreError
+from recsys.errors import NotFoundError, VectorStoreError
 from recsys.vectorstore.base import (
+    DEFAULT_BATCH,
     Filter,
     Hit,
     Point,
@@ -55,7 +60,8 @@ from recsys.vectorstore.edge_convert import (
     vectors_of,
     with_vector,
 )
-from recsys.vectorstore.edge_versions import VersionDirs, read_pointer, unlock
+from recsys.vectorstore.edge_readers import View, collect, load_shard, open_view
+from recsys.vectorstore.edge_versions import VersionDirs, clone_tree, read_pointer, unlock
 from recsys.vectorstore.ids import PointKey, point_id
 from recsys.vectorstore.spec import CollectionInfo, CollectionSpec, VectorInfo, check_compatible
 
@@ -64,14 +70,8 @@ __all__ = ["EdgeSearchSettings", "EdgeStore"]
 
 @dataclass
 class _Opened:
-    version: int
-    shard: qe.EdgeShard
+    view: View
     stamp: tuple[int, int, int]
-
-
-def _is_lock_error(exc: BaseException) -> bool:
-    text = str(exc)
-    return "WouldBlock" in text or "Resource temporarily unavailable" in text
 
 
 class EdgeStore(VectorStore):
@@ -88,6 +88,7 @@ class EdgeStore(VectorStore):
         self._specs: dict[tuple[str, int], CollectionSpec] = {}
         self._lock = threading.RLock()
         self.dirs = VersionDirs(self.root)
+        self._token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -95,19 +96,8 @@ class EdgeStore(VectorStore):
 
     # ---- opening shards ------------------------------------------------------------------------
 
-    def _load(self, path: Path) -> qe.EdgeShard:
-        try:
-            return qe.EdgeShard.load(str(path))
-        except Exception as exc:  # the binding raises plain Exception
-            if _is_lock_error(exc):
-                raise LockedError(
-                    f"vector store {path} is open in another process (an embedded shard allows one); "
-                    "stop that process or use a Qdrant server"
-                ) from None
-            raise VectorStoreError(f"cannot open vector store {path}: {exc}") from exc
-
     def _shard(self, name: str) -> qe.EdgeShard:
-        """The shard of the current version, reopened when ``CURRENT`` changed since the last call."""
+        """The shard of this process's view of the current version, switched when ``CURRENT`` changed."""
         pointer = self.dirs.pointer(name)
         try:
             st = os.stat(pointer)
@@ -116,21 +106,23 @@ class EdgeStore(VectorStore):
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         opened = self._open.get(name)
         if opened is not None and opened.stamp == stamp:
-            return opened.shard
-        version = read_pointer(pointer)
-        if opened is not None and opened.version == version:
+            return opened.view.shard
+        if opened is not None and opened.view.version == read_pointer(pointer):
             opened.stamp = stamp
-            return opened.shard
-        shard = self._load(self.dirs.version_dir(name, version))
+            return opened.view.shard
+        view = open_view(self.dirs, name, self._token)
+        self._open[name] = _Opened(view, stamp)
         if opened is not None:
-            opened.shard.close()
-        self._open[name] = _Opened(version, shard, stamp)
-        return shard
+            opened.view.close()
+            collect(self.dirs, name, self.keep_versions)
+        return view.shard
 
     def _release(self, name: str) -> None:
         opened = self._open.pop(name, None)
         if opened is not None:
-            opened.shard.close()
+            opened.view.close()
+            if opened.view.version != self.dirs.current(name):
+                collect(self.dirs, name, self.keep_versions)
 
     # ---- collections ---------------------------------------------------------------------------
 
@@ -164,16 +156,8 @@ class EdgeStore(VectorStore):
             check_compatible(self.location, stored, spec)
             missing = {k: v for k, v in spec.indexes.items() if k not in stored.indexes}
             if missing:
-                shard = self._shard(spec.name)
-                for key, kind in missing.items():
-                    shard.update(qe.UpdateOperation.create_field_index(key, FIELD_INDEXES[kind]))
-                shard.flush()
-                version = self._open[spec.name].version
-                manifest = self.dirs.read_manifest(spec.name, version)
-                merged = CollectionSpec(stored.name, stored.vectors, {**stored.indexes, **missing})
-                manifest["spec"] = merged.as_dict()
-                self.dirs.write_manifest(spec.name, version, manifest)
-                self._specs.pop((spec.name, version), None)
+                with self.revise(spec.name, spec=spec):
+                    pass  # the copy gains the indexes as it is made
 
     def drop_collection(self, name: str) -> None:
         with self._lock:
@@ -185,19 +169,10 @@ class EdgeStore(VectorStore):
         with self._lock:
             spec = self.spec(name)
             version = self.current_version(name) or 0
-            try:
-                shard = self._shard(name)
-            except LockedError:
-                manifest = self.dirs.read_manifest(name, version)
-                points = int(manifest.get("points", 0))
-                counts = manifest.get("vectors", {})
-                counted = "at publish"
-                indexes = tuple(spec.indexes)
-            else:
-                points = shard.count(qe.CountRequest(exact=True))
-                counts = vector_counts(shard, spec)
-                counted = "live"
-                indexes = tuple(sorted(shard.info().payload_schema))
+            shard = self._shard(name)
+            points = shard.count(qe.CountRequest(exact=True))
+            counts = vector_counts(shard, spec)
+            indexes = tuple(sorted(shard.info().payload_schema))
             vectors = tuple(
                 VectorInfo(v.name, v.size, v.distance, int(counts.get(v.name, 0))) for v in spec.vectors
             )
@@ -209,19 +184,29 @@ class EdgeStore(VectorStore):
                 vectors,
                 indexes,
                 self.location,
-                counted,
             )
 
     # ---- points --------------------------------------------------------------------------------
 
+    def upsert(self, name: str, points: Iterable[Point], *, batch_size: int = DEFAULT_BATCH) -> int:
+        """Write ``points`` as one new version: a revision of the current one, published when all are in."""
+        self.spec(name)
+        pending = iter(points)
+        first = next(pending, None)
+        if first is None:
+            return 0
+        with self.revise(name) as draft:
+            return draft.upsert(itertools.chain([first], pending), batch_size=batch_size)
+
     def _upsert_batch(self, name: str, points: list[Point]) -> None:
-        with self._lock:
-            self._shard(name).update(qe.UpdateOperation.upsert_points([edge_point(p) for p in points]))
+        self.upsert(name, points)
 
     def delete(self, name: str, ids: Sequence[PointKey]) -> None:
-        with self._lock:
-            if ids:
-                self._shard(name).update(qe.UpdateOperation.delete_points([point_id(k) for k in ids]))
+        """Delete points as one new version (ids that do not exist are ignored)."""
+        self.spec(name)
+        if ids:
+            with self.revise(name) as draft:
+                draft.delete(ids)
 
     def retrieve(
         self, name: str, ids: Sequence[PointKey], *, with_vectors: bool | Sequence[str] = False
@@ -249,29 +234,13 @@ class EdgeStore(VectorStore):
     def scroll(
         self, name: str, *, with_vectors: bool | Sequence[str] = True, batch_size: int = 1000
     ) -> Iterator[Record]:
+        """Every point of the current version, read through a view of its own, so that a switch
+        to a newer version by other calls of this store does not cut the scroll short."""
+        view = open_view(self.dirs, name, f"{self._token}-scroll-{uuid.uuid4().hex[:8]}")
         try:
-            with self._lock:
-                shard = self._shard(name)
-        except LockedError:
-            yield from self._scroll_copy(name, with_vectors, batch_size)
-            return
-        yield from scroll_shard(shard, self._lock, with_vectors, batch_size)
-
-    def _scroll_copy(
-        self, name: str, with_vectors: bool | Sequence[str], batch_size: int
-    ) -> Iterator[Record]:
-        """Read a point-in-time copy of a version that another process holds open."""
-        version = self.current_version(name)
-        if version is None:
-            raise NotFoundError(f"vector store {self.root} has no collection {name!r}")
-        with tempfile.TemporaryDirectory(prefix=f"{name}-v{version}-", dir=self.root) as tmp:
-            copy = Path(tmp) / "shard"
-            shutil.copytree(self.dirs.version_dir(name, version), copy)
-            shard = self._load(copy)
-            try:
-                yield from scroll_shard(shard, self._lock, with_vectors, batch_size)
-            finally:
-                shard.close()
+            yield from scroll_shard(view.shard, self._lock, with_vectors, batch_size)
+        finally:
+            view.close()
 
     # ---- search --------------------------------------------------------------------------------
 
@@ -331,6 +300,13 @@ class EdgeStore(VectorStore):
     # ---- versions ------------------------------------------------------------------------------
 
     def _create_version(self, spec: CollectionSpec) -> int:
+        return self._new_version(spec, copy=False)
+
+    def _create_draft(self, spec: CollectionSpec) -> int:
+        return self._new_version(spec, copy=True)
+
+    def _new_version(self, spec: CollectionSpec, *, copy: bool) -> int:
+        """Start the next version, empty or as a copy of the current one, under the writer's lock."""
         with self._lock:
             self.dirs.folder(spec.name).mkdir(parents=True, exist_ok=True)
             self._rebuild_locks[spec.name] = self.dirs.take_rebuild_lock(spec.name)
@@ -338,10 +314,7 @@ class EdgeStore(VectorStore):
                 current = self.current_version(spec.name) or 0
                 self.dirs.remove_abandoned(spec.name, current)
                 version = max([current, *self.dirs.version_dirs(spec.name)]) + 1
-                path = self.dirs.version_dir(spec.name, version)
-                shard = qe.EdgeShard.create(str(path), self.search_settings.shard_config(spec))
-                for key, kind in spec.indexes.items():
-                    shard.update(qe.UpdateOperation.create_field_index(key, FIELD_INDEXES[kind]))
+                shard = self._start_shard(spec, current if copy else 0, version)
             except BaseException:
                 self._drop_rebuild_lock(spec.name)
                 raise
@@ -349,10 +322,32 @@ class EdgeStore(VectorStore):
             self._specs[(spec.name, version)] = spec
             return version
 
+    def _start_shard(self, spec: CollectionSpec, source: int, version: int) -> qe.EdgeShard:
+        """The shard of a new version: a copy of version ``source`` (0: empty), with ``spec``'s indexes."""
+        path = self.dirs.version_dir(spec.name, version)
+        try:
+            if source:
+                have = self.spec(spec.name).indexes
+                clone_tree(self.dirs.version_dir(spec.name, source), path)
+                shard = load_shard(path)
+            else:
+                have = {}
+                shard = qe.EdgeShard.create(str(path), self.search_settings.shard_config(spec))
+            for key, kind in spec.indexes.items():
+                if key not in have:
+                    shard.update(qe.UpdateOperation.create_field_index(key, FIELD_INDEXES[kind]))
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        return shard
+
     def _write_version(self, name: str, version: int, points: list[Point]) -> None:
         self._building[(name, version)].update(
             qe.UpdateOperation.upsert_points([edge_point(p) for p in points])
         )
+
+    def _delete_in_version(self, name: str, version: int, ids: list[PointKey]) -> None:
+        self._building[(name, version)].update(qe.UpdateOperation.delete_points([point_id(k) for k in ids]))
 
     def _seal_version(self, name: str, version: int) -> None:
         shard = self._building[(name, version)]
@@ -382,23 +377,9 @@ class EdgeStore(VectorStore):
         with self._lock:
             try:
                 self.dirs.publish(name, version)
-                self._collect_old(name, version)
+                collect(self.dirs, name, self.keep_versions)
             finally:
                 self._drop_rebuild_lock(name)
-
-    def _collect_old(self, name: str, current: int) -> None:
-        """Delete versions older than the ``keep_versions`` newest, unless another process holds one."""
-        for old in self.versions(name):
-            if old > current - self.keep_versions:
-                continue
-            opened = self._open.get(name)
-            if opened is not None and opened.version == old:
-                self._release(name)
-            try:
-                self._load(self.dirs.version_dir(name, old)).close()
-            except LockedError:
-                continue  # a reader still has it; the next publish removes it
-            self.dirs.remove(name, old)
 
     def _drop_rebuild_lock(self, name: str) -> None:
         fd = self._rebuild_locks.pop(name, None)
@@ -406,8 +387,8 @@ class EdgeStore(VectorStore):
             unlock(fd)
 
     def release(self) -> int:
-        """Close the shards this process has open, so that another process may open them; the
-        next call opens them again. Returns how many were open."""
+        """Close this process's views, so that the versions they show may be deleted once
+        newer ones serve; the next call opens the current version again. Returns how many were open."""
         with self._lock:
             names = list(self._open)
             for name in names:

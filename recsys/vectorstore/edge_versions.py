@@ -5,7 +5,8 @@ Layout under the store's root directory::
     <root>/<collection>/v<N>/         one Edge shard per version (HNSW, payload indexes, WAL)
     <root>/<collection>/v<N>.json     the version's manifest: spec, counts when published
     <root>/<collection>/CURRENT       the number of the version readers use
-    <root>/<collection>/.rebuild.lock held while a rebuild of the collection runs
+    <root>/<collection>/.rebuild.lock held while a rebuild or revision of the collection runs
+    <root>/<collection>/readers/      readers' views of published versions (see edge_readers)
 
 A version is complete once its manifest is written; ``CURRENT`` is replaced atomically
 (written to a temporary file, then renamed into place), so a reader finds the old
@@ -27,6 +28,7 @@ from recsys.errors import LockedError, NotFoundError, VectorStoreError
 
 POINTER = "CURRENT"
 REBUILD_LOCK = ".rebuild.lock"
+FICLONE = 0x40049409  # ioctl: make the target file share the source's extents (linux/fs.h)
 
 
 class VersionDirs:
@@ -95,11 +97,11 @@ class VersionDirs:
         shutil.rmtree(self.version_dir(name, version), ignore_errors=True)
 
     def remove_abandoned(self, name: str, current: int) -> None:
-        """Remove directories of rebuilds that died before publishing (the caller holds the rebuild lock)."""
-        complete = set(self.versions(name))
+        """Remove versions newer than ``current``: drafts of writers that died before publishing
+        (the caller holds the writer's lock, so no live writer has one)."""
         for number in self.version_dirs(name):
-            if number > current and number not in complete:
-                shutil.rmtree(self.version_dir(name, number), ignore_errors=True)
+            if number > current:
+                self.remove(name, number)
 
     def take_rebuild_lock(self, name: str) -> int:
         """Lock out rebuilds of ``name`` in other processes; returns the descriptor to :func:`unlock`.
@@ -115,6 +117,20 @@ class VersionDirs:
                 f"a rebuild of {name!r} in {self.root} is already running in another process"
             ) from None
         return fd
+
+
+def clone_tree(src: Path, dst: Path) -> None:
+    """Copy a closed version's directory to ``dst``: a reflink per file where the file system
+    shares extents (btrfs, XFS), else a copy."""
+    shutil.copytree(src, dst, copy_function=_clone_file)
+
+
+def _clone_file(src: str, dst: str) -> None:
+    with open(src, "rb") as source, open(dst, "wb") as target:
+        try:
+            fcntl.ioctl(target.fileno(), FICLONE, source.fileno())
+        except OSError:  # no reflinks here: copy the bytes
+            shutil.copyfileobj(source, target, 1 << 20)
 
 
 def unlock(fd: int) -> None:
