@@ -32,9 +32,9 @@ from pipelines.ingest.normalize import build_chunk, name_cut_reason, raw_tracks_
 from pipelines.ingest.report import IngestReport, Progress
 from recsys.catalog import batches
 from recsys.catalog import keys as k
-from recsys.catalog.bulk import merge_chunk
 from recsys.catalog.bulk_audio import DURATION_TOLERANCE_MS, known_assets, match_tracks, merge_assets
 from recsys.catalog.db import write_transaction
+from recsys.catalog.merges import merge_chunk
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.errors import InputError, RecordError
 

@@ -50,8 +50,9 @@ from pipelines.ingest.tables import (
 )
 from recsys.catalog import batches
 from recsys.catalog import keys as k
-from recsys.catalog.bulk import ARTISTS, conform, merge_chunk
 from recsys.catalog.bulk_listens import listen_keys, merge_listens
+from recsys.catalog.frames import ARTISTS, conform
+from recsys.catalog.merges import merge_chunk
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.errors import InputError
 

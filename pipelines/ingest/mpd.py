@@ -73,11 +73,14 @@ from pipelines.ingest.normalize import (
     prepare_tracks,
 )
 from pipelines.ingest.report import IngestReport, Progress
-from recsys.catalog import batches, bulk
-from recsys.catalog.bulk import merge_dimensions, merge_facts
+from recsys.catalog import batches
 from recsys.catalog.db import write_transaction
 from recsys.catalog.deferred import catalog_entries, deferred
+from recsys.catalog.frames import CatalogChunk, conform
+from recsys.catalog.load_memory import KnownTracks, Survey, brought, settled
+from recsys.catalog.merges import merge_dimensions, merge_facts
 from recsys.catalog.schema import DEFAULT_NAMESPACE, IngestBatch
+from recsys.catalog.staging import probe_tracks
 from recsys.errors import InputError
 
 SOURCE = "mpd"
@@ -920,7 +923,7 @@ def _ingest(
     failed: list[int] = []
     submitted = 0
 
-    known_tracks = bulk.KnownTracks()
+    known_tracks = KnownTracks()
     with engine.connect() as conn:
         known_tracks.prime(conn)
 
@@ -1080,12 +1083,12 @@ class _Chunk:
     pending: list[_Pending]
     playlists: pl.DataFrame  # normalised; batch_id holds the index of the slice in pending
     entries: pl.DataFrame  # playlist_key, position, track_key
-    wanted: pl.DataFrame  # per distinct track, the values this chunk brings (bulk.brought)
-    survey: bulk.Survey  # what the load knew of them when the chunk was prepared
+    wanted: pl.DataFrame  # per distinct track, the values this chunk brings (load_memory.brought)
+    survey: Survey  # what the load knew of them when the chunk was prepared
     tracks: PreparedTracks  # the distinct tracks not known to be settled when prepared
 
 
-def _prepare(pending: list[_Pending], known_tracks: bulk.KnownTracks, max_name_chars: int) -> _Chunk:
+def _prepare(pending: list[_Pending], known_tracks: KnownTracks, max_name_chars: int) -> _Chunk:
     """Flatten and normalise the slices of one chunk; no database work, so it runs beside a merge."""
     tracks = pl.concat([item.parsed.tracks for item in pending])
     entries = pl.concat([item.parsed.entries for item in pending]).with_columns(
@@ -1109,8 +1112,8 @@ def _prepare(pending: list[_Pending], known_tracks: bulk.KnownTracks, max_name_c
         playlists = playlists.join(last, on=["source_key", "batch_id"], how="semi")
     # Every MPD track key is the track's Spotify URI.
     tracks = tracks.with_columns(pl.col("source_key").alias("spotify_uri"))
-    raw = distinct_tracks(bulk.conform(tracks, RAW_TRACK))
-    wanted = bulk.brought(raw)
+    raw = distinct_tracks(conform(tracks, RAW_TRACK))
+    wanted = brought(raw)
     # Tracks already in the catalog that this chunk cannot improve need no normalising nor
     # merging. Those the load knows now are dropped here; the merge drops any settled since.
     survey = known_tracks.survey(wanted)
@@ -1127,15 +1130,15 @@ def _prepare(pending: list[_Pending], known_tracks: bulk.KnownTracks, max_name_c
     )
 
 
-def _merge_dimensions(conn: Connection, chunk: _Chunk, known_tracks: bulk.KnownTracks) -> pl.DataFrame | None:
+def _merge_dimensions(conn: Connection, chunk: _Chunk, known_tracks: KnownTracks) -> pl.DataFrame | None:
     """Merge the artists, albums, tracks and credits of one prepared chunk; the ``key, id`` of its tracks."""
     # Settled tracks (in the catalog, holding all this chunk could add) need no merging, only
     # their ids: first those this load knows, then the rest looked up. When the load knows the
     # whole catalog, a track it does not know is new: there is nothing to look up. What the load
     # knew when the chunk was prepared is only brought up to date with what it learnt since.
     cached, lacking, unknown = known_tracks.classify(chunk.survey)
-    probed = bulk.probe_tracks(conn, lacking if known_tracks.complete else pl.concat([lacking, unknown]))
-    done = pl.concat([cached["source_key"], bulk.settled(chunk.wanted, probed)["source_key"]])
+    probed = probe_tracks(conn, lacking if known_tracks.complete else pl.concat([lacking, unknown]))
+    done = pl.concat([cached["source_key"], settled(chunk.wanted, probed)["source_key"]])
     known = pl.concat([cached, probed.select("source_key", "id")])
     merged = assemble(chunk.tracks.without(done))
     track_ids = merge_dimensions(conn, merged, known=known, memory=known_tracks)[1]
@@ -1155,7 +1158,7 @@ def _merge_facts(conn: Connection, chunk: _Chunk, track_ids: pl.DataFrame | None
     )
     rejects = pl.concat([item.rejects.frame() for item in chunk.pending])
     # merge_facts conforms each frame to its schema itself.
-    facts = bulk.CatalogChunk(playlists=playlists, entries=chunk.entries, rejects=rejects)
+    facts = CatalogChunk(playlists=playlists, entries=chunk.entries, rejects=rejects)
     merge_facts(conn, facts, namespace=namespace, track_ids=track_ids)
 
 

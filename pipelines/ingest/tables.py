@@ -42,8 +42,8 @@ from pipelines.ingest.streaming import (
 )
 from recsys.catalog import batches
 from recsys.catalog import keys as k
-from recsys.catalog.bulk import merge_chunk
 from recsys.catalog.bulk_listens import merge_track_tags
+from recsys.catalog.merges import merge_chunk
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.errors import InputError
 

@@ -11,7 +11,8 @@ import orjson
 import polars as pl
 from sqlalchemy import Connection, insert, select, update
 
-from recsys.catalog.bulk import REJECTS, insert_rejects
+from recsys.catalog.frames import REJECTS
+from recsys.catalog.merges import insert_rejects
 from recsys.catalog.schema import IngestBatch
 
 RAW_LIMIT = 64 * 1024
