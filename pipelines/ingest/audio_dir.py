@@ -95,12 +95,9 @@ class AudioFile:
 
 
 def sha256_and_size(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
     with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
+        digest = hashlib.file_digest(handle, "sha256")
+        return digest.hexdigest(), handle.tell()  # the bytes hashed
 
 
 def measure(path: Path) -> tuple[str, int, int, float]:
