@@ -102,7 +102,7 @@ def sha256_and_size(path: Path) -> tuple[str, int]:
 
 def measure(path: Path) -> tuple[str, int, int, float]:
     """(format, sample rate, channels, duration in seconds); RecordError when the file does not decode."""
-    import soundfile
+    import soundfile  # deferred: libsndfile loads only when a folder of audio is ingested
 
     try:
         info = soundfile.info(str(path))
@@ -117,7 +117,7 @@ def measure(path: Path) -> tuple[str, int, int, float]:
 
 
 def _measure_av(path: Path, sf_error: str) -> tuple[str, int, int, float]:
-    import av
+    import av  # deferred: PyAV's bundled FFmpeg loads only for a file soundfile cannot decode
 
     try:
         with av.open(str(path)) as container:
@@ -151,7 +151,7 @@ def _measure_av(path: Path, sf_error: str) -> tuple[str, int, int, float]:
 
 def read_tags(path: Path) -> dict[str, str]:
     """The first value of each tag in TAG_FIELDS (mutagen's easy interface); {} when there are none."""
-    import mutagen
+    import mutagen  # deferred: the tag reader loads only when a folder of audio is ingested
 
     try:
         tagged = mutagen.File(str(path), easy=True)
