@@ -35,20 +35,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy import Connection, bindparam, text
 
-from recsys.catalog.frames import (
-    ALBUMS,
-    ARTISTS,
-    ENTRIES,
-    KNOWN_ALBUMS,
-    KNOWN_ARTISTS,
-    KNOWN_TRACKS,
-    PLAYLISTS,
-    REJECTS,
-    TRACK_ARTISTS,
-    TRACKS,
-    CatalogChunk,
-    conform,
-)
+from recsys.catalog import frames
 from recsys.catalog.load_memory import KnownTracks
 from recsys.catalog.staging import (
     affected_rows,
@@ -70,7 +57,7 @@ def _distinct(conn: Connection) -> str:
 
 def merge_chunk(
     conn: Connection,
-    chunk: CatalogChunk,
+    chunk: frames.CatalogChunk,
     *,
     namespace: str,
     known: pl.DataFrame | None = None,
@@ -90,7 +77,7 @@ def merge_chunk(
 
 def merge_dimensions(
     conn: Connection,
-    chunk: CatalogChunk,
+    chunk: frames.CatalogChunk,
     *,
     known: pl.DataFrame | None = None,
     memory: KnownTracks | None = None,
@@ -106,7 +93,7 @@ def merge_dimensions(
         track_ids, merged = _merge_resolved(conn, chunk, known, memory or KnownTracks())
         counts.update(merged)
     else:
-        if stage(conn, "s_artist", conform(chunk.artists, ARTISTS)):
+        if stage(conn, "s_artist", frames.conform(chunk.artists, frames.ARTISTS)):
             counts["artists"] = affected_rows(
                 conn,
                 """INSERT INTO artist (source_key, name, name_key, spotify_uri)
@@ -114,7 +101,7 @@ def merge_dimensions(
                    ON CONFLICT (source_key) DO UPDATE SET spotify_uri = excluded.spotify_uri
                    WHERE artist.spotify_uri IS NULL AND excluded.spotify_uri IS NOT NULL""",
             )
-        if stage(conn, "s_album", conform(chunk.albums, ALBUMS)):
+        if stage(conn, "s_album", frames.conform(chunk.albums, frames.ALBUMS)):
             counts["albums"] = affected_rows(
                 conn,
                 """INSERT INTO album (source_key, title, artist_id, spotify_uri, release_year, album_type)
@@ -127,7 +114,7 @@ def merge_dimensions(
 
 
 def merge_facts(
-    conn: Connection, chunk: CatalogChunk, *, namespace: str, track_ids: pl.DataFrame | None = None
+    conn: Connection, chunk: frames.CatalogChunk, *, namespace: str, track_ids: pl.DataFrame | None = None
 ) -> dict[str, int]:
     """The second half of :func:`merge_chunk`: playlists, their entries and the rejects.
 
@@ -138,7 +125,7 @@ def merge_facts(
     counts: dict[str, int] = {}
     nd = _distinct(conn)
 
-    if stage(conn, "s_playlist", conform(chunk.playlists, PLAYLISTS)):
+    if stage(conn, "s_playlist", frames.conform(chunk.playlists, frames.PLAYLISTS)):
         cols = [
             "name",
             "name_key",
@@ -178,7 +165,7 @@ def merge_facts(
             conn.execute(delete, {"ids": list(replaced[start : start + 1_000])})
     if chunk.entries.height:
         counts["playlist_tracks"] = _insert_entries(
-            conn, conform(chunk.entries, ENTRIES), namespace, track_ids
+            conn, frames.conform(chunk.entries, frames.ENTRIES), namespace, track_ids
         )
     counts["rejects"] = insert_rejects(conn, chunk.rejects)
     return counts
@@ -215,13 +202,13 @@ _INSERT_CREDITS = """INSERT INTO track_artist (track_id, position, artist_id, ro
                ON CONFLICT (track_id, position) DO NOTHING"""
 
 
-def _merge_tracks(conn: Connection, chunk: CatalogChunk) -> dict[str, int]:
+def _merge_tracks(conn: Connection, chunk: frames.CatalogChunk) -> dict[str, int]:
     """Tracks and their credits by source key alone: new ones inserted, known ones filled in."""
     counts: dict[str, int] = {}
-    if stage(conn, "s_track", conform(chunk.tracks, TRACKS)):
+    if stage(conn, "s_track", frames.conform(chunk.tracks, frames.TRACKS)):
         counts["tracks"] = affected_rows(conn, _INSERT_TRACKS.format(staged="s_track"))
         counts["tracks_updated"] = affected_rows(conn, _FILL_TRACKS.format(staged="s_track"))
-    if stage(conn, "s_track_artist", conform(chunk.track_artists, TRACK_ARTISTS)):
+    if stage(conn, "s_track_artist", frames.conform(chunk.track_artists, frames.TRACK_ARTISTS)):
         counts["track_artists"] = affected_rows(conn, _INSERT_CREDITS.format(staged="s_track_artist"))
     return counts
 
@@ -245,7 +232,7 @@ def _ids(frame: pl.DataFrame, key: str, name: str, *extra: str) -> pl.DataFrame:
 
 
 def _merge_resolved(
-    conn: Connection, chunk: CatalogChunk, known: pl.DataFrame, memory: KnownTracks
+    conn: Connection, chunk: frames.CatalogChunk, known: pl.DataFrame, memory: KnownTracks
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Artists, albums, tracks and credits with their ids resolved from the load's memory.
 
@@ -256,12 +243,12 @@ def _merge_resolved(
     album table. Returns (key, id) of all the chunk's tracks.
     """
     counts: dict[str, int] = {}
-    artists = conform(chunk.artists, ARTISTS)
+    artists = frames.conform(chunk.artists, frames.ARTISTS)
     cached = memory.artists.find(artists["source_key"])
     todo = (
         artists.join(cached, on="source_key", how="left")
         .filter(pl.col("id").is_null() | (~pl.col("has_uri") & pl.col("spotify_uri").is_not_null()))
-        .select(list(ARTISTS))
+        .select(list(frames.ARTISTS))
     )
     artist_ids = cached
     if stage(conn, "s_artist", todo.sort("source_key")):
@@ -278,14 +265,14 @@ def _merge_resolved(
         counts["artists"] = written.height
         written = written.with_columns(pl.col("spotify_uri").is_not_null().alias("has_uri"))
         memory.artists.add(written, among=cached["source_key"])  # only those may be known
-        artist_ids = pl.concat([cached, written.select(list(KNOWN_ARTISTS))]).unique(
+        artist_ids = pl.concat([cached, written.select(list(frames.KNOWN_ARTISTS))]).unique(
             "source_key", keep="last"
         )
 
     # New rows the load takes for new are copied straight in on PostgreSQL (copy_new_rows); elsewhere, or
     # when the copy met a row after all, they are inserted (plainly only where no copy was tried).
     plain_insert = memory.complete and conn.dialect.name != "postgresql"
-    albums = conform(chunk.albums, ALBUMS)
+    albums = frames.conform(chunk.albums, frames.ALBUMS)
     album_ids = memory.albums.find(albums["source_key"])
     todo = albums.join(album_ids, on="source_key", how="anti").join(
         _ids(artist_ids, "artist_key", "artist_id"), on="artist_key", how="left", maintain_order="left"
@@ -307,9 +294,9 @@ def _merge_resolved(
     if new_albums is not None:
         counts["albums"] = new_albums.height
         memory.albums.add(new_albums, among=pl.Series(dtype=pl.String))  # none of them was known
-        album_ids = pl.concat([album_ids, new_albums.select(list(KNOWN_ALBUMS))])
+        album_ids = pl.concat([album_ids, new_albums.select(list(frames.KNOWN_ALBUMS))])
 
-    tracks = conform(chunk.tracks, TRACKS)
+    tracks = frames.conform(chunk.tracks, frames.TRACKS)
     keys = known.select(pl.col("source_key").cast(pl.String))
     new = (
         tracks.join(keys, on="source_key", how="anti", maintain_order="left")
@@ -322,7 +309,7 @@ def _merge_resolved(
         .join(_ids(album_ids, "album_key", "album_id"), on="album_key", how="left", maintain_order="left")
     )
     old = tracks.join(keys, on="source_key", how="semi", maintain_order="left")
-    credits = conform(chunk.track_artists, TRACK_ARTISTS)
+    credits = frames.conform(chunk.track_artists, frames.TRACK_ARTISTS)
     ids = pl.DataFrame(schema={"source_key": pl.String, "id": pl.Int64})
     columns = (
         "source_key",
@@ -366,7 +353,7 @@ def _merge_resolved(
             ),
             on="source_key",
             how="left",
-        ).select(list(KNOWN_TRACKS))
+        ).select(list(frames.KNOWN_TRACKS))
         new_credits = credits.join(_ids(ids, "track_key", "track_id"), on="track_key", how="inner").join(
             _ids(artist_ids, "artist_key", "artist_id"), on="artist_key", how="inner"
         )
@@ -394,7 +381,7 @@ def _merge_resolved(
 
 def insert_rejects(conn: Connection, rejects: pl.DataFrame) -> int:
     """Store reject rows (idempotent by ``reject_key``); returns how many were new."""
-    if not stage(conn, "s_reject", conform(rejects, REJECTS)):
+    if not stage(conn, "s_reject", frames.conform(rejects, frames.REJECTS)):
         return 0
     return affected_rows(
         conn,
