@@ -4,7 +4,9 @@ validated in one vectorised pass, each bad row given exactly one reason and logg
 A parser adds its parsed fields (:func:`with_track_fields`), lists its checks as
 ``(condition, reason)`` pairs (:func:`track_checks`, :func:`encoding_check`, its own),
 takes the first failing one per row (:func:`first_reason`, in the ``_reason`` column)
-and logs the rows that have one (:func:`log_rejects`).
+and logs the rows that have one (:func:`log_rejects`); :func:`raw_track_columns` makes
+the raw tracks of the rows that pass. :func:`check_prefix` bounds the id prefix every
+key made from an id starts with.
 """
 
 from __future__ import annotations
