@@ -408,6 +408,17 @@ def run_child(
     return result, peak
 
 
+def _revision(checkout: Path) -> str:
+    """The commit a checkout stands at (``-dirty`` when its tracked files differ from it), for the results."""
+    described = subprocess.run(
+        ["git", "-C", str(checkout), "describe", "--always", "--dirty", "--abbrev=7"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return described.stdout.strip() or "unknown"
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
@@ -496,7 +507,7 @@ def main() -> None:
                     "batch_rows": args.batch_rows,
                     "cpu_count": os.cpu_count(),
                     "repeat": args.repeat,
-                    "compared_with": None if args.compare_with is None else str(args.compare_with),
+                    "compared_with": None if args.compare_with is None else _revision(args.compare_with),
                     "results": rows,
                     "medians": medians(rows),
                 },
@@ -546,7 +557,7 @@ def main() -> None:
             record(
                 {
                     "loader": loader,
-                    "checkout": str(checkout),
+                    "revision": _revision(checkout),
                     "backend": backend,
                     "playlists": scale,
                     "run": run + 1,
