@@ -288,7 +288,7 @@ def demo(
     port: Annotated[int, typer.Option(min=1, max=65535, help="With --serve: port to listen on.")] = 8501,
 ) -> None:
     """The main job on embedded defaults: generate demo data, ingest, embed, train, print the catalog statistics."""
-    from pipelines.demo import DemoConfig, DemoPlan, run_demo
+    from pipelines.demo.job import DemoConfig, DemoPlan, run_demo
     from pipelines.ui_server import check_port
     from pipelines.ui_server import serve as serve_ui
 

@@ -65,7 +65,7 @@ def embed_audio(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Embed every track whose audio has no vector from the current encoder version (incremental, resumable)."""
-    from pipelines.embed import embed_audio as run
+    from pipelines.embed.audio import embed_audio as run
     from pipelines.ingest.report import Progress
     from recsys.vectorstore import open_store
 
@@ -99,8 +99,8 @@ def embed_demo_audio(
     seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 7,
 ) -> None:
     """Generate synthetic clips in four styles, add them to the catalog as tracks with audio, and embed them."""
-    from pipelines.demo_audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
-    from pipelines.embed import embed_audio as run
+    from pipelines.demo.audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
+    from pipelines.embed.audio import embed_audio as run
     from pipelines.ingest.report import Progress
     from recsys.vectorstore import open_store
 

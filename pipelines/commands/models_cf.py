@@ -32,7 +32,7 @@ def train_als(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Fit ALS (or BPR) on the playlist×track (or listens) matrix, save it and record its version."""
-    from pipelines.train import train_factorization
+    from pipelines.train.als import train_factorization
     from recsys.collaborative.factorization import MFConfig
 
     cfg = settings()
@@ -183,7 +183,7 @@ def evaluate_continuation(
     markdown: Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")] = None,
 ) -> None:
     """Score continuation methods per RecSys Challenge seed category and overall."""
-    from pipelines.evaluate import evaluate_continuation as run
+    from pipelines.evaluate.continuation import evaluate_continuation as run
     from recsys.evaluation.reports import continuation_markdown, write_report
 
     cfg = settings()

@@ -50,7 +50,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the training report as JSON.")] = False,
     ) -> None:
         """Train the seq2seq playlist autoencoder and record it as a model version."""
-        from pipelines.train_encoder import train_playlist_encoder as run
+        from pipelines.train.playlist_encoder import train_playlist_encoder as run
         from recsys.models.playlist_seq2seq import Seq2SeqConfig
 
         cfg = settings()
@@ -102,7 +102,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     ) -> None:
         """Write a vector for every playlist (and every track) with one encoder."""
-        from pipelines.embed_playlists import embed_catalog
+        from pipelines.embed.playlists import embed_catalog
 
         cfg = settings()
         result = embed_catalog(engine_for(cfg), cfg, model, label=label, namespace=namespace, threads=threads)
@@ -126,7 +126,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         namespace: Annotated[str, typer.Option(help="Playlist namespace to probe.")] = "catalog",
     ) -> None:
         """Linear probes (length, content, order, artist diversity, title words) for every encoder."""
-        from pipelines.embed_playlists import probe_catalog
+        from pipelines.embed.playlists import probe_catalog
 
         cfg = settings()
         table, missing = probe_catalog(
@@ -166,7 +166,7 @@ def _register_continuation(evaluate_app: typer.Typer) -> None:
         namespace: Annotated[str, typer.Option(help="Playlist namespace.")] = "catalog",
     ) -> None:
         """Continuation with the seq2seq candidate source in the hybrid, against without it."""
-        from pipelines.seq2seq_continuation import evaluate_seq2seq_continuation as run
+        from pipelines.evaluate.seq2seq_continuation import evaluate_seq2seq_continuation as run
         from recsys.evaluation.reports import continuation_markdown, write_report
         from recsys.models.playlist_seq2seq import Seq2SeqConfig
 

@@ -38,8 +38,8 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 11,
     ) -> None:
         """Generate the synthetic video+music set under <data dir>/demo/video and add its music to the catalog."""
-        from pipelines.embed_music import register_synthetic_music
-        from pipelines.synthetic_av import SynthConfig, generate
+        from pipelines.demo.video import SynthConfig, generate
+        from pipelines.embed.music import register_synthetic_music
 
         cfg = settings()
         engine = engine_for(cfg, migrate=True)
@@ -66,7 +66,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     ) -> None:
         """Train the video–text–music model on (video, its soundtrack, description) triples."""
-        from pipelines.train_trimodal import TrainSettings, run_training
+        from pipelines.train.trimodal import TrainSettings, run_training
         from recsys.recommend.video_scoring import FeatureSpec, model_file
 
         cfg = settings()
@@ -112,7 +112,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     ) -> None:
         """Write the trimodal `music` vector of every catalog track with audio to the vector store (only what changed)."""
-        from pipelines.embed_music import embed_music as run
+        from pipelines.embed.music import embed_music as run
         from recsys.recommend.video_scoring import load_bundle, model_file
         from recsys.vectorstore import open_store
 
@@ -197,9 +197,9 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         epochs: Annotated[int, typer.Option(help="Epochs for each ablation model.")] = 40,
     ) -> None:
         """Recall@1/5/10 and median rank of the true soundtrack: video, text, video+text; text-dropout ablation."""
-        from pipelines.eval_trimodal import ablation as run_ablation
-        from pipelines.eval_trimodal import retrieval_metrics, twin_metrics
-        from pipelines.train_trimodal import TrainSettings, load_features
+        from pipelines.evaluate.video_retrieval import ablation as run_ablation
+        from pipelines.evaluate.video_retrieval import retrieval_metrics, twin_metrics
+        from pipelines.train.trimodal import TrainSettings, load_features
         from recsys.recommend.video_scoring import load_bundle, model_file
 
         cfg = settings()

@@ -14,7 +14,7 @@ inputs came from.
 
 The ``music`` vectors live in the vector store, as the named vector ``music`` of the
 ``tracks`` collection (one point per catalog track, with its catalog payload), written
-by ``recsys embed music`` (``pipelines.embed_music``). Ranking is a search of that
+by ``recsys embed music`` (``pipelines.embed.music``). Ranking is a search of that
 vector; ``filters`` (``--filter culture=indian``) become the store's payload filter
 (:func:`recsys.recommend.filters.track_filter`), so filtering happens inside the search, on indexed fields.
 

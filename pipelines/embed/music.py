@@ -50,7 +50,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from pipelines.embed import Pending, record_embeddings, write_track_vectors
+from pipelines.embed.audio import Pending, record_embeddings, write_track_vectors
 from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog, sha256_file
 from recsys.catalog.reads import read_frame
@@ -249,7 +249,7 @@ def _embed_batch(
 ) -> None:
     import torch
 
-    from pipelines.train_trimodal import pad
+    from pipelines.train.trimodal import pad
     from recsys.embedders.music_frames import MusicFrameEncoder
     from recsys.media.video import read_soundtrack
 

@@ -20,7 +20,7 @@ import polars as pl
 import torch
 from sqlalchemy import Engine
 
-from pipelines.train_encoder import CatalogPlaylists, find_encoder, load_encoder, load_playlists
+from pipelines.train.playlist_encoder import CatalogPlaylists, find_encoder, load_encoder, load_playlists
 from recsys.catalog.queries import playlist_entries, playlists_frame, tracks_frame
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.config import Settings

@@ -178,7 +178,7 @@ def _demo_als(
 ) -> None:
     from dataclasses import replace
 
-    from pipelines.train import train_factorization
+    from pipelines.train.als import train_factorization
 
     saved = train_factorization(
         engine, data_dir / "models", replace(config, device=settings.device), reuse=True
@@ -196,7 +196,7 @@ def _demo_als(
 def _demo_playlist_vectors(settings: Settings, engine: Engine, echo: Callable[[str], None]) -> None:
     """SIF vectors of every playlist and track (``recsys embed playlists --model sif``), for
     similar playlists and the map; skipped when the store already holds one per playlist."""
-    from pipelines.embed_playlists import embed_catalog
+    from pipelines.embed.playlists import embed_catalog
     from recsys.catalog.queries import catalog_stats
     from recsys.vectorstore import open_store
     from recsys.vectorstore.collections import PLAYLISTS
@@ -215,7 +215,7 @@ def _demo_playlist_vectors(settings: Settings, engine: Engine, echo: Callable[[s
 def _demo_evaluation(engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]) -> None:
     """A small continuation evaluation (``recsys evaluate continuation``) under
     ``<data dir>/reports``, once, for the UI's evaluation page."""
-    from pipelines.evaluate import evaluate_continuation
+    from pipelines.evaluate.continuation import evaluate_continuation
     from recsys.evaluation.reports import write_report
 
     path = data_dir / "reports" / "continuation.json"
@@ -245,8 +245,8 @@ def _write_json(path: Path, payload: dict[str, object]) -> None:
 def _demo_audio(
     settings: Settings, engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]
 ) -> None:
-    from pipelines.demo_audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
-    from pipelines.embed import embed_audio
+    from pipelines.demo.audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
+    from pipelines.embed.audio import embed_audio
     from pipelines.ingest.report import Progress
     from recsys.embedders.dsp_audio import DspAudioEmbedder
     from recsys.vectorstore import open_store
@@ -264,9 +264,9 @@ def _demo_audio(
 def _demo_video(
     settings: Settings, engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]
 ) -> None:
-    from pipelines.embed_music import embed_music, register_synthetic_music
-    from pipelines.synthetic_av import SynthConfig, generate
-    from pipelines.train_trimodal import TrainSettings, run_training
+    from pipelines.demo.video import SynthConfig, generate
+    from pipelines.embed.music import embed_music, register_synthetic_music
+    from pipelines.train.trimodal import TrainSettings, run_training
     from recsys.recommend.video_scoring import FeatureSpec, load_bundle, model_file
     from recsys.vectorstore import open_store
 

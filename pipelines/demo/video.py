@@ -267,7 +267,7 @@ def generate(out: Path, config: SynthConfig | None = None) -> list[dict]:
     Twins (:func:`twin_styles`) are rendered for the first ``twin_clips`` clips of the
     test split. Re-running with the same config reuses files already written.
     """
-    from pipelines.train_trimodal import split
+    from pipelines.train.trimodal import split
 
     config = config or SynthConfig()
     out.mkdir(parents=True, exist_ok=True)
