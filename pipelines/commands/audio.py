@@ -13,9 +13,6 @@ from pipelines.commands.support import echo_json, engine_for, settings, translat
 from recsys.config import Settings
 from recsys.embedders.checkpoints import DEFAULT_REVISION
 
-embed_app = groups.embed_app
-models_app = groups.models_app
-
 
 class Encoder(StrEnum):
     culturemert = "culturemert"
@@ -50,7 +47,7 @@ def build_audio_embedder(
     )
 
 
-@embed_app.command("audio")
+@groups.embed_app.command("audio")
 @translate_errors
 def embed_audio(
     encoder: Annotated[
@@ -90,7 +87,7 @@ def embed_audio(
     typer.echo(report.summary())
 
 
-@embed_app.command("demo-audio")
+@groups.embed_app.command("demo-audio")
 @translate_errors
 def embed_demo_audio(
     clips_per_style: Annotated[int, typer.Option(min=1, help="Clips of each synthetic style.")] = 4,
@@ -118,7 +115,7 @@ def embed_demo_audio(
     typer.echo(report.summary())
 
 
-@models_app.command("merge")
+@groups.models_app.command("merge")
 @translate_errors
 def models_merge(
     base: Annotated[str, typer.Option(help="Base checkpoint: Hugging Face id or directory.")],
@@ -175,7 +172,3 @@ def recommend_similar(
             f"{t.score:6.3f}  {t.track_id:>8}  {t.artist or '?'} - {t.title or '?'}"
             + (f"  [{tags}]" if tags else "")
         )
-
-
-def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
-    groups.attach(app)

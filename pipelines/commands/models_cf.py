@@ -11,10 +11,6 @@ from pipelines.commands import groups
 from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
 
 
-def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
-    groups.attach(app)
-
-
 @groups.train_app.command("als")
 @translate_errors
 def train_als(
