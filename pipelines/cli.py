@@ -22,6 +22,7 @@ from pipelines.commands import demo, db, catalog, ingest, index  # noqa: F401
 from pipelines.commands import audio, models_cf, playlist_encoder, video, ui  # noqa: F401
 
 # isort: on
+from pipelines import logs
 from pipelines.commands import groups
 from pipelines.commands.support import settings
 from recsys.errors import ConfigError
@@ -39,8 +40,6 @@ def _log_level() -> str:
 def _verbose_after(ctx: object, param: object, value: bool) -> None:
     """``-v`` given after the subcommand: logging configured again, verbose, before the command runs."""
     if value:
-        from pipelines import logs
-
         logs.configure(_log_level(), verbose=True)
 
 
@@ -78,8 +77,6 @@ def _start(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help=VERBOSE_HELP)] = False,
 ) -> None:
     """Music recommendation and playlist discovery."""
-    from pipelines import logs
-
     logs.configure(_log_level(), verbose=verbose)
 
 

@@ -12,6 +12,7 @@ from pipelines.commands import groups
 from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
 from recsys.config import Settings
 from recsys.embedders.checkpoints import DEFAULT_REVISION
+from recsys.embedders.merge import merge_checkpoints
 
 
 class Encoder(StrEnum):
@@ -24,9 +25,11 @@ def build_audio_embedder(
 ) -> Any:
     """The embedder the settings (and command-line overrides) describe."""
     if encoder is Encoder.dsp:
+        # deferred: numpy
         from recsys.embedders.dsp_audio import DspAudioEmbedder
 
         return DspAudioEmbedder()
+    # deferred: soundfile, numpy
     from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
 
     layers, weights = cfg.audio_layers, None
@@ -62,6 +65,7 @@ def embed_audio(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Embed every track whose audio has no vector from the current encoder version (incremental, resumable)."""
+    # deferred: soundfile, polars, psycopg
     from pipelines.embed.audio import embed_audio as run
     from pipelines.ingest.report import Progress
     from recsys.vectorstore import open_store
@@ -96,6 +100,7 @@ def embed_demo_audio(
     seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 7,
 ) -> None:
     """Generate synthetic clips in four styles, add them to the catalog as tracks with audio, and embed them."""
+    # deferred: soundfile, polars, psycopg
     from pipelines.demo.audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
     from pipelines.embed.audio import embed_audio as run
     from pipelines.ingest.report import Progress
@@ -129,8 +134,6 @@ def models_merge(
     ] = DEFAULT_REVISION,
 ) -> None:
     """Task arithmetic: base + lambda * sum(culture - base), saved as a loadable checkpoint."""
-    from recsys.embedders.merge import merge_checkpoints
-
     result = merge_checkpoints(base, culture, out, lam=lam, revision=revision)
     echo_json(
         {
@@ -156,6 +159,7 @@ def recommend_similar(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Tracks that sound like a track (nearest neighbours of its audio vector), the track itself excluded."""
+    # deferred: numpy
     from recsys.recommend.similar import SIMILARITY_VECTORS, similar_tracks
     from recsys.vectorstore import open_store
 

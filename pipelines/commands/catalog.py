@@ -10,6 +10,7 @@ import typer
 
 from pipelines.commands import groups
 from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
+from recsys.errors import InputError
 
 
 @groups.catalog_app.command("stats")
@@ -19,6 +20,7 @@ def catalog_stats(
     namespace: Annotated[str, typer.Option(help="Playlist namespace to count.")] = "catalog",
 ) -> None:
     """Counts of playlists, playlist entries, tracks, artists, albums, listens, rejects and feedback."""
+    # deferred: pyarrow, polars, psycopg
     from recsys.catalog.feedback import feedback_counts
     from recsys.catalog.queries import catalog_stats as stats
     from recsys.catalog.queries import reject_reasons
@@ -52,8 +54,8 @@ def catalog_export(
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of printing.")] = None,
 ) -> None:
     """Export a catalog playlist as JSPF or M3U."""
+    # deferred: polars, psycopg
     from recsys.catalog.export import catalog_playlist, export_tracks, to_jspf, to_m3u
-    from recsys.errors import InputError
 
     kind = fmt.strip().lower()
     if kind not in ("jspf", "m3u"):

@@ -14,12 +14,14 @@ from pipelines.commands.support import catalog_engine, echo_json, settings, tran
 @translate_errors
 def db_upgrade(revision: Annotated[str, typer.Option(help="Target revision.")] = "head") -> None:
     """Create or migrate the catalog database to the newest schema (idempotent)."""
+    # deferred: psycopg
     from recsys.catalog import db
 
     engine = catalog_engine(settings())
     db.upgrade(engine, revision)
     typer.echo(f"catalog {db.describe(engine)} at revision {db.current_revision(engine)}")
     if revision == "head":
+        # deferred: psycopg
         from recsys.catalog import deferred
 
         rebuilt = deferred.rebuild(engine)
@@ -33,6 +35,7 @@ def db_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Show the database URL, its revision, pending migrations, indexes set aside and runs still going."""
+    # deferred: psycopg
     from recsys.catalog import db, deferred, runs
 
     engine = catalog_engine(settings())

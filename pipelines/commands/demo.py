@@ -8,6 +8,8 @@ import typer
 
 from pipelines.commands import groups
 from pipelines.commands.support import engine_for, settings, translate_errors
+from pipelines.ui_server import check_port
+from pipelines.ui_server import serve as serve_ui
 
 
 @groups.top_app.command("demo")
@@ -25,9 +27,8 @@ def demo(
     port: Annotated[int, typer.Option(min=1, max=65535, help="With --serve: port to listen on.")] = 8501,
 ) -> None:
     """The main job on embedded defaults: generate demo data, ingest, embed, train, print the catalog statistics."""
+    # deferred: scipy, polars, numpy
     from pipelines.demo.job import DemoConfig, DemoPlan, run_demo
-    from pipelines.ui_server import check_port
-    from pipelines.ui_server import serve as serve_ui
 
     cfg = settings()
     plan = DemoPlan(

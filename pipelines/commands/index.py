@@ -22,6 +22,7 @@ def index_status(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Collections of the vector store with their current version and counts per named vector."""
+    # deferred: numpy
     from pipelines.index import index_status as status
     from recsys.vectorstore import open_store
 
@@ -44,6 +45,7 @@ def index_rebuild(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Write a new version of a collection from the catalog (keeping stored vectors) and switch to it."""
+    # deferred: numpy
     from pipelines.index import rebuild_from_catalog
     from recsys.vectorstore import open_store
 

@@ -25,6 +25,7 @@ def _load(
 ) -> None:
     """Run an ingest job on its inputs with this run's settings (batch size, progress bars, input
     limits) and print its report; ``batched`` jobs read their inputs ``batch_rows`` rows at a time."""
+    # deferred: polars, psycopg, numpy
     from pipelines.ingest.guards import InputLimits
     from pipelines.ingest.report import Progress
 
@@ -57,6 +58,7 @@ def ingest_mpd(
     ] = None,
 ) -> None:
     """Ingest Million Playlist Dataset slices (full or trimmed schema)."""
+    # deferred: pyarrow, polars, psycopg
     from pipelines.ingest.mpd import ingest_mpd as run
 
     _load(run, paths, as_json, namespace=namespace, defer_indexes=defer_indexes)
@@ -96,6 +98,7 @@ def ingest_spotify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Ingest playlists, albums, tracks and artists from the Spotify Web API (through spotipy)."""
+    # deferred: spotipy, polars, psycopg
     from pipelines.ingest.guards import InputLimits
     from pipelines.ingest.report import Progress
     from pipelines.ingest.spotify import SpotifyInputs
@@ -144,6 +147,7 @@ def ingest_table(
     as_json: JsonOption = False,
 ) -> None:
     """Ingest tables of tracks, playlist entries or listens (see the column mapping in the README)."""
+    # deferred: pyarrow, polars, psycopg
     from pipelines.ingest.tables import ingest_table as run
 
     _load(run, paths, as_json, kind=kind, id_prefix=id_prefix, namespace=namespace)
@@ -158,6 +162,7 @@ def ingest_listens(
     as_json: JsonOption = False,
 ) -> None:
     """Ingest listening histories: HetRec Last.fm 2k, Last.fm 1K logs or CSV tables."""
+    # deferred: pyarrow, polars, psycopg
     from pipelines.ingest.listens import ingest_listens as run
 
     _load(run, paths, as_json, fmt=fmt, id_prefix=id_prefix)
@@ -170,6 +175,7 @@ def ingest_audio_dir(
     as_json: JsonOption = False,
 ) -> None:
     """Ingest audio files: checksum, measure, read tags, link each to a track or create one."""
+    # deferred: polars, psycopg, numpy
     from pipelines.ingest.audio_dir import ingest_audio_dir as run
 
     _load(run, path, as_json, batched=False)

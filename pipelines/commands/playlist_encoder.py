@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,6 +40,7 @@ def train_playlist_encoder(
     as_json: Annotated[bool, typer.Option("--json", help="Print the training report as JSON.")] = False,
 ) -> None:
     """Train the seq2seq playlist autoencoder and record it as a model version."""
+    # deferred: torch, lightning, transformers
     from pipelines.train.playlist_encoder import train_playlist_encoder as run
     from recsys.models.playlist_seq2seq import Seq2SeqConfig
 
@@ -92,6 +94,7 @@ def embed_playlists(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Write a vector for every playlist (and every track) with one encoder."""
+    # deferred: torch, lightning, transformers
     from pipelines.embed.playlists import embed_catalog
 
     cfg = settings()
@@ -117,6 +120,7 @@ def evaluate_probing(
     namespace: Annotated[str, typer.Option(help="Playlist namespace to probe.")] = "catalog",
 ) -> None:
     """Linear probes (length, content, order, artist diversity, title words) for every encoder."""
+    # deferred: torch, lightning, transformers
     from pipelines.embed.playlists import probe_catalog
 
     cfg = settings()
@@ -148,6 +152,7 @@ def evaluate_seq2seq_continuation(
     namespace: Annotated[str, typer.Option(help="Playlist namespace.")] = "catalog",
 ) -> None:
     """Continuation with the seq2seq candidate source in the hybrid, against without it."""
+    # deferred: torch, lightning, transformers
     from pipelines.evaluate.seq2seq_continuation import evaluate_seq2seq_continuation as run
     from recsys.evaluation.reports import continuation_markdown, write_report
     from recsys.models.playlist_seq2seq import Seq2SeqConfig
@@ -178,7 +183,6 @@ def evaluate_seq2seq_continuation(
 
 
 def _write_json(path: Path, payload: Any) -> None:
-    import json
 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

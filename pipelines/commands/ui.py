@@ -9,6 +9,7 @@ import typer
 
 from pipelines.commands import groups
 from pipelines.commands.support import settings, translate_errors
+from pipelines.ui_server import serve
 
 
 @groups.top_app.command("ui")
@@ -22,8 +23,6 @@ def serve_ui(
     ] = None,
 ) -> None:
     """Serve the discovery UI (browse, continue, similar, words → music, video, evaluation)."""
-    from pipelines.ui_server import serve
-
     cfg = settings()
     if data_dir is not None:
         cfg = cfg.model_copy(update={"data_dir": data_dir.expanduser()})

@@ -34,6 +34,7 @@ def demo_video(
     seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 11,
 ) -> None:
     """Generate the synthetic video+music set under <data dir>/demo/video and add its music to the catalog."""
+    # deferred: av, soundfile, pyarrow
     from pipelines.demo.video import SynthConfig, generate
     from pipelines.embed.music import register_synthetic_music
 
@@ -63,6 +64,7 @@ def train_trimodal(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Train the video–text–music model on (video, its soundtrack, description) triples."""
+    # deferred: numpy
     from pipelines.train.trimodal import TrainSettings, run_training
     from recsys.recommend.video_scoring import FeatureSpec, model_file
 
@@ -110,6 +112,7 @@ def embed_music(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Write the trimodal `music` vector of every catalog track with audio to the vector store (only what changed)."""
+    # deferred: soundfile, pyarrow, polars
     from pipelines.embed.music import embed_music as run
     from recsys.recommend.video_scoring import load_bundle, model_file
     from recsys.vectorstore import open_store
@@ -143,6 +146,7 @@ def score_video(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Rank the catalog's music for a video (and a prompt), with what each contributed."""
+    # deferred: numpy
     from recsys.recommend.video_scoring import model_file
     from recsys.recommend.video_scoring import score_video as run
     from recsys.vectorstore import open_store
@@ -197,6 +201,7 @@ def evaluate_video_retrieval(
     epochs: Annotated[int, typer.Option(help="Epochs for each ablation model.")] = 40,
 ) -> None:
     """Recall@1/5/10 and median rank of the true soundtrack: video, text, video+text; text-dropout ablation."""
+    # deferred: numpy
     from pipelines.evaluate.video_retrieval import ablation as run_ablation
     from pipelines.evaluate.video_retrieval import retrieval_metrics, twin_metrics
     from pipelines.train.trimodal import TrainSettings, load_features
