@@ -13,13 +13,24 @@ import json
 import random
 import string
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from pipelines.evaluate.continuation import evaluate_continuation
+from pipelines.ingest.mpd import ingest_mpd
+from pipelines.ingest.report import Progress
+from pipelines.train.als import train_factorization
+from pipelines.train.trimodal import TrainSettings, run_training
+from recsys.catalog.queries import catalog_stats
 from recsys.collaborative.factorization import MFConfig
 from recsys.config import Settings
+from recsys.embedders.dsp_audio import DspAudioEmbedder
+from recsys.evaluation.reports import write_report
+from recsys.recommend.video_scoring import FeatureSpec, load_bundle, model_file
+from recsys.vectorstore import open_store
+from recsys.vectorstore.collections import PLAYLISTS
 
 GENRES = ("rock", "jazz", "country", "chill", "hip hop", "classical", "carnatic", "rebetiko")
 _WORDS = (
@@ -149,9 +160,6 @@ def run_demo(
 
     Each stage is idempotent, so re-running the job changes nothing. Returns the catalog counts.
     """
-    from pipelines.ingest.mpd import ingest_mpd
-    from pipelines.ingest.report import Progress
-    from recsys.catalog.queries import catalog_stats
 
     data_dir = settings.ensure_data_dir()
     out = data_dir / "demo" / "mpd"
@@ -176,10 +184,6 @@ def run_demo(
 def _demo_als(
     settings: Settings, engine: Engine, data_dir: Path, config: MFConfig, echo: Callable[[str], None]
 ) -> None:
-    from dataclasses import replace
-
-    from pipelines.train.als import train_factorization
-
     saved = train_factorization(
         engine, data_dir / "models", replace(config, device=settings.device), reuse=True
     )
@@ -196,10 +200,8 @@ def _demo_als(
 def _demo_playlist_vectors(settings: Settings, engine: Engine, echo: Callable[[str], None]) -> None:
     """SIF vectors of every playlist and track (``recsys embed playlists --model sif``), for
     similar playlists and the map; skipped when the store already holds one per playlist."""
+    # deferred: torch, lightning, transformers
     from pipelines.embed.playlists import embed_catalog
-    from recsys.catalog.queries import catalog_stats
-    from recsys.vectorstore import open_store
-    from recsys.vectorstore.collections import PLAYLISTS
 
     with engine.connect() as conn:
         playlists = catalog_stats(conn)["playlists"]
@@ -215,8 +217,6 @@ def _demo_playlist_vectors(settings: Settings, engine: Engine, echo: Callable[[s
 def _demo_evaluation(engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]) -> None:
     """A small continuation evaluation (``recsys evaluate continuation``) under
     ``<data dir>/reports``, once, for the UI's evaluation page."""
-    from pipelines.evaluate.continuation import evaluate_continuation
-    from recsys.evaluation.reports import write_report
 
     path = data_dir / "reports" / "continuation.json"
     if path.is_file():
@@ -245,11 +245,9 @@ def _write_json(path: Path, payload: dict[str, object]) -> None:
 def _demo_audio(
     settings: Settings, engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]
 ) -> None:
+    # deferred: soundfile
     from pipelines.demo.audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
     from pipelines.embed.audio import embed_audio
-    from pipelines.ingest.report import Progress
-    from recsys.embedders.dsp_audio import DspAudioEmbedder
-    from recsys.vectorstore import open_store
 
     out = data_dir / "demo" / "audio"
     clips = generate_demo_audio(out, DemoAudioConfig(clips_per_style=plan.audio_clips_per_style))
@@ -264,11 +262,9 @@ def _demo_audio(
 def _demo_video(
     settings: Settings, engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]
 ) -> None:
+    # deferred: av, soundfile
     from pipelines.demo.video import SynthConfig, generate
     from pipelines.embed.music import embed_music, register_synthetic_music
-    from pipelines.train.trimodal import TrainSettings, run_training
-    from recsys.recommend.video_scoring import FeatureSpec, load_bundle, model_file
-    from recsys.vectorstore import open_store
 
     out = data_dir / "demo" / "video"
     rows = generate(out, SynthConfig(clips=plan.video_clips))
