@@ -28,7 +28,8 @@ def demo(
 ) -> None:
     """The main job on embedded defaults: generate demo data, ingest, embed, train, print the catalog statistics."""
     # deferred: scipy, polars, numpy
-    from pipelines.demo.job import DemoConfig, DemoPlan, run_demo
+    from pipelines.demo.catalog import DemoConfig
+    from pipelines.demo.job import DemoPlan, run_demo
 
     cfg = settings()
     plan = DemoPlan(

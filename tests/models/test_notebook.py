@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from pipelines.demo.job import DemoConfig, generate_mpd
+from pipelines.demo.catalog import DemoConfig, generate_mpd
 from pipelines.embed.playlists import write_vectors
 from pipelines.ingest.mpd import ingest_mpd
 from pipelines.train.playlist_encoder import load_playlists

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from pipelines.demo.job import DemoConfig, generate_mpd
+from pipelines.demo.catalog import DemoConfig, generate_mpd
 from pipelines.ingest.mpd import ingest_mpd
 from pipelines.train.playlist_encoder import (
     find_encoder,
