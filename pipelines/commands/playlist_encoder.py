@@ -1,8 +1,5 @@
-"""Commands of the playlist encoder: ``train playlist-encoder``, ``embed playlists``, ``evaluate probing``.
-
-``train`` and ``evaluate`` are the shared groups of :mod:`pipelines.commands.groups`;
-``embed`` likewise.
-"""
+"""Commands of the playlist encoder: ``recsys train playlist-encoder``, ``embed playlists``,
+``evaluate probing`` and ``evaluate seq2seq-continuation``."""
 
 from __future__ import annotations
 

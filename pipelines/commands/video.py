@@ -1,8 +1,7 @@
 """Commands of the music-for-video area: the synthetic set, training, the music vectors, scoring, evaluation.
 
-Registers ``recsys demo-video``, ``recsys train trimodal``, ``recsys embed music``,
-``recsys score-video`` and ``recsys evaluate video-retrieval``, the latter three in the
-shared groups of :mod:`pipelines.commands.groups`.
+``recsys demo-video``, ``recsys train trimodal``, ``recsys embed music``, ``recsys score-video``
+and ``recsys evaluate video-retrieval``.
 """
 
 from __future__ import annotations
