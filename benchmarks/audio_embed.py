@@ -34,7 +34,7 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from pipelines.demo_audio import STYLES, synthesize
+from pipelines.demo.audio import STYLES, synthesize
 from recsys.embedders.checkpoints import MERT_95M_CONFIG, MERT_PREPROCESSOR, hubert_config, parameter_count
 from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
 from recsys.embedders.dsp_audio import DspAudioEmbedder

@@ -9,6 +9,7 @@ server answers its health check, and stops the server on Ctrl+C.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
 import signal
@@ -101,8 +102,6 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = RE
 def _die_with_parent() -> None:
     """In the child: receive SIGTERM when the parent dies, however it dies (Linux)."""
     if sys.platform.startswith("linux"):
-        import ctypes
-
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 

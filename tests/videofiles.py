@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from pipelines.synthetic_av import write_video
+from pipelines.demo.video import write_video
 
 
 def colour_frames(n: int, size: tuple[int, int] = (48, 64), seed: int = 0) -> np.ndarray:

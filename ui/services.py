@@ -20,7 +20,17 @@ from typing import Any
 import streamlit as st
 from sqlalchemy import Engine
 
+from recsys.catalog import browse, db, track_search
+from recsys.catalog.feedback import feedback_counts
+from recsys.catalog.queries import catalog_stats, reject_reasons
+from recsys.collaborative.store import latest_model
 from recsys.config import Settings, load_settings
+from recsys.errors import NotFoundError
+from recsys.evaluation.found import find_reports
+from recsys.recommend import similar
+from recsys.recommend.service import continuation_service, continuation_versions
+from recsys.recommend.video_scoring import VideoScorer, load_bundle, model_file
+from recsys.vectorstore import open_store
 from recsys.vectorstore.base import VectorStore
 
 TTL_S = 60  # cached query results live this long (a new ingest shows within a minute)
@@ -56,8 +66,6 @@ def engine() -> Engine:
 
 @st.cache_resource(show_spinner=False)
 def _engine(url: str) -> Engine:
-    from recsys.catalog import db
-
     engine = db.settings_engine(settings())  # url: the cache key, the settings' catalog_url
     db.require_current(engine)
     return engine
@@ -96,8 +104,6 @@ class _HeldStore:
 
 @st.cache_resource(show_spinner=False)
 def _store(target: str, idle_s: float) -> _HeldStore:
-    from recsys.vectorstore import open_store
-
     return _HeldStore(open_store(settings()), idle_s)
 
 
@@ -110,17 +116,11 @@ def continuation() -> Any:
 
 @st.cache_data(ttl=2, show_spinner=False)
 def _continuation_key(url: str) -> tuple[tuple[str, str | None], ...]:
-    from recsys.recommend.service import continuation_versions
-
     return tuple(sorted(continuation_versions(_engine(url)).items()))
 
 
 @st.cache_resource(show_spinner="Preparing the recommenders (once per model)…", max_entries=2)
 def _continuation(url: str, versions: tuple[tuple[str, str | None], ...]) -> Any:
-    from recsys.collaborative.store import latest_model
-    from recsys.errors import NotFoundError
-    from recsys.recommend.service import continuation_service
-
     engine = _engine(url)
     try:
         model = latest_model(engine, "als")
@@ -132,8 +132,6 @@ def _continuation(url: str, versions: tuple[tuple[str, str | None], ...]) -> Any
 
 def video_scorer() -> Any:
     """The video–music scorer (model, frame and text encoders), loaded once per trained model."""
-    from recsys.recommend.video_scoring import model_file
-
     path = model_file(settings().data_dir)
     stamp = path.stat().st_mtime_ns if path.is_file() else 0
     store()  # a use of the store: keeps it open while the page works
@@ -142,8 +140,6 @@ def video_scorer() -> Any:
 
 @st.cache_resource(show_spinner="Loading the video–music model (once)…", max_entries=1)
 def _video_scorer(path: str, stamp: int, target: str) -> Any:
-    from recsys.recommend.video_scoring import VideoScorer, load_bundle
-
     return VideoScorer(load_bundle(Path(path)), store(), device=settings().device)
 
 
@@ -152,62 +148,46 @@ def _video_scorer(path: str, stamp: int, target: str) -> Any:
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def catalog_summary(url: str) -> dict[str, Any]:
-    from recsys.catalog.browse import models_in_use, playlist_lengths, top_artists, tracks_per_artist
-    from recsys.catalog.feedback import feedback_counts
-    from recsys.catalog.queries import catalog_stats, reject_reasons
-
     with _engine(url).connect() as conn:
         return {
             "counts": catalog_stats(conn),
             "feedback": feedback_counts(conn),
             "rejects": reject_reasons(conn, limit=20),
-            "models": models_in_use(conn),
-            "lengths": playlist_lengths(conn),
-            "per_artist": tracks_per_artist(conn),
-            "top_artists": top_artists(conn, limit=20),
+            "models": browse.models_in_use(conn),
+            "lengths": browse.playlist_lengths(conn),
+            "per_artist": browse.tracks_per_artist(conn),
+            "top_artists": browse.top_artists(conn, limit=20),
         }
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def playlist_page(url: str, query: str, page: int, page_size: int) -> Any:
-    from recsys.catalog.browse import playlist_page as page_of
-
-    return page_of(_engine(url), query, page=page, page_size=page_size)
+    return browse.playlist_page(_engine(url), query, page=page, page_size=page_size)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def playlist_view(url: str, playlist_id: int) -> Any:
-    from recsys.catalog.browse import playlist_view as view
-
-    return view(_engine(url), playlist_id)
+    return browse.playlist_view(_engine(url), playlist_id)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def search_tracks(url: str, text: str, limit: int = 25) -> Any:
-    from recsys.catalog.track_search import search_tracks as search
-
-    return search(_engine(url), text, limit=limit)
+    return track_search.search_tracks(_engine(url), text, limit=limit)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def tracks_by_id(url: str, ids: tuple[int, ...]) -> Any:
-    from recsys.catalog.track_search import tracks_by_id as lookup
-
-    return lookup(_engine(url), list(ids))
+    return track_search.tracks_by_id(_engine(url), list(ids))
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def audio_files(url: str, ids: tuple[int, ...]) -> dict[int, Path]:
-    from recsys.catalog.track_search import audio_files as files
-
-    return files(_engine(url), list(ids))
+    return track_search.audio_files(_engine(url), list(ids))
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def vector_counts(target: str, collection: str, stamp: int | None) -> dict[str, int]:
-    from recsys.recommend.similar import available_vectors
-
-    return available_vectors(store(), collection)
+    return similar.available_vectors(store(), collection)
 
 
 def store_stamp(collection: str) -> int | None:
@@ -217,13 +197,9 @@ def store_stamp(collection: str) -> int | None:
 
 @st.cache_data(ttl=600, show_spinner="Projecting the vectors to 2-D…", max_entries=8)
 def vector_map(target: str, collection: str, vector: str, stamp: int | None, sample: int) -> Any:
-    from recsys.recommend.similar import vector_map as project
-
-    return project(store(), collection, vector, sample=sample)
+    return similar.vector_map(store(), collection, vector, sample=sample)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
 def reports(root: str) -> list[Any]:
-    from recsys.evaluation.found import find_reports
-
     return find_reports(Path(root))

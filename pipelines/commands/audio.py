@@ -12,9 +12,7 @@ from pipelines.commands import groups
 from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
 from recsys.config import Settings
 from recsys.embedders.checkpoints import DEFAULT_REVISION
-
-embed_app = groups.embed_app
-models_app = groups.models_app
+from recsys.embedders.merge import merge_checkpoints
 
 
 class Encoder(StrEnum):
@@ -27,9 +25,11 @@ def build_audio_embedder(
 ) -> Any:
     """The embedder the settings (and command-line overrides) describe."""
     if encoder is Encoder.dsp:
+        # deferred: numpy
         from recsys.embedders.dsp_audio import DspAudioEmbedder
 
         return DspAudioEmbedder()
+    # deferred: soundfile, numpy
     from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
 
     layers, weights = cfg.audio_layers, None
@@ -50,7 +50,7 @@ def build_audio_embedder(
     )
 
 
-@embed_app.command("audio")
+@groups.embed_app.command("audio")
 @translate_errors
 def embed_audio(
     encoder: Annotated[
@@ -65,7 +65,8 @@ def embed_audio(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Embed every track whose audio has no vector from the current encoder version (incremental, resumable)."""
-    from pipelines.embed import embed_audio as run
+    # deferred: soundfile, polars, psycopg
+    from pipelines.embed.audio import embed_audio as run
     from pipelines.ingest.report import Progress
     from recsys.vectorstore import open_store
 
@@ -90,7 +91,7 @@ def embed_audio(
     typer.echo(report.summary())
 
 
-@embed_app.command("demo-audio")
+@groups.embed_app.command("demo-audio")
 @translate_errors
 def embed_demo_audio(
     clips_per_style: Annotated[int, typer.Option(min=1, help="Clips of each synthetic style.")] = 4,
@@ -99,8 +100,9 @@ def embed_demo_audio(
     seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 7,
 ) -> None:
     """Generate synthetic clips in four styles, add them to the catalog as tracks with audio, and embed them."""
-    from pipelines.demo_audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
-    from pipelines.embed import embed_audio as run
+    # deferred: soundfile, polars, psycopg
+    from pipelines.demo.audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
+    from pipelines.embed.audio import embed_audio as run
     from pipelines.ingest.report import Progress
     from recsys.vectorstore import open_store
 
@@ -118,7 +120,7 @@ def embed_demo_audio(
     typer.echo(report.summary())
 
 
-@models_app.command("merge")
+@groups.models_app.command("merge")
 @translate_errors
 def models_merge(
     base: Annotated[str, typer.Option(help="Base checkpoint: Hugging Face id or directory.")],
@@ -132,8 +134,6 @@ def models_merge(
     ] = DEFAULT_REVISION,
 ) -> None:
     """Task arithmetic: base + lambda * sum(culture - base), saved as a loadable checkpoint."""
-    from recsys.embedders.merge import merge_checkpoints
-
     result = merge_checkpoints(base, culture, out, lam=lam, revision=revision)
     echo_json(
         {
@@ -159,6 +159,7 @@ def recommend_similar(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Tracks that sound like a track (nearest neighbours of its audio vector), the track itself excluded."""
+    # deferred: numpy
     from recsys.recommend.similar import SIMILARITY_VECTORS, similar_tracks
     from recsys.vectorstore import open_store
 
@@ -175,7 +176,3 @@ def recommend_similar(
             f"{t.score:6.3f}  {t.track_id:>8}  {t.artist or '?'} - {t.title or '?'}"
             + (f"  [{tags}]" if tags else "")
         )
-
-
-def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
-    groups.attach(app)

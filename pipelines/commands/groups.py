@@ -1,34 +1,39 @@
-"""Command groups shared by several areas: ``recsys train``, ``embed``, ``models``, ``recommend``, ``evaluate``.
+"""The groups of the ``recsys`` command, each a Typer app that the area modules add commands to.
 
-Each area adds its commands to these Typer apps (``@groups.train_app.command("…")``) and
-calls :func:`attach` from its ``register``; attaching is idempotent, so the order of the
-modules in ``REGISTRY`` does not matter.
+``top_app`` holds the commands right under ``recsys`` (``demo``, ``demo-video``,
+``score-video``, ``ui``); the others are ``recsys db``, ``catalog``, ``ingest``, ``index``,
+``train``, ``embed``, ``models``, ``recommend`` and ``evaluate``. An area module adds a
+command with ``@groups.<group>_app.command("name")`` at module level; ``pipelines.cli``
+imports the area modules and adds these groups to the root app, in the order of ``GROUPS``.
 """
 
 from __future__ import annotations
 
 import typer
 
+top_app = typer.Typer()
+db_app = typer.Typer(no_args_is_help=True, help="Catalog database: migrations and status.")
+catalog_app = typer.Typer(no_args_is_help=True, help="Inspect the catalog.")
+ingest_app = typer.Typer(
+    no_args_is_help=True, help="Load catalogs, playlists, audio and listening histories."
+)
+index_app = typer.Typer(no_args_is_help=True, help="The vector store: collections, versions, rebuilds.")
 train_app = typer.Typer(no_args_is_help=True, help="Train models on the catalog.")
+embed_app = typer.Typer(no_args_is_help=True, help="Compute and store vectors of tracks and playlists.")
+models_app = typer.Typer(no_args_is_help=True, help="Build and combine model checkpoints.")
 recommend_app = typer.Typer(
     no_args_is_help=True, help="Recommendations: continue playlists, find similar music."
 )
 evaluate_app = typer.Typer(no_args_is_help=True, help="Evaluate models and recommenders on held-out data.")
-embed_app = typer.Typer(no_args_is_help=True, help="Compute and store vectors of tracks and playlists.")
-models_app = typer.Typer(no_args_is_help=True, help="Build and combine model checkpoints.")
 
 GROUPS = {
+    "db": db_app,
+    "catalog": catalog_app,
+    "ingest": ingest_app,
+    "index": index_app,
     "train": train_app,
     "embed": embed_app,
     "models": models_app,
     "recommend": recommend_app,
     "evaluate": evaluate_app,
 }
-
-
-def attach(app: typer.Typer) -> None:
-    """Add the shared groups to the root app once."""
-    present = {group.name for group in app.registered_groups}
-    for name, group in GROUPS.items():
-        if name not in present:
-            app.add_typer(group, name=name)

@@ -9,10 +9,7 @@ import typer
 
 from pipelines.commands import groups
 from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
-
-
-def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
-    groups.attach(app)
+from recsys.errors import InputError, NotFoundError
 
 
 @groups.train_app.command("als")
@@ -32,7 +29,8 @@ def train_als(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Fit ALS (or BPR) on the playlist×track (or listens) matrix, save it and record its version."""
-    from pipelines.train import train_factorization
+    # deferred: scipy, pyarrow, polars
+    from pipelines.train.als import train_factorization
     from recsys.collaborative.factorization import MFConfig
 
     cfg = settings()
@@ -93,9 +91,9 @@ def recommend_continue(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
 ) -> None:
     """Continue a playlist: N ranked tracks, seeds excluded, each with its reason."""
+    # deferred: scipy, pyarrow, polars
     from recsys.catalog.feedback import user_feedback
     from recsys.collaborative.store import latest_model
-    from recsys.errors import InputError, NotFoundError
     from recsys.recommend.service import continuation_service, playlist_seeds, resolve_tracks
 
     refs = [part for value in tracks or [] for part in value.split(",") if part.strip()]
@@ -183,7 +181,8 @@ def evaluate_continuation(
     markdown: Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")] = None,
 ) -> None:
     """Score continuation methods per RecSys Challenge seed category and overall."""
-    from pipelines.evaluate import evaluate_continuation as run
+    # deferred: scipy, pyarrow, polars
+    from pipelines.evaluate.continuation import evaluate_continuation as run
     from recsys.evaluation.reports import continuation_markdown, write_report
 
     cfg = settings()
@@ -217,6 +216,7 @@ def evaluate_listens(
     markdown: Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")] = None,
 ) -> None:
     """Precision@10, NDCG@10 and recall@50 on held-out user–artist listens."""
+    # deferred: scipy, pyarrow, polars
     from recsys.evaluation.listens import evaluate_listens as run
     from recsys.evaluation.listens import listens_from_catalog, read_hetrec_user_artists
     from recsys.evaluation.reports import listens_markdown, write_report

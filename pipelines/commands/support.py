@@ -48,6 +48,7 @@ def settings() -> Settings:
 
 def catalog_engine(cfg: Settings) -> Engine:
     """The catalog engine as the settings describe it (the data dir made for the embedded database)."""
+    # deferred: psycopg
     from recsys.catalog import db
 
     if cfg.database_url is None:
@@ -57,6 +58,7 @@ def catalog_engine(cfg: Settings) -> Engine:
 
 def engine_for(cfg: Settings, *, migrate: bool = False) -> Engine:
     """The catalog engine; checks (or applies, with ``migrate``) the migrations first."""
+    # deferred: psycopg
     from recsys.catalog import db
 
     engine = catalog_engine(cfg)

@@ -7,9 +7,12 @@ from typing import Annotated
 
 import typer
 
+from pipelines.commands import groups
 from pipelines.commands.support import settings, translate_errors
+from pipelines.ui_server import serve
 
 
+@groups.top_app.command("ui")
 @translate_errors
 def serve_ui(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
@@ -20,13 +23,7 @@ def serve_ui(
     ] = None,
 ) -> None:
     """Serve the discovery UI (browse, continue, similar, words → music, video, evaluation)."""
-    from pipelines.ui_server import serve
-
     cfg = settings()
     if data_dir is not None:
         cfg = cfg.model_copy(update={"data_dir": data_dir.expanduser()})
     raise typer.Exit(serve(cfg, host=host, port=port, echo=typer.echo))
-
-
-def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
-    app.command("ui")(serve_ui)

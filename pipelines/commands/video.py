@@ -1,8 +1,7 @@
 """Commands of the music-for-video area: the synthetic set, training, the music vectors, scoring, evaluation.
 
-Registers ``recsys demo-video``, ``recsys train trimodal``, ``recsys embed music``,
-``recsys score-video`` and ``recsys evaluate video-retrieval``, the latter three in the
-shared groups of :mod:`pipelines.commands.groups`.
+``recsys demo-video``, ``recsys train trimodal``, ``recsys embed music``, ``recsys score-video``
+and ``recsys evaluate video-retrieval``.
 """
 
 from __future__ import annotations
@@ -27,213 +26,218 @@ def _parse_filters(values: list[str]) -> dict[str, str]:
     return out
 
 
-def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
-    groups.attach(app)
-    train_app, embed_app, evaluate_app = groups.train_app, groups.embed_app, groups.evaluate_app
+@groups.top_app.command("demo-video")
+@translate_errors
+def demo_video(
+    clips: Annotated[int, typer.Option(help="How many synthetic clips to generate.")] = 800,
+    seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 11,
+) -> None:
+    """Generate the synthetic video+music set under <data dir>/demo/video and add its music to the catalog."""
+    # deferred: av, soundfile, pyarrow
+    from pipelines.demo.video import SynthConfig, generate
+    from pipelines.embed.music import register_synthetic_music
 
-    @app.command("demo-video")
-    @translate_errors
-    def demo_video(
-        clips: Annotated[int, typer.Option(help="How many synthetic clips to generate.")] = 800,
-        seed: Annotated[int, typer.Option(help="Random seed of the generator.")] = 11,
-    ) -> None:
-        """Generate the synthetic video+music set under <data dir>/demo/video and add its music to the catalog."""
-        from pipelines.embed_music import register_synthetic_music
-        from pipelines.synthetic_av import SynthConfig, generate
+    cfg = settings()
+    engine = engine_for(cfg, migrate=True)
+    out = cfg.ensure_data_dir() / "demo" / "video"
+    rows = generate(out, SynthConfig(clips=clips, seed=seed))
+    added = register_synthetic_music(engine, out, rows)
+    typer.echo(f"synthetic set: {len(rows)} clips in {out}; {added} new catalog tracks with audio")
 
-        cfg = settings()
-        engine = engine_for(cfg, migrate=True)
-        out = cfg.ensure_data_dir() / "demo" / "video"
-        rows = generate(out, SynthConfig(clips=clips, seed=seed))
-        added = register_synthetic_music(engine, out, rows)
-        typer.echo(f"synthetic set: {len(rows)} clips in {out}; {added} new catalog tracks with audio")
 
-    @train_app.command("trimodal")
-    @translate_errors
-    def train_trimodal(
-        videos: Annotated[Path, typer.Option(help="Folder of videos with soundtracks.")],
-        descriptions: Annotated[
-            Path | None, typer.Option(help="Descriptions by video name (JSON object, JSON lines or CSV).")
-        ] = None,
-        frames: Annotated[
-            str, typer.Option(help="Frame encoder: descriptor (weight-free) or clip.")
-        ] = "descriptor",
-        clip_model: Annotated[
-            str | None, typer.Option(help="CLIP id or local directory (with --frames clip).")
-        ] = None,
-        epochs: Annotated[int, typer.Option(help="Training epochs.")] = 40,
-        text_dropout: Annotated[float, typer.Option(help="Share of clips trained without their text.")] = 0.5,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    ) -> None:
-        """Train the video–text–music model on (video, its soundtrack, description) triples."""
-        from pipelines.train_trimodal import TrainSettings, run_training
-        from recsys.recommend.video_scoring import FeatureSpec, model_file
+@groups.train_app.command("trimodal")
+@translate_errors
+def train_trimodal(
+    videos: Annotated[Path, typer.Option(help="Folder of videos with soundtracks.")],
+    descriptions: Annotated[
+        Path | None, typer.Option(help="Descriptions by video name (JSON object, JSON lines or CSV).")
+    ] = None,
+    frames: Annotated[
+        str, typer.Option(help="Frame encoder: descriptor (weight-free) or clip.")
+    ] = "descriptor",
+    clip_model: Annotated[
+        str | None, typer.Option(help="CLIP id or local directory (with --frames clip).")
+    ] = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 40,
+    text_dropout: Annotated[float, typer.Option(help="Share of clips trained without their text.")] = 0.5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Train the video–text–music model on (video, its soundtrack, description) triples."""
+    # deferred: numpy
+    from pipelines.train.trimodal import TrainSettings, run_training
+    from recsys.recommend.video_scoring import FeatureSpec, model_file
 
-        cfg = settings()
-        model_path = model_file(cfg.ensure_data_dir())
-        spec = FeatureSpec(frame_encoder=frames, clip_model=clip_model)
-        report = run_training(
-            videos,
-            model_path,
-            spec=spec,
-            descriptions_file=descriptions,
-            settings=TrainSettings(epochs=epochs, device=cfg.device),
-            config_overrides={"text_dropout": text_dropout},
-            cache=model_path.parent / "cache" / spec.key(),
-        )
-        if as_json:
-            echo_json(report.as_dict())
-            return
-        for line in report.skipped:
-            typer.echo(f"skipped: {line}", err=True)
-        typer.echo(
-            f"trained on {report.train} clips ({report.test} held out) in {report.seconds['train']:.0f} s "
-            f"({report.seconds['train_cpu']:.0f} s CPU) "
-            f"(features {report.seconds['extract']:.0f} s): model {report.version} at {report.model_path}"
-        )
-        retrieval = report.metrics.get("retrieval")
-        if retrieval:
-            for mode in ("video", "text", "video+text"):
-                m = retrieval[mode]
-                typer.echo(
-                    f"  {mode:<10} R@10 {m.get('recall@10', float('nan')):.3f}  median rank {m['median_rank']:.0f} "
-                    f"of {retrieval['candidates']}"
-                )
-
-    @embed_app.command("music")
-    @translate_errors
-    def embed_music(
-        resize: Annotated[
-            bool,
-            typer.Option(
-                "--resize", help="Drop stored `music` vectors of another size (a model of another size)."
-            ),
-        ] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
-    ) -> None:
-        """Write the trimodal `music` vector of every catalog track with audio to the vector store (only what changed)."""
-        from pipelines.embed_music import embed_music as run
-        from recsys.recommend.video_scoring import load_bundle, model_file
-        from recsys.vectorstore import open_store
-
-        cfg = settings()
-        engine = engine_for(cfg)
-        model_path = model_file(cfg.data_dir)
-        bundle = load_bundle(model_path)
-        with open_store(cfg) as store:
-            report = run(engine, bundle, model_path, store, resize=resize)
-        if as_json:
-            echo_json(report.__dict__)
-        else:
-            for line in report.failed:
-                typer.echo(f"error: {line}", err=True)
-            typer.echo(report.summary())
-
-    @app.command("score-video")
-    @translate_errors
-    def score_video(
-        video: Annotated[Path, typer.Argument(help="The video file.")],
-        prompt: Annotated[
-            str | None, typer.Option(help="Words that guide the music, e.g. 'warm acoustic'.")
-        ] = None,
-        n: Annotated[int, typer.Option("--n", help="How many tracks.")] = 20,
-        filters: Annotated[
-            list[str] | None,
-            typer.Option("--filter", help="FIELD=VALUE on the track payload, e.g. culture=indian."),
-        ] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    ) -> None:
-        """Rank the catalog's music for a video (and a prompt), with what each contributed."""
-        from recsys.recommend.video_scoring import model_file
-        from recsys.recommend.video_scoring import score_video as run
-        from recsys.vectorstore import open_store
-
-        cfg = settings()
-        wanted = _parse_filters(filters or [])
-        with open_store(cfg) as store:
-            result = run(
-                video,
-                bundle_path=model_file(cfg.data_dir),
-                store=store,
-                prompt=prompt,
-                n=n,
-                filters=wanted,
-                device=cfg.device,
+    cfg = settings()
+    model_path = model_file(cfg.ensure_data_dir())
+    spec = FeatureSpec(frame_encoder=frames, clip_model=clip_model)
+    report = run_training(
+        videos,
+        model_path,
+        spec=spec,
+        descriptions_file=descriptions,
+        settings=TrainSettings(epochs=epochs, device=cfg.device),
+        config_overrides={"text_dropout": text_dropout},
+        cache=model_path.parent / "cache" / spec.key(),
+    )
+    if as_json:
+        echo_json(report.as_dict())
+        return
+    for line in report.skipped:
+        typer.echo(f"skipped: {line}", err=True)
+    typer.echo(
+        f"trained on {report.train} clips ({report.test} held out) in {report.seconds['train']:.0f} s "
+        f"({report.seconds['train_cpu']:.0f} s CPU) "
+        f"(features {report.seconds['extract']:.0f} s): model {report.version} at {report.model_path}"
+    )
+    retrieval = report.metrics.get("retrieval")
+    if retrieval:
+        for mode in ("video", "text", "video+text"):
+            m = retrieval[mode]
+            typer.echo(
+                f"  {mode:<10} R@10 {m.get('recall@10', float('nan')):.3f}  median rank {m['median_rank']:.0f} "
+                f"of {retrieval['candidates']}"
             )
-        if as_json:
-            echo_json(
-                {
-                    "video": str(video),
-                    "prompt": prompt,
-                    "frames": result.frames,
-                    "seconds": result.seconds,
-                    "soundtrack": result.soundtrack,
-                    "truncated": result.truncated,
-                    "timings": result.timings,
-                    "tracks": [t.__dict__ for t in result.tracks],
-                }
-            )
-            return
-        typer.echo(
-            f"{video}: {result.frames} frames over {result.seconds:.0f} s; soundtrack: {result.soundtrack}"
+
+
+@groups.embed_app.command("music")
+@translate_errors
+def embed_music(
+    resize: Annotated[
+        bool,
+        typer.Option(
+            "--resize", help="Drop stored `music` vectors of another size (a model of another size)."
+        ),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Write the trimodal `music` vector of every catalog track with audio to the vector store (only what changed)."""
+    # deferred: soundfile, pyarrow, polars
+    from pipelines.embed.music import embed_music as run
+    from recsys.recommend.video_scoring import load_bundle, model_file
+    from recsys.vectorstore import open_store
+
+    cfg = settings()
+    engine = engine_for(cfg)
+    model_path = model_file(cfg.data_dir)
+    bundle = load_bundle(model_path)
+    with open_store(cfg) as store:
+        report = run(engine, bundle, model_path, store, resize=resize)
+    if as_json:
+        echo_json(report.__dict__)
+    else:
+        for line in report.failed:
+            typer.echo(f"error: {line}", err=True)
+        typer.echo(report.summary())
+
+
+@groups.top_app.command("score-video")
+@translate_errors
+def score_video(
+    video: Annotated[Path, typer.Argument(help="The video file.")],
+    prompt: Annotated[
+        str | None, typer.Option(help="Words that guide the music, e.g. 'warm acoustic'.")
+    ] = None,
+    n: Annotated[int, typer.Option("--n", help="How many tracks.")] = 20,
+    filters: Annotated[
+        list[str] | None,
+        typer.Option("--filter", help="FIELD=VALUE on the track payload, e.g. culture=indian."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Rank the catalog's music for a video (and a prompt), with what each contributed."""
+    # deferred: numpy
+    from recsys.recommend.video_scoring import model_file
+    from recsys.recommend.video_scoring import score_video as run
+    from recsys.vectorstore import open_store
+
+    cfg = settings()
+    wanted = _parse_filters(filters or [])
+    with open_store(cfg) as store:
+        result = run(
+            video,
+            bundle_path=model_file(cfg.data_dir),
+            store=store,
+            prompt=prompt,
+            n=n,
+            filters=wanted,
+            device=cfg.device,
         )
-        typer.echo(f"{'rank':>4}  {'score':>6}  {'video':>6}  {'text':>6}  track")
-        for rank, t in enumerate(result.tracks, 1):
-            label = f"{t.payload.get('artist', '')} – {t.payload.get('title', '')}".strip(" –")
-            typer.echo(f"{rank:>4}  {t.score:6.3f}  {t.video:6.3f}  {t.text:6.3f}  {t.track_id}  {label}")
+    if as_json:
+        echo_json(
+            {
+                "video": str(video),
+                "prompt": prompt,
+                "frames": result.frames,
+                "seconds": result.seconds,
+                "soundtrack": result.soundtrack,
+                "truncated": result.truncated,
+                "timings": result.timings,
+                "tracks": [t.__dict__ for t in result.tracks],
+            }
+        )
+        return
+    typer.echo(
+        f"{video}: {result.frames} frames over {result.seconds:.0f} s; soundtrack: {result.soundtrack}"
+    )
+    typer.echo(f"{'rank':>4}  {'score':>6}  {'video':>6}  {'text':>6}  track")
+    for rank, t in enumerate(result.tracks, 1):
+        label = f"{t.payload.get('artist', '')} – {t.payload.get('title', '')}".strip(" –")
+        typer.echo(f"{rank:>4}  {t.score:6.3f}  {t.video:6.3f}  {t.text:6.3f}  {t.track_id}  {label}")
 
-    @evaluate_app.command("video-retrieval")
-    @translate_errors
-    def evaluate_video_retrieval(
-        out: Annotated[
-            Path | None, typer.Option("--json", help="Also write the metrics as JSON to this file.")
-        ] = None,
-        candidates: Annotated[
-            int, typer.Option(help="Candidates per query (the true soundtrack among them).")
-        ] = 100,
-        ablation: Annotated[
-            str, typer.Option(help="Comma-separated text-dropout rates to retrain and compare ('' for none).")
-        ] = "0,0.5,0.9",
-        epochs: Annotated[int, typer.Option(help="Epochs for each ablation model.")] = 40,
-    ) -> None:
-        """Recall@1/5/10 and median rank of the true soundtrack: video, text, video+text; text-dropout ablation."""
-        from pipelines.eval_trimodal import ablation as run_ablation
-        from pipelines.eval_trimodal import retrieval_metrics, twin_metrics
-        from pipelines.train_trimodal import TrainSettings, load_features
-        from recsys.recommend.video_scoring import load_bundle, model_file
 
-        cfg = settings()
-        model_path = model_file(cfg.data_dir)
-        bundle = load_bundle(model_path)
-        train, test = load_features(model_path.with_name("features.npz"))
-        count = min(candidates, len(test))
-        result: dict[str, Any] = {
-            "model": bundle.version,
-            "retrieval": retrieval_metrics(bundle.model, test, count),
-        }
-        twins = twin_metrics(bundle.model, test)
-        if twins is not None:
-            result["twins"] = twins
-        rates = [float(r) for r in ablation.split(",") if r.strip()]
-        if rates:
-            trained = bundle.model.config.text_dropout
-            result["ablation"] = run_ablation(
-                train,
-                test,
-                bundle.model.config,
-                TrainSettings(epochs=epochs, device=cfg.device),
-                [r for r in rates if r != trained],
-                count,
-            )
-            if trained in rates:  # the model under evaluation is that variant: no need to train it again
-                result["ablation"][f"text_dropout={trained:g}"] = {
-                    "retrieval": result["retrieval"],
-                    **({"twins": twins} if twins is not None else {}),
-                }
-        if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(result, indent=2))
-        _print_metrics(result)
+@groups.evaluate_app.command("video-retrieval")
+@translate_errors
+def evaluate_video_retrieval(
+    out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the metrics as JSON to this file.")
+    ] = None,
+    candidates: Annotated[
+        int, typer.Option(help="Candidates per query (the true soundtrack among them).")
+    ] = 100,
+    ablation: Annotated[
+        str, typer.Option(help="Comma-separated text-dropout rates to retrain and compare ('' for none).")
+    ] = "0,0.5,0.9",
+    epochs: Annotated[int, typer.Option(help="Epochs for each ablation model.")] = 40,
+) -> None:
+    """Recall@1/5/10 and median rank of the true soundtrack: video, text, video+text; text-dropout ablation."""
+    # deferred: numpy
+    from pipelines.evaluate.video_retrieval import ablation as run_ablation
+    from pipelines.evaluate.video_retrieval import retrieval_metrics, twin_metrics
+    from pipelines.train.trimodal import TrainSettings, load_features
+    from recsys.recommend.video_scoring import load_bundle, model_file
+
+    cfg = settings()
+    model_path = model_file(cfg.data_dir)
+    bundle = load_bundle(model_path)
+    train, test = load_features(model_path.with_name("features.npz"))
+    count = min(candidates, len(test))
+    result: dict[str, Any] = {
+        "model": bundle.version,
+        "retrieval": retrieval_metrics(bundle.model, test, count),
+    }
+    twins = twin_metrics(bundle.model, test)
+    if twins is not None:
+        result["twins"] = twins
+    rates = [float(r) for r in ablation.split(",") if r.strip()]
+    if rates:
+        trained = bundle.model.config.text_dropout
+        result["ablation"] = run_ablation(
+            train,
+            test,
+            bundle.model.config,
+            TrainSettings(epochs=epochs, device=cfg.device),
+            [r for r in rates if r != trained],
+            count,
+        )
+        if trained in rates:  # the model under evaluation is that variant: no need to train it again
+            result["ablation"][f"text_dropout={trained:g}"] = {
+                "retrieval": result["retrieval"],
+                **({"twins": twins} if twins is not None else {}),
+            }
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2))
+    _print_metrics(result)
 
 
 def _print_metrics(result: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ inputs came from.
 
 The ``music`` vectors live in the vector store, as the named vector ``music`` of the
 ``tracks`` collection (one point per catalog track, with its catalog payload), written
-by ``recsys embed music`` (``pipelines.embed_music``). Ranking is a search of that
+by ``recsys embed music`` (``pipelines.embed.music``). Ranking is a search of that
 vector; ``filters`` (``--filter culture=indian``) become the store's payload filter
 (:func:`recsys.recommend.filters.track_filter`), so filtering happens inside the search, on indexed fields.
 
@@ -42,6 +42,8 @@ from typing import Any
 import numpy as np
 
 from recsys.devices import DeviceLike, resolve_device
+from recsys.embedders.text import make_text_encoder
+from recsys.embedders.video_frames import make_frame_encoder
 from recsys.errors import ConfigError, NotFoundError
 from recsys.recommend.filters import track_filter
 from recsys.vectorstore.base import Filter, Match, VectorStore
@@ -100,6 +102,7 @@ class Bundle:
 def load_bundle(path: Path) -> Bundle:
     import torch
 
+    # deferred: torch, lightning, transformers
     from recsys.models.trimodal import TrimodalConfig, TrimodalModel
 
     if not path.is_file():
@@ -183,9 +186,6 @@ class VideoScorer:
         frame_encoder: Any = None,
         text_encoder: Any = None,
     ) -> None:
-        from recsys.embedders.text import make_text_encoder
-        from recsys.embedders.video_frames import make_frame_encoder
-
         check_music_vectors(store, bundle)
         self.bundle, self.store = bundle, store
         self.device = resolve_device(device)
@@ -255,6 +255,7 @@ class VideoScorer:
         n: int = 20,
         filters: Mapping[str, str] | None = None,
     ) -> VideoScore:
+        # deferred: av
         from recsys.media.video import VideoLimits, read_frames, read_soundtrack
 
         spec = self.bundle.spec

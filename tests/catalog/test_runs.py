@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipelines.demo_audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
-from pipelines.embed import embed_audio
+from pipelines.demo.audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
+from pipelines.embed.audio import embed_audio
 from recsys.catalog import runs
 from recsys.catalog.schema import PipelineRun
 from recsys.embedders.dsp_audio import DspAudioEmbedder
@@ -31,7 +31,7 @@ from tests.conftest import ROOT
 # The embedding job, stopped for good after its first batch (until it is killed).
 JOB = """
 import sys, time
-from pipelines.embed import embed_audio
+from pipelines.embed.audio import embed_audio
 from recsys.catalog import db
 from recsys.embedders.dsp_audio import DspAudioEmbedder
 from recsys.vectorstore.client import ClientStore

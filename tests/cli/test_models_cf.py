@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.demo import DemoConfig, generate_mpd
+from pipelines.demo.catalog import DemoConfig, generate_mpd
 from pipelines.ingest.mpd import ingest_mpd
 from recsys.catalog import db
 from recsys.catalog.schema import ModelVersion

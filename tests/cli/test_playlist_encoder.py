@@ -74,7 +74,7 @@ def test_train_embed_probe(demo_env: Path) -> None:
     assert summary["tracks"] == len(Seq2SeqEncoder.load(path, device="cpu").vocab.track_ids)
     encoder = Seq2SeqEncoder.load(path, device="cpu")
     ids = frame["playlist_id"].to_list()[:3]
-    from pipelines.train_encoder import load_playlists
+    from pipelines.train.playlist_encoder import load_playlists
 
     data = load_playlists(engine)
     expected = encoder.embed([data.playlists[data.playlist_ids.index(i)] for i in ids])

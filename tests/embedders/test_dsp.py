@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from pipelines.demo_audio import DemoAudioConfig, generate_demo_audio
+from pipelines.demo.audio import DemoAudioConfig, generate_demo_audio
 from recsys.embedders.dsp_audio import DspAudioEmbedder
 from recsys.media.audio import load_audio
 from tests.embedders.contract import EmbedderContract

@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 import sqlalchemy as sa
 
-from pipelines.demo_audio import DemoAudioConfig, DemoClip, generate_demo_audio, register_demo_audio
-from pipelines.embed import embed_audio
+from pipelines.demo.audio import DemoAudioConfig, DemoClip, generate_demo_audio, register_demo_audio
+from pipelines.embed.audio import embed_audio
 from recsys.catalog.schema import IngestReject, PipelineRun, TrackEmbedding
 from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
 from recsys.embedders.dsp_audio import DspAudioEmbedder, DspConfig

@@ -83,7 +83,7 @@ def test_hetrec_2k_reads_whole(shared_data: Path) -> None:
 
 
 def test_training_on_listens_is_its_own_kind(sqlite_engine: sa.Engine, tmp_path: Path) -> None:
-    from pipelines.train import train_factorization
+    from pipelines.train.als import train_factorization
     from recsys.collaborative.store import latest_model
     from recsys.errors import NotFoundError
 

@@ -10,8 +10,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from pipelines.demo import DemoConfig, generate_mpd
-from pipelines.evaluate import evaluate_continuation
+from pipelines.demo.catalog import DemoConfig, generate_mpd
+from pipelines.evaluate.continuation import evaluate_continuation
 from pipelines.ingest.mpd import ingest_mpd
 from recsys.catalog import db
 from recsys.collaborative.factorization import MFConfig

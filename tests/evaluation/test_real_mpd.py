@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from pipelines.evaluate import evaluate_continuation
+from pipelines.evaluate.continuation import evaluate_continuation
 from pipelines.ingest.mpd import ingest_mpd
 from recsys.catalog import db
 from recsys.catalog.queries import playlists_frame

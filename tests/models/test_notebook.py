@@ -10,10 +10,10 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from pipelines.demo import DemoConfig, generate_mpd
-from pipelines.embed_playlists import write_vectors
+from pipelines.demo.catalog import DemoConfig, generate_mpd
+from pipelines.embed.playlists import write_vectors
 from pipelines.ingest.mpd import ingest_mpd
-from pipelines.train_encoder import load_playlists
+from pipelines.train.playlist_encoder import load_playlists
 from recsys.catalog import db
 from recsys.catalog.queries import playlists_frame, tracks_frame
 from recsys.evaluation.probing import build_tasks, probe_all

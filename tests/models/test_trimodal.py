@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.eval_trimodal import candidate_rows, retrieval_metrics
-from pipelines.train_trimodal import Features, TrainSettings, default_config, train_model
+from pipelines.evaluate.video_retrieval import candidate_rows, retrieval_metrics
+from pipelines.train.trimodal import Features, TrainSettings, default_config, train_model
 from recsys.models.trimodal import TrimodalConfig, TrimodalLightning, TrimodalModel, info_nce
 from recsys.recommend.video_scoring import FeatureSpec, load_bundle, save_bundle
 

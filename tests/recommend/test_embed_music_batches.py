@@ -13,8 +13,8 @@ import gc
 import pytest
 import sqlalchemy as sa
 
-from pipelines import embed_music as job
-from pipelines.embed import Pending
+from pipelines.embed import music as job
+from pipelines.embed.audio import Pending
 from recsys.models.trimodal import TrimodalConfig, TrimodalModel
 from recsys.recommend.video_scoring import Bundle, FeatureSpec
 from recsys.vectorstore.client import ClientStore

@@ -13,10 +13,10 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from pipelines.embed_music import embed_music, register_synthetic_music
+from pipelines.demo.video import SynthConfig, generate
+from pipelines.embed.music import embed_music, register_synthetic_music
 from pipelines.index import rebuild_from_catalog
-from pipelines.synthetic_av import SynthConfig, generate
-from pipelines.train_trimodal import TrainSettings, run_training
+from pipelines.train.trimodal import TrainSettings, run_training
 from recsys.catalog import db
 from recsys.catalog.schema import IngestReject
 from recsys.errors import ConfigError, DimensionMismatchError, NotFoundError, VideoError

@@ -22,6 +22,8 @@ import numpy as np
 import soundfile as sf
 import sqlalchemy as sa
 
+from recsys.catalog.schema import AudioAsset, Track
+
 
 @dataclass(frozen=True)
 class Style:
@@ -181,8 +183,6 @@ def generate_demo_audio(out_dir: Path, config: DemoAudioConfig | None = None) ->
 
 def register_demo_audio(engine: sa.Engine, clips: list[DemoClip]) -> list[int]:
     """Insert (or find) a track and an audio asset for each clip; returns the track ids in clip order."""
-    from recsys.catalog.schema import AudioAsset, Track
-
     ids = []
     with engine.begin() as conn:
         for clip in clips:

@@ -50,11 +50,13 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from pipelines.embed import Pending, record_embeddings, write_track_vectors
+from pipelines.embed.audio import Pending, record_embeddings, write_track_vectors
+from pipelines.train.trimodal import pad
 from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog, sha256_file
 from recsys.catalog.reads import read_frame
 from recsys.catalog.schema import Artist, AudioAsset, ModelVersion, Track, TrackEmbedding
+from recsys.embedders.music_frames import MusicFrameEncoder
 from recsys.errors import DimensionMismatchError, VideoError
 from recsys.recommend.video_scoring import MODEL_FIELD, VECTOR, Bundle
 from recsys.vectorstore.base import Point, VectorStore
@@ -249,8 +251,7 @@ def _embed_batch(
 ) -> None:
     import torch
 
-    from pipelines.train_trimodal import pad
-    from recsys.embedders.music_frames import MusicFrameEncoder
+    # deferred: av
     from recsys.media.video import read_soundtrack
 
     encoder = MusicFrameEncoder(sample_rate=bundle.spec.music_sample_rate)

@@ -30,6 +30,8 @@ from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from pipelines.index import track_payloads
 from pipelines.ingest.report import Progress
@@ -279,10 +281,9 @@ def record_embeddings(conn: sa.Connection, vector: str, mv_id: int, items: list[
         for p in items
     ]
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        statement = postgresql_insert(TrackEmbedding).values(rows)
     else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-    statement = insert(TrackEmbedding).values(rows)
+        statement = sqlite_insert(TrackEmbedding).values(rows)  # type: ignore[assignment]
     conn.execute(
         statement.on_conflict_do_update(
             index_elements=["track_id", "vector_name"],

@@ -1,118 +1,33 @@
-"""The demo: a generated catalog (MPD-format slices with a planted genre structure),
-demo audio and the synthetic video–music set, and the main job that builds them.
+"""The demo's main job: ``recsys demo`` builds everything from generated data.
 
-The platform ships no third-party data; ``recsys demo`` generates all of it, ingests
-it, embeds it, trains on it and prints the catalog statistics. Playlists are drawn from one "genre" each
-(a set of artists and their tracks, with genre words in the playlist names), so
-collaborative models have real structure to find.
+The platform ships no third-party data; ``recsys demo`` generates all of it (the catalog
+of :mod:`pipelines.demo.catalog`, demo audio, the synthetic video–music set), ingests it,
+embeds it, trains on it and prints the catalog statistics.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import string
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from pipelines.demo.catalog import DemoConfig, generate_mpd
+from pipelines.evaluate.continuation import evaluate_continuation
+from pipelines.ingest.mpd import ingest_mpd
+from pipelines.ingest.report import Progress
+from pipelines.train.als import train_factorization
+from pipelines.train.trimodal import TrainSettings, run_training
+from recsys.catalog.queries import catalog_stats
 from recsys.collaborative.factorization import MFConfig
 from recsys.config import Settings
-
-GENRES = ("rock", "jazz", "country", "chill", "hip hop", "classical", "carnatic", "rebetiko")
-_WORDS = (
-    "night",
-    "road",
-    "summer",
-    "blue",
-    "river",
-    "gold",
-    "fire",
-    "home",
-    "light",
-    "dream",
-    "stone",
-    "rain",
-)
-
-
-@dataclass(frozen=True)
-class DemoConfig:
-    playlists: int = 2_000
-    per_slice: int = 1_000
-    artists_per_genre: int = 25
-    tracks_per_artist: int = 8
-    min_tracks: int = 10
-    max_tracks: int = 60
-    seed: int = 7
-
-
-def _uri(kind: str, rng: random.Random) -> str:
-    return f"spotify:{kind}:" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(22))
-
-
-def generate_mpd(out_dir: Path, config: DemoConfig = DemoConfig()) -> list[Path]:
-    """Write demo slices (full MPD schema) to ``out_dir``; same config, same bytes."""
-    rng = random.Random(config.seed)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    catalog: dict[str, list[dict[str, object]]] = {}
-    for genre in GENRES:
-        tracks: list[dict[str, object]] = []
-        for a in range(config.artists_per_genre):
-            artist = f"{genre.title()} {rng.choice(_WORDS).title()} {a}"
-            artist_uri = _uri("artist", rng)
-            album_uri, album = (
-                _uri("album", rng),
-                f"{rng.choice(_WORDS).title()} {rng.choice(_WORDS).title()}",
-            )
-            for t in range(config.tracks_per_artist):
-                tracks.append(
-                    {
-                        "artist_name": artist,
-                        "track_uri": _uri("track", rng),
-                        "artist_uri": artist_uri,
-                        "track_name": f"{rng.choice(_WORDS).title()} {rng.choice(_WORDS)} {t}",
-                        "album_uri": album_uri,
-                        "duration_ms": rng.randint(120_000, 420_000),
-                        "album_name": album,
-                    }
-                )
-        catalog[genre] = tracks
-    paths: list[Path] = []
-    for start in range(0, config.playlists, config.per_slice):
-        end = min(start + config.per_slice, config.playlists)
-        playlists = []
-        for pid in range(start, end):
-            genre = GENRES[pid % len(GENRES)]
-            pool = catalog[genre]
-            # Popularity within a genre is skewed, as in real playlists.
-            weights = [1.0 / (1 + i) ** 0.6 for i in range(len(pool))]
-            n = rng.randint(config.min_tracks, config.max_tracks)
-            picks = list(dict.fromkeys(rng.choices(range(len(pool)), weights=weights, k=n * 2)))[:n]
-            tracks = [dict(pool[i], pos=pos) for pos, i in enumerate(picks)]
-            playlists.append(
-                {
-                    "name": f"{genre} {rng.choice(_WORDS)}",
-                    "collaborative": "false",
-                    "pid": pid,
-                    "modified_at": 1_500_000_000 + pid * 60,
-                    "num_tracks": len(tracks),
-                    "num_albums": len({t["album_uri"] for t in tracks}),
-                    "num_followers": rng.randint(1, 50),
-                    "tracks": tracks,
-                }
-            )
-        path = out_dir / f"mpd.slice.{start}-{end - 1}.json"
-        payload = {
-            "info": {"generated_on": "recsys demo", "slice": f"{start}-{end - 1}", "version": "v1"},
-            "playlists": playlists,
-        }
-        path.write_text(json.dumps(payload, indent=1))
-        paths.append(path)
-    return paths
-
+from recsys.embedders.dsp_audio import DspAudioEmbedder
+from recsys.evaluation.reports import write_report
+from recsys.recommend.video_scoring import FeatureSpec, load_bundle, model_file
+from recsys.vectorstore import open_store
+from recsys.vectorstore.collections import PLAYLISTS
 
 # The defaults of `recsys train als`.
 DEMO_ALS = MFConfig(kind="als", factors=64, iterations=15, regularization=0.05, alpha=10.0, seed=7)
@@ -122,7 +37,7 @@ DEMO_ALS = MFConfig(kind="als", factors=64, iterations=15, regularization=0.05, 
 class DemoPlan:
     """What ``recsys demo`` builds: a playlist catalog, its ALS model, demo audio, and the video–music set."""
 
-    catalog: DemoConfig = DemoConfig()
+    catalog: DemoConfig = field(default_factory=DemoConfig)
     als: MFConfig | None = DEMO_ALS  # None skips training ALS
     audio_clips_per_style: int = 4  # 0 skips demo audio
     video_clips: int = 300  # 0 skips the video–music model
@@ -149,10 +64,6 @@ def run_demo(
 
     Each stage is idempotent, so re-running the job changes nothing. Returns the catalog counts.
     """
-    from pipelines.ingest.mpd import ingest_mpd
-    from pipelines.ingest.report import Progress
-    from recsys.catalog.queries import catalog_stats
-
     data_dir = settings.ensure_data_dir()
     out = data_dir / "demo" / "mpd"
     paths = generate_mpd(out, plan.catalog)
@@ -176,10 +87,6 @@ def run_demo(
 def _demo_als(
     settings: Settings, engine: Engine, data_dir: Path, config: MFConfig, echo: Callable[[str], None]
 ) -> None:
-    from dataclasses import replace
-
-    from pipelines.train import train_factorization
-
     saved = train_factorization(
         engine, data_dir / "models", replace(config, device=settings.device), reuse=True
     )
@@ -196,10 +103,8 @@ def _demo_als(
 def _demo_playlist_vectors(settings: Settings, engine: Engine, echo: Callable[[str], None]) -> None:
     """SIF vectors of every playlist and track (``recsys embed playlists --model sif``), for
     similar playlists and the map; skipped when the store already holds one per playlist."""
-    from pipelines.embed_playlists import embed_catalog
-    from recsys.catalog.queries import catalog_stats
-    from recsys.vectorstore import open_store
-    from recsys.vectorstore.collections import PLAYLISTS
+    # deferred: torch, lightning, transformers
+    from pipelines.embed.playlists import embed_catalog
 
     with engine.connect() as conn:
         playlists = catalog_stats(conn)["playlists"]
@@ -215,8 +120,6 @@ def _demo_playlist_vectors(settings: Settings, engine: Engine, echo: Callable[[s
 def _demo_evaluation(engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]) -> None:
     """A small continuation evaluation (``recsys evaluate continuation``) under
     ``<data dir>/reports``, once, for the UI's evaluation page."""
-    from pipelines.evaluate import evaluate_continuation
-    from recsys.evaluation.reports import write_report
 
     path = data_dir / "reports" / "continuation.json"
     if path.is_file():
@@ -245,11 +148,9 @@ def _write_json(path: Path, payload: dict[str, object]) -> None:
 def _demo_audio(
     settings: Settings, engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]
 ) -> None:
-    from pipelines.demo_audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
-    from pipelines.embed import embed_audio
-    from pipelines.ingest.report import Progress
-    from recsys.embedders.dsp_audio import DspAudioEmbedder
-    from recsys.vectorstore import open_store
+    # deferred: soundfile
+    from pipelines.demo.audio import DemoAudioConfig, generate_demo_audio, register_demo_audio
+    from pipelines.embed.audio import embed_audio
 
     out = data_dir / "demo" / "audio"
     clips = generate_demo_audio(out, DemoAudioConfig(clips_per_style=plan.audio_clips_per_style))
@@ -264,11 +165,9 @@ def _demo_audio(
 def _demo_video(
     settings: Settings, engine: Engine, data_dir: Path, plan: DemoPlan, echo: Callable[[str], None]
 ) -> None:
-    from pipelines.embed_music import embed_music, register_synthetic_music
-    from pipelines.synthetic_av import SynthConfig, generate
-    from pipelines.train_trimodal import TrainSettings, run_training
-    from recsys.recommend.video_scoring import FeatureSpec, load_bundle, model_file
-    from recsys.vectorstore import open_store
+    # deferred: av, soundfile
+    from pipelines.demo.video import SynthConfig, generate
+    from pipelines.embed.music import embed_music, register_synthetic_music
 
     out = data_dir / "demo" / "video"
     rows = generate(out, SynthConfig(clips=plan.video_clips))

@@ -3,13 +3,13 @@
 Steps: find the videos; take each one's tags from ``manifest.jsonl`` or a sidecar
 ``<name>.json`` (the synthetic set writes both kinds of row) or measure them on the
 soundtrack; take its description from ``--descriptions`` or synthesise one from the
-tags by analogy (:mod:`pipelines.descriptions`); compute the feature sequences once
+tags by analogy (:mod:`pipelines.train.descriptions`); compute the feature sequences once
 (frames → frame encoder, soundtrack → music frames, description → text states) and
 cache them per file; then train the small Transformers on the cached tensors with
 Lightning. A video whose soundtrack is missing or broken cannot be a training triple:
 it is skipped with its reason (scoring such a video works). Clips are split into
 train and test by a hash of their name (stable across runs); the test clips give the
-retrieval metrics (:mod:`pipelines.eval_trimodal`).
+retrieval metrics (:mod:`pipelines.evaluate.video_retrieval`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from pipelines.descriptions import AnalogyDescriber, Describer, tags_from_audio
+from pipelines.train.descriptions import AnalogyDescriber, Describer, tags_from_audio
 from recsys.errors import InputError, RecsysError
 from recsys.recommend.video_scoring import FeatureSpec
 
@@ -473,7 +473,7 @@ def run_training(
     progress: Callable[[int, int], None] | None = None,
 ) -> TrainReport:
     """Extract (cached), split, train, evaluate on the test clips, save the bundle and the features."""
-    from pipelines.eval_trimodal import retrieval_metrics, twin_metrics
+    from pipelines.evaluate.video_retrieval import retrieval_metrics, twin_metrics
     from recsys.recommend.video_scoring import save_bundle
 
     spec = spec or FeatureSpec()

@@ -29,7 +29,7 @@ def embed_all(model: Any, features: Any) -> dict[str, np.ndarray]:
     """Unit query vectors per mode (N, E) and music vectors (N, E)."""
     import torch
 
-    from pipelines.train_trimodal import to_batch
+    from pipelines.train.trimodal import to_batch
 
     batch = to_batch(features)
     with torch.inference_mode():
@@ -87,7 +87,7 @@ def twin_metrics(model: Any, features: Any) -> dict[str, Any] | None:
     """True soundtrack among itself and its music-only twins; ``None`` when the set has no twins."""
     import torch
 
-    from pipelines.train_trimodal import pad
+    from pipelines.train.trimodal import pad
 
     with_twins = [i for i, t in enumerate(features.twins or []) if t]
     if not with_twins:
@@ -113,7 +113,7 @@ def ablation(
     train: Any, test: Any, base_config: Any, settings: Any, rates: Sequence[float], candidates: int = 100
 ) -> dict[str, Any]:
     """Retrain with each text-dropout rate on the same features; metrics of each."""
-    from pipelines.train_trimodal import train_model
+    from pipelines.train.trimodal import train_model
 
     out = {}
     for rate in rates:

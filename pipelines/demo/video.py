@@ -36,6 +36,8 @@ from typing import Any
 import av
 import numpy as np
 
+from pipelines.train.trimodal import split
+
 INSTRUMENTS = ("piano", "strings", "flute", "percussion")
 CULTURES = ("western", "indian", "japanese", "celtic")
 SCALES = {
@@ -267,7 +269,6 @@ def generate(out: Path, config: SynthConfig | None = None) -> list[dict]:
     Twins (:func:`twin_styles`) are rendered for the first ``twin_clips`` clips of the
     test split. Re-running with the same config reuses files already written.
     """
-    from pipelines.train_trimodal import split
 
     config = config or SynthConfig()
     out.mkdir(parents=True, exist_ok=True)

@@ -20,15 +20,20 @@ import polars as pl
 import torch
 from sqlalchemy import Engine
 
-from pipelines.train_encoder import CatalogPlaylists, find_encoder, load_encoder, load_playlists
+from pipelines.index import publish_vectors
+from pipelines.train.playlist_encoder import CatalogPlaylists, find_encoder, load_encoder, load_playlists
 from recsys.catalog.queries import playlist_entries, playlists_frame, tracks_frame
 from recsys.catalog.schema import DEFAULT_NAMESPACE
+from recsys.collaborative.factorization import MatrixFactorization, MFConfig
+from recsys.collaborative.matrix import playlist_matrix
 from recsys.config import Settings
 from recsys.errors import ConfigError, NotFoundError
 from recsys.evaluation.probing import ProbeTable, build_tasks, probe_all
 from recsys.models.base import PlaylistEncoder
 from recsys.models.playlist_baselines import MeanVectorEncoder, RandomEncoder, fit_sif
 from recsys.models.playlist_seq2seq import Seq2SeqEncoder
+from recsys.vectorstore import open_store
+from recsys.vectorstore.collections import PLAYLISTS, TRACKS
 
 MODELS = ("seq2seq", "sif", "mean-als", "random")
 SEQ2SEQ_LABELS = ("seq2seq-gru-uni", "seq2seq-gru-bi", "seq2seq-lstm-uni", "seq2seq-lstm-bi")
@@ -38,9 +43,6 @@ def als_item_vectors(
     engine: Engine, *, namespace: str = DEFAULT_NAMESPACE, seed: int = 7
 ) -> tuple[np.ndarray, np.ndarray]:
     """(track ids, ALS item factors) fitted on the playlist×track matrix of ``namespace``."""
-    from recsys.collaborative.factorization import MatrixFactorization, MFConfig
-    from recsys.collaborative.matrix import playlist_matrix
-
     matrix = playlist_matrix(playlist_entries(engine, namespace=namespace))
     model = MatrixFactorization(MFConfig(kind="als", seed=seed, device="cpu"))
     model.fit(matrix)
@@ -123,10 +125,6 @@ def publish(
     track_vectors: np.ndarray,
 ) -> dict[str, Any]:
     """Publish an encoder's vectors to the vector store; returns the new versions."""
-    from pipelines.index import publish_vectors
-    from recsys.vectorstore import open_store
-    from recsys.vectorstore.collections import PLAYLISTS, TRACKS
-
     published: dict[str, Any] = {}
     if model not in PLAYLIST_VECTOR:
         return published

@@ -1,0 +1,1 @@
+"""Training jobs: collaborative filtering (ALS, BPR), the playlist encoder and the video–text–music model."""
