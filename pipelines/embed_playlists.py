@@ -20,7 +20,7 @@ import polars as pl
 import torch
 from sqlalchemy import Engine
 
-from pipelines.train_encoder import CatalogPlaylists, find_encoder, load_encoder, load_playlists
+from pipelines.train_encoder import CatalogPlaylists, load_playlists
 from recsys.catalog.queries import playlist_entries, playlists_frame, tracks_frame
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.config import Settings
@@ -29,6 +29,7 @@ from recsys.evaluation.probing import ProbeTable, build_tasks, probe_all
 from recsys.models.base import PlaylistEncoder
 from recsys.models.playlist_baselines import MeanVectorEncoder, RandomEncoder, fit_sif
 from recsys.models.playlist_seq2seq import Seq2SeqEncoder
+from recsys.models.playlist_seq2seq_store import find_encoder, load_encoder
 
 MODELS = ("seq2seq", "sif", "mean-als", "random")
 SEQ2SEQ_LABELS = ("seq2seq-gru-uni", "seq2seq-gru-bi", "seq2seq-lstm-uni", "seq2seq-lstm-bi")

@@ -126,9 +126,9 @@ def stored_neighbour_source(
 def _aligned_source(
     encoder_path: Path, vectors_path: Path, entries: pl.DataFrame, device: str, neighbours: int
 ) -> PlaylistNeighbourSource:
-    from recsys.models.playlist_seq2seq import Seq2SeqEncoder
+    from recsys.models.playlist_seq2seq_store import load_encoder_file  # deferred: torch
 
-    encoder = Seq2SeqEncoder.load(encoder_path, device=device)
+    encoder = load_encoder_file(encoder_path, device=device)
     frame = pl.read_parquet(vectors_path)
     if frame.width != 2 or frame.columns[0] != "playlist_id":
         raise ValueError(f"{vectors_path.name} is not a file of playlist vectors")
