@@ -267,7 +267,7 @@ def _demo_video(
     from pipelines.embed_music import embed_music, register_synthetic_music
     from pipelines.synthetic_av import SynthConfig, generate
     from pipelines.train_trimodal import TrainSettings, run_training
-    from recsys.recommend.video_scoring import FeatureSpec, load_bundle, model_file
+    from recsys.models.trimodal_bundle import FeatureSpec, load_bundle, model_file
     from recsys.vectorstore import open_store
 
     out = data_dir / "demo" / "video"

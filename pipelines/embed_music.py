@@ -54,9 +54,10 @@ from pipelines.embed import Pending, record_embeddings, write_track_vectors
 from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog, sha256_file
 from recsys.catalog.reads import read_frame
-from recsys.catalog.schema import Artist, AudioAsset, ModelVersion, Track, TrackEmbedding
+from recsys.catalog.schema import Artist, AudioAsset, Track, TrackEmbedding
 from recsys.errors import DimensionMismatchError, VideoError
-from recsys.recommend.video_scoring import MODEL_FIELD, VECTOR, Bundle
+from recsys.models.trimodal_bundle import Bundle, record_bundle
+from recsys.recommend.video_scoring import MODEL_FIELD, VECTOR
 from recsys.vectorstore.base import Point, VectorStore
 from recsys.vectorstore.collections import TRACKS, tracks_spec
 from recsys.vectorstore.rebuild import rebuild_collection
@@ -83,30 +84,6 @@ class EmbedReport:
         )
 
 
-def model_version_id(engine: Engine, bundle: Bundle, path: Path) -> int:
-    with engine.begin() as conn:
-        found = conn.execute(
-            sa.select(ModelVersion.id).where(
-                ModelVersion.kind == "trimodal", ModelVersion.version == bundle.version
-            )
-        ).scalar()
-        if found is not None:
-            return int(found)
-        return int(
-            conn.execute(
-                sa.insert(ModelVersion)
-                .values(
-                    kind="trimodal",
-                    version=bundle.version,
-                    path=str(path),
-                    params={"spec": bundle.spec.__dict__},
-                    metrics=bundle.metrics,
-                )
-                .returning(ModelVersion.id)
-            ).scalar_one()
-        )
-
-
 def embed_music(
     engine: Engine,
     bundle: Bundle,
@@ -120,7 +97,7 @@ def embed_music(
     """Embed what changed into the store's ``tracks`` collection; see the module docstring."""
     clock = time.perf_counter()
     report = EmbedReport(model_version=bundle.version)
-    version_id = model_version_id(engine, bundle, bundle_path)
+    version_id = record_bundle(engine, bundle, bundle_path)
     report.resized = ensure_music_collection(store, bundle.model.config.embed_dim, resize=resize)
     with engine.begin() as conn:
         run_id = runs.start_run(conn, SOURCE, {"model": bundle.version})

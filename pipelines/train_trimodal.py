@@ -28,7 +28,7 @@ import numpy as np
 
 from pipelines.descriptions import AnalogyDescriber, Describer, tags_from_audio
 from recsys.errors import InputError, RecsysError
-from recsys.recommend.video_scoring import FeatureSpec
+from recsys.models.trimodal_bundle import FeatureSpec, save_bundle
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
 
@@ -474,7 +474,6 @@ def run_training(
 ) -> TrainReport:
     """Extract (cached), split, train, evaluate on the test clips, save the bundle and the features."""
     from pipelines.eval_trimodal import retrieval_metrics, twin_metrics
-    from recsys.recommend.video_scoring import save_bundle
 
     spec = spec or FeatureSpec()
     settings = settings or TrainSettings()

@@ -132,7 +132,7 @@ def _continuation(url: str, versions: tuple[tuple[str, str | None], ...]) -> Any
 
 def video_scorer() -> Any:
     """The video–music scorer (model, frame and text encoders), loaded once per trained model."""
-    from recsys.recommend.video_scoring import model_file
+    from recsys.models.trimodal_bundle import model_file
 
     path = model_file(settings().data_dir)
     stamp = path.stat().st_mtime_ns if path.is_file() else 0
@@ -142,7 +142,8 @@ def video_scorer() -> Any:
 
 @st.cache_resource(show_spinner="Loading the video–music model (once)…", max_entries=1)
 def _video_scorer(path: str, stamp: int, target: str) -> Any:
-    from recsys.recommend.video_scoring import VideoScorer, load_bundle
+    from recsys.models.trimodal_bundle import load_bundle
+    from recsys.recommend.video_scoring import VideoScorer
 
     return VideoScorer(load_bundle(Path(path)), store(), device=settings().device)
 

@@ -67,7 +67,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     ) -> None:
         """Train the video–text–music model on (video, its soundtrack, description) triples."""
         from pipelines.train_trimodal import TrainSettings, run_training
-        from recsys.recommend.video_scoring import FeatureSpec, model_file
+        from recsys.models.trimodal_bundle import FeatureSpec, model_file
 
         cfg = settings()
         model_path = model_file(cfg.ensure_data_dir())
@@ -113,7 +113,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     ) -> None:
         """Write the trimodal `music` vector of every catalog track with audio to the vector store (only what changed)."""
         from pipelines.embed_music import embed_music as run
-        from recsys.recommend.video_scoring import load_bundle, model_file
+        from recsys.models.trimodal_bundle import load_bundle, model_file
         from recsys.vectorstore import open_store
 
         cfg = settings()
@@ -144,7 +144,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     ) -> None:
         """Rank the catalog's music for a video (and a prompt), with what each contributed."""
-        from recsys.recommend.video_scoring import model_file
+        from recsys.models.trimodal_bundle import model_file
         from recsys.recommend.video_scoring import score_video as run
         from recsys.vectorstore import open_store
 
@@ -200,7 +200,7 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
         from pipelines.eval_trimodal import ablation as run_ablation
         from pipelines.eval_trimodal import retrieval_metrics, twin_metrics
         from pipelines.train_trimodal import TrainSettings, load_features
-        from recsys.recommend.video_scoring import load_bundle, model_file
+        from recsys.models.trimodal_bundle import load_bundle, model_file
 
         cfg = settings()
         model_path = model_file(cfg.data_dir)

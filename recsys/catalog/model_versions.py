@@ -57,7 +57,9 @@ def record_model_version(
         values = {k: v for k, v in given.items() if v is not None}
         return int(
             conn.execute(
-                sa.insert(ModelVersion).values(kind=kind, version=version, **values).returning(ModelVersion.id)
+                sa.insert(ModelVersion)
+                .values(kind=kind, version=version, **values)
+                .returning(ModelVersion.id)
             ).scalar_one()
         )
     changes = {k: given[k] for k in refresh if given[k]}

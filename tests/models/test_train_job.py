@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from pipelines.demo import DemoConfig, generate_mpd
 from pipelines.ingest.mpd import ingest_mpd
 from pipelines.train_encoder import load_playlists, train_playlist_encoder
-from recsys.models.playlist_seq2seq_store import find_encoder, load_encoder
 from recsys.catalog.schema import PipelineRun
 from recsys.errors import NotFoundError
+from recsys.models.playlist_seq2seq_store import find_encoder, load_encoder
 from tests.models.conftest import tiny_config
 
 
