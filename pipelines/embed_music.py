@@ -56,6 +56,7 @@ from recsys.catalog.batches import RejectLog, sha256_file
 from recsys.catalog.reads import read_frame
 from recsys.catalog.schema import Artist, AudioAsset, Track, TrackEmbedding
 from recsys.errors import DimensionMismatchError, VideoError
+from recsys.models.trimodal_batches import pad
 from recsys.models.trimodal_bundle import Bundle, record_bundle
 from recsys.recommend.video_scoring import MODEL_FIELD, VECTOR
 from recsys.vectorstore.base import Point, VectorStore
@@ -226,7 +227,6 @@ def _embed_batch(
 ) -> None:
     import torch
 
-    from pipelines.train_trimodal import pad
     from recsys.embedders.music_frames import MusicFrameEncoder
     from recsys.media.video import read_soundtrack
 

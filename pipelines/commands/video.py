@@ -198,9 +198,10 @@ def register(app: typer.Typer, ingest_app: typer.Typer) -> None:
     ) -> None:
         """Recall@1/5/10 and median rank of the true soundtrack: video, text, video+text; text-dropout ablation."""
         from pipelines.eval_trimodal import ablation as run_ablation
-        from pipelines.eval_trimodal import retrieval_metrics, twin_metrics
-        from pipelines.train_trimodal import TrainSettings, load_features
+        from recsys.evaluation.retrieval import retrieval_metrics, twin_metrics
+        from recsys.models.trimodal_batches import load_features
         from recsys.models.trimodal_bundle import load_bundle, model_file
+        from recsys.models.trimodal_training import TrainSettings
 
         cfg = settings()
         model_path = model_file(cfg.data_dir)
