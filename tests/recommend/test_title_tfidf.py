@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 
 from recsys.collaborative.matrix import from_frame
-from recsys.recommend.candidates import TitleSource, key_tokens, title_key, title_tokens
+from recsys.recommend.candidates import TitleSource, key_tokens, title_key
 
 WORDS = ["rock", "jazz", "chill", "night", "road", "trip", "summer", "party", "sad", "gym", "best", "of"]
 
@@ -33,7 +33,7 @@ def reference_similarity(names: list[str], title: str) -> np.ndarray:
             rows[r, vocab[token]] = count * idf[token]
     rows /= np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
     query = np.zeros(len(vocab))
-    for token, count in Counter(t for t in title_tokens(title) if t in vocab).items():
+    for token, count in Counter(t for t in key_tokens(title_key(title)) if t in vocab).items():
         query[vocab[token]] = count * idf[token]
     query /= max(float(np.linalg.norm(query)), 1e-12)
     return rows @ query
@@ -71,3 +71,14 @@ def test_title_similarity_is_the_reference_tfidf(seed: int, title: str) -> None:
         assert not got.any()
     else:
         assert got.max() > 0.3  # the planted names share the title's words
+
+
+def test_names_without_words_resemble_no_title() -> None:
+    frame = pl.DataFrame(
+        {"playlist_id": [1, 2], "position": [0, 0], "track_id": [10, 11]},
+        schema={"playlist_id": pl.Int64, "position": pl.Int32, "track_id": pl.Int64},
+    )
+    matrix = from_frame(frame, row="playlist_id", item="track_id")
+    source = TitleSource(matrix, pl.DataFrame({"playlist_id": [1, 2], "name_key": ["", title_key("🔥🔥")]}))
+    assert source.playlist_similarity("rock").tolist() == [0.0, 0.0]
+    assert len(source.candidates([], "rock", 10)) == 0
