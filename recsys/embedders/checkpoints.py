@@ -273,7 +273,7 @@ def load_hubert(path: Path, *, where: str | None = None) -> Any:
     bars = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # a local load: no "Loading weights" bar on the terminal
     try:
-        model, info = HubertModel.from_pretrained(
+        loaded: Any = HubertModel.from_pretrained(  # (model, loading info)
             path,
             config=config,
             dtype=torch.float32,
@@ -282,6 +282,7 @@ def load_hubert(path: Path, *, where: str | None = None) -> Any:
             ignore_mismatched_sizes=True,
             output_loading_info=True,
         )
+        model, info = loaded
     except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
         raise ConfigError(
             f"{weights}: cannot read the weights safely: {str(exc).splitlines()[0][:200]}"
