@@ -68,7 +68,7 @@ def pad(sequences: Sequence[np.ndarray], max_len: int | None = None) -> tuple[np
 
 
 def to_batch(features: Features, rows: Any = slice(None)) -> dict[str, Any]:
-    """The rows' arrays as torch tensors (sharing memory), keyed as the model's inputs."""
+    """The rows' arrays as torch tensors, keyed as the model's inputs."""
     import torch  # deferred: torch, only where tensors are made (the features themselves are numpy)
 
     return {
