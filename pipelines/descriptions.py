@@ -181,7 +181,7 @@ def _tag_line(tags: Mapping[str, str]) -> str:
 
 def tags_from_audio(samples: np.ndarray, sample_rate: int) -> dict[str, str]:
     """Tempo, energy, register and a coarse mood measured on a soundtrack (weight-free)."""
-    import librosa
+    import librosa  # deferred: librosa (audio extra), compiled by numba on first use
 
     audio = np.asarray(samples, dtype=np.float32)
     hop = 512

@@ -225,10 +225,10 @@ def _embed_batch(
     version_id: int,
     report: EmbedReport,
 ) -> None:
-    import torch
+    import torch  # deferred: torch (ml extra)
 
-    from recsys.embedders.music_frames import MusicFrameEncoder
-    from recsys.media.video import read_soundtrack
+    from recsys.embedders.music_frames import MusicFrameEncoder  # deferred: librosa (audio extra)
+    from recsys.media.video import read_soundtrack  # deferred: PyAV (video extra)
 
     encoder = MusicFrameEncoder(sample_rate=bundle.spec.music_sample_rate)
     rejects = RejectLog(SOURCE)
@@ -295,7 +295,7 @@ def _finish_run(
 
 def register_synthetic_music(engine: Engine, folder: Path, rows: list[dict[str, Any]]) -> int:
     """Each synthetic clip's music as a catalog track (``synthetic:<clip>``) with its WAV as the audio asset."""
-    import soundfile as sf
+    import soundfile as sf  # deferred: soundfile (audio extra)
 
     added = 0
     with engine.begin() as conn:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from pipelines.descriptions import AnalogyDescriber, Describer, tags_from_audio
-from recsys.errors import InputError, RecsysError
+from recsys.errors import InputError, RecsysError, VideoError
 from recsys.evaluation.retrieval import retrieval_metrics, twin_metrics
 from recsys.models.trimodal_batches import Features, pad, save_features
 from recsys.models.trimodal_bundle import FeatureSpec, save_bundle
@@ -102,9 +102,9 @@ class Encoders:
 
 
 def make_encoders(spec: FeatureSpec, device: str = "auto") -> Encoders:
-    from recsys.embedders.music_frames import MusicFrameEncoder
-    from recsys.embedders.text import make_text_encoder
-    from recsys.embedders.video_frames import make_frame_encoder
+    from recsys.embedders.music_frames import MusicFrameEncoder  # deferred: librosa (audio extra)
+    from recsys.embedders.text import make_text_encoder  # deferred: transformers
+    from recsys.embedders.video_frames import make_frame_encoder  # deferred: transformers, PyAV
 
     return Encoders(
         make_frame_encoder(spec.frame_encoder, spec.clip_model, spec.clip_revision, device),
@@ -115,8 +115,7 @@ def make_encoders(spec: FeatureSpec, device: str = "auto") -> Encoders:
 
 def music_features(path: Path, encoders: Encoders, spec: FeatureSpec, cache: Path | None) -> np.ndarray:
     """(T, D) music frames of an audio file or a video's soundtrack (cached); raises on unusable audio."""
-    from recsys.errors import VideoError
-    from recsys.media.video import read_soundtrack
+    from recsys.media.video import read_soundtrack  # deferred: PyAV (video extra)
 
     key = _file_key(path, f"music|{encoders.music.version}")
     cached = cache / f"{key}.npy" if cache else None
@@ -135,7 +134,7 @@ def music_features(path: Path, encoders: Encoders, spec: FeatureSpec, cache: Pat
 
 def clip_features(path: Path, encoders: Encoders, spec: FeatureSpec, cache: Path | None) -> np.ndarray:
     """(T, D) frame features of a video (cached)."""
-    from recsys.media.video import VideoLimits, read_frames
+    from recsys.media.video import VideoLimits, read_frames  # deferred: PyAV (video extra)
 
     key = _file_key(path, f"video|{encoders.frames.version}|{spec.fps}|{spec.max_video_s}")
     cached = cache / f"{key}.npy" if cache else None
@@ -224,7 +223,7 @@ def _sidecar_tags(path: Path) -> dict[str, str] | None:
 
 
 def _measured_tags(path: Path, spec: FeatureSpec) -> dict[str, str]:
-    from recsys.media.video import read_soundtrack
+    from recsys.media.video import read_soundtrack  # deferred: PyAV (video extra)
 
     sound = read_soundtrack(path, sample_rate=spec.music_sample_rate, max_duration_s=30.0)
     return tags_from_audio(sound.samples, sound.sample_rate) if sound.samples is not None else {}

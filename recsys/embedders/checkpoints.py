@@ -125,8 +125,8 @@ def resolve_checkpoint(
         raise NotFoundError(
             f"no checkpoint directory at {model} (and it is not a Hugging Face id owner/name)"
         )
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+    from huggingface_hub import snapshot_download  # deferred: huggingface_hub (audio extra)
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError  # deferred: as above
 
     kwargs: dict[str, Any] = {
         "repo_id": model,
@@ -158,8 +158,8 @@ def is_commit(revision: str) -> bool:
 
 
 def _download(model: str, revision: str, kwargs: dict[str, Any]) -> Path:
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub import constants, snapshot_download  # deferred: huggingface_hub (audio extra)
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError  # deferred: as above
 
     where = kwargs["cache_dir"] or constants.HF_HUB_CACHE
     advice = (
@@ -201,7 +201,7 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def hubert_config(raw: dict[str, Any], *, where: str = "config.json") -> Any:
     """A ``HubertConfig`` for a MERT-format (or HuBERT) ``config.json`` dictionary."""
-    from transformers import HubertConfig
+    from transformers import HubertConfig  # deferred: transformers (audio extra)
 
     model_type = raw.get("model_type", "mert_model")
     if model_type not in {"mert_model", "hubert", "mert"}:
@@ -264,8 +264,8 @@ def load_hubert(path: Path, *, where: str | None = None) -> Any:
     ``hubert.`` prefix; weights that do not fit the configuration are refused.
     """
     import torch  # deferred: torch and transformers (the audio extra)
-    from transformers import HubertModel
-    from transformers.utils import logging as hf_logging
+    from transformers import HubertModel  # deferred: as above
+    from transformers.utils import logging as hf_logging  # deferred: as above
 
     config = hubert_config(read_config(path), where=where or str(path / "config.json"))
     weights = weights_file(path)

@@ -110,7 +110,7 @@ FEATURE_NAMES: dict[str, list[str]] = {
 
 def describe(clip: np.ndarray, config: DspConfig) -> dict[str, np.ndarray]:
     """Standardised descriptors of a mono clip at ``config.sample_rate``, by group."""
-    import librosa
+    import librosa  # deferred: librosa (audio extra), compiled by numba on first use
 
     sr, hop = config.sample_rate, config.hop_length
     y = np.asarray(clip, dtype=np.float32)

@@ -34,7 +34,7 @@ class MergeResult:
 
 def task_arithmetic(base: dict[str, Any], cultures: Sequence[dict[str, Any]], lam: float) -> dict[str, Any]:
     """θ_base + λ·Σ(θ_c − θ_base) for state dicts with the same names and shapes (float tensors merged)."""
-    import torch
+    import torch  # deferred: torch (ml extra)
 
     out: dict[str, Any] = {}
     for name, theta in base.items():
@@ -75,7 +75,7 @@ def merge_checkpoints(
     for name in ("config.json", "preprocessor_config.json"):
         if (base_ckpt.path / name).is_file():
             shutil.copyfile(base_ckpt.path / name, out / name)
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # deferred: safetensors (audio extra)
 
     for stale in ("pytorch_model.bin", "model.safetensors"):
         (out / stale).unlink(missing_ok=True)

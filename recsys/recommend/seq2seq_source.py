@@ -18,6 +18,8 @@ import polars as pl
 from scipy import sparse
 from sqlalchemy import Engine, select
 
+from recsys.catalog.schema import ModelVersion
+from recsys.errors import NotFoundError
 from recsys.models.base import PlaylistEncoder
 from recsys.recommend.candidates import Candidates
 
@@ -91,9 +93,6 @@ def stored_neighbour_source(
     against the wrong space. Returns the source and the encoder's version; raises
     ``NotFoundError`` saying why there is none.
     """
-    from recsys.catalog.schema import ModelVersion
-    from recsys.errors import NotFoundError
-
     with engine.connect() as conn:
         rows = conn.execute(
             select(ModelVersion.version, ModelVersion.path, ModelVersion.params)

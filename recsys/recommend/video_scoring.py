@@ -108,8 +108,8 @@ class VideoScorer:
         frame_encoder: Any = None,
         text_encoder: Any = None,
     ) -> None:
-        from recsys.embedders.text import make_text_encoder
-        from recsys.embedders.video_frames import make_frame_encoder
+        from recsys.embedders.text import make_text_encoder  # deferred: transformers
+        from recsys.embedders.video_frames import make_frame_encoder  # deferred: transformers, PyAV
 
         check_music_vectors(store, bundle)
         self.bundle, self.store = bundle, store
@@ -132,7 +132,7 @@ class VideoScorer:
         self, frames: np.ndarray | None, prompt: str | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Frame features (T, D) and/or a prompt → (query, video part, text part), each (E,)."""
-        import torch
+        import torch  # deferred: torch (ml extra)
 
         video = text = video_mask = text_mask = None
         if frames is not None:
@@ -180,7 +180,11 @@ class VideoScorer:
         n: int = 20,
         filters: Mapping[str, str] | None = None,
     ) -> VideoScore:
-        from recsys.media.video import VideoLimits, read_frames, read_soundtrack
+        from recsys.media.video import (
+            VideoLimits,
+            read_frames,
+            read_soundtrack,
+        )  # deferred: PyAV (video extra)
 
         spec = self.bundle.spec
         flt = track_filter(filters)  # a bad filter fails before any decoding
