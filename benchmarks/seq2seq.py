@@ -25,7 +25,8 @@ import torch
 
 from recsys.devices import resolve_device
 from recsys.models.playlist_baselines import fit_sif
-from recsys.models.playlist_seq2seq import Seq2SeqConfig, fit_seq2seq
+from recsys.models.playlist_seq2seq import Seq2SeqConfig
+from recsys.models.playlist_seq2seq_training import fit_seq2seq
 
 
 def synthetic_playlists(n: int, tracks: int, seed: int) -> list[list[int]]:

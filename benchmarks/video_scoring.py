@@ -107,7 +107,8 @@ def build_scorer(kind: str, store: Any, device: Any, text_model: str | None = No
     from recsys.embedders.text import MiniLMTextEncoder
     from recsys.embedders.video_frames import ClipFrameEncoder, FrameDescriptor
     from recsys.models.trimodal import TrimodalConfig, TrimodalModel
-    from recsys.recommend.video_scoring import Bundle, FeatureSpec, VideoScorer
+    from recsys.models.trimodal_bundle import Bundle, FeatureSpec
+    from recsys.recommend.video_scoring import VideoScorer
 
     torch.manual_seed(0)
     if kind == "clip":

@@ -43,16 +43,6 @@ def test_the_library_never_imports_pipelines_or_ui() -> None:
 PACKAGES = ("recsys", "pipelines", "ui")
 MAX_LINES = 600
 
-# Modules still over MAX_LINES while they are being split; the list empties as the splits land.
-OVER_MAX_LINES: set[str] = set()
-
-# Imports that still close a circle while the circle is being broken; each entry is one edge
-# (importer, imported), left out of the graph. The list empties as the fixes land.
-CIRCLE_EDGES = {
-    # the trimodal training job and its retrieval metrics
-    ("pipelines.train.trimodal", "pipelines.evaluate.video_retrieval"),  # being broken
-}
-
 # Heavy optional dependencies (the extras of pyproject.toml, and the parts of the core that a
 # module loads only for the one function that needs them): an import of these inside a function
 # is a deferral by its very name and needs no comment.
@@ -81,16 +71,6 @@ HEAVY = {
     "scipy",
     "alembic",
     "rich",
-}
-
-# Modules whose function-level imports are still being sorted out (moved to the top, or given
-# their reason); the list empties as that work lands.
-UNSORTED_IMPORTS = {
-    "recsys/embedders/text.py",  # being sorted out
-    "recsys/embedders/video_frames.py",  # being sorted out
-    "pipelines/evaluate/continuation.py",  # being sorted out
-    "pipelines/evaluate/video_retrieval.py",  # being sorted out
-    "pipelines/train/trimodal.py",  # being sorted out
 }
 
 
@@ -159,10 +139,7 @@ def _circle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_no_import_circle() -> None:
     files = _project_files()
-    graph = {
-        name: {t for t in _imported_modules(name, path, set(files)) if (name, t) not in CIRCLE_EDGES}
-        for name, path in files.items()
-    }
+    graph = {name: _imported_modules(name, path, set(files)) for name, path in files.items()}
     circle = _circle(graph)
     assert circle is None, "import circle: " + " -> ".join(circle or [])
 
@@ -172,23 +149,13 @@ def test_the_circle_finder_names_a_circle() -> None:
     assert _circle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
 
 
-def test_the_circle_allow_list_names_real_imports() -> None:
-    files = _project_files()
-    stale = [
-        (importer, imported)
-        for importer, imported in CIRCLE_EDGES
-        if importer not in files or imported not in _imported_modules(importer, files[importer], set(files))
-    ]
-    assert not stale, f"no longer imported, remove from CIRCLE_EDGES: {stale}"
-
-
 def test_no_module_over_the_size_limit() -> None:
     sizes = {
         str(path.relative_to(ROOT)): len(path.read_text().splitlines())
         for package in ("recsys", "pipelines")
         for path in (ROOT / package).rglob("*.py")
     }
-    over = {path: lines for path, lines in sizes.items() if lines > MAX_LINES and path not in OVER_MAX_LINES}
+    over = {path: lines for path, lines in sizes.items() if lines > MAX_LINES}
     assert not over, f"modules over {MAX_LINES} lines: {over}"
 
 
@@ -230,8 +197,6 @@ def test_imports_inside_functions_only_defer_heavy_dependencies() -> None:
     for package in PACKAGES:
         for path in sorted((ROOT / package).rglob("*.py")):
             relative = str(path.relative_to(ROOT))
-            if relative in UNSORTED_IMPORTS:
-                continue
             for number, module, said in _function_level_imports(path):
                 if not said and module.split(".")[0] not in HEAVY:
                     offenders.append(f"{relative}:{number} {module}")

@@ -27,9 +27,10 @@ from recsys.collaborative.store import latest_model
 from recsys.config import Settings, load_settings
 from recsys.errors import NotFoundError
 from recsys.evaluation.found import find_reports
+from recsys.models.trimodal_bundle import load_bundle, model_file
 from recsys.recommend import similar
 from recsys.recommend.service import continuation_service, continuation_versions
-from recsys.recommend.video_scoring import VideoScorer, load_bundle, model_file
+from recsys.recommend.video_scoring import VideoScorer
 from recsys.vectorstore import open_store
 from recsys.vectorstore.base import VectorStore
 

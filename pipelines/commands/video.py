@@ -65,7 +65,7 @@ def train_trimodal(
     """Train the video–text–music model on (video, its soundtrack, description) triples."""
     # deferred: numpy
     from pipelines.train.trimodal import TrainSettings, run_training
-    from recsys.recommend.video_scoring import FeatureSpec, model_file
+    from recsys.models.trimodal_bundle import FeatureSpec, model_file
 
     cfg = settings()
     model_path = model_file(cfg.ensure_data_dir())
@@ -113,7 +113,7 @@ def embed_music(
     """Write the trimodal `music` vector of every catalog track with audio to the vector store (only what changed)."""
     # deferred: soundfile, pyarrow, polars
     from pipelines.embed.music import embed_music as run
-    from recsys.recommend.video_scoring import load_bundle, model_file
+    from recsys.models.trimodal_bundle import load_bundle, model_file
     from recsys.vectorstore import open_store
 
     cfg = settings()
@@ -146,7 +146,7 @@ def score_video(
 ) -> None:
     """Rank the catalog's music for a video (and a prompt), with what each contributed."""
     # deferred: numpy
-    from recsys.recommend.video_scoring import model_file
+    from recsys.models.trimodal_bundle import model_file
     from recsys.recommend.video_scoring import score_video as run
     from recsys.vectorstore import open_store
 
@@ -202,9 +202,10 @@ def evaluate_video_retrieval(
     """Recall@1/5/10 and median rank of the true soundtrack: video, text, video+text; text-dropout ablation."""
     # deferred: numpy
     from pipelines.evaluate.video_retrieval import ablation as run_ablation
-    from pipelines.evaluate.video_retrieval import retrieval_metrics, twin_metrics
-    from pipelines.train.trimodal import TrainSettings, load_features
-    from recsys.recommend.video_scoring import load_bundle, model_file
+    from recsys.evaluation.retrieval import retrieval_metrics, twin_metrics
+    from recsys.models.trimodal_batches import load_features
+    from recsys.models.trimodal_bundle import load_bundle, model_file
+    from recsys.models.trimodal_training import TrainSettings
 
     cfg = settings()
     model_path = model_file(cfg.data_dir)

@@ -25,7 +25,7 @@ from recsys.collaborative.factorization import MFConfig
 from recsys.config import Settings
 from recsys.embedders.dsp_audio import DspAudioEmbedder
 from recsys.evaluation.reports import write_report
-from recsys.recommend.video_scoring import FeatureSpec, load_bundle, model_file
+from recsys.models.trimodal_bundle import FeatureSpec, load_bundle, model_file
 from recsys.vectorstore import open_store
 from recsys.vectorstore.collections import PLAYLISTS
 

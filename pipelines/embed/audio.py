@@ -37,7 +37,8 @@ from pipelines.index import track_payloads
 from pipelines.ingest.report import Progress
 from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog
-from recsys.catalog.schema import AudioAsset, IngestReject, ModelVersion, TrackEmbedding
+from recsys.catalog.model_versions import record_model_version
+from recsys.catalog.schema import AudioAsset, IngestReject, TrackEmbedding
 from recsys.embedders.base import Embedder
 from recsys.errors import AudioError, DimensionMismatchError
 from recsys.media.ahead import map_ahead
@@ -96,20 +97,12 @@ class Pending:
 
 def ensure_model_version(conn: sa.Connection, embedder: Embedder) -> int:
     """The ``model_version`` id of this encoder version (created on first use)."""
-    query = sa.select(ModelVersion.id).where(
-        ModelVersion.kind == embedder.kind, ModelVersion.version == embedder.version
+    return record_model_version(
+        conn,
+        embedder.kind,
+        embedder.version,
+        params={**embedder.params(), "vector": embedder.name, "dim": embedder.dim},
     )
-    found = conn.execute(query).scalar()
-    if found is not None:
-        return int(found)
-    conn.execute(
-        sa.insert(ModelVersion).values(
-            kind=embedder.kind,
-            version=embedder.version,
-            params={**embedder.params(), "vector": embedder.name, "dim": embedder.dim},
-        )
-    )
-    return int(conn.execute(query).scalar_one())
 
 
 def reject_location(item: Pending, embedder: Embedder) -> str:

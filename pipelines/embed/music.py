@@ -51,14 +51,15 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from pipelines.embed.audio import Pending, record_embeddings, write_track_vectors
-from pipelines.train.trimodal import pad
 from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog, sha256_file
 from recsys.catalog.reads import read_frame
-from recsys.catalog.schema import Artist, AudioAsset, ModelVersion, Track, TrackEmbedding
+from recsys.catalog.schema import Artist, AudioAsset, Track, TrackEmbedding
 from recsys.embedders.music_frames import MusicFrameEncoder
 from recsys.errors import DimensionMismatchError, VideoError
-from recsys.recommend.video_scoring import MODEL_FIELD, VECTOR, Bundle
+from recsys.models.trimodal_batches import pad
+from recsys.models.trimodal_bundle import Bundle, record_bundle
+from recsys.recommend.video_scoring import MODEL_FIELD, VECTOR
 from recsys.vectorstore.base import Point, VectorStore
 from recsys.vectorstore.collections import TRACKS, tracks_spec
 from recsys.vectorstore.rebuild import rebuild_collection
@@ -85,30 +86,6 @@ class EmbedReport:
         )
 
 
-def model_version_id(engine: Engine, bundle: Bundle, path: Path) -> int:
-    with engine.begin() as conn:
-        found = conn.execute(
-            sa.select(ModelVersion.id).where(
-                ModelVersion.kind == "trimodal", ModelVersion.version == bundle.version
-            )
-        ).scalar()
-        if found is not None:
-            return int(found)
-        return int(
-            conn.execute(
-                sa.insert(ModelVersion)
-                .values(
-                    kind="trimodal",
-                    version=bundle.version,
-                    path=str(path),
-                    params={"spec": bundle.spec.__dict__},
-                    metrics=bundle.metrics,
-                )
-                .returning(ModelVersion.id)
-            ).scalar_one()
-        )
-
-
 def embed_music(
     engine: Engine,
     bundle: Bundle,
@@ -122,7 +99,7 @@ def embed_music(
     """Embed what changed into the store's ``tracks`` collection; see the module docstring."""
     clock = time.perf_counter()
     report = EmbedReport(model_version=bundle.version)
-    version_id = model_version_id(engine, bundle, bundle_path)
+    version_id = record_bundle(engine, bundle, bundle_path)
     report.resized = ensure_music_collection(store, bundle.model.config.embed_dim, resize=resize)
     with engine.begin() as conn:
         run_id = runs.start_run(conn, SOURCE, {"model": bundle.version})
@@ -249,7 +226,7 @@ def _embed_batch(
     version_id: int,
     report: EmbedReport,
 ) -> None:
-    import torch
+    import torch  # deferred: torch (ml extra)
 
     # deferred: av
     from recsys.media.video import read_soundtrack
@@ -319,7 +296,7 @@ def _finish_run(
 
 def register_synthetic_music(engine: Engine, folder: Path, rows: list[dict[str, Any]]) -> int:
     """Each synthetic clip's music as a catalog track (``synthetic:<clip>``) with its WAV as the audio asset."""
-    import soundfile as sf
+    import soundfile as sf  # deferred: soundfile (audio extra)
 
     added = 0
     with engine.begin() as conn:

@@ -21,7 +21,7 @@ import torch
 from sqlalchemy import Engine
 
 from pipelines.index import publish_vectors
-from pipelines.train.playlist_encoder import CatalogPlaylists, find_encoder, load_encoder, load_playlists
+from pipelines.train.playlist_encoder import CatalogPlaylists, load_playlists
 from recsys.catalog.queries import playlist_entries, playlists_frame, tracks_frame
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.collaborative.factorization import MatrixFactorization, MFConfig
@@ -32,6 +32,7 @@ from recsys.evaluation.probing import ProbeTable, build_tasks, probe_all
 from recsys.models.base import PlaylistEncoder
 from recsys.models.playlist_baselines import MeanVectorEncoder, RandomEncoder, fit_sif
 from recsys.models.playlist_seq2seq import Seq2SeqEncoder
+from recsys.models.playlist_seq2seq_store import find_encoder, load_encoder
 from recsys.vectorstore import open_store
 from recsys.vectorstore.collections import PLAYLISTS, TRACKS
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from pipelines.ingest.mpd import ingest_mpd
 from recsys.catalog.queries import playlist_entries, playlists_frame, tracks_frame
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.collaborative.matrix import playlist_matrix
@@ -39,8 +40,6 @@ def heldout_namespace(paths: Sequence[Path]) -> str:
 
 def ingest_test_source(engine: Engine, paths: Sequence[Path], batch_rows: int = 200_000) -> str:
     """Ingest held-out MPD files into their own namespace (never the training one)."""
-    from pipelines.ingest.mpd import ingest_mpd
-
     namespace = heldout_namespace(paths)
     report = ingest_mpd(engine, list(paths), namespace=namespace, batch_rows=batch_rows)
     if report.unreadable:

@@ -20,7 +20,8 @@ from recsys.errors import InputError
 from recsys.evaluation.continuation import HYBRID_MEMBERS, MethodsConfig, fit_sources, score_methods
 from recsys.evaluation.reports import continuation_report
 from recsys.evaluation.splits import challenge_split
-from recsys.models.playlist_seq2seq import Seq2SeqConfig, fit_seq2seq
+from recsys.models.playlist_seq2seq import Seq2SeqConfig
+from recsys.models.playlist_seq2seq_training import fit_seq2seq
 from recsys.recommend.continuation import ContinuationService
 from recsys.recommend.diversify import TrackTable
 from recsys.recommend.seq2seq_source import PlaylistNeighbourSource

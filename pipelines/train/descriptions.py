@@ -24,6 +24,8 @@ from typing import Protocol
 
 import numpy as np
 
+from recsys.media.rhythm import tempo_bpm
+
 PHRASES: dict[str, dict[str, tuple[str, ...]]] = {
     "instrument": {
         "piano": ("piano", "soft piano", "keys"),
@@ -179,19 +181,16 @@ def _tag_line(tags: Mapping[str, str]) -> str:
 
 def tags_from_audio(samples: np.ndarray, sample_rate: int) -> dict[str, str]:
     """Tempo, energy, register and a coarse mood measured on a soundtrack (weight-free)."""
-    import librosa
+    import librosa  # deferred: librosa (audio extra), compiled by numba on first use
 
     audio = np.asarray(samples, dtype=np.float32)
     hop = 512
     onset = librosa.onset.onset_strength(y=audio, sr=sample_rate, hop_length=hop)
     tags: dict[str, str] = {}
     if onset.size > 8 and onset.std() > 0:
-        centred = onset - onset.mean()
-        ac = np.correlate(centred, centred, mode="full")[centred.size - 1 :]
         fps = sample_rate / hop
-        lo, hi = int(fps * 60 / 180), int(fps * 60 / 50)  # lags for 180..50 BPM
-        if hi < ac.size and lo < hi:
-            bpm = 60.0 * fps / (lo + int(np.argmax(ac[lo:hi])))
+        if onset.size > int(fps * 60 / 50):  # at least one beat period at 50 BPM
+            bpm = tempo_bpm(onset, sample_rate, hop)
             tags["tempo"] = "slow" if bpm < 85 else "fast" if bpm > 120 else "medium"
         rate = float((onset > onset.mean() + onset.std()).mean() * fps)
         tags["energy"] = "sparse" if rate < 1.0 else "busy" if rate > 3.0 else "flowing"

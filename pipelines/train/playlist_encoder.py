@@ -8,16 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from recsys.catalog import runs
-from recsys.catalog.db import session_scope
 from recsys.catalog.queries import playlist_entries
-from recsys.catalog.schema import DEFAULT_NAMESPACE, ModelVersion
+from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.errors import NotFoundError
-from recsys.models.playlist_seq2seq import FitReport, Seq2SeqConfig, Seq2SeqEncoder, fit_seq2seq
-
-MODEL_KIND = "seq2seq"
+from recsys.models.playlist_seq2seq import Seq2SeqConfig
+from recsys.models.playlist_seq2seq_store import save_encoder_version
+from recsys.models.playlist_seq2seq_training import FitReport, fit_seq2seq
 
 
 @dataclass(frozen=True)
@@ -96,31 +95,21 @@ def train_playlist_encoder(
             max_seconds=max_seconds,
             progress=progress,
         )
-        blob = encoder.to_bytes()
-        version = hashlib.sha256(blob).hexdigest()[:16]
-        path = data_dir / "models" / "playlist_seq2seq" / f"{config.label}-{version}.pt"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(blob)
+        saved = save_encoder_version(
+            engine,
+            data_dir,
+            encoder,
+            params={**asdict(config), "label": config.label, "namespace": namespace},
+            data_fingerprint=data.fingerprint,
+            metrics=report.as_dict(),
+        )
     except Exception as exc:
         _finish_run(engine, run_id, status="failed", error=f"{type(exc).__name__}: {exc}")
         raise
-    with session_scope(engine) as session:
-        row = session.scalar(
-            select(ModelVersion).where(ModelVersion.kind == MODEL_KIND, ModelVersion.version == version)
-        )
-        if row is None:
-            row = ModelVersion(kind=MODEL_KIND, version=version)
-            session.add(row)
-        row.path = str(path.resolve())
-        row.params = {**asdict(config), "label": config.label, "namespace": namespace}
-        row.data_fingerprint = data.fingerprint
-        row.metrics = report.as_dict()
-        session.flush()
-        model_version_id = row.id
     _finish_run(
         engine, run_id, status="done", counts={"playlists": report.playlists}, metrics=report.as_dict()
     )
-    return TrainResult(model_version_id, version, path, report)
+    return TrainResult(saved.model_version_id, saved.version, saved.path, report)
 
 
 def _finish_run(engine: Engine, run_id: int, *, status: str, **values: Any) -> None:
@@ -129,26 +118,3 @@ def _finish_run(engine: Engine, run_id: int, *, status: str, **values: Any) -> N
             runs.finish_run(conn, run_id, **values)
         else:
             runs.fail_run(conn, run_id, values.pop("error", status), **values)
-
-
-def find_encoder(engine: Engine, *, label: str | None = None, version: str | None = None) -> ModelVersion:
-    """The newest seq2seq model version (optionally of one ``label`` such as seq2seq-gru-bi, or one version)."""
-    with session_scope(engine) as session:
-        stmt = select(ModelVersion).where(ModelVersion.kind == MODEL_KIND).order_by(ModelVersion.id.desc())
-        if version is not None:
-            stmt = stmt.where(ModelVersion.version == version)
-        for row in session.scalars(stmt):
-            if label is None or (row.params or {}).get("label") == label:
-                session.expunge(row)
-                return row
-    wanted = f" {label}" if label else ""
-    wanted += f" version {version}" if version else ""
-    raise NotFoundError(f"no trained playlist encoder{wanted}: run `recsys train playlist-encoder` first")
-
-
-def load_encoder(row: ModelVersion, *, device: str = "auto") -> Seq2SeqEncoder:
-    """The encoder a model version points at; a clear error when its file is gone."""
-    path = Path(row.path or "")
-    if not path.is_file():
-        raise NotFoundError(f"model version {row.kind}/{row.version}: file {path} is missing")
-    return Seq2SeqEncoder.load(path, device=device)

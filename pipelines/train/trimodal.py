@@ -9,7 +9,9 @@ cache them per file; then train the small Transformers on the cached tensors wit
 Lightning. A video whose soundtrack is missing or broken cannot be a training triple:
 it is skipped with its reason (scoring such a video works). Clips are split into
 train and test by a hash of their name (stable across runs); the test clips give the
-retrieval metrics (:mod:`pipelines.evaluate.video_retrieval`).
+retrieval metrics (:mod:`recsys.evaluation.retrieval`). The feature arrays and the
+training loop live beside the model (:mod:`recsys.models.trimodal_batches`,
+:mod:`recsys.models.trimodal_training`).
 """
 
 from __future__ import annotations
@@ -20,66 +22,20 @@ import json
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipelines.train.descriptions import AnalogyDescriber, Describer, tags_from_audio
-from recsys.errors import InputError, RecsysError
-from recsys.recommend.video_scoring import FeatureSpec
+from recsys.errors import InputError, RecsysError, VideoError
+from recsys.evaluation.retrieval import retrieval_metrics, twin_metrics
+from recsys.models.trimodal_batches import Features, pad, save_features
+from recsys.models.trimodal_bundle import FeatureSpec, save_bundle
+from recsys.models.trimodal_training import TrainSettings, default_config, train_model
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v"}
-
-
-@dataclass
-class Features:
-    """Padded feature tensors of N clips (numpy; the trainer turns them into torch)."""
-
-    ids: list[str]
-    descriptions: list[str]
-    tags: list[dict[str, str]]
-    video: np.ndarray  # (N, Tv, Dv)
-    video_mask: np.ndarray  # (N, Tv) bool
-    music: np.ndarray  # (N, Tm, Dm)
-    music_mask: np.ndarray
-    text: np.ndarray  # (N, L, Dt)
-    text_mask: np.ndarray
-    twins: list[list[np.ndarray]] = field(default_factory=list)  # music-only variants' frames (synthetic set)
-
-    def subset(self, rows: Sequence[int]) -> Features:
-        rows = list(rows)
-        pick = lambda a: a[rows]  # noqa: E731
-        return Features(
-            [self.ids[i] for i in rows],
-            [self.descriptions[i] for i in rows],
-            [self.tags[i] for i in rows],
-            pick(self.video),
-            pick(self.video_mask),
-            pick(self.music),
-            pick(self.music_mask),
-            pick(self.text),
-            pick(self.text_mask),
-            [self.twins[i] for i in rows] if self.twins else [],
-        )
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
-
-def pad(sequences: Sequence[np.ndarray], max_len: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """List of (T_i, D) → (N, T, D) zero-padded and a (N, T) mask."""
-    length = max(len(s) for s in sequences)
-    if max_len is not None:
-        length = min(length, max_len)
-    dim = sequences[0].shape[1]
-    out = np.zeros((len(sequences), length, dim), np.float32)
-    mask = np.zeros((len(sequences), length), bool)
-    for i, seq in enumerate(sequences):
-        n = min(len(seq), length)
-        out[i, :n], mask[i, :n] = seq[:n], True
-    return out, mask
 
 
 def find_videos(folder: Path) -> list[Path]:
@@ -146,9 +102,9 @@ class Encoders:
 
 
 def make_encoders(spec: FeatureSpec, device: str = "auto") -> Encoders:
-    from recsys.embedders.music_frames import MusicFrameEncoder
-    from recsys.embedders.text import make_text_encoder
-    from recsys.embedders.video_frames import make_frame_encoder
+    from recsys.embedders.music_frames import MusicFrameEncoder  # deferred: librosa (audio extra)
+    from recsys.embedders.text import make_text_encoder  # deferred: transformers
+    from recsys.embedders.video_frames import make_frame_encoder  # deferred: transformers, PyAV
 
     return Encoders(
         make_frame_encoder(spec.frame_encoder, spec.clip_model, spec.clip_revision, device),
@@ -159,8 +115,7 @@ def make_encoders(spec: FeatureSpec, device: str = "auto") -> Encoders:
 
 def music_features(path: Path, encoders: Encoders, spec: FeatureSpec, cache: Path | None) -> np.ndarray:
     """(T, D) music frames of an audio file or a video's soundtrack (cached); raises on unusable audio."""
-    from recsys.errors import VideoError
-    from recsys.media.video import read_soundtrack
+    from recsys.media.video import read_soundtrack  # deferred: PyAV (video extra)
 
     key = _file_key(path, f"music|{encoders.music.version}")
     cached = cache / f"{key}.npy" if cache else None
@@ -179,7 +134,7 @@ def music_features(path: Path, encoders: Encoders, spec: FeatureSpec, cache: Pat
 
 def clip_features(path: Path, encoders: Encoders, spec: FeatureSpec, cache: Path | None) -> np.ndarray:
     """(T, D) frame features of a video (cached)."""
-    from recsys.media.video import VideoLimits, read_frames
+    from recsys.media.video import VideoLimits, read_frames  # deferred: PyAV (video extra)
 
     key = _file_key(path, f"video|{encoders.frames.version}|{spec.fps}|{spec.max_video_s}")
     cached = cache / f"{key}.npy" if cache else None
@@ -268,7 +223,7 @@ def _sidecar_tags(path: Path) -> dict[str, str] | None:
 
 
 def _measured_tags(path: Path, spec: FeatureSpec) -> dict[str, str]:
-    from recsys.media.video import read_soundtrack
+    from recsys.media.video import read_soundtrack  # deferred: PyAV (video extra)
 
     sound = read_soundtrack(path, sample_rate=spec.music_sample_rate, max_duration_s=30.0)
     return tags_from_audio(sound.samples, sound.sample_rate) if sound.samples is not None else {}
@@ -281,101 +236,6 @@ def split(ids: Sequence[str], test_fraction: float = 0.2) -> tuple[list[int], li
     for i, name in enumerate(ids):
         (test if (zlib.crc32(name.encode()) % 1000) < test_fraction * 1000 else train).append(i)
     return train, test
-
-
-# --------------------------------------------------------------------------- training
-
-
-def to_batch(features: Features, rows: Any = slice(None)) -> dict[str, Any]:
-    import torch
-
-    return {
-        "video": torch.from_numpy(features.video[rows]),
-        "video_mask": torch.from_numpy(features.video_mask[rows]),
-        "text": torch.from_numpy(features.text[rows]),
-        "text_mask": torch.from_numpy(features.text_mask[rows]),
-        "music": torch.from_numpy(features.music[rows]),
-        "music_mask": torch.from_numpy(features.music_mask[rows]),
-    }
-
-
-def _stats(values: np.ndarray, mask: np.ndarray) -> tuple[Any, Any]:
-    import torch
-
-    valid = values[mask]  # (M, D)
-    return torch.from_numpy(valid.mean(axis=0)), torch.from_numpy(valid.std(axis=0))
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    epochs: int = 40
-    batch_size: int = 128
-    device: str = "auto"
-    # Small models train fastest on one CPU thread: more threads spin against each other
-    # (measured 20x slower per step with 2 threads on a busy 2-core machine).
-    cpu_threads: int = 1
-
-
-def train_model(features: Features, config: Any, settings: TrainSettings | None = None) -> Any:
-    """A TrimodalModel trained on ``features`` (input statistics from them); returned in eval mode on CPU."""
-    import lightning as L
-    import torch
-    from torch.utils.data import DataLoader, Dataset
-
-    from recsys.devices import resolve_device
-    from recsys.models.trimodal import TrimodalLightning
-
-    settings = settings or TrainSettings()
-    L.seed_everything(config.seed, workers=True, verbose=False)
-    module = TrimodalLightning(config)
-    module.model.video.set_input_stats(*_stats(features.video, features.video_mask))
-    module.model.text.set_input_stats(*_stats(features.text, features.text_mask))
-    module.model.music.set_input_stats(*_stats(features.music, features.music_mask))
-
-    tensors = to_batch(features)
-
-    class _Rows(Dataset):
-        def __len__(self) -> int:
-            return len(features)
-
-        def __getitem__(self, i: int) -> dict[str, Any]:
-            return {k: v[i] for k, v in tensors.items()}
-
-    loader = DataLoader(
-        _Rows(),
-        batch_size=min(settings.batch_size, len(features)),
-        shuffle=True,
-        drop_last=True,
-        generator=torch.Generator().manual_seed(config.seed),
-    )
-    device = resolve_device(settings.device)
-    threads = torch.get_num_threads()
-    if device.type != "cuda":
-        torch.set_num_threads(settings.cpu_threads)
-    trainer = L.Trainer(
-        max_epochs=settings.epochs,
-        accelerator="gpu" if device.type == "cuda" else "cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        deterministic=False,
-    )
-    try:
-        trainer.fit(module, loader)
-    finally:
-        torch.set_num_threads(threads)
-    return module.model.cpu().eval()
-
-
-def default_config(features: Features, **overrides: Any) -> Any:
-    from recsys.models.trimodal import TrimodalConfig
-
-    config = TrimodalConfig(
-        video_dim=features.video.shape[2], text_dim=features.text.shape[2], music_dim=features.music.shape[2]
-    )
-    return replace(config, **overrides)
 
 
 # --------------------------------------------------------------------------- the job
@@ -405,60 +265,6 @@ class TrainReport:
         }
 
 
-def save_features(path: Path, train: Features, test: Features) -> None:
-    """The cached train and test tensors beside the model, for evaluation and ablations."""
-    arrays: dict[str, Any] = {}
-    for name, part in (("train", train), ("test", test)):
-        for key in ("video", "video_mask", "music", "music_mask", "text", "text_mask"):
-            arrays[f"{name}_{key}"] = getattr(part, key)
-        arrays[f"{name}_meta"] = np.array(
-            json.dumps({"ids": part.ids, "descriptions": part.descriptions, "tags": part.tags})
-        )
-        twins = part.twins or [[] for _ in part.ids]
-        arrays[f"{name}_twin_counts"] = np.array([len(t) for t in twins], dtype=np.int64)
-        flat = [seq for t in twins for seq in t]
-        if flat:
-            padded, mask = pad(flat, 64)
-            arrays[f"{name}_twin_music"], arrays[f"{name}_twin_mask"] = padded, mask
-    partial = path.with_suffix(".partial.npz")
-    np.savez_compressed(partial, **arrays)
-    partial.replace(path)
-
-
-def load_features(path: Path) -> tuple[Features, Features]:
-    from recsys.errors import NotFoundError
-
-    if not path.is_file():
-        raise NotFoundError(f"no training features at {path} (run `recsys train trimodal` first)")
-    data = np.load(path)
-    out = []
-    for name in ("train", "test"):
-        meta = json.loads(str(data[f"{name}_meta"]))
-        counts = data[f"{name}_twin_counts"]
-        twins: list[list[np.ndarray]] = []
-        if f"{name}_twin_music" in data:
-            music, mask = data[f"{name}_twin_music"], data[f"{name}_twin_mask"]
-            start = 0
-            for c in counts:
-                twins.append([music[j][mask[j]] for j in range(start, start + int(c))])
-                start += int(c)
-        out.append(
-            Features(
-                meta["ids"],
-                meta["descriptions"],
-                meta["tags"],
-                video=data[f"{name}_video"],
-                video_mask=data[f"{name}_video_mask"],
-                music=data[f"{name}_music"],
-                music_mask=data[f"{name}_music_mask"],
-                text=data[f"{name}_text"],
-                text_mask=data[f"{name}_text_mask"],
-                twins=twins,
-            )
-        )
-    return out[0], out[1]
-
-
 def run_training(
     videos: Path,
     model_path: Path,
@@ -473,9 +279,6 @@ def run_training(
     progress: Callable[[int, int], None] | None = None,
 ) -> TrainReport:
     """Extract (cached), split, train, evaluate on the test clips, save the bundle and the features."""
-    from pipelines.evaluate.video_retrieval import retrieval_metrics, twin_metrics
-    from recsys.recommend.video_scoring import save_bundle
-
     spec = spec or FeatureSpec()
     settings = settings or TrainSettings()
     encoders = make_encoders(spec, settings.device)

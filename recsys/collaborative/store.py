@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Engine, select
 
-from recsys.catalog.db import session_scope
+from recsys.catalog.model_versions import record_model_version
 from recsys.catalog.schema import ModelVersion
 from recsys.collaborative.factorization import MatrixFactorization, MFConfig
 from recsys.collaborative.matrix import InteractionMatrix, ItemMap
@@ -71,24 +71,17 @@ def save_model(
         "metrics": metrics or {},
     }
     (path / "config.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-    with session_scope(engine) as session:
-        existing = session.scalar(
-            select(ModelVersion).where(ModelVersion.kind == kind, ModelVersion.version == version)
+    with engine.begin() as conn:
+        record_model_version(
+            conn,
+            kind,
+            version,
+            path=path,
+            params={**model.config.as_dict(), "shape": list(matrix.shape), "nnz": matrix.nnz},
+            data_fingerprint=fingerprint,
+            metrics=metrics or {},
+            refresh=("path", "metrics"),
         )
-        if existing is None:
-            session.add(
-                ModelVersion(
-                    kind=kind,
-                    version=version,
-                    path=str(path),
-                    params={**model.config.as_dict(), "shape": list(matrix.shape), "nnz": matrix.nnz},
-                    data_fingerprint=fingerprint,
-                    metrics=metrics or {},
-                )
-            )
-        else:
-            existing.path = str(path)
-            existing.metrics = metrics or existing.metrics
     return SavedModel(
         model, matrix.items, np.asarray(matrix.row_keys), version, path, fingerprint, metrics or {}
     )

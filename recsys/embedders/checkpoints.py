@@ -9,9 +9,10 @@ transformers. The 95M architecture is exactly transformers' built-in
   one-line error saying what to download and where to put it when it is not);
 - translates MERT's ``config.json`` (``model_type: mert_model``) into a
   ``HubertConfig``, refusing MERT options that ``HubertModel`` cannot express;
-- reads the weights (safetensors, or a PyTorch file with ``weights_only``: no
-  pickled code runs) and maps the old weight-norm names (``weight_g``/``weight_v``)
-  and the new ones (``parametrizations.weight.original0/1``) onto the model's.
+- loads the weights with ``HubertModel.from_pretrained`` and that configuration
+  (safetensors, or a PyTorch file read with ``weights_only``: no pickled code runs),
+  which reads both weight-norm spellings (``weight_g``/``weight_v`` and
+  ``parametrizations.weight.original0/1``); weights that do not fit are refused.
 
 Nothing here imports or runs code shipped with a checkpoint.
 """
@@ -93,8 +94,6 @@ MERT_PREPROCESSOR: dict[str, Any] = {
 }
 # MERT options HubertModel cannot express, with the value that keeps the plain architecture.
 _PLAIN = {"feature_extractor_cqt": False, "deepnorm": False}
-_OLD_G, _OLD_V = "weight_g", "weight_v"
-_NEW_G, _NEW_V = "parametrizations.weight.original0", "parametrizations.weight.original1"
 
 
 @dataclass(frozen=True)
@@ -126,8 +125,8 @@ def resolve_checkpoint(
         raise NotFoundError(
             f"no checkpoint directory at {model} (and it is not a Hugging Face id owner/name)"
         )
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+    from huggingface_hub import snapshot_download  # deferred: huggingface_hub (audio extra)
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError  # deferred: as above
 
     kwargs: dict[str, Any] = {
         "repo_id": model,
@@ -159,8 +158,8 @@ def is_commit(revision: str) -> bool:
 
 
 def _download(model: str, revision: str, kwargs: dict[str, Any]) -> Path:
-    from huggingface_hub import constants, snapshot_download
-    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub import constants, snapshot_download  # deferred: huggingface_hub (audio extra)
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError  # deferred: as above
 
     where = kwargs["cache_dir"] or constants.HF_HUB_CACHE
     advice = (
@@ -202,7 +201,7 @@ def read_config(path: Path) -> dict[str, Any]:
 
 def hubert_config(raw: dict[str, Any], *, where: str = "config.json") -> Any:
     """A ``HubertConfig`` for a MERT-format (or HuBERT) ``config.json`` dictionary."""
-    from transformers import HubertConfig
+    from transformers import HubertConfig  # deferred: transformers (audio extra)
 
     model_type = raw.get("model_type", "mert_model")
     if model_type not in {"mert_model", "hubert", "mert"}:
@@ -249,91 +248,59 @@ def weights_digest(path: Path) -> str:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def read_state_dict(path: Path) -> dict[str, Any]:
-    """The checkpoint's tensors under their stored names (no pickled code is executed)."""
-    file = weights_file(path)
-    if file.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        return dict(load_file(str(file)))
-    import torch
-
-    try:
-        state = torch.load(str(file), map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as exc:
-        raise ConfigError(
-            f"{file}: cannot read the weights safely: {str(exc).splitlines()[0][:200]}"
-        ) from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    return dict(state)
-
-
-def canonical_names(state: dict[str, Any], model_keys: set[str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Rename a checkpoint's tensors to ``model_keys``; returns the renamed dict and new→stored names.
-
-    Handles a common prefix (``mert_model.``, ``hubert.``, ``model.``) and both
-    weight-norm spellings.
-    """
-    renamed: dict[str, Any] = {}
-    stored: dict[str, str] = {}
-    prefix = _common_prefix(state, model_keys)
-    for key, value in state.items():
-        name = key[len(prefix) :] if prefix and key.startswith(prefix) else key
-        if name not in model_keys:
-            if name.endswith(_OLD_G) and name[: -len(_OLD_G)] + _NEW_G in model_keys:
-                name = name[: -len(_OLD_G)] + _NEW_G
-            elif name.endswith(_OLD_V) and name[: -len(_OLD_V)] + _NEW_V in model_keys:
-                name = name[: -len(_OLD_V)] + _NEW_V
-            elif name.endswith(_NEW_G) and name[: -len(_NEW_G)] + _OLD_G in model_keys:
-                name = name[: -len(_NEW_G)] + _OLD_G
-            elif name.endswith(_NEW_V) and name[: -len(_NEW_V)] + _OLD_V in model_keys:
-                name = name[: -len(_NEW_V)] + _OLD_V
-        renamed[name] = value
-        stored[name] = key
-    return renamed, stored
-
-
-def _common_prefix(state: dict[str, Any], model_keys: set[str]) -> str:
-    if any(k in model_keys for k in state):
-        return ""
-    for prefix in ("mert_model.", "hubert.", "model.", "module."):
-        if all(k.startswith(prefix) for k in state):
-            return prefix
-    return ""
-
-
 # Parameters HubertModel holds that a checkpoint may leave out without changing inference.
 OPTIONAL_KEYS = {"masked_spec_embed"}
 
 
 def load_hubert(path: Path, *, where: str | None = None) -> Any:
-    """A ``HubertModel`` (eval mode, CPU, float32) holding the checkpoint's weights."""
-    import torch
-    from transformers import HubertModel
+    """A ``HubertModel`` (eval mode, CPU, float32) holding the checkpoint's weights.
 
-    raw = read_config(path)
-    config = hubert_config(raw, where=where or str(path / "config.json"))
+    ``from_pretrained`` with the converted configuration reads safetensors or a PyTorch
+    file (with ``weights_only``: no pickled code runs), accepts both weight-norm
+    spellings (``weight_g``/``weight_v`` and ``parametrizations.weight.original0/1``) and a
+    ``hubert.`` prefix; weights that do not fit the configuration are refused.
+    """
+    import torch  # deferred: torch and transformers (the audio extra)
+    from transformers import HubertModel  # deferred: as above
+    from transformers.utils import logging as hf_logging  # deferred: as above
+
+    config = hubert_config(read_config(path), where=where or str(path / "config.json"))
+    weights = weights_file(path)
     torch.manual_seed(0)  # any parameter a checkpoint leaves out (masked_spec_embed) is deterministic
-    model = HubertModel(config)
-    keys = set(model.state_dict())
-    state, _ = canonical_names(read_state_dict(path), keys)
-    missing = sorted(keys - set(state) - OPTIONAL_KEYS)
-    unexpected = sorted(set(state) - keys)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a local load: no "Loading weights" bar on the terminal
+    try:
+        loaded: Any = HubertModel.from_pretrained(  # (model, loading info)
+            path,
+            config=config,
+            dtype=torch.float32,
+            local_files_only=True,
+            use_safetensors=weights.suffix == ".safetensors",
+            ignore_mismatched_sizes=True,
+            output_loading_info=True,
+        )
+        model, info = loaded
+    except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+        raise ConfigError(
+            f"{weights}: cannot read the weights safely: {str(exc).splitlines()[0][:200]}"
+        ) from None
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+    if info["mismatched_keys"]:
+        name, stored, needed = sorted(info["mismatched_keys"])[0]
+        raise ConfigError(
+            f"{path}: {name} has shape {tuple(stored)}, the configuration needs {tuple(needed)} "
+            f"({len(info['mismatched_keys'])} tensor(s) of other shapes)"
+        )
+    missing = sorted(set(info["missing_keys"]) - OPTIONAL_KEYS)
+    unexpected = sorted(info["unexpected_keys"])
     if missing or unexpected:
         raise ConfigError(
             f"{path}: weights do not fit the configuration: "
             f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})"
         )
-    model_state = model.state_dict()
-    for name, tensor in state.items():
-        if tuple(tensor.shape) != tuple(model_state[name].shape):
-            raise ConfigError(
-                f"{path}: {name} has shape {tuple(tensor.shape)}, the configuration needs {tuple(model_state[name].shape)}"
-            )
-    model.load_state_dict(state, strict=False)
-    model.eval()
-    return model
+    return model.eval()
 
 
 def parameter_count(model: Any) -> int:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from recsys.embedders.base import Embedder, l2_normalise
+from recsys.media.rhythm import pulse_clarity, tempo_bpm
 
 GROUPS = ("timbre", "harmony", "spectral", "rhythm", "loudness")
 GROUP_WEIGHTS = {"timbre": 1.0, "harmony": 1.0, "spectral": 0.8, "rhythm": 0.6, "loudness": 0.6}
@@ -109,7 +110,7 @@ FEATURE_NAMES: dict[str, list[str]] = {
 
 def describe(clip: np.ndarray, config: DspConfig) -> dict[str, np.ndarray]:
     """Standardised descriptors of a mono clip at ``config.sample_rate``, by group."""
-    import librosa
+    import librosa  # deferred: librosa (audio extra), compiled by numba on first use
 
     sr, hop = config.sample_rate, config.hop_length
     y = np.asarray(clip, dtype=np.float32)
@@ -175,14 +176,14 @@ def describe(clip: np.ndarray, config: DspConfig) -> dict[str, np.ndarray]:
     onset_env = librosa.onset.onset_strength(S=log_mel, sr=sr)
     duration = len(y) / sr
     onsets = librosa.onset.onset_detect(onset_envelope=onset_env, sr=sr, hop_length=hop, units="frames")
-    tempo = float(librosa.feature.tempo(onset_envelope=onset_env, sr=sr, hop_length=hop)[0])
+    tempo = tempo_bpm(onset_env, sr, hop)
     rhythm = np.array(
         [
             np.log2(max(tempo, 30.0) / 110.0) / 0.7,
             np.log2((len(onsets) + 1) / duration / 2.0) / 1.5,
             np.log2(onset_env.mean() + EPS) / 2.0,
             np.log2(onset_env.std() + EPS) / 2.0,
-            (_pulse_clarity(onset_env, sr, hop) - 0.3) / 0.2,
+            (pulse_clarity(onset_env, sr, hop) - 0.3) / 0.2,
         ]
     )
 
@@ -212,17 +213,3 @@ def describe(clip: np.ndarray, config: DspConfig) -> dict[str, np.ndarray]:
         k: np.nan_to_num(np.asarray(v, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         for k, v in out.items()
     }
-
-
-def _pulse_clarity(onset_env: np.ndarray, sr: int, hop: int) -> float:
-    """The highest normalised autocorrelation of the onset envelope at beat periods (40–240 BPM)."""
-    env = onset_env - onset_env.mean()
-    denom = float(np.dot(env, env))
-    if denom <= EPS or len(env) < 8:
-        return 0.0
-    frames_per_s = sr / hop
-    lo, hi = int(frames_per_s * 60 / 240), min(len(env) - 1, int(frames_per_s * 60 / 40))
-    if hi <= lo:
-        return 0.0
-    ac = np.array([np.dot(env[:-lag], env[lag:]) for lag in range(lo, hi + 1)]) / denom
-    return float(np.clip(ac.max(), 0.0, 1.0))

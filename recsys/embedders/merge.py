@@ -1,12 +1,12 @@
 """Task arithmetic over MERT-family checkpoints: θ = θ_base + λ·Σ_c (θ_c − θ_base).
 
 CultureMERT-TA-95M was built this way from single-culture continual pre-trainings
-of MERT-v1-95M with λ = 0.2. Every checkpoint must have the base's architecture
-(same parameter names once the weight-norm spellings are reconciled, same shapes).
-The result is written in the base's own format (its ``config.json`` and
-``preprocessor_config.json`` copied, the weights under the base's parameter names
-as ``model.safetensors``) plus ``merge.json`` recording the inputs, so it loads
-wherever the base loads.
+of MERT-v1-95M with λ = 0.2. Every checkpoint is loaded as a ``HubertModel``
+(:func:`~recsys.embedders.checkpoints.load_hubert`, whatever its weight-norm spelling)
+and must have the base's architecture (same parameter names and shapes). The result is
+written beside the base's ``config.json`` and ``preprocessor_config.json`` (copied), its
+weights under ``HubertModel``'s parameter names as ``model.safetensors``, plus
+``merge.json`` recording the inputs, so it loads wherever the base loads.
 """
 
 from __future__ import annotations
@@ -18,13 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from recsys.embedders.checkpoints import (
-    DEFAULT_REVISION,
-    Checkpoint,
-    canonical_names,
-    read_state_dict,
-    resolve_checkpoint,
-)
+from recsys.embedders.checkpoints import DEFAULT_REVISION, Checkpoint, load_hubert, resolve_checkpoint
 from recsys.errors import ConfigError
 
 
@@ -40,7 +34,7 @@ class MergeResult:
 
 def task_arithmetic(base: dict[str, Any], cultures: Sequence[dict[str, Any]], lam: float) -> dict[str, Any]:
     """θ_base + λ·Σ(θ_c − θ_base) for state dicts with the same names and shapes (float tensors merged)."""
-    import torch
+    import torch  # deferred: torch (ml extra)
 
     out: dict[str, Any] = {}
     for name, theta in base.items():
@@ -67,13 +61,12 @@ def merge_checkpoints(
     if not cultures:
         raise ConfigError("task arithmetic needs at least one --culture checkpoint")
     base_ckpt = resolve_checkpoint(base, revision, cache_dir=cache_dir)
-    base_raw = read_state_dict(base_ckpt.path)
-    names = set(base_raw)
+    base_raw = load_hubert(base_ckpt.path).state_dict()
     culture_ckpts: list[Checkpoint] = []
     states = []
     for source in cultures:
         ckpt = resolve_checkpoint(source, revision, cache_dir=cache_dir)
-        state, _ = canonical_names(read_state_dict(ckpt.path), names)
+        state = load_hubert(ckpt.path).state_dict()
         _check_same_shape(base_ckpt, base_raw, ckpt, state)
         culture_ckpts.append(ckpt)
         states.append(state)
@@ -82,7 +75,7 @@ def merge_checkpoints(
     for name in ("config.json", "preprocessor_config.json"):
         if (base_ckpt.path / name).is_file():
             shutil.copyfile(base_ckpt.path / name, out / name)
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # deferred: safetensors (audio extra)
 
     for stale in ("pytorch_model.bin", "model.safetensors"):
         (out / stale).unlink(missing_ok=True)

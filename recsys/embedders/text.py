@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from recsys.devices import DeviceLike, resolve_device
+from recsys.embedders.video_frames import CLIP_DEFAULT_REVISION
 from recsys.errors import ConfigError
 
 CLIP_TEXT_DEFAULT = "openai/clip-vit-base-patch32"
@@ -120,8 +121,6 @@ class ClipTextEncoder(_TokenEncoder):
         self, model: str = CLIP_TEXT_DEFAULT, revision: str | None = None, device: DeviceLike = "auto"
     ) -> None:
         from transformers import AutoConfig, AutoTokenizer, CLIPTextModelWithProjection
-
-        from recsys.embedders.video_frames import CLIP_DEFAULT_REVISION
 
         local = Path(model).expanduser().is_dir()
         revision = None if local else (revision or CLIP_DEFAULT_REVISION)

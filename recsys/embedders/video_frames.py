@@ -16,6 +16,7 @@ Two implementations of one small contract (``name``, ``version``, ``dim``,
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -163,8 +164,6 @@ def load_clip_vision(
         )
     prep = {"mean": CLIP_MEAN, "std": CLIP_STD, "size": int(network.config.image_size)}
     if local.is_dir() and (local / "preprocessor_config.json").is_file():
-        import json
-
         raw = json.loads((local / "preprocessor_config.json").read_text())
         prep["mean"] = tuple(raw.get("image_mean", CLIP_MEAN))
         prep["std"] = tuple(raw.get("image_std", CLIP_STD))

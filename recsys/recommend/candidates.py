@@ -10,13 +10,11 @@ a ``name`` and a ``candidates`` method.
 
 from __future__ import annotations
 
-import math
 import re
 import unicodedata
-from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 import polars as pl
@@ -173,10 +171,6 @@ def key_tokens(key: str) -> list[str]:
     return [*key.split(), f"={key}"] if key else []
 
 
-def title_tokens(title: str) -> list[str]:
-    return key_tokens(title_key(title))
-
-
 class TitleSource:
     """Cold start from a title: tracks of the training playlists whose names resemble it.
 
@@ -190,25 +184,16 @@ class TitleSource:
     name = "title"
 
     def __init__(self, matrix: InteractionMatrix, playlists: pl.DataFrame, *, neighbours: int = 100) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer  # deferred: scikit-learn (ml extra)
+
         names = dict(playlists.select("playlist_id", "name_key").iter_rows())
-        docs = [key_tokens(names.get(int(key)) or "") for key in matrix.row_keys.tolist()]
-        df = Counter(token for doc in docs for token in set(doc))
-        self.vocab = {token: i for i, token in enumerate(sorted(df))}
-        n_docs = max(len(docs), 1)
-        self.idf = np.array(
-            [math.log((1 + n_docs) / (1 + df[t])) + 1.0 for t in sorted(df)], dtype=np.float32
-        )
-        rows, cols, vals = [], [], []
-        for r, doc in enumerate(docs):
-            for token, count in Counter(doc).items():
-                rows.append(r)
-                cols.append(self.vocab[token])
-                vals.append(count * self.idf[self.vocab[token]])
-        names_matrix = sparse.csr_matrix(
-            (np.asarray(vals, dtype=np.float32), (rows, cols)), shape=(len(docs), len(self.vocab))
-        )
-        norms = np.sqrt(np.asarray(names_matrix.multiply(names_matrix).sum(axis=1)).ravel())
-        self.names = (sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ names_matrix).tocsc()  # (R, V)
+        docs = [names.get(int(key)) or "" for key in matrix.row_keys.tolist()]
+        # Raw counts of the match tokens, smoothed idf ln((1 + n) / (1 + df)) + 1, unit-length rows.
+        self.vectorizer: Any = None  # stays None when no playlist has a usable name
+        self.names = sparse.csc_matrix((len(docs), 0), dtype=np.float32)  # (R, V)
+        if any(docs):
+            self.vectorizer = TfidfVectorizer(analyzer=key_tokens, dtype=np.float32)
+            self.names = self.vectorizer.fit_transform(docs).tocsc()
         binary = matrix.matrix.copy()
         binary.data = np.ones_like(binary.data)
         self.items_t = binary.T.tocsr()  # (I, R)
@@ -217,13 +202,10 @@ class TitleSource:
 
     def playlist_similarity(self, title: str) -> np.ndarray:
         """(R,) cosine similarity of the title to every training playlist name."""
-        counts = Counter(t for t in title_tokens(title) if t in self.vocab)
-        if not counts:
+        if self.vectorizer is None:
             return np.zeros(self.names.shape[0], dtype=np.float32)
-        cols = np.array([self.vocab[t] for t in counts], dtype=np.int64)
-        vals = np.array([c * self.idf[self.vocab[t]] for t, c in counts.items()], dtype=np.float32)
-        vals /= max(float(np.linalg.norm(vals)), 1e-12)
-        return np.asarray(self.names[:, cols] @ vals).ravel().astype(np.float32)
+        query = self.vectorizer.transform([title_key(title)])  # (1, V), unit length; unknown tokens ignored
+        return np.asarray(self.names[:, query.indices] @ query.data).ravel().astype(np.float32)
 
     def candidates(self, seeds: Sequence[int], title: str | None, n: int) -> Candidates:
         if not title:

@@ -93,7 +93,6 @@ def stored_neighbour_source(
     against the wrong space. Returns the source and the encoder's version; raises
     ``NotFoundError`` saying why there is none.
     """
-
     with engine.connect() as conn:
         rows = conn.execute(
             select(ModelVersion.version, ModelVersion.path, ModelVersion.params)
@@ -126,10 +125,9 @@ def stored_neighbour_source(
 def _aligned_source(
     encoder_path: Path, vectors_path: Path, entries: pl.DataFrame, device: str, neighbours: int
 ) -> PlaylistNeighbourSource:
-    # deferred: torch, lightning, transformers
-    from recsys.models.playlist_seq2seq import Seq2SeqEncoder
+    from recsys.models.playlist_seq2seq_store import load_encoder_file  # deferred: torch
 
-    encoder = Seq2SeqEncoder.load(encoder_path, device=device)
+    encoder = load_encoder_file(encoder_path, device=device)
     frame = pl.read_parquet(vectors_path)
     if frame.width != 2 or frame.columns[0] != "playlist_id":
         raise ValueError(f"{vectors_path.name} is not a file of playlist vectors")

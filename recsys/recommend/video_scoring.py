@@ -8,9 +8,9 @@ Every result carries the total cosine score and what the video and the text each
 contributed (they sum to the total). A video without a usable soundtrack scores
 normally: only frames are needed.
 
-The trained model travels as one bundle file (:func:`save_bundle`/:func:`load_bundle`):
-the model config and weights plus the :class:`FeatureSpec` naming the encoders its
-inputs came from.
+The trained model travels as one bundle file (:mod:`recsys.models.trimodal_bundle`):
+the model config and weights plus the feature spec naming the encoders its inputs
+came from.
 
 The ``music`` vectors live in the vector store, as the named vector ``music`` of the
 ``tracks`` collection (one point per catalog track, with its catalog payload), written
@@ -31,11 +31,9 @@ embed job's change detection; the scorer needs only the store.
 
 from __future__ import annotations
 
-import hashlib
-import io
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,84 +43,10 @@ from recsys.devices import DeviceLike, resolve_device
 from recsys.embedders.text import make_text_encoder
 from recsys.embedders.video_frames import make_frame_encoder
 from recsys.errors import ConfigError, NotFoundError
+from recsys.models.trimodal_bundle import Bundle, load_bundle
 from recsys.recommend.filters import track_filter
 from recsys.vectorstore.base import Filter, Match, VectorStore
 from recsys.vectorstore.collections import TRACKS, model_field
-
-BUNDLE_FORMAT = 1
-
-
-@dataclass(frozen=True)
-class FeatureSpec:
-    """Which encoders made a model's inputs; the scorer rebuilds the same ones."""
-
-    frame_encoder: str = "descriptor"  # descriptor or clip
-    clip_model: str | None = None  # an id or a directory, for frame_encoder="clip"
-    clip_revision: str | None = None
-    fps: float = 1.0
-    text_encoder: str = "minilm"  # minilm or clip
-    text_model: str | None = None
-    music_sample_rate: int = 16_000
-    max_video_s: float = 64.0
-
-    def key(self) -> str:
-        return hashlib.sha1(repr(sorted(asdict(self).items())).encode()).hexdigest()[:12]
-
-
-def save_bundle(path: Path, model: Any, spec: FeatureSpec, metrics: dict[str, Any] | None = None) -> str:
-    """Write the model (config and weights) with its feature spec; returns the version (content hash)."""
-    import torch
-
-    payload = {
-        "format": BUNDLE_FORMAT,
-        "config": asdict(model.config),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "spec": asdict(spec),
-        "metrics": metrics or {},
-    }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    data = buffer.getvalue()
-    version = hashlib.sha256(data).hexdigest()[:16]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_bytes(data)
-    partial.replace(path)
-    return version
-
-
-@dataclass
-class Bundle:
-    model: Any  # TrimodalModel, eval mode, on CPU
-    spec: FeatureSpec
-    version: str
-    metrics: dict[str, Any] = field(default_factory=dict)
-
-
-def load_bundle(path: Path) -> Bundle:
-    import torch
-
-    # deferred: torch, lightning, transformers
-    from recsys.models.trimodal import TrimodalConfig, TrimodalModel
-
-    if not path.is_file():
-        raise NotFoundError(f"no trained trimodal model at {path} (run `recsys train trimodal` first)")
-    data = path.read_bytes()
-    try:
-        payload = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError) as exc:
-        raise ConfigError(f"{path}: not a trimodal model bundle ({exc})") from None
-    if payload.get("format") != BUNDLE_FORMAT:
-        raise ConfigError(f"{path}: bundle format {payload.get('format')} is not {BUNDLE_FORMAT}")
-    model = TrimodalModel(TrimodalConfig(**payload["config"]))
-    model.load_state_dict(payload["state_dict"])
-    return Bundle(
-        model.eval(),
-        FeatureSpec(**payload["spec"]),
-        hashlib.sha256(data).hexdigest()[:16],
-        payload["metrics"],
-    )
-
 
 # --------------------------------------------------------------------------- the music vectors
 
@@ -207,7 +131,7 @@ class VideoScorer:
         self, frames: np.ndarray | None, prompt: str | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Frame features (T, D) and/or a prompt → (query, video part, text part), each (E,)."""
-        import torch
+        import torch  # deferred: torch (ml extra)
 
         video = text = video_mask = text_mask = None
         if frames is not None:
@@ -301,8 +225,3 @@ def score_video(
     instead, to load the model once)."""
     scorer = VideoScorer(load_bundle(bundle_path), store, device=device)
     return scorer.score(path, prompt, n, filters)
-
-
-def model_file(data_dir: Path) -> Path:
-    """Where the trained model bundle lives under the data dir."""
-    return data_dir / "trimodal" / "model.pt"

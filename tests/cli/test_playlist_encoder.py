@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from pipelines.cli import app
 from recsys.catalog import db
 from recsys.catalog.schema import ModelVersion, PipelineRun
-from recsys.models.playlist_seq2seq import Seq2SeqEncoder
+from recsys.models.playlist_seq2seq_store import load_encoder_file
 
 
 @pytest.fixture
@@ -71,8 +71,8 @@ def test_train_embed_probe(demo_env: Path) -> None:
     summary = json.loads(embedded.output)
     frame = pl.read_parquet(summary["playlists_path"])
     assert frame.height == 150 and summary["dim"] == 8
-    assert summary["tracks"] == len(Seq2SeqEncoder.load(path, device="cpu").vocab.track_ids)
-    encoder = Seq2SeqEncoder.load(path, device="cpu")
+    assert summary["tracks"] == len(load_encoder_file(path, device="cpu").vocab.track_ids)
+    encoder = load_encoder_file(path, device="cpu")
     ids = frame["playlist_id"].to_list()[:3]
     from pipelines.train.playlist_encoder import load_playlists
 

@@ -49,6 +49,49 @@ def test_mert_checkpoint_gives_the_reference_hidden_states(tmp_path: Path, old_n
         assert torch.equal(a, b)
 
 
+def _hidden_states(model, x: torch.Tensor) -> tuple[torch.Tensor, ...]:  # type: ignore[no-untyped-def]
+    with torch.inference_mode():
+        return model(x, output_hidden_states=True).hidden_states
+
+
+@pytest.mark.parametrize("old_names", [True, False])
+@pytest.mark.parametrize("layout", ["safetensors", "hubert-prefix", "no-masked-spec-embed"])
+def test_other_checkpoint_layouts_give_the_reference_hidden_states(
+    tmp_path: Path, old_names: bool, layout: str
+) -> None:
+    from safetensors.torch import save_file
+
+    path = tmp_path / "ckpt"
+    reference = write_mert_checkpoint(path, seed=5, old_names=old_names)
+    stored = torch.load(path / "pytorch_model.bin", weights_only=True)
+    if layout == "safetensors":
+        (path / "pytorch_model.bin").unlink()
+        save_file({k: v.contiguous() for k, v in stored.items()}, str(path / "model.safetensors"))
+    elif layout == "hubert-prefix":
+        torch.save({f"hubert.{k}": v for k, v in stored.items()}, path / "pytorch_model.bin")
+    else:
+        torch.save({k: v for k, v in stored.items() if k != "masked_spec_embed"}, path / "pytorch_model.bin")
+    x = torch.randn(1, 8_000, generator=torch.Generator().manual_seed(1))
+    ours, theirs = _hidden_states(load_hubert(path), x), _hidden_states(reference, x)
+    for a, b in zip(ours, theirs, strict=True):
+        assert torch.equal(a, b)
+    if layout == "no-masked-spec-embed":  # left out, it is the same every time
+        assert torch.equal(load_hubert(path).masked_spec_embed, load_hubert(path).masked_spec_embed)
+
+
+def test_weights_with_other_names_or_unreadable_bytes_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ckpt"
+    write_mert_checkpoint(path)
+    stored = torch.load(path / "pytorch_model.bin", weights_only=True)
+    stored["head.weight"] = stored.pop("feature_projection.projection.weight")
+    torch.save(stored, path / "pytorch_model.bin")
+    with pytest.raises(ConfigError, match=r"weights do not fit.*1 missing.*1 unexpected"):
+        load_hubert(path)
+    (path / "pytorch_model.bin").write_bytes(b"not a checkpoint")
+    with pytest.raises(ConfigError, match="cannot read the weights"):
+        load_hubert(path)
+
+
 def test_full_size_architecture_has_94_37m_parameters() -> None:
     from transformers import HubertModel
 

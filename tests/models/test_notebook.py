@@ -18,7 +18,7 @@ from recsys.catalog import db
 from recsys.catalog.queries import playlists_frame, tracks_frame
 from recsys.evaluation.probing import build_tasks, probe_all
 from recsys.models.playlist_baselines import RandomEncoder, fit_sif
-from recsys.models.playlist_seq2seq import fit_seq2seq
+from recsys.models.playlist_seq2seq_training import fit_seq2seq
 from tests.models.conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,9 @@ import torch
 
 from recsys.evaluation.probing import linear_probe
 from recsys.models.playlist_baselines import fit_sif
-from recsys.models.playlist_seq2seq import PlaylistSeq2Seq, Seq2SeqEncoder, fit_seq2seq
+from recsys.models.playlist_seq2seq import PlaylistSeq2Seq
+from recsys.models.playlist_seq2seq_store import load_encoder_file, save_encoder
+from recsys.models.playlist_seq2seq_training import fit_seq2seq
 from recsys.models.track_vocab import collate
 from tests.models.conftest import motif_playlists, tiny_config
 
@@ -60,8 +62,8 @@ def test_same_seed_same_embeddings_and_save_load_round_trip(tmp_path: Path) -> N
     assert not np.array_equal(a, other.embed(probe))
 
     path = tmp_path / "encoder.pt"
-    first.save(path)
-    loaded = Seq2SeqEncoder.load(path, device="cpu")
+    save_encoder(first, path)
+    loaded = load_encoder_file(path, device="cpu")
     np.testing.assert_array_equal(loaded.embed(probe), a)
     assert loaded.config == first.config
     np.testing.assert_array_equal(loaded.vocab.track_ids, first.vocab.track_ids)

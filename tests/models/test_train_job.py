@@ -10,14 +10,10 @@ import sqlalchemy as sa
 
 from pipelines.demo.catalog import DemoConfig, generate_mpd
 from pipelines.ingest.mpd import ingest_mpd
-from pipelines.train.playlist_encoder import (
-    find_encoder,
-    load_encoder,
-    load_playlists,
-    train_playlist_encoder,
-)
+from pipelines.train.playlist_encoder import load_playlists, train_playlist_encoder
 from recsys.catalog.schema import PipelineRun
 from recsys.errors import NotFoundError
+from recsys.models.playlist_seq2seq_store import find_encoder, load_encoder
 from tests.models.conftest import tiny_config
 
 

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from pipelines.evaluate.video_retrieval import candidate_rows, retrieval_metrics
-from pipelines.train.trimodal import Features, TrainSettings, default_config, train_model
+from recsys.evaluation.retrieval import candidate_rows, retrieval_metrics
 from recsys.models.trimodal import TrimodalConfig, TrimodalLightning, TrimodalModel, info_nce
-from recsys.recommend.video_scoring import FeatureSpec, load_bundle, save_bundle
+from recsys.models.trimodal_batches import Features
+from recsys.models.trimodal_bundle import FeatureSpec, load_bundle, save_bundle
+from recsys.models.trimodal_training import TrainSettings, default_config, train_model
 
 SMALL = {"d_model": 32, "ff_dim": 64, "embed_dim": 32, "heads": 4, "layers": 1}
 

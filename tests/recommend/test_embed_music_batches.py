@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from pipelines.embed import music as job
 from pipelines.embed.audio import Pending
 from recsys.models.trimodal import TrimodalConfig, TrimodalModel
-from recsys.recommend.video_scoring import Bundle, FeatureSpec
+from recsys.models.trimodal_bundle import Bundle, FeatureSpec
 from recsys.vectorstore.client import ClientStore
 
 TRACKS = 120

@@ -20,8 +20,9 @@ from pipelines.train.trimodal import TrainSettings, run_training
 from recsys.catalog import db
 from recsys.catalog.schema import IngestReject
 from recsys.errors import ConfigError, DimensionMismatchError, NotFoundError, VideoError
+from recsys.models.trimodal_bundle import FeatureSpec, load_bundle, model_file
 from recsys.recommend.filters import track_filter
-from recsys.recommend.video_scoring import FeatureSpec, VideoScorer, load_bundle, model_file
+from recsys.recommend.video_scoring import VideoScorer
 from recsys.vectorstore import Filter, Match, MatchAny, Point, VectorStore
 from recsys.vectorstore.client import ClientStore
 from recsys.vectorstore.collections import TRACKS, tracks_spec
