@@ -9,20 +9,22 @@ vector from which model version and which audio (its checksum). A run:
    this vector name, model version and checksum (and that this encoder version
    has not already rejected);
 3. per batch: decodes the files (a bad file becomes an ``ingest_reject`` row with
-   its reason and the rest of the batch goes on), embeds, writes the vectors to the
-   ``tracks`` collection, then commits the ``track_embedding`` rows and rejects in
-   one transaction.
+   its reason, committed at once, and the rest of the batch goes on) and embeds;
+4. every half minute or so (:mod:`pipelines.embed.writer`) writes the finished
+   batches' vectors to the ``tracks`` collection in one store write, then commits
+   their ``track_embedding`` rows in one transaction.
 
-A run killed midway loses at most the batch in flight: its vectors may already be
-in the store, but without their rows the next run embeds them again and
-overwrites the same points (point id = track id), so nothing is duplicated.
+A run that fails or is interrupted writes its finished batches before it ends. A run
+killed outright loses the vectors not yet written, which have no rows either: the
+next run embeds them again, onto the same points (point id = track id), so nothing
+is duplicated.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from pipelines.index import track_payloads
+from pipelines.embed.writer import EVERY_S, VectorWriter
 from pipelines.ingest.report import Progress
 from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog
@@ -43,7 +45,7 @@ from recsys.embedders.base import Embedder
 from recsys.errors import AudioError, DimensionMismatchError
 from recsys.media.ahead import map_ahead
 from recsys.media.audio import DecodedAudio, load_audio
-from recsys.vectorstore.base import Point, VectorStore
+from recsys.vectorstore.base import VectorStore
 from recsys.vectorstore.collections import TRACKS, tracks_spec
 
 SOURCE = "embed-audio"
@@ -141,6 +143,7 @@ def embed_audio(
     max_duration_s: float = 600.0,
     progress: Progress | None = None,
     on_batch: Callable[[int], None] | None = None,
+    commit_every_s: float = EVERY_S,
 ) -> EmbedReport:
     """Embed every pending track (see the module docstring); returns what was done."""
     progress = progress or Progress.quiet()
@@ -169,17 +172,22 @@ def embed_audio(
 
     # the next batch decodes on worker threads while this one goes through the model
     decoded = map_ahead(decode, fresh, ahead=batch_size)
+    writer = VectorWriter(engine, store, every_s=commit_every_s)
     try:
         for number in itertools.count():
             batch = list(itertools.islice(decoded, batch_size))
             if not batch:
                 break
-            _embed_batch(engine, store, embedder, batch, mv_id, report)
+            _embed_batch(engine, writer, embedder, batch, mv_id, report)
             progress.advance(task, len(batch))
             if on_batch is not None:
                 on_batch(number)
+        writer.flush()
     except BaseException as exc:
-        _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        try:
+            writer.flush()  # what the finished batches made is kept
+        finally:
+            _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     finally:
         decoded.close()
@@ -202,7 +210,7 @@ def _ensure_collection(store: VectorStore, embedder: Embedder) -> None:
 
 def _embed_batch(
     engine: sa.Engine,
-    store: VectorStore,
+    writer: VectorWriter,
     embedder: Embedder,
     batch: list[tuple[Pending, DecodedAudio | AudioError]],
     mv_id: int,
@@ -222,11 +230,14 @@ def _embed_batch(
         report.seconds_of_audio += decoded.duration_s
     vectors = embedder.embed(clips) if clips else np.zeros((0, embedder.dim), dtype=np.float32)
     if good:
-        write_track_vectors(engine, store, embedder.name, [p.track_id for p in good], vectors)
-    with engine.begin() as conn:
-        if good:
-            record_embeddings(conn, embedder.name, mv_id, good)
-        if rejects.rows:
+        writer.add(
+            embedder.name,
+            [p.track_id for p in good],
+            vectors,
+            lambda conn: record_embeddings(conn, embedder.name, mv_id, good),
+        )
+    if rejects.rows:
+        with engine.begin() as conn:
             rejects.flush(conn)
     report.embedded += len(good)
     report.rejected += len(batch) - len(good)
@@ -234,31 +245,6 @@ def _embed_batch(
 
 def _kind(exc: AudioError) -> str:
     return type(exc).__name__.removesuffix("AudioError").lower() or "audio"
-
-
-def write_track_vectors(
-    engine: sa.Engine,
-    store: VectorStore,
-    name: str,
-    track_ids: list[int],
-    vectors: np.ndarray,
-    *,
-    extra: Mapping[str, Any] | None = None,
-) -> None:
-    """Upsert the named vectors, keeping the other vectors and payload a point already has.
-
-    The payload is refreshed from the catalog; ``extra`` adds fields (a model stamp).
-    """
-    existing = {r.id: r for r in store.retrieve(TRACKS, track_ids, with_vectors=True)}
-    payloads = track_payloads(engine, track_ids)
-    points = []
-    for track_id, vector in zip(track_ids, vectors, strict=True):
-        old = existing.get(track_id)
-        kept: dict[str, Any] = dict(old.vectors) if old is not None else {}
-        kept[name] = vector.astype(np.float32)
-        payload = {**(old.payload if old is not None else {}), **payloads.get(track_id, {}), **(extra or {})}
-        points.append(Point(id=track_id, vectors=kept, payload=payload))
-    store.upsert(TRACKS, points)
 
 
 def record_embeddings(conn: sa.Connection, vector: str, mv_id: int, items: list[Pending]) -> None:

@@ -15,11 +15,12 @@ missing from the store (a new store, a vector dropped by a rebuild) are embedded
 
 The catalog is read a page of ``PAGE_ROWS`` tracks at a time, in track order, and the
 pending tracks of each page are embedded before the next page is read, so memory does
-not grow with the catalog. Work goes batch by batch: decode, embed, write the vectors
-to the store, then commit the batch's ``track_embedding`` rows and rejects in one
-transaction. A run killed
-midway loses at most the batch in flight (its vectors may be in the store without
-rows: the next run embeds them again onto the same points). An unreadable audio file
+not grow with the catalog. Work goes batch by batch: decode and embed; every half
+minute or so the finished batches' vectors go to the store in one write and then their
+``track_embedding`` rows are committed (:mod:`pipelines.embed.writer`). A run that
+fails writes its finished batches before it ends; a run killed outright loses the
+vectors not yet written, which have no rows either, so the next run embeds them again
+onto the same points. An unreadable audio file
 is reported with its reason, stored as an ``ingest_reject`` row (source
 ``embed-music``), and the other tracks are embedded; it is tried again on the next
 run. Each run is recorded in ``pipeline_run``.
@@ -50,7 +51,8 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from pipelines.embed.audio import Pending, record_embeddings, write_track_vectors
+from pipelines.embed.audio import Pending, record_embeddings
+from pipelines.embed.writer import EVERY_S, VectorWriter
 from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog, sha256_file
 from recsys.catalog.reads import read_frame
@@ -95,6 +97,7 @@ def embed_music(
     batch_size: int = 32,
     resize: bool = False,
     on_batch: Callable[[int], None] | None = None,
+    commit_every_s: float = EVERY_S,
 ) -> EmbedReport:
     """Embed what changed into the store's ``tracks`` collection; see the module docstring."""
     clock = time.perf_counter()
@@ -104,6 +107,7 @@ def embed_music(
     with engine.begin() as conn:
         run_id = runs.start_run(conn, SOURCE, {"model": bundle.version})
     size = max(1, batch_size)
+    writer = VectorWriter(engine, store, every_s=commit_every_s)
     try:
         number = 0
         waiting: list[Pending] = []  # pending tracks read, not yet in a batch (fewer than a batch)
@@ -112,12 +116,16 @@ def embed_music(
             waiting.extend(page or [])
             while len(waiting) >= size or (page is None and waiting):
                 batch, waiting = waiting[:size], waiting[size:]
-                _embed_batch(engine, store, bundle, batch, version_id, report)
+                _embed_batch(engine, writer, bundle, batch, version_id, report)
                 if on_batch is not None:
                     on_batch(number)
                 number += 1
+        writer.flush()
     except BaseException as exc:
-        _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+        try:
+            writer.flush()  # what the finished batches made is kept
+        finally:
+            _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
         raise
     report.seconds = time.perf_counter() - clock
     _finish_run(engine, run_id, report, status="done")
@@ -220,7 +228,7 @@ def _pending_page(
 
 def _embed_batch(
     engine: Engine,
-    store: VectorStore,
+    writer: VectorWriter,
     bundle: Bundle,
     batch: list[Pending],
     version_id: int,
@@ -272,13 +280,15 @@ def _embed_batch(
                 .cpu()
                 .numpy()
             )
-        write_track_vectors(
-            engine, store, VECTOR, [p.track_id for p in good], vectors, extra={MODEL_FIELD: bundle.version}
+        writer.add(
+            VECTOR,
+            [p.track_id for p in good],
+            vectors,
+            lambda conn: record_embeddings(conn, VECTOR, version_id, good),
+            extra={MODEL_FIELD: bundle.version},
         )
-    with engine.begin() as conn:
-        if good:
-            record_embeddings(conn, VECTOR, version_id, good)
-        if rejects.rows:
+    if rejects.rows:
+        with engine.begin() as conn:
             rejects.flush(conn)
     report.embedded += len(good)
 

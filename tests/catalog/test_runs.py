@@ -40,7 +40,10 @@ def hold(batch):
     print("first batch written", flush=True)
     time.sleep(600)
 
-embed_audio(db.make_engine(sys.argv[1]), ClientStore(":memory:"), DspAudioEmbedder(), batch_size=1, on_batch=hold)
+embed_audio(
+    db.make_engine(sys.argv[1]), ClientStore(":memory:"), DspAudioEmbedder(), batch_size=1, on_batch=hold,
+    commit_every_s=0,  # each batch written as it is done
+)
 """
 
 
