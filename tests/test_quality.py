@@ -38,6 +38,64 @@ def test_the_library_never_imports_pipelines_or_ui() -> None:
     assert not offenders, offenders
 
 
+# The library's packages and those each may import (besides recsys.errors), as
+# docs/architecture.md describes them: data flows one way, from the catalog and media up
+# to recommendations and their evaluation.
+LIBRARY_LAYERS = {
+    "config": {"embedders"},
+    "devices": set(),
+    "catalog": {"config"},
+    "media": set(),
+    "embedders": {"media", "devices"},
+    "collaborative": {"catalog"},
+    "models": {"catalog", "devices"},
+    "vectorstore": {"config"},
+    "recommend": {
+        "catalog",
+        "collaborative",
+        "devices",
+        "embedders",
+        "media",
+        "models",
+        "vectorstore",
+        "config",
+    },
+    "evaluation": {"catalog", "collaborative", "models", "recommend"},
+}
+
+
+def _library_imports() -> set[tuple[str, str, str]]:
+    """(importing package, imported package, file) for every import between the library's packages."""
+    found = set()
+    for path in (ROOT / "recsys").rglob("*.py"):
+        relative = path.relative_to(ROOT / "recsys")
+        package = relative.parts[0].removesuffix(".py")
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "recsys" and len(parts) > 1 and parts[1] not in (package, "errors"):
+                    found.add((package, parts[1], str(path.relative_to(ROOT))))
+    return found
+
+
+def test_library_packages_import_only_the_layers_below_them() -> None:
+    found = _library_imports()
+    assert {package for package, _, _ in found} <= set(LIBRARY_LAYERS)
+    offenders = sorted(
+        f"{where}: {package} imports {imported}"
+        for package, imported, where in found
+        if imported not in LIBRARY_LAYERS.get(package, set())
+    )
+    assert not offenders, "\n".join(offenders)
+
+
 # --------------------------------------------------------------------------- structure
 
 PACKAGES = ("recsys", "pipelines", "ui")
