@@ -16,6 +16,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from pipelines.commands.nightly import nightly_app
 from pipelines.commands.support import (
     catalog_engine,
     echo_json,
@@ -91,6 +92,7 @@ def _start(
 app.add_typer(db_app, name="db")
 app.add_typer(catalog_app, name="catalog")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(nightly_app, name="nightly")
 
 # --------------------------------------------------------------------------- db
 

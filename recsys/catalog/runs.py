@@ -263,7 +263,9 @@ def start_step(conn: Connection, run_id: int, step: str, fingerprint: str | None
     """Record that ``step`` of run ``run_id`` starts, over inputs digested as ``fingerprint``; returns its id."""
     step_id = conn.execute(
         sa.insert(PipelineStep)
-        .values(run_id=run_id, step=step, status="running", fingerprint=fingerprint, started_at=datetime.now(UTC))
+        .values(
+            run_id=run_id, step=step, status="running", fingerprint=fingerprint, started_at=datetime.now(UTC)
+        )
         .returning(PipelineStep.id)
     ).scalar_one()
     return int(step_id)
@@ -331,7 +333,17 @@ def history(conn: Connection, job: str, *, n: int = 20, status: str | None = Non
         return []
     steps: dict[int, list[Step]] = {int(row.id): [] for row in rows}
     for row in conn.execute(
-        sa.select(s.run_id, s.step, s.status, s.started_at, s.finished_at, s.counts, s.metrics, s.error, s.fingerprint)
+        sa.select(
+            s.run_id,
+            s.step,
+            s.status,
+            s.started_at,
+            s.finished_at,
+            s.counts,
+            s.metrics,
+            s.error,
+            s.fingerprint,
+        )
         .where(s.run_id.in_(list(steps)))
         .order_by(s.id)
     ):
