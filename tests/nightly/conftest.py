@@ -1,0 +1,101 @@
+"""A nightly pipeline over part of the real data: MPD slices and audio files linked into a folder
+the test grows, the settings of a data dir of its own, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from pipelines.nightly.config import NightlyConfig, load_config
+from recsys.config import Settings, load_settings
+from tests.conftest import unavailable
+
+# The smallest audio files of the shared set (seconds each), so the DSP encoder is quick.
+AUDIO = (
+    "456440__inspectorj__bird-whistling-robin-single-13.ogg",
+    "sorohanro_-_solo-trumpet-06.ogg",
+    "198-209-0000.ogg",
+    "5703-47212-0000.ogg",
+)
+
+
+@dataclass
+class Pipeline:
+    """A data dir, a catalog and a pipeline file whose source folders the test fills."""
+
+    root: Path
+    settings: Settings
+    engine: sa.Engine
+    slices: list[Path]  # every real slice, in name order
+    audio: list[Path]
+
+    @property
+    def mpd_dir(self) -> Path:
+        return self.root / "mpd"
+
+    @property
+    def audio_dir(self) -> Path:
+        return self.root / "audio"
+
+    def add_slices(self, start: int, stop: int) -> list[Path]:
+        added = []
+        for path in self.slices[start:stop]:
+            link = self.mpd_dir / path.name
+            link.symlink_to(path)
+            added.append(link)
+        return added
+
+    def add_audio(self, start: int, stop: int) -> list[Path]:
+        added = []
+        for path in self.audio[start:stop]:
+            link = self.audio_dir / path.name
+            link.symlink_to(path)
+            added.append(link)
+        return added
+
+    def config(self, **sections: dict[str, Any]) -> NightlyConfig:
+        """The pipeline file: the two source folders, the DSP encoder, a small ALS, a strict gate;
+        ``sections`` replace keys (``als={"cadence": "weekly"}``)."""
+        data: dict[str, dict[str, Any]] = {
+            "sources": {"mpd": ["mpd"], "audio": ["audio"]},
+            "encoders": {"audio": ["dsp"]},
+            "als": {"cadence": "always", "factors": 16, "iterations": 5},
+            "gate": {"tolerance": 0.0},
+            "validation": {"playlists": 30, "n": 100},
+        }
+        for name, values in sections.items():
+            data[name] = {**data.get(name, {}), **values}
+        path = self.root / "nightly.toml"
+        path.write_text(
+            "".join(
+                f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+                for name, values in data.items()
+            )
+        )
+        return load_config(path, self.settings)
+
+
+@pytest.fixture
+def pipeline(catalog_url: str, shared_data: Path, tmp_path: Path) -> Iterator[Pipeline]:
+    mpd = shared_data / "mpd_trimmed"
+    audio = [shared_data / "audio" / "librosa" / name for name in AUDIO]
+    if not mpd.is_dir() or not all(p.is_file() for p in audio):
+        unavailable(f"the trimmed MPD or the audio files are not under {shared_data}")
+    (tmp_path / "mpd").mkdir()
+    (tmp_path / "audio").mkdir()
+    settings = load_settings(
+        data_dir=tmp_path / "data", database_url=catalog_url, vector_store=str(tmp_path / "vectors")
+    )
+    settings.ensure_data_dir()
+    from recsys.catalog import db
+
+    engine = db.make_engine(catalog_url)
+    db.upgrade(engine)
+    yield Pipeline(tmp_path, settings, engine, sorted(mpd.glob("*.json")), audio)
+    engine.dispose()
