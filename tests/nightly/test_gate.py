@@ -1,0 +1,81 @@
+"""The quality gate and failures: a worse model is not published, and a failed step leaves what
+serves alone and is where the next run resumes."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from pipelines.nightly.runner import STEPS, run_nightly
+from pipelines.nightly.steps import Context, Outcome
+from pipelines.nightly.vectors import INDEX
+from recsys.catalog import runs
+from recsys.collaborative.store import latest_model
+from recsys.errors import RecsysError
+from recsys.vectorstore import open_store
+from recsys.vectorstore.collections import TRACKS
+from tests.nightly.conftest import Pipeline
+
+NO_AUDIO = {"audio": []}
+MPD_ONLY = {"audio": []}
+GATE = {"metric": "ndcg", "tolerance": 0.005}
+
+
+def test_a_worse_model_is_refused_and_the_serving_one_stays(pipeline: Pipeline) -> None:
+    engine, settings = pipeline.engine, pipeline.settings
+    pipeline.add_slices(0, 30)
+    first = run_nightly(settings, engine, pipeline.config(sources=MPD_ONLY, encoders=NO_AUDIO, gate=GATE))
+    assert first.step("publish").metrics["published"] is True
+    serving = latest_model(engine, "als").version
+    with open_store(settings) as store:
+        version = store.current_version(TRACKS)
+
+    planted = pipeline.config(sources=MPD_ONLY, encoders=NO_AUDIO, gate=GATE, als={"factors": 1})
+    second = run_nightly(settings, engine, planted)
+    assert second.worked == ["train-als", "evaluate", "publish"]
+    evaluation = second.step("evaluate").metrics
+    assert evaluation["serving_version"] == serving and evaluation["candidate_version"] != serving
+    assert evaluation["candidate"]["ndcg"] < evaluation["serving"]["ndcg"] - 0.005
+    gate = second.step("publish").metrics
+    assert gate["published"] is False
+    assert gate["reason"].startswith("ndcg ") and f"{serving} keeps serving" in gate["reason"]
+    assert second.step("index").status == "skipped"
+    assert latest_model(engine, "als").version == serving
+    with open_store(settings) as store:
+        assert store.current_version(TRACKS) == version
+    with engine.connect() as conn:
+        record = runs.last_run(conn, "nightly")
+    assert record is not None and record.run.status == "done"
+    assert (
+        record.metrics["gate"]["published"] is False and "keeps serving" in record.metrics["gate"]["reason"]
+    )
+
+    again = run_nightly(settings, engine, planted)  # the refusal stands while nothing changes
+    assert again.worked == []
+
+
+def test_a_failed_step_keeps_what_serves_and_the_next_run_resumes_there(pipeline: Pipeline) -> None:
+    engine, settings = pipeline.engine, pipeline.settings
+    pipeline.add_slices(0, 30)
+    config = pipeline.config(sources=MPD_ONLY, encoders=NO_AUDIO)
+
+    def broken(ctx: Context) -> Outcome:
+        raise OSError("disk full")
+
+    failing = tuple(dataclasses.replace(INDEX, run=broken) if s is INDEX else s for s in STEPS)
+    with pytest.raises(RecsysError, match=r"step index failed: OSError: disk full"):
+        run_nightly(settings, engine, config, steps=failing)
+    with engine.connect() as conn:
+        record = runs.last_run(conn, "nightly")
+    assert record is not None and record.run.status == "failed"
+    assert record.run.error == "step index: OSError: disk full"
+    assert [(s.step, s.status) for s in record.steps][-1] == ("index", "failed")
+    assert record.steps[-1].error == "OSError: disk full"
+    with open_store(settings) as store:
+        assert not store.has_collection(TRACKS)  # nothing half-written serves
+
+    resumed = run_nightly(settings, engine, config)
+    assert resumed.worked == ["index"]
+    with open_store(settings) as store:
+        assert store.count(TRACKS, vector="cf") == len(latest_model(engine, "als").items.ids)
