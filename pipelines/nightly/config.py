@@ -19,6 +19,7 @@ from recsys.config import Settings
 from recsys.errors import ConfigError
 
 Cadence = Literal["always", "daily", "weekly", "never"]
+AudioEncoder = Literal["dsp", "culturemert"]
 # How long after its last success a step of each cadence is due again; an hour's slack,
 # so that a job started at the same time every day finds yesterday's run due.
 CADENCE_PERIOD: dict[str, timedelta | None] = {
@@ -65,7 +66,7 @@ class Sources(_Strict):
 class Encoders(_Strict):
     """Which encoders embed: audio encoders by name, and the video–music model's ``music`` vectors."""
 
-    audio: list[Literal["dsp", "culturemert"]] = Field(default_factory=lambda: ["dsp"])
+    audio: list[AudioEncoder] = Field(default_factory=lambda: list[AudioEncoder](["dsp"]))
     audio_cadence: Cadence = "always"
     music: bool = False  # needs a trained video–music model (``recsys train trimodal``)
     music_cadence: Cadence = "weekly"
@@ -75,10 +76,10 @@ class Als(_Strict):
     """The ALS model refitted on the catalog's playlists (``recsys train als``'s options)."""
 
     cadence: Cadence = "daily"
-    factors: int = Field(64, ge=1)
-    iterations: int = Field(15, ge=1)
-    regularization: float = Field(0.05, ge=0)
-    alpha: float = Field(10.0, gt=0)
+    factors: int = Field(default=64, ge=1)
+    iterations: int = Field(default=15, ge=1)
+    regularization: float = Field(default=0.05, ge=0)
+    alpha: float = Field(default=10.0, gt=0)
     seed: int = 7
 
 
@@ -86,23 +87,23 @@ class Gate(_Strict):
     """A new model is published only if its ``metric`` is at most ``tolerance`` below the serving one's."""
 
     metric: Literal["r_precision", "ndcg"] = "r_precision"
-    tolerance: float = Field(0.01, ge=0)
+    tolerance: float = Field(default=0.01, ge=0)
 
 
 class Validation(_Strict):
     """The fixed validation split: playlists carved from the catalog once, never trained on."""
 
-    playlists: int = Field(200, ge=10)
+    playlists: int = Field(default=200, ge=10)
     seed: int = 0
-    n: int = Field(500, ge=10)  # recommendations scored per playlist
+    n: int = Field(default=500, ge=10)  # recommendations scored per playlist
 
 
 class NightlyConfig(_Strict):
     sources: Sources = Field(default_factory=Sources)
     encoders: Encoders = Field(default_factory=Encoders)
-    als: Als = Field(default_factory=Als)
-    gate: Gate = Field(default_factory=Gate)
-    validation: Validation = Field(default_factory=Validation)
+    als: Als = Als()  # frozen: one default instance may be shared
+    gate: Gate = Gate()
+    validation: Validation = Validation()
     path: Path | None = None  # the file it was read from (None: the defaults)
 
     def with_paths_from(self, folder: Path) -> NightlyConfig:

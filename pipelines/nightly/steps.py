@@ -199,7 +199,11 @@ def _embedders(ctx: Context) -> list[Any]:
 
 
 def _audio_idle(ctx: Context) -> str | None:
-    return None if ctx.config.encoders.audio else "no audio encoder in the pipeline"
+    if not ctx.config.encoders.audio:
+        return "no audio encoder in the pipeline"
+    with ctx.engine.connect() as conn:
+        has = conn.execute(sa.select(AudioAsset.id).limit(1)).first()
+    return None if has else "the catalog holds no audio"
 
 
 def _audio_fingerprint(ctx: Context) -> str:
@@ -244,6 +248,8 @@ def _music_bundle(ctx: Context) -> Path:
 def _music_idle(ctx: Context) -> str | None:
     if not ctx.config.encoders.music:
         return "music vectors not in the pipeline"
+    if (no_audio := _audio_idle(ctx)) == "the catalog holds no audio":
+        return no_audio
     if not _music_bundle(ctx).is_file():
         return f"no video–music model at {_music_bundle(ctx)} (train one with `recsys train trimodal`)"
     return None
