@@ -126,7 +126,11 @@ class NightlyConfig(_Strict):
 
 def default_path(settings: Settings) -> Path:
     """``<data dir>/nightly.toml``."""
-    return settings.data_dir / FILE_NAME
+    return default_path_in(settings.data_dir)
+
+
+def default_path_in(data_dir: Path) -> Path:
+    return data_dir / FILE_NAME
 
 
 def load_config(path: Path | None, settings: Settings) -> NightlyConfig:

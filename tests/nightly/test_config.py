@@ -89,3 +89,22 @@ def test_a_written_config_reads_back_the_same(settings, tmp_path: Path) -> None:
     again = _write(tmp_path, to_toml(config))
     assert load_config(again, settings).model_dump(exclude={"path"}) == config.model_dump(exclude={"path"})
     assert NightlyConfig().encoders.audio == ["dsp"]
+
+
+def test_the_demo_writes_a_pipeline_of_its_own_sources_and_keeps_a_user_s(tmp_path: Path) -> None:
+    from pipelines.demo import DemoPlan, write_nightly_config
+
+    settings = load_settings(data_dir=tmp_path / "data")
+    settings.ensure_data_dir()
+    lines: list[str] = []
+    write_nightly_config(
+        settings.data_dir, settings.data_dir / "demo" / "mpd", DemoPlan(video_clips=0), lines.append
+    )
+    config = load_config(None, settings)
+    assert config.path == settings.data_dir / "nightly.toml"
+    assert config.sources.mpd == [(settings.data_dir / "demo" / "mpd").resolve()]
+    assert (config.encoders.audio, config.encoders.music) == (["dsp"], False)
+    assert (config.als.factors, config.als.iterations) == (64, 15)
+    config.path.write_text("[als]\nfactors = 8\n")
+    write_nightly_config(settings.data_dir, settings.data_dir / "demo" / "mpd", DemoPlan(), lines.append)
+    assert load_config(None, settings).als.factors == 8 and lines[-1].startswith("nightly pipeline: kept ")
