@@ -6,8 +6,9 @@
   validation split: playlists carved from the catalog once, on the first refit, and
   kept in ``<data dir>/nightly/validation.json`` (a playlist that left the catalog
   leaves the split). They are never in a candidate's training matrix. A serving model
-  trained elsewhere (``recsys train als``) may have seen them, which only makes the
-  gate stricter.
+  that this pipeline published was fitted without them too and is scored as it serves;
+  one trained elsewhere (``recsys train als``) has seen them, so its settings are
+  refitted without them and that refit is scored in its place.
 - **publish** records the candidate as the serving ``als`` model when its metric is at
   most the gate's tolerance below the serving one's (or nothing serves yet); otherwise
   the serving model stays and the step's metrics say why.
@@ -31,7 +32,7 @@ from recsys.catalog import runs
 from recsys.catalog.queries import playlist_entries, playlists_frame, tracks_frame
 from recsys.catalog.schema import IngestBatch, ModelVersion, Playlist, PlaylistTrack
 from recsys.collaborative.factorization import MatrixFactorization, MFConfig
-from recsys.collaborative.matrix import playlist_matrix
+from recsys.collaborative.matrix import ItemMap, playlist_matrix
 from recsys.collaborative.store import SavedModel, latest_model, save_model
 from recsys.errors import InputError, NotFoundError
 from recsys.evaluation.continuation import score_methods
@@ -171,19 +172,17 @@ def _evaluate_fingerprint(ctx: Context) -> str:
     return digest(candidate, serving, ctx.config.gate.model_dump(mode="json"), ctx.config.validation.n)
 
 
-def score(ctx: Context, saved: SavedModel, split: Split) -> dict[str, float]:
-    """Mean continuation metrics of one saved model on the validation split."""
-    ids = set(split.playlist_ids)
-    chosen = pl.col("playlist_id").is_in(sorted(ids))
+def score(ctx: Context, model: MatrixFactorization, items: ItemMap, split: Split) -> dict[str, float]:
+    """Mean continuation metrics of one fitted model on the validation split."""
+    chosen = pl.col("playlist_id").is_in(sorted(split.playlist_ids))
     entries = playlist_entries(ctx.engine).filter(chosen)
     lists = playlists_frame(ctx.engine).filter(chosen)
-    cases = challenge_split(entries, lists, n_test=len(ids), seed=split.seed)
+    cases = challenge_split(entries, lists, n_test=lists.height, seed=split.seed)
     tracks = TrackTable(tracks_frame(ctx.engine))
-    service = ContinuationService([ScorerSource(saved.model, saved.items, label="als")], tracks)
+    service = ContinuationService([ScorerSource(model, items, label="als")], tracks)
     results = score_methods({"als": service}, cases, tracks.artist, n=ctx.config.validation.n)
-    return {m: round(float(np.mean([r.metrics[m] for r in results])), 6) for m in METRICS} | {
-        "cases": len(results)
-    }
+    means = {m: round(float(np.mean([r.metrics[m] for r in results])), 6) for m in METRICS}
+    return {**means, "cases": len(results)}
 
 
 def _load(kind: str, ctx: Context) -> SavedModel | None:
@@ -193,22 +192,37 @@ def _load(kind: str, ctx: Context) -> SavedModel | None:
         return None
 
 
+def _serving_score(ctx: Context, serving: SavedModel, split: Split) -> tuple[dict[str, float], str]:
+    """The serving model's score, and on what basis: as it serves when it was fitted without
+    the validation playlists (a model this pipeline published); otherwise its settings refitted
+    without them, so that neither side has seen the playlists it is scored on."""
+    if serving.metrics.get("split") == split.key:
+        return score(ctx, serving.model, serving.items, split), "as served"
+    matrix = playlist_matrix(playlist_entries(ctx.engine), exclude=split.playlist_ids)
+    reference = MatrixFactorization(serving.model.config)
+    reference.fit(matrix)
+    basis = "its settings refitted without the validation playlists (it was trained on them)"
+    return score(ctx, reference, matrix.items, split), basis
+
+
 def _evaluate_run(ctx: Context) -> Outcome:
     split = validation_split(ctx)
     candidate = _load(CANDIDATE, ctx)
     if candidate is None:
         raise NotFoundError("no candidate model to evaluate")
     serving = _load(SERVING, ctx)
+    served, basis = (None, None) if serving is None else _serving_score(ctx, serving, split)
     metrics: dict[str, Any] = {
         "metric": ctx.config.gate.metric,
         "tolerance": ctx.config.gate.tolerance,
         "split": split.key,
         "candidate_version": candidate.version,
-        "candidate": score(ctx, candidate, split),
+        "candidate": score(ctx, candidate.model, candidate.items, split),
         "serving_version": None if serving is None else serving.version,
-        "serving": None if serving is None else score(ctx, serving, split),
+        "serving": served,
+        "serving_basis": basis,
     }
-    ctx.echo(f"gate: candidate {metrics['candidate']}, serving {metrics['serving']}")
+    ctx.echo(f"gate: candidate {metrics['candidate']}, serving {served} ({basis})")
     return Outcome(counts={"validation_playlists": len(split.playlist_ids)}, metrics=metrics)
 
 
@@ -264,7 +278,8 @@ def promote(ctx: Context, evaluation: dict[str, Any]) -> None:
         row = conn.execute(
             sa.select(ModelVersion).where(ModelVersion.kind == CANDIDATE, ModelVersion.version == version)
         ).one()
-        gate = {"gate": {k: evaluation[k] for k in ("metric", "candidate", "serving", "serving_version")}}
+        kept = ("metric", "candidate", "serving", "serving_version", "serving_basis")
+        gate = {"gate": {k: evaluation[k] for k in kept}}
         values = {
             "path": row.path,
             "params": row.params,

@@ -108,3 +108,12 @@ def test_the_demo_writes_a_pipeline_of_its_own_sources_and_keeps_a_user_s(tmp_pa
     config.path.write_text("[als]\nfactors = 8\n")
     write_nightly_config(settings.data_dir, settings.data_dir / "demo" / "mpd", DemoPlan(), lines.append)
     assert load_config(None, settings).als.factors == 8 and lines[-1].startswith("nightly pipeline: kept ")
+
+
+def test_the_documented_example_is_a_valid_pipeline(settings) -> None:  # type: ignore[no-untyped-def]
+    example = Path(__file__).resolve().parents[2] / "docs" / "nightly.example.toml"
+    config = load_config(example, settings)
+    assert config.sources.tables[0].kind == "tracks" and config.sources.listens[0].format == "csv"
+    assert config.model_dump(exclude={"sources", "path"}) == NightlyConfig().model_dump(
+        exclude={"sources", "path"}
+    )

@@ -37,6 +37,7 @@ def test_a_worse_model_is_refused_and_the_serving_one_stays(pipeline: Pipeline) 
     evaluation = second.step("evaluate").metrics
     assert evaluation["serving_version"] == serving and evaluation["candidate_version"] != serving
     assert evaluation["candidate"]["ndcg"] < evaluation["serving"]["ndcg"] - 0.005
+    assert evaluation["serving_basis"] == "as served"  # the pipeline fitted it without the split
     gate = second.step("publish").metrics
     assert gate["published"] is False
     assert gate["reason"].startswith("ndcg ") and f"{serving} keeps serving" in gate["reason"]
@@ -53,6 +54,26 @@ def test_a_worse_model_is_refused_and_the_serving_one_stays(pipeline: Pipeline) 
 
     again = run_nightly(settings, engine, planted)  # the refusal stands while nothing changes
     assert again.worked == []
+
+
+def test_a_model_trained_on_the_validation_playlists_is_compared_by_a_refit(pipeline: Pipeline) -> None:
+    from pipelines.ingest.mpd import ingest_mpd
+    from pipelines.train import train_factorization
+    from recsys.collaborative.factorization import MFConfig
+
+    engine, settings = pipeline.engine, pipeline.settings
+    pipeline.add_slices(0, 30)
+    assert ingest_mpd(engine, [pipeline.mpd_dir]).ok
+    config = MFConfig(kind="als", factors=16, iterations=5, regularization=0.05, alpha=10.0, seed=7)
+    outside = train_factorization(engine, settings.data_dir / "models", config)  # every playlist
+    result = run_nightly(settings, engine, pipeline.config(sources=MPD_ONLY, encoders=NO_AUDIO, gate=GATE))
+    evaluation = result.step("evaluate").metrics
+    assert evaluation["serving_version"] == outside.version
+    assert evaluation["serving_basis"].startswith("its settings refitted without the validation playlists")
+    # the same settings on the same training data: the same model, the same score
+    assert evaluation["serving"] == evaluation["candidate"]
+    assert result.step("publish").metrics["published"] is True
+    assert latest_model(engine, "als").version == evaluation["candidate_version"] != outside.version
 
 
 def test_a_failed_step_keeps_what_serves_and_the_next_run_resumes_there(pipeline: Pipeline) -> None:
