@@ -8,8 +8,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from recsys.errors import ConfigError
-from recsys.vectorstore.base import Condition, FieldType, Filter, Match, MatchAny
+from recsys.vectorstore.base import Condition, Filter, Match, MatchAny
 from recsys.vectorstore.collections import TRACK_INDEXES
+from recsys.vectorstore.spec import FieldType
 
 FILTER_FIELDS = {
     "culture": "cultures",

@@ -6,10 +6,6 @@ from pathlib import Path
 
 from recsys.config import Settings
 from recsys.vectorstore.base import (
-    CollectionInfo,
-    CollectionSpec,
-    Distance,
-    FieldType,
     Filter,
     Hit,
     Match,
@@ -17,9 +13,9 @@ from recsys.vectorstore.base import (
     Point,
     Range,
     Record,
-    VectorSpec,
     VectorStore,
 )
+from recsys.vectorstore.spec import CollectionInfo, CollectionSpec, Distance, FieldType, VectorSpec
 
 __all__ = [
     "CollectionInfo",
@@ -52,11 +48,13 @@ def open_store(settings: Settings) -> VectorStore:
     """
     target = settings.vector_target
     if target.startswith(("http://", "https://")) or target == ":memory:":
+        # deferred: qdrant_client is only needed for a server or local mode
         from recsys.vectorstore.client import ClientOptions, ClientStore
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         options = ClientOptions(timeout_s=settings.qdrant_timeout_s, retries=settings.qdrant_retries)
         return ClientStore(target, api_key=key, options=options)
+    # deferred: qdrant_edge loads its native engine; a server-backed process never needs it
     from recsys.vectorstore.edge import EdgeStore
 
     return EdgeStore(Path(target).expanduser())

@@ -20,10 +20,12 @@ version
     and then switches readers to it in one atomic step (an alias on a server, a pointer
     file renamed into place for Edge). A reader sees the old version or the new one,
     never a half-built one; a rebuild that fails midway discards its new version and the
-    old one keeps serving. ``ensure_collection`` creates version 1.
+    old one keeps serving. ``ensure_collection`` creates version 1. ``revise`` starts the
+    next version as a copy of the current one, to which a job applies its changes (upserts
+    and deletes) before it is published the same way; published versions never change.
 point
     One id (a catalog id: an unsigned integer, used as is, or a string, mapped to a
-    UUIDv5; see :func:`recsys.vectorstore.collections.point_id`), any subset of the
+    UUIDv5; see :func:`recsys.vectorstore.ids.point_id`), any subset of the
     collection's named vectors, and a JSON payload. Upserting the same point twice
     changes nothing.
 filter
@@ -39,8 +41,8 @@ Errors (all :class:`recsys.errors.RecsysError`, each one line)
 * :class:`~recsys.errors.NotFoundError` — the collection (or a named vector) does not exist;
 * :class:`~recsys.errors.VectorStoreError` — the server cannot be reached (naming the URL)
   or refused the operation;
-* :class:`~recsys.errors.LockedError` — another process holds the embedded store open
-  for writing.
+* :class:`~recsys.errors.LockedError` — another process is writing the next version of
+  the collection (a rebuild or a revision) in the embedded store.
 """
 
 from __future__ import annotations
@@ -48,16 +50,17 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Literal
 
 import numpy as np
 
-from recsys.errors import DimensionMismatchError, NotFoundError, VectorStoreError
-
-PointKey = int | str
-"""A point id as callers give it: an unsigned 64-bit integer or a string (mapped to a UUIDv5)."""
+from recsys.errors import DimensionMismatchError, NotFoundError
+from recsys.vectorstore.collections import default_spec
+from recsys.vectorstore.ids import PointKey, point_id
+from recsys.vectorstore.mmr import mmr_select
+from recsys.vectorstore.spec import CollectionInfo, CollectionSpec, check_compatible
 
 VectorLike = Sequence[float] | np.ndarray
 """One dense vector: a sequence of floats or a 1-d numpy array."""
@@ -66,75 +69,6 @@ Example = PointKey | VectorLike
 """A recommend example: the id of a stored point, or a vector."""
 
 DEFAULT_BATCH = 256
-
-
-class Distance(StrEnum):
-    """How two vectors are compared; larger scores are always better."""
-
-    COSINE = "cosine"
-    DOT = "dot"
-    EUCLID = "euclid"
-
-
-class FieldType(StrEnum):
-    """The type of an indexed payload field (a list field is indexed by its element type)."""
-
-    KEYWORD = "keyword"
-    INTEGER = "integer"
-    FLOAT = "float"
-    BOOL = "bool"
-
-
-@dataclass(frozen=True)
-class VectorSpec:
-    """One named dense vector of a collection."""
-
-    name: str
-    size: int
-    distance: Distance = Distance.COSINE
-
-    def __post_init__(self) -> None:
-        if self.size < 1:
-            raise ValueError(f"vector {self.name!r}: size must be positive, got {self.size}")
-
-
-@dataclass(frozen=True)
-class CollectionSpec:
-    """What a collection holds: its named vectors and its indexed payload fields."""
-
-    name: str
-    vectors: tuple[VectorSpec, ...]
-    indexes: Mapping[str, FieldType] = field(default_factory=dict)
-
-    def vector(self, name: str) -> VectorSpec:
-        for spec in self.vectors:
-            if spec.name == name:
-                return spec
-        raise NotFoundError(f"collection {self.name!r} has no vector {name!r}")
-
-    @property
-    def sizes(self) -> dict[str, int]:
-        return {spec.name: spec.size for spec in self.vectors}
-
-    def with_vector(self, name: str, size: int, distance: Distance = Distance.COSINE) -> CollectionSpec:
-        """This spec with one named vector added or resized (for a model whose size changed)."""
-        kept = tuple(v for v in self.vectors if v.name != name)
-        return CollectionSpec(self.name, (*kept, VectorSpec(name, size, distance)), dict(self.indexes))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "vectors": {v.name: {"size": v.size, "distance": str(v.distance)} for v in self.vectors},
-            "indexes": {key: str(kind) for key, kind in self.indexes.items()},
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CollectionSpec:
-        vectors = tuple(
-            VectorSpec(name, int(v["size"]), Distance(v["distance"])) for name, v in data["vectors"].items()
-        )
-        indexes = {key: FieldType(kind) for key, kind in data.get("indexes", {}).items()}
-        return cls(str(data["name"]), vectors, indexes)
 
 
 @dataclass
@@ -204,43 +138,6 @@ class Filter:
     def where(cls, *conditions: Condition) -> Filter:
         """Shorthand for a filter whose conditions must all hold."""
         return cls(must=tuple(conditions))
-
-
-@dataclass(frozen=True)
-class VectorInfo:
-    name: str
-    size: int
-    distance: Distance
-    count: int
-
-
-@dataclass(frozen=True)
-class CollectionInfo:
-    """What ``describe`` reports: the current version and counts per named vector."""
-
-    name: str
-    version: int
-    versions: tuple[int, ...]
-    points: int
-    vectors: tuple[VectorInfo, ...]
-    indexes: tuple[str, ...]
-    location: str
-    counted: str = "live"
-    """``live``, or ``at publish`` when the counts come from the version's manifest."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "version": self.version,
-            "versions": list(self.versions),
-            "points": self.points,
-            "vectors": {
-                v.name: {"size": v.size, "distance": str(v.distance), "count": v.count} for v in self.vectors
-            },
-            "indexes": list(self.indexes),
-            "location": self.location,
-            "counted": self.counted,
-        }
 
 
 RecommendStrategy = Literal["best_score", "sum_scores"]
@@ -405,8 +302,6 @@ class VectorStore(ABC):
         ``diversity`` 0 is plain nearest search, 1 ignores relevance after the first pick.
         Scores of the returned hits are their similarity to the query.
         """
-        from recsys.vectorstore.mmr import mmr_select
-
         pool = self.search(
             name, vector, using=using, filter=filter, limit=max(candidates, limit), with_vectors=True
         )
@@ -430,23 +325,71 @@ class VectorStore(ABC):
         Returns the new version number. If anything fails before the switch, the new
         version is discarded and the previous one (if any) keeps serving.
         """
-        version = self._create_version(spec)
+        with self._drafting(spec, self._create_version(spec)) as draft:
+            draft.upsert(points, batch_size=batch_size)
+        return draft.version
+
+    @contextmanager
+    def revise(self, name: str, *, spec: CollectionSpec | None = None) -> Iterator[Draft]:
+        """The next version of ``name`` as a :class:`Draft`: a copy of the serving version to change.
+
+        ::
+
+            with store.revise("tracks") as draft:
+                draft.upsert(points)
+                draft.delete(ids)
+
+        On a normal exit the draft is sealed (indexed) and published in one atomic switch;
+        if the block raises, the draft is discarded and the serving version is unchanged.
+        Readers never see a draft. A collection that does not exist yet starts empty, from
+        ``spec`` or the platform's default spec for ``name``; for one that exists, ``spec``
+        may add payload indexes (vectors are added or resized by :meth:`rebuild`). One
+        draft or rebuild of a collection at a time (another gets ``LockedError``).
+        """
+        target = self._revision_spec(name, spec)
+        exists = self.has_collection(name)
+        version = self._create_draft(target) if exists else self._create_version(target)
+        with self._drafting(target, version) as draft:
+            yield draft
+
+    @contextmanager
+    def _drafting(self, spec: CollectionSpec, version: int) -> Iterator[Draft]:
+        draft = Draft(self, spec, version)
         try:
-            sizes = spec.sizes
-            batch: list[Point] = []
-            for point in points:
-                check_dimensions(spec.name, sizes, point)
-                batch.append(point)
-                if len(batch) >= batch_size:
-                    self._write_version(spec.name, version, batch)
-                    batch = []
-            if batch:
-                self._write_version(spec.name, version, batch)
+            yield draft
             self._seal_version(spec.name, version)
         except BaseException:
             self._discard_version(spec.name, version)
             raise
         self._publish_version(spec.name, version)
+
+    def _revision_spec(self, name: str, spec: CollectionSpec | None) -> CollectionSpec:
+        if not self.has_collection(name):
+            return spec if spec is not None else default_spec(name)
+        stored = self.spec(name)
+        if spec is None:
+            return stored
+        check_compatible(self.location, stored, spec)
+        return CollectionSpec(stored.name, stored.vectors, {**stored.indexes, **spec.indexes})
+
+    def _create_draft(self, spec: CollectionSpec) -> int:
+        """A new version holding every point of the serving one, not visible to readers.
+
+        This copies point by point; a backend that can copy a version whole overrides it.
+        """
+        version = self._create_version(spec)
+        try:
+            batch: list[Point] = []
+            for record in self.scroll(spec.name, with_vectors=True):
+                batch.append(Point(record.id, dict(record.vectors), record.payload))
+                if len(batch) >= DEFAULT_BATCH:
+                    self._write_version(spec.name, version, batch)
+                    batch = []
+            if batch:
+                self._write_version(spec.name, version, batch)
+        except BaseException:
+            self._discard_version(spec.name, version)
+            raise
         return version
 
     @abstractmethod
@@ -505,6 +448,9 @@ class VectorStore(ABC):
     def _write_version(self, name: str, version: int, points: list[Point]) -> None: ...
 
     @abstractmethod
+    def _delete_in_version(self, name: str, version: int, ids: list[PointKey]) -> None: ...
+
+    @abstractmethod
     def _seal_version(self, name: str, version: int) -> None:
         """Flush and index the new version so it serves at full speed once published."""
 
@@ -520,8 +466,6 @@ class VectorStore(ABC):
     def _resolve_examples(
         self, name: str, using: str, examples: Sequence[Example]
     ) -> tuple[list[list[float]], list[int | str]]:
-        from recsys.vectorstore.collections import point_id
-
         vectors: list[list[float]] = []
         keys = [e for e in examples if is_point_key(e)]
         ids = [point_id(k) for k in keys]  # type: ignore[arg-type]
@@ -564,18 +508,39 @@ def check_query(name: str, spec: CollectionSpec, using: str, vector: list[float]
         raise ValueError(f"collection {name!r}, vector {using!r}: the query holds NaN or infinity")
 
 
-def check_compatible(location: str, stored: CollectionSpec, wanted: CollectionSpec) -> None:
-    """Raise when ``wanted`` needs a vector the stored collection lacks or holds at another size."""
-    have = {v.name: v for v in stored.vectors}
-    for vector in wanted.vectors:
-        old = have.get(vector.name)
-        if old is None:
-            raise VectorStoreError(
-                f"{location}: collection {stored.name!r} has no vector {vector.name!r}; "
-                "rebuild it with the new spec to add one"
-            )
-        if (old.size, old.distance) != (vector.size, vector.distance):
-            raise DimensionMismatchError(
-                f"{location}: collection {stored.name!r}, vector {vector.name!r} is stored as "
-                f"{old.size}-d {old.distance}, asked for {vector.size}-d {vector.distance}"
-            )
+class Draft:
+    """The next version of a collection while :meth:`VectorStore.revise` (or a rebuild) writes it.
+
+    Readers never see it; it is published, or discarded, when the ``with`` block ends.
+    """
+
+    def __init__(self, store: VectorStore, spec: CollectionSpec, version: int):
+        self.store = store
+        self.spec = spec
+        self.version = version
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def upsert(self, points: Iterable[Point], *, batch_size: int = DEFAULT_BATCH) -> int:
+        """Insert or replace points (idempotent by id); returns how many were written."""
+        sizes = self.spec.sizes
+        written = 0
+        batch: list[Point] = []
+        for point in points:
+            check_dimensions(self.name, sizes, point)
+            batch.append(point)
+            if len(batch) >= batch_size:
+                self.store._write_version(self.name, self.version, batch)
+                written += len(batch)
+                batch = []
+        if batch:
+            self.store._write_version(self.name, self.version, batch)
+            written += len(batch)
+        return written
+
+    def delete(self, ids: Sequence[PointKey]) -> None:
+        """Delete points by id (ids that do not exist are ignored)."""
+        if ids:
+            self.store._delete_in_version(self.name, self.version, list(ids))

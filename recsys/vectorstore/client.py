@@ -1,7 +1,8 @@
 """qdrant-client backend: a Qdrant server or distributed cluster by URL, or qdrant-client's local mode.
 
 Versions are physical collections ``<name>_v<N>``; readers address the alias ``<name>``.
-A rebuild fills ``<name>_v<N+1>`` and switches the alias with one
+A rebuild fills ``<name>_v<N+1>`` (a revision first copies the current version's points
+into it, then applies its changes) and switches the alias with one
 ``update_collection_aliases`` call (delete and create in one request, which Qdrant
 applies atomically), then drops versions older than the previous one. A failed rebuild
 drops its new collection and leaves the alias where it was. The collection spec
@@ -33,24 +34,25 @@ from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedR
 
 from recsys.errors import LockedError, NotFoundError, VectorStoreError
 from recsys.vectorstore.base import (
-    CollectionInfo,
-    CollectionSpec,
-    Distance,
-    FieldType,
     Filter,
     Hit,
     Match,
     MatchAny,
     Point,
-    PointKey,
     RecommendStrategy,
     Record,
-    VectorInfo,
     VectorStore,
     as_vector,
+)
+from recsys.vectorstore.ids import PointKey, point_id
+from recsys.vectorstore.spec import (
+    CollectionInfo,
+    CollectionSpec,
+    Distance,
+    FieldType,
+    VectorInfo,
     check_compatible,
 )
-from recsys.vectorstore.collections import point_id
 
 T = TypeVar("T")
 
@@ -416,6 +418,10 @@ class ClientStore(VectorStore):
     def _write_version(self, name: str, version: int, points: list[Point]) -> None:
         physical = self._physical(name, version)
         self._call(self.client.upsert, physical, points=[_client_point(p) for p in points], wait=True)
+
+    def _delete_in_version(self, name: str, version: int, ids: list[PointKey]) -> None:
+        selector = qm.PointIdsList(points=[point_id(k) for k in ids])
+        self._call(self.client.delete, self._physical(name, version), points_selector=selector, wait=True)
 
     def _seal_version(self, name: str, version: int) -> None:
         """Wait (up to ``index_wait_s``) for the server to finish indexing before readers switch.

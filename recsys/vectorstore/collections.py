@@ -1,4 +1,4 @@
-"""The platform's collections, their named vectors and payload indexes, and the id mapping.
+"""The platform's collections, their named vectors and payload indexes.
 
 ``tracks``
     One point per catalog track, point id = ``track.id``. Named vectors: ``audio``
@@ -24,26 +24,14 @@ made the point's named vector, where the embedder writes one (the trimodal model
 writes ``music_model``). It belongs to the vector, not to the catalog: a rebuild
 carries it over with the vector and drops it when the vector is dropped, so a reader
 can always tell which model the vector it found came from.
-
-Point ids (stable): a catalog id is an integer and is used as the point id unchanged
-(it must lie in ``0 ≤ id < 2**64``); any string key becomes the UUIDv5 of the string in
-the fixed namespace :data:`POINT_NAMESPACE`, so the same key maps to the same point on
-every machine and in every version.
 """
 
 from __future__ import annotations
 
-import uuid
-
-from recsys.vectorstore.base import CollectionSpec, Distance, FieldType, PointKey, VectorSpec
+from recsys.vectorstore.spec import CollectionSpec, Distance, FieldType, VectorSpec
 
 TRACKS = "tracks"
 PLAYLISTS = "playlists"
-
-POINT_NAMESPACE = uuid.UUID("5b0e7c1a-52d4-4c1e-9d7f-7265637379ab")
-"""Namespace of the UUIDv5 point ids made from string keys; never change it."""
-
-MAX_POINT_ID = 2**64 - 1
 
 TRACK_VECTOR_SIZES: dict[str, int] = {
     "audio": 768,
@@ -95,19 +83,3 @@ def default_spec(name: str) -> CollectionSpec:
 def model_field(vector: str) -> str:
     """The payload field recording which model version made a point's ``vector`` (``music`` → ``music_model``)."""
     return f"{vector}_model"
-
-
-def point_id(key: PointKey) -> int | str:
-    """The point id of a catalog key: the integer itself, or the UUIDv5 string of a string key."""
-    if isinstance(key, bool):
-        raise ValueError(f"point key {key!r} is a bool, not an id")
-    if isinstance(key, int):
-        if not 0 <= key <= MAX_POINT_ID:
-            raise ValueError(f"point key {key} is outside the unsigned 64-bit range")
-        return key
-    if isinstance(key, str):
-        try:
-            return str(uuid.UUID(key))  # already a UUID: keep it
-        except ValueError:
-            return str(uuid.uuid5(POINT_NAMESPACE, key))
-    raise ValueError(f"point key {key!r} must be an int or a str")

@@ -1,39 +1,36 @@
 """Qdrant Edge backend: the Qdrant engine in-process, stored under the data dir (the default).
 
-Layout under the store's root directory::
+The directories (one per version, a manifest each, the ``CURRENT`` pointer) are laid
+out by :mod:`recsys.vectorstore.edge_versions`; conversions to Qdrant Edge's types
+live in :mod:`recsys.vectorstore.edge_convert`.
 
-    <root>/<collection>/v<N>/        one Edge shard per version (HNSW, payload indexes, WAL)
-    <root>/<collection>/v<N>.json    the version's manifest: spec, counts when published
-    <root>/<collection>/CURRENT      the number of the version readers use
-    <root>/<collection>/.rebuild.lock held while a rebuild of the collection runs
+Published versions never change. A rebuild creates ``v<N+1>`` beside the current
+version; a revision (:meth:`~recsys.vectorstore.base.VectorStore.revise`, and so
+``upsert``, ``delete`` and an ``ensure_collection`` that adds indexes) creates it as a
+copy of the current one (a reflink where the file system has them) and applies its
+changes. Either way the new version is filled, indexed and closed, then published by
+replacing ``CURRENT`` atomically. One writer per collection at a time (``flock`` on
+``.rebuild.lock``, released by the system if the writer dies); a draft left by a dead
+writer is removed by the next one. A failed write removes its directory; ``CURRENT`` is
+untouched and the old version keeps serving.
 
-A rebuild creates ``v<N+1>`` beside the current version, fills and indexes it, closes
-it, and publishes it by writing ``CURRENT`` to a temporary file and renaming it into
-place (``os.replace``, atomic). Every read first checks ``CURRENT`` (one ``stat``) and,
-when it changed, closes its shard and opens the new version, so readers in other
-processes (the UI) switch between two queries, never inside one. A failed rebuild
-removes its directory; ``CURRENT`` is untouched and the old version keeps serving.
-After publishing, versions older than the previous one are deleted unless another
-process still has them open (they go at the next publish).
-
-Qdrant Edge lets one process at a time open a shard (its write-ahead log is locked).
-A second process that tries gets :class:`~recsys.errors.LockedError` at once, naming
-the directory. ``describe`` of a collection another process holds reports the counts
-of its manifest, and ``scroll`` reads a point-in-time copy of it, so status and
-carrying vectors over into a rebuild work while the UI is running.
+Readers (any number of processes: the UI, command-line queries, the writer itself) read
+a private hard-linked view of the published version (:mod:`recsys.vectorstore.edge_readers`)
+and check ``CURRENT`` on every call (one ``stat``): when it changed, the next call opens
+a view of the new version and closes the old one, so every answer comes wholly from one
+version and no reader needs a restart. A version older than the ``keep_versions``
+newest is deleted once no reader holds it: by the writer after publishing, or by the
+reader that lets go of it last.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
+import itertools
 import os
 import shutil
-import tempfile
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,111 +38,40 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from recsys.errors import LockedError, NotFoundError, VectorStoreError
+from recsys.errors import NotFoundError, VectorStoreError
 from recsys.vectorstore.base import (
-    CollectionInfo,
-    CollectionSpec,
-    Distance,
-    FieldType,
+    DEFAULT_BATCH,
     Filter,
     Hit,
-    Match,
-    MatchAny,
     Point,
-    PointKey,
-    Range,
     RecommendStrategy,
     Record,
-    VectorInfo,
     VectorStore,
-    as_vector,
-    check_compatible,
 )
-from recsys.vectorstore.collections import point_id
+from recsys.vectorstore.edge_convert import (
+    FIELD_INDEXES,
+    EdgeSearchSettings,
+    edge_filter,
+    edge_point,
+    hit,
+    record_id,
+    scroll_shard,
+    vector_counts,
+    vectors_of,
+    with_vector,
+)
+from recsys.vectorstore.edge_readers import View, collect, load_shard, open_view
+from recsys.vectorstore.edge_versions import VersionDirs, clone_tree, read_pointer, unlock
+from recsys.vectorstore.ids import PointKey, point_id
+from recsys.vectorstore.spec import CollectionInfo, CollectionSpec, VectorInfo, check_compatible
 
-POINTER = "CURRENT"
-
-_DISTANCE = {
-    Distance.COSINE: qe.Distance.Cosine,
-    Distance.DOT: qe.Distance.Dot,
-    Distance.EUCLID: qe.Distance.Euclid,
-}
-# Payload indexes live in RAM: a filter checks every candidate against them, and read
-# from disk-backed structures that check cost most of a filtered query (2.8 ms → 1.0 ms
-# at 100,000 points; see docs/benchmarks.md).
-_FIELD: dict[FieldType, Any] = {
-    FieldType.KEYWORD: qe.KeywordIndexParams(on_disk=False),
-    FieldType.INTEGER: qe.IntegerIndexParams(lookup=True, range=True, on_disk=False),
-    FieldType.FLOAT: qe.FloatIndexParams(on_disk=False),
-    FieldType.BOOL: qe.BoolIndexParams(on_disk=False),
-}
-
-
-@dataclass(frozen=True)
-class EdgeSearchSettings:
-    """HNSW build and search settings shipped with the embedded store (see docs/benchmarks.md).
-
-    Vectors are also kept as int8 (scalar quantisation, always in RAM): searches walk the
-    graph on the int8 copies, take ``oversampling`` times the requested candidates and
-    rescore them with the full float32 vectors, so the ranking is exact over what the
-    graph found. A filter whose matches hold less than ``full_scan_threshold_kb`` of
-    vectors (about 3,300 points of 768-d) is answered by scanning its matches; a larger
-    one walks the graph with the filter applied. Segments hold at most
-    ``max_segment_kb`` of vectors (about 50,000 points of 768-d), so a large collection
-    spreads over several segments that one query searches side by side.
-    """
-
-    m: int = 16
-    ef_construct: int = 128
-    hnsw_ef: int = 128
-    full_scan_threshold_kb: int = 10_000
-    max_segment_kb: int = 160_000
-    quantize: bool = True
-    oversampling: float = 2.0
-    indexing_threads: int = 0  # 0: as many as the machine has
-    search_threads: int | None = None  # None: derived from the CPU count
+__all__ = ["EdgeSearchSettings", "EdgeStore"]
 
 
 @dataclass
 class _Opened:
-    version: int
-    shard: qe.EdgeShard
+    view: View
     stamp: tuple[int, int, int]
-
-
-def _is_lock_error(exc: BaseException) -> bool:
-    text = str(exc)
-    return "WouldBlock" in text or "Resource temporarily unavailable" in text
-
-
-def edge_filter(flt: Filter | None, *, has_vector: str | None = None) -> qe.Filter | None:
-    """Translate the contract's filter (and an optional has-vector condition) to Qdrant Edge's."""
-    must: list[Any] = [_condition(c) for c in flt.must] if flt else []
-    if has_vector is not None:
-        must.append(qe.HasVectorCondition(has_vector))
-    should: list[Any] = [_condition(c) for c in flt.should] if flt else []
-    must_not: list[Any] = [_condition(c) for c in flt.must_not] if flt else []
-    if not (must or should or must_not):
-        return None
-    return qe.Filter(must=must or None, should=should or None, must_not=must_not or None)
-
-
-def _condition(cond: Match | MatchAny | Range) -> qe.FieldCondition:
-    if isinstance(cond, Match):
-        return qe.FieldCondition(cond.key, match=qe.MatchValue(cond.value))
-    if isinstance(cond, MatchAny):
-        return qe.FieldCondition(cond.key, match=qe.MatchAny(list[Any](cond.values)))
-    return qe.FieldCondition(
-        cond.key, range=qe.RangeFloat(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
-    )
-
-
-def _record_id(value: Any) -> int | str:
-    return str(value) if isinstance(value, uuid.UUID) else value
-
-
-def _vectors(value: Any) -> dict[str, list[float]]:
-    return dict(value) if isinstance(value, dict) else {}
 
 
 class EdgeStore(VectorStore):
@@ -161,52 +87,18 @@ class EdgeStore(VectorStore):
         self._rebuild_locks: dict[str, int] = {}
         self._specs: dict[tuple[str, int], CollectionSpec] = {}
         self._lock = threading.RLock()
+        self.dirs = VersionDirs(self.root)
+        self._token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise VectorStoreError(f"cannot create the vector store directory {self.root}: {exc}") from exc
 
-    # ---- paths and manifests -------------------------------------------------------------------
-
-    def _dir(self, name: str) -> Path:
-        return self.root / name
-
-    def _version_dir(self, name: str, version: int) -> Path:
-        return self._dir(name) / f"v{version}"
-
-    def _manifest_path(self, name: str, version: int) -> Path:
-        return self._dir(name) / f"v{version}.json"
-
-    def _read_manifest(self, name: str, version: int) -> dict[str, Any]:
-        path = self._manifest_path(name, version)
-        try:
-            return json.loads(path.read_text())
-        except FileNotFoundError:
-            raise NotFoundError(
-                f"vector store {self.root}: version {version} of {name!r} has no manifest"
-            ) from None
-        except (OSError, ValueError) as exc:
-            raise VectorStoreError(f"{path}: unreadable manifest ({exc})") from exc
-
-    def _write_manifest(self, name: str, version: int, data: dict[str, Any]) -> None:
-        _atomic_write(self._manifest_path(name, version), json.dumps(data, indent=2, sort_keys=True))
-
     # ---- opening shards ------------------------------------------------------------------------
 
-    def _load(self, path: Path) -> qe.EdgeShard:
-        try:
-            return qe.EdgeShard.load(str(path))
-        except Exception as exc:  # the binding raises plain Exception
-            if _is_lock_error(exc):
-                raise LockedError(
-                    f"vector store {path} is open in another process (an embedded shard allows one); "
-                    "stop that process or use a Qdrant server"
-                ) from None
-            raise VectorStoreError(f"cannot open vector store {path}: {exc}") from exc
-
     def _shard(self, name: str) -> qe.EdgeShard:
-        """The shard of the current version, reopened when ``CURRENT`` changed since the last call."""
-        pointer = self._dir(name) / POINTER
+        """The shard of this process's view of the current version, switched when ``CURRENT`` changed."""
+        pointer = self.dirs.pointer(name)
         try:
             st = os.stat(pointer)
         except FileNotFoundError:
@@ -214,41 +106,37 @@ class EdgeStore(VectorStore):
         stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
         opened = self._open.get(name)
         if opened is not None and opened.stamp == stamp:
-            return opened.shard
-        version = _read_pointer(pointer)
-        if opened is not None and opened.version == version:
+            return opened.view.shard
+        if opened is not None and opened.view.version == read_pointer(pointer):
             opened.stamp = stamp
-            return opened.shard
-        shard = self._load(self._version_dir(name, version))
+            return opened.view.shard
+        view = open_view(self.dirs, name, self._token)
+        self._open[name] = _Opened(view, stamp)
         if opened is not None:
-            opened.shard.close()
-        self._open[name] = _Opened(version, shard, stamp)
-        return shard
+            opened.view.close()
+            collect(self.dirs, name, self.keep_versions)
+        return view.shard
 
     def _release(self, name: str) -> None:
         opened = self._open.pop(name, None)
         if opened is not None:
-            opened.shard.close()
+            opened.view.close()
+            if opened.view.version != self.dirs.current(name):
+                collect(self.dirs, name, self.keep_versions)
 
     # ---- collections ---------------------------------------------------------------------------
 
     def has_collection(self, name: str) -> bool:
-        return (self._dir(name) / POINTER).is_file()
+        return self.dirs.has(name)
 
     def collections(self) -> list[str]:
-        return sorted(p.name for p in self.root.iterdir() if (p / POINTER).is_file())
+        return self.dirs.names()
 
     def current_version(self, name: str) -> int | None:
-        pointer = self._dir(name) / POINTER
-        return _read_pointer(pointer) if pointer.is_file() else None
+        return self.dirs.current(name)
 
     def versions(self, name: str) -> list[int]:
-        found = []
-        for path in self._dir(name).glob("v*.json") if self._dir(name).is_dir() else []:
-            number = path.stem[1:]
-            if number.isdigit() and self._version_dir(name, int(number)).is_dir():
-                found.append(int(number))
-        return sorted(found)
+        return self.dirs.versions(name)
 
     def spec(self, name: str) -> CollectionSpec:
         version = self.current_version(name)
@@ -256,7 +144,7 @@ class EdgeStore(VectorStore):
             raise NotFoundError(f"vector store {self.root} has no collection {name!r}")
         key = (name, version)
         if key not in self._specs:
-            self._specs[key] = CollectionSpec.from_dict(self._read_manifest(name, version)["spec"])
+            self._specs[key] = CollectionSpec.from_dict(self.dirs.read_manifest(name, version)["spec"])
         return self._specs[key]
 
     def ensure_collection(self, spec: CollectionSpec) -> None:
@@ -268,45 +156,23 @@ class EdgeStore(VectorStore):
             check_compatible(self.location, stored, spec)
             missing = {k: v for k, v in spec.indexes.items() if k not in stored.indexes}
             if missing:
-                shard = self._shard(spec.name)
-                for key, kind in missing.items():
-                    shard.update(qe.UpdateOperation.create_field_index(key, _FIELD[kind]))
-                shard.flush()
-                version = self._open[spec.name].version
-                manifest = self._read_manifest(spec.name, version)
-                merged = CollectionSpec(stored.name, stored.vectors, {**stored.indexes, **missing})
-                manifest["spec"] = merged.as_dict()
-                self._write_manifest(spec.name, version, manifest)
-                self._specs.pop((spec.name, version), None)
+                with self.revise(spec.name, spec=spec):
+                    pass  # the copy gains the indexes as it is made
 
     def drop_collection(self, name: str) -> None:
         with self._lock:
             self._release(name)
-            if self._dir(name).is_dir():
-                shutil.rmtree(self._dir(name))
+            if self.dirs.folder(name).is_dir():
+                shutil.rmtree(self.dirs.folder(name))
 
     def describe(self, name: str) -> CollectionInfo:
         with self._lock:
             spec = self.spec(name)
             version = self.current_version(name) or 0
-            try:
-                shard = self._shard(name)
-            except LockedError:
-                manifest = self._read_manifest(name, version)
-                points = int(manifest.get("points", 0))
-                counts = manifest.get("vectors", {})
-                counted = "at publish"
-                indexes = tuple(spec.indexes)
-            else:
-                points = shard.count(qe.CountRequest(exact=True))
-                counts = {
-                    v.name: shard.count(
-                        qe.CountRequest(filter=edge_filter(None, has_vector=v.name), exact=True)
-                    )
-                    for v in spec.vectors
-                }
-                counted = "live"
-                indexes = tuple(sorted(shard.info().payload_schema))
+            shard = self._shard(name)
+            points = shard.count(qe.CountRequest(exact=True))
+            counts = vector_counts(shard, spec)
+            indexes = tuple(sorted(shard.info().payload_schema))
             vectors = tuple(
                 VectorInfo(v.name, v.size, v.distance, int(counts.get(v.name, 0))) for v in spec.vectors
             )
@@ -318,19 +184,29 @@ class EdgeStore(VectorStore):
                 vectors,
                 indexes,
                 self.location,
-                counted,
             )
 
     # ---- points --------------------------------------------------------------------------------
 
+    def upsert(self, name: str, points: Iterable[Point], *, batch_size: int = DEFAULT_BATCH) -> int:
+        """Write ``points`` as one new version: a revision of the current one, published when all are in."""
+        self.spec(name)
+        pending = iter(points)
+        first = next(pending, None)
+        if first is None:
+            return 0
+        with self.revise(name) as draft:
+            return draft.upsert(itertools.chain([first], pending), batch_size=batch_size)
+
     def _upsert_batch(self, name: str, points: list[Point]) -> None:
-        with self._lock:
-            self._shard(name).update(qe.UpdateOperation.upsert_points([_edge_point(p) for p in points]))
+        self.upsert(name, points)
 
     def delete(self, name: str, ids: Sequence[PointKey]) -> None:
-        with self._lock:
-            if ids:
-                self._shard(name).update(qe.UpdateOperation.delete_points([point_id(k) for k in ids]))
+        """Delete points as one new version (ids that do not exist are ignored)."""
+        self.spec(name)
+        if ids:
+            with self.revise(name) as draft:
+                draft.delete(ids)
 
     def retrieve(
         self, name: str, ids: Sequence[PointKey], *, with_vectors: bool | Sequence[str] = False
@@ -338,11 +214,11 @@ class EdgeStore(VectorStore):
         with self._lock:
             wanted: list[Any] = [point_id(k) for k in ids]
             records = self._shard(name).retrieve(
-                wanted, with_payload=True, with_vector=_with_vector(with_vectors)
+                wanted, with_payload=True, with_vector=with_vector(with_vectors)
             )
-            by_id = {_record_id(r.id): r for r in records}
+            by_id = {record_id(r.id): r for r in records}
             return [
-                Record(pid, dict(r.payload or {}), _vectors(r.vector))
+                Record(pid, dict(r.payload or {}), vectors_of(r.vector))
                 for pid in wanted
                 if (r := by_id.get(pid)) is not None
             ]
@@ -358,40 +234,15 @@ class EdgeStore(VectorStore):
     def scroll(
         self, name: str, *, with_vectors: bool | Sequence[str] = True, batch_size: int = 1000
     ) -> Iterator[Record]:
+        """Every point of the current version, read through a view of its own, so that a switch
+        to a newer version by other calls of this store does not cut the scroll short."""
+        view = open_view(self.dirs, name, f"{self._token}-scroll-{uuid.uuid4().hex[:8]}")
         try:
-            with self._lock:
-                shard = self._shard(name)
-        except LockedError:
-            yield from self._scroll_copy(name, with_vectors, batch_size)
-            return
-        yield from _scroll_shard(shard, self._lock, with_vectors, batch_size)
-
-    def _scroll_copy(
-        self, name: str, with_vectors: bool | Sequence[str], batch_size: int
-    ) -> Iterator[Record]:
-        """Read a point-in-time copy of a version that another process holds open."""
-        version = self.current_version(name)
-        if version is None:
-            raise NotFoundError(f"vector store {self.root} has no collection {name!r}")
-        with tempfile.TemporaryDirectory(prefix=f"{name}-v{version}-", dir=self.root) as tmp:
-            copy = Path(tmp) / "shard"
-            shutil.copytree(self._version_dir(name, version), copy)
-            shard = self._load(copy)
-            try:
-                yield from _scroll_shard(shard, self._lock, with_vectors, batch_size)
-            finally:
-                shard.close()
+            yield from scroll_shard(view.shard, self._lock, with_vectors, batch_size)
+        finally:
+            view.close()
 
     # ---- search --------------------------------------------------------------------------------
-
-    def _params(self) -> qe.SearchParams:
-        settings = self.search_settings
-        quantization = (
-            qe.QuantizationSearchParams(rescore=True, oversampling=settings.oversampling)
-            if settings.quantize
-            else None
-        )
-        return qe.SearchParams(hnsw_ef=settings.hnsw_ef, quantization=quantization)
 
     def _nearest(
         self,
@@ -410,12 +261,12 @@ class EdgeStore(VectorStore):
             limit=limit,
             offset=offset,
             score_threshold=score_threshold,
-            params=self._params(),
+            params=self.search_settings.search_params(),
             with_payload=True,
             with_vector=[using] if with_vectors else False,
         )
         with self._lock:
-            return [_hit(p) for p in self._shard(name).query(request)]
+            return [hit(p) for p in self._shard(name).query(request)]
 
     def _recommend(
         self,
@@ -439,48 +290,31 @@ class EdgeStore(VectorStore):
             filter=edge_filter(filter),
             limit=limit,
             score_threshold=score_threshold,
-            params=self._params(),
+            params=self.search_settings.search_params(),
             with_payload=True,
             with_vector=False,
         )
         with self._lock:
-            return [_hit(p) for p in self._shard(name).query(request)]
+            return [hit(p) for p in self._shard(name).query(request)]
 
     # ---- versions ------------------------------------------------------------------------------
 
     def _create_version(self, spec: CollectionSpec) -> int:
+        return self._new_version(spec, copy=False)
+
+    def _create_draft(self, spec: CollectionSpec) -> int:
+        return self._new_version(spec, copy=True)
+
+    def _new_version(self, spec: CollectionSpec, *, copy: bool) -> int:
+        """Start the next version, empty or as a copy of the current one, under the writer's lock."""
         with self._lock:
-            folder = self._dir(spec.name)
-            folder.mkdir(parents=True, exist_ok=True)
-            self._take_rebuild_lock(spec.name)
+            self.dirs.folder(spec.name).mkdir(parents=True, exist_ok=True)
+            self._rebuild_locks[spec.name] = self.dirs.take_rebuild_lock(spec.name)
             try:
                 current = self.current_version(spec.name) or 0
-                self._remove_abandoned(spec.name, current)
-                version = max([current, *self._version_dirs(spec.name)]) + 1
-                settings = self.search_settings
-                config = qe.EdgeConfig(
-                    vectors={
-                        v.name: qe.EdgeVectorParams(v.size, _DISTANCE[v.distance]) for v in spec.vectors
-                    },
-                    hnsw_config=qe.HnswIndexConfig(
-                        m=settings.m,
-                        ef_construct=settings.ef_construct,
-                        full_scan_threshold=settings.full_scan_threshold_kb,
-                        max_indexing_threads=settings.indexing_threads,
-                    ),
-                    optimizers=qe.EdgeOptimizersConfig(max_segment_size=settings.max_segment_kb),
-                    on_disk_payload=False,  # payloads of hits (and unindexed filters) read from RAM
-                    quantization_config=(
-                        qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
-                        if settings.quantize
-                        else None
-                    ),
-                    max_search_threads=settings.search_threads,
-                )
-                path = self._version_dir(spec.name, version)
-                shard = qe.EdgeShard.create(str(path), config)
-                for key, kind in spec.indexes.items():
-                    shard.update(qe.UpdateOperation.create_field_index(key, _FIELD[kind]))
+                self.dirs.remove_abandoned(spec.name, current)
+                version = max([current, *self.dirs.version_dirs(spec.name)]) + 1
+                shard = self._start_shard(spec, current if copy else 0, version)
             except BaseException:
                 self._drop_rebuild_lock(spec.name)
                 raise
@@ -488,94 +322,73 @@ class EdgeStore(VectorStore):
             self._specs[(spec.name, version)] = spec
             return version
 
+    def _start_shard(self, spec: CollectionSpec, source: int, version: int) -> qe.EdgeShard:
+        """The shard of a new version: a copy of version ``source`` (0: empty), with ``spec``'s indexes."""
+        path = self.dirs.version_dir(spec.name, version)
+        try:
+            if source:
+                have = self.spec(spec.name).indexes
+                clone_tree(self.dirs.version_dir(spec.name, source), path)
+                shard = load_shard(path)
+            else:
+                have = {}
+                shard = qe.EdgeShard.create(str(path), self.search_settings.shard_config(spec))
+            for key, kind in spec.indexes.items():
+                if key not in have:
+                    shard.update(qe.UpdateOperation.create_field_index(key, FIELD_INDEXES[kind]))
+        except BaseException:
+            shutil.rmtree(path, ignore_errors=True)
+            raise
+        return shard
+
     def _write_version(self, name: str, version: int, points: list[Point]) -> None:
         self._building[(name, version)].update(
-            qe.UpdateOperation.upsert_points([_edge_point(p) for p in points])
+            qe.UpdateOperation.upsert_points([edge_point(p) for p in points])
         )
+
+    def _delete_in_version(self, name: str, version: int, ids: list[PointKey]) -> None:
+        self._building[(name, version)].update(qe.UpdateOperation.delete_points([point_id(k) for k in ids]))
 
     def _seal_version(self, name: str, version: int) -> None:
         shard = self._building[(name, version)]
         shard.optimize()
         shard.flush()
         spec = self._specs[(name, version)]
-        counts = {
-            v.name: shard.count(qe.CountRequest(filter=edge_filter(None, has_vector=v.name), exact=True))
-            for v in spec.vectors
-        }
         manifest = {
             "spec": spec.as_dict(),
             "points": shard.count(qe.CountRequest(exact=True)),
-            "vectors": counts,
+            "vectors": vector_counts(shard, spec),
             "published_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         shard.close()
         del self._building[(name, version)]
-        self._write_manifest(name, version, manifest)
+        self.dirs.write_manifest(name, version, manifest)
 
     def _discard_version(self, name: str, version: int) -> None:
         shard = self._building.pop((name, version), None)
         if shard is not None:
             shard.close()
         self._specs.pop((name, version), None)
-        shutil.rmtree(self._version_dir(name, version), ignore_errors=True)
-        self._manifest_path(name, version).unlink(missing_ok=True)
+        shutil.rmtree(self.dirs.version_dir(name, version), ignore_errors=True)
+        self.dirs.manifest_path(name, version).unlink(missing_ok=True)
         self._drop_rebuild_lock(name)
 
     def _publish_version(self, name: str, version: int) -> None:
         with self._lock:
             try:
-                _atomic_write(self._dir(name) / POINTER, f"{version}\n")
-                self._collect_old(name, version)
+                self.dirs.publish(name, version)
+                collect(self.dirs, name, self.keep_versions)
             finally:
                 self._drop_rebuild_lock(name)
-
-    def _collect_old(self, name: str, current: int) -> None:
-        """Delete versions older than the ``keep_versions`` newest, unless another process holds one."""
-        for old in self.versions(name):
-            if old > current - self.keep_versions:
-                continue
-            opened = self._open.get(name)
-            if opened is not None and opened.version == old:
-                self._release(name)
-            path = self._version_dir(name, old)
-            try:
-                self._load(path).close()
-            except LockedError:
-                continue  # a reader still has it; the next publish removes it
-            self._manifest_path(name, old).unlink(missing_ok=True)
-            shutil.rmtree(path, ignore_errors=True)
-
-    def _version_dirs(self, name: str) -> list[int]:
-        return [int(p.name[1:]) for p in self._dir(name).glob("v*") if p.is_dir() and p.name[1:].isdigit()]
-
-    def _remove_abandoned(self, name: str, current: int) -> None:
-        """Remove directories of rebuilds that died before publishing (we hold the rebuild lock)."""
-        complete = set(self.versions(name))
-        for number in self._version_dirs(name):
-            if number > current and number not in complete:
-                shutil.rmtree(self._version_dir(name, number), ignore_errors=True)
-
-    def _take_rebuild_lock(self, name: str) -> None:
-        path = self._dir(name) / ".rebuild.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise LockedError(
-                f"a rebuild of {name!r} in {self.root} is already running in another process"
-            ) from None
-        self._rebuild_locks[name] = fd
 
     def _drop_rebuild_lock(self, name: str) -> None:
         fd = self._rebuild_locks.pop(name, None)
         if fd is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            unlock(fd)
 
     def release(self) -> int:
-        """Close the shards this process has open, so that another process may open them; the
-        next call opens them again. Returns how many were open."""
+        """Close this process's views, so that the versions they show may be deleted once
+        newer ones serve; the next call opens the current version again. Returns how many were open."""
         with self._lock:
             names = list(self._open)
             for name in names:
@@ -588,62 +401,3 @@ class EdgeStore(VectorStore):
                 self._release(name)
             for key in list(self._building):
                 self._discard_version(*key)
-
-
-def _edge_point(point: Point) -> qe.Point:
-    vectors = {name: as_vector(value) for name, value in point.vectors.items()}
-    return qe.Point(point_id(point.id), vectors, point.payload)  # type: ignore[arg-type]
-
-
-def _hit(scored: Any) -> Hit:
-    return Hit(
-        _record_id(scored.id), dict(scored.payload or {}), _vectors(scored.vector), float(scored.score)
-    )
-
-
-def _with_vector(value: bool | Sequence[str]) -> bool | list[str]:
-    return value if isinstance(value, bool) else list(value)
-
-
-def _scroll_shard(
-    shard: qe.EdgeShard, lock: threading.RLock, with_vectors: bool | Sequence[str], batch_size: int
-) -> Iterator[Record]:
-    offset: Any = None
-    while True:
-        with lock:
-            records, offset = shard.scroll(
-                qe.ScrollRequest(
-                    offset=offset, limit=batch_size, with_payload=True, with_vector=_with_vector(with_vectors)
-                )
-            )
-        for r in records:
-            yield Record(_record_id(r.id), dict(r.payload or {}), _vectors(r.vector))
-        if offset is None:
-            return
-
-
-def _read_pointer(path: Path) -> int:
-    text = path.read_text().strip()
-    if not text.isdigit():
-        raise VectorStoreError(f"{path}: expected a version number, found {text[:40]!r}")
-    return int(text)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` so that readers see the old content or the new, never a mix."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from recsys.vectorstore.base import Distance
+from recsys.vectorstore.spec import Distance
 
 
 def similarity_matrix(a: np.ndarray, b: np.ndarray, distance: Distance) -> np.ndarray:

@@ -20,8 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from recsys.vectorstore.base import DEFAULT_BATCH, CollectionSpec, Point, VectorStore
-from recsys.vectorstore.collections import SPECS, model_field, point_id
+from recsys.vectorstore.base import DEFAULT_BATCH, Point, VectorStore
+from recsys.vectorstore.collections import SPECS, model_field
+from recsys.vectorstore.ids import point_id
+from recsys.vectorstore.spec import CollectionSpec
 
 
 @dataclass

@@ -9,7 +9,7 @@ import pytest
 
 from recsys.errors import DimensionMismatchError, NotFoundError
 from recsys.vectorstore import Filter, Match, MatchAny, Point, Range, VectorSpec, VectorStore
-from recsys.vectorstore.collections import POINT_NAMESPACE, point_id
+from recsys.vectorstore.ids import POINT_NAMESPACE, point_id
 from tests.vectorstore.conftest import SPEC, planted_points
 
 POINTS = planted_points()
@@ -188,19 +188,21 @@ def test_scroll_reads_every_point(filled: VectorStore) -> None:
 
 def test_describe_counts_per_vector(filled: VectorStore) -> None:
     info = filled.describe("items")
-    assert (info.name, info.version, info.points) == ("items", 1, 60)
+    # upserts write the live collection on a server, a new version of the embedded store
+    assert (info.name, info.version, info.points) == ("items", filled.current_version("items"), 60)
     assert {v.name: (v.size, v.count) for v in info.vectors} == {"a": (8, 60), "b": (4, 48)}
     assert set(info.indexes) == {"artist", "genres", "year"}
 
 
 def test_rebuild_switches_versions_and_keeps_two(filled: VectorStore) -> None:
+    filled_at = filled.current_version("items") or 0
     fresh = [Point(i, {"a": np.ones(8) + i}, {"gen": 2}) for i in range(5)]
-    assert filled.rebuild(SPEC, fresh) == 2
+    assert filled.rebuild(SPEC, fresh) == filled_at + 1
     assert filled.count("items") == 5
     assert filled.retrieve("items", [0])[0].payload == {"gen": 2}
-    assert filled.rebuild(SPEC, fresh) == 3
-    assert filled.current_version("items") == 3
-    assert filled.versions("items") == [2, 3]
+    assert filled.rebuild(SPEC, fresh) == filled_at + 2
+    assert filled.current_version("items") == filled_at + 2
+    assert filled.versions("items") == [filled_at + 1, filled_at + 2]
 
 
 def test_failed_rebuild_leaves_the_old_version_serving(filled: VectorStore) -> None:
@@ -208,19 +210,22 @@ def test_failed_rebuild_leaves_the_old_version_serving(filled: VectorStore) -> N
         yield from planted_points()[:30]
         raise RuntimeError("source died")
 
+    filled_at = filled.current_version("items") or 0
+    before = filled.versions("items")
     with pytest.raises(RuntimeError, match="source died"):
         filled.rebuild(SPEC, broken(), batch_size=8)
-    assert filled.current_version("items") == 1
-    assert filled.versions("items") == [1]
+    assert filled.current_version("items") == filled_at
+    assert filled.versions("items") == before
     assert filled.count("items") == 60
-    assert filled.rebuild(SPEC, planted_points()[:10]) == 2
+    assert filled.rebuild(SPEC, planted_points()[:10]) == filled_at + 1
 
 
 def test_rebuild_rejects_a_wrong_dimension_and_keeps_serving(filled: VectorStore) -> None:
+    filled_at = filled.current_version("items")
     bad = [*planted_points()[:3], Point(99, {"b": np.ones(5)})]
     with pytest.raises(DimensionMismatchError):
         filled.rebuild(SPEC, bad)
-    assert filled.current_version("items") == 1 and filled.count("items") == 60
+    assert filled.current_version("items") == filled_at and filled.count("items") == 60
 
 
 def test_rebuild_with_a_new_vector_size(filled: VectorStore) -> None:

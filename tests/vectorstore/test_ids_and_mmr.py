@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recsys.vectorstore import CollectionSpec, Distance
-from recsys.vectorstore.collections import POINT_NAMESPACE, playlists_spec, point_id, tracks_spec
+from recsys.vectorstore.collections import playlists_spec, tracks_spec
+from recsys.vectorstore.ids import POINT_NAMESPACE, point_id
 from recsys.vectorstore.mmr import mmr_select
 
 

@@ -1,0 +1,158 @@
+"""Between the contract's types and Qdrant Edge's: shard configuration, filters, points, hits.
+
+Nothing here touches the disk; :mod:`recsys.vectorstore.edge` opens the shards and
+:mod:`recsys.vectorstore.edge_versions` lays out their directories.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import qdrant_edge as qe
+
+from recsys.vectorstore.base import Filter, Hit, Match, MatchAny, Point, Range, Record, as_vector
+from recsys.vectorstore.ids import point_id
+from recsys.vectorstore.spec import CollectionSpec, Distance, FieldType
+
+DISTANCES = {
+    Distance.COSINE: qe.Distance.Cosine,
+    Distance.DOT: qe.Distance.Dot,
+    Distance.EUCLID: qe.Distance.Euclid,
+}
+# Payload indexes live in RAM: a filter checks every candidate against them, and read
+# from disk-backed structures that check cost most of a filtered query (2.8 ms → 1.0 ms
+# at 100,000 points; see docs/benchmarks.md).
+FIELD_INDEXES: dict[FieldType, Any] = {
+    FieldType.KEYWORD: qe.KeywordIndexParams(on_disk=False),
+    FieldType.INTEGER: qe.IntegerIndexParams(lookup=True, range=True, on_disk=False),
+    FieldType.FLOAT: qe.FloatIndexParams(on_disk=False),
+    FieldType.BOOL: qe.BoolIndexParams(on_disk=False),
+}
+
+
+@dataclass(frozen=True)
+class EdgeSearchSettings:
+    """HNSW build and search settings shipped with the embedded store (see docs/benchmarks.md).
+
+    Vectors are also kept as int8 (scalar quantisation, always in RAM): searches walk the
+    graph on the int8 copies, take ``oversampling`` times the requested candidates and
+    rescore them with the full float32 vectors, so the ranking is exact over what the
+    graph found. A filter whose matches hold less than ``full_scan_threshold_kb`` of
+    vectors (about 3,300 points of 768-d) is answered by scanning its matches; a larger
+    one walks the graph with the filter applied. Segments hold at most
+    ``max_segment_kb`` of vectors (about 50,000 points of 768-d), so a large collection
+    spreads over several segments that one query searches side by side.
+    """
+
+    m: int = 16
+    ef_construct: int = 128
+    hnsw_ef: int = 128
+    full_scan_threshold_kb: int = 10_000
+    max_segment_kb: int = 160_000
+    quantize: bool = True
+    oversampling: float = 2.0
+    indexing_threads: int = 0  # 0: as many as the machine has
+    search_threads: int | None = None  # None: derived from the CPU count
+
+    def shard_config(self, spec: CollectionSpec) -> qe.EdgeConfig:
+        """The configuration of a new shard holding ``spec``'s vectors."""
+        return qe.EdgeConfig(
+            vectors={v.name: qe.EdgeVectorParams(v.size, DISTANCES[v.distance]) for v in spec.vectors},
+            hnsw_config=qe.HnswIndexConfig(
+                m=self.m,
+                ef_construct=self.ef_construct,
+                full_scan_threshold=self.full_scan_threshold_kb,
+                max_indexing_threads=self.indexing_threads,
+            ),
+            optimizers=qe.EdgeOptimizersConfig(max_segment_size=self.max_segment_kb),
+            on_disk_payload=False,  # payloads of hits (and unindexed filters) read from RAM
+            quantization_config=(
+                qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
+                if self.quantize
+                else None
+            ),
+            max_search_threads=self.search_threads,
+        )
+
+    def search_params(self) -> qe.SearchParams:
+        quantization = (
+            qe.QuantizationSearchParams(rescore=True, oversampling=self.oversampling)
+            if self.quantize
+            else None
+        )
+        return qe.SearchParams(hnsw_ef=self.hnsw_ef, quantization=quantization)
+
+
+def edge_filter(flt: Filter | None, *, has_vector: str | None = None) -> qe.Filter | None:
+    """Translate the contract's filter (and an optional has-vector condition) to Qdrant Edge's."""
+    must: list[Any] = [_condition(c) for c in flt.must] if flt else []
+    if has_vector is not None:
+        must.append(qe.HasVectorCondition(has_vector))
+    should: list[Any] = [_condition(c) for c in flt.should] if flt else []
+    must_not: list[Any] = [_condition(c) for c in flt.must_not] if flt else []
+    if not (must or should or must_not):
+        return None
+    return qe.Filter(must=must or None, should=should or None, must_not=must_not or None)
+
+
+def _condition(cond: Match | MatchAny | Range) -> qe.FieldCondition:
+    if isinstance(cond, Match):
+        return qe.FieldCondition(cond.key, match=qe.MatchValue(cond.value))
+    if isinstance(cond, MatchAny):
+        return qe.FieldCondition(cond.key, match=qe.MatchAny(list[Any](cond.values)))
+    return qe.FieldCondition(
+        cond.key, range=qe.RangeFloat(gte=cond.gte, gt=cond.gt, lte=cond.lte, lt=cond.lt)
+    )
+
+
+def vector_counts(shard: qe.EdgeShard, spec: CollectionSpec) -> dict[str, int]:
+    """How many points of ``shard`` hold each named vector of ``spec``."""
+    return {
+        v.name: shard.count(qe.CountRequest(filter=edge_filter(None, has_vector=v.name), exact=True))
+        for v in spec.vectors
+    }
+
+
+def record_id(value: Any) -> int | str:
+    return str(value) if isinstance(value, uuid.UUID) else value
+
+
+def vectors_of(value: Any) -> dict[str, list[float]]:
+    return dict(value) if isinstance(value, dict) else {}
+
+
+def edge_point(point: Point) -> qe.Point:
+    vectors = {name: as_vector(value) for name, value in point.vectors.items()}
+    return qe.Point(point_id(point.id), vectors, point.payload)  # type: ignore[arg-type]
+
+
+def hit(scored: Any) -> Hit:
+    return Hit(
+        record_id(scored.id), dict(scored.payload or {}), vectors_of(scored.vector), float(scored.score)
+    )
+
+
+def with_vector(value: bool | Sequence[str]) -> bool | list[str]:
+    return value if isinstance(value, bool) else list(value)
+
+
+def scroll_shard(
+    shard: qe.EdgeShard, lock: threading.RLock, with_vectors: bool | Sequence[str], batch_size: int
+) -> Iterator[Record]:
+    """Every point of ``shard`` in id order, ``batch_size`` at a time, each batch read under ``lock``."""
+    offset: Any = None
+    while True:
+        with lock:
+            records, offset = shard.scroll(
+                qe.ScrollRequest(
+                    offset=offset, limit=batch_size, with_payload=True, with_vector=with_vector(with_vectors)
+                )
+            )
+        for r in records:
+            yield Record(record_id(r.id), dict(r.payload or {}), vectors_of(r.vector))
+        if offset is None:
+            return
