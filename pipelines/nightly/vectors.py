@@ -4,8 +4,10 @@ When the serving model differs from the one whose ``cf`` vectors the store holds
 there is no collection yet), a new collection version is built from the catalog with
 the model's item factors as ``cf`` vectors, the other vectors carried over, and
 readers switch to it at once (:func:`pipelines.index.publish_vectors`). Otherwise only
-the difference is written: points for catalog tracks the store lacks, and removal of
-points whose track left the catalog; the points already there are not touched.
+the difference is written, as one revision of the serving version
+(:meth:`~recsys.vectorstore.base.VectorStore.revise`): points for catalog tracks the
+store lacks, and removal of points whose track left the catalog; the points already
+there are not touched, and readers see the whole revision or none of it.
 """
 
 from __future__ import annotations
@@ -84,10 +86,11 @@ def _delta(ctx: Context, held: str | None) -> Outcome:
     new, gone = sorted(catalog - stored), sorted(stored - catalog)
     payloads = track_payloads(ctx.engine, new) if new else {}
     points = [Point(track_id, {}, payloads.get(track_id, {"track_id": track_id})) for track_id in new]
-    if points:
-        store.upsert(TRACKS, points, batch_size=ctx.settings.vector_batch)
-    if gone:
-        store.delete(TRACKS, gone)
+    if points or gone:
+        # one new version: a copy of the serving one with the delta, published when complete
+        with store.revise(TRACKS) as draft:
+            draft.upsert(points, batch_size=ctx.settings.vector_batch)
+            draft.delete(gone)
     ctx.echo(
         f"{TRACKS}: {len(new):,} point(s) added, {len(gone):,} removed, {len(stored & catalog):,} untouched"
     )
