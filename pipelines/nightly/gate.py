@@ -41,7 +41,7 @@ from recsys.recommend.candidates import ScorerSource
 from recsys.recommend.continuation import ContinuationService
 from recsys.recommend.diversify import TrackTable
 
-JOB = "nightly"
+JOB = runs.NIGHTLY
 SERVING = "als"
 CANDIDATE = "als-candidate"
 MIN_PLAYLISTS = 20  # fewer in the catalog: no split can be carved

@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from recsys.catalog import runs
 from recsys.errors import LockedError
 
-JOB = "nightly"
+JOB = runs.NIGHTLY
 # Any fixed 64-bit number, distinct from the bulk loader's (recsys.catalog.deferred).
 _LOCK_KEY = 7_415_322_611_906_021_118
 

@@ -36,6 +36,7 @@ from sqlalchemy import Connection
 
 from recsys.catalog.schema import PipelineRun, PipelineStep
 
+NIGHTLY = "nightly"  # the job name of the nightly pipeline's runs
 OTHER_HOST_BOUND = timedelta(days=7)
 START_SLACK = timedelta(seconds=2)  # clock ticks and the boot time's whole seconds
 
