@@ -199,6 +199,11 @@ def reap_stale_runs(conn: Connection, *, now: datetime | None = None) -> list[Ru
             .values(status="killed", finished_at=now, error=error)
         ).rowcount
         if marked:
+            conn.execute(  # its steps that were going end with it
+                sa.update(PipelineStep)
+                .where(PipelineStep.run_id == run.id, PipelineStep.status == "running")
+                .values(status="killed", finished_at=now, error=error[:2000])
+            )
             log.info("%s", error)
             reaped.append(Run(run.id, run.job, "killed", run.host, run.pid, run.started_at, error))
     return reaped

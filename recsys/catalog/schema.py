@@ -284,7 +284,7 @@ class PipelineStep(Base):
     id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_run.id", ondelete="CASCADE"), index=True)
     step: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16), default="running")  # running, done, skipped, failed
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running, done, skipped, failed, killed
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     counts: Mapped[dict | None] = mapped_column(JSON, nullable=True)

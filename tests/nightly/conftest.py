@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.nightly.config import NightlyConfig, load_config
+from recsys.catalog import db
 from recsys.config import Settings, load_settings
 from tests.conftest import unavailable
 
@@ -81,21 +82,23 @@ class Pipeline:
         return load_config(path, self.settings)
 
 
-@pytest.fixture
-def pipeline(catalog_url: str, shared_data: Path, tmp_path: Path) -> Iterator[Pipeline]:
+def make_pipeline(url: str, shared_data: Path, root: Path) -> Pipeline:
+    """A pipeline whose catalog is at ``url`` and whose data dir and source folders are under ``root``."""
     mpd = shared_data / "mpd_trimmed"
     audio = [shared_data / "audio" / "librosa" / name for name in AUDIO]
     if not mpd.is_dir() or not all(p.is_file() for p in audio):
         unavailable(f"the trimmed MPD or the audio files are not under {shared_data}")
-    (tmp_path / "mpd").mkdir()
-    (tmp_path / "audio").mkdir()
-    settings = load_settings(
-        data_dir=tmp_path / "data", database_url=catalog_url, vector_store=str(tmp_path / "vectors")
-    )
+    (root / "mpd").mkdir(parents=True)
+    (root / "audio").mkdir()
+    settings = load_settings(data_dir=root / "data", database_url=url, vector_store=str(root / "vectors"))
     settings.ensure_data_dir()
-    from recsys.catalog import db
-
-    engine = db.make_engine(catalog_url)
+    engine = db.make_engine(url)
     db.upgrade(engine)
-    yield Pipeline(tmp_path, settings, engine, sorted(mpd.glob("*.json")), audio)
-    engine.dispose()
+    return Pipeline(root, settings, engine, sorted(mpd.glob("*.json")), audio)
+
+
+@pytest.fixture
+def pipeline(catalog_url: str, shared_data: Path, tmp_path: Path) -> Iterator[Pipeline]:
+    made = make_pipeline(catalog_url, shared_data, tmp_path)
+    yield made
+    made.engine.dispose()
