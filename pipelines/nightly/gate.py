@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 import sqlalchemy as sa
 
-from pipelines.nightly.steps import Context, Outcome, Step, digest, serving_version
+from pipelines.nightly.steps import Context, Outcome, Step, digest, holds_any, serving_version
 from recsys.catalog import runs
 from recsys.catalog.queries import playlist_entries, playlists_frame, tracks_frame
 from recsys.catalog.schema import IngestBatch, ModelVersion, Playlist, PlaylistTrack
@@ -106,9 +106,7 @@ def _interactions(conn: sa.Connection) -> list[Any]:
 
 
 def _train_idle(ctx: Context) -> str | None:
-    with ctx.engine.connect() as conn:
-        has = conn.execute(sa.select(Playlist.id).limit(1)).first()
-    return None if has else "the catalog holds no playlists"
+    return None if holds_any(ctx, Playlist.id) else "the catalog holds no playlists"
 
 
 def _train_fingerprint(ctx: Context) -> str:

@@ -133,17 +133,10 @@ def _ingest_run(ctx: Context) -> Outcome:
         reports.append(ingest_mpd(engine, list(src.mpd), batch_rows=cfg.batch_rows, limits=limits))
     for root in src.audio:
         reports.append(ingest_audio_dir(engine, root, limits=limits))
-    for table in src.tables:
+    for table in src.tables:  # kind, id_prefix, namespace: the job's own option names
+        options = table.model_dump(exclude={"path"})
         reports.append(
-            ingest_table(
-                engine,
-                [table.path],
-                kind=table.kind,
-                id_prefix=table.id_prefix,
-                namespace=table.namespace,
-                batch_rows=cfg.batch_rows,
-                limits=limits,
-            )
+            ingest_table(engine, [table.path], batch_rows=cfg.batch_rows, limits=limits, **options)
         )
     for listens in src.listens:
         reports.append(
@@ -198,12 +191,16 @@ def _embedders(ctx: Context) -> list[Any]:
     return [build_audio_embedder(ctx.settings, Encoder(name)) for name in ctx.config.encoders.audio]
 
 
+def holds_any(ctx: Context, column: Any) -> bool:
+    """Whether the catalog table of ``column`` holds a row."""
+    with ctx.engine.connect() as conn:
+        return conn.execute(sa.select(column).limit(1)).first() is not None
+
+
 def _audio_idle(ctx: Context) -> str | None:
     if not ctx.config.encoders.audio:
         return "no audio encoder in the pipeline"
-    with ctx.engine.connect() as conn:
-        has = conn.execute(sa.select(AudioAsset.id).limit(1)).first()
-    return None if has else "the catalog holds no audio"
+    return None if holds_any(ctx, AudioAsset.id) else "the catalog holds no audio"
 
 
 def _audio_fingerprint(ctx: Context) -> str:

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from pipelines.index import publish_vectors, rebuild_from_catalog, track_payloads
 from pipelines.nightly.gate import JOB, SERVING
-from pipelines.nightly.steps import Context, Outcome, Step, digest, serving_version
+from pipelines.nightly.steps import Context, Outcome, Step, digest, holds_any, serving_version
 from recsys.catalog import runs
 from recsys.catalog.schema import Track
 from recsys.collaborative.store import latest_model
@@ -29,9 +29,7 @@ CF = "cf"
 
 
 def _idle(ctx: Context) -> str | None:
-    with ctx.engine.connect() as conn:
-        has = conn.execute(sa.select(Track.id).limit(1)).first()
-    return None if has else "the catalog holds no tracks"
+    return None if holds_any(ctx, Track.id) else "the catalog holds no tracks"
 
 
 def _fingerprint(ctx: Context) -> str:

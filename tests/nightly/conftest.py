@@ -45,20 +45,10 @@ class Pipeline:
         return self.root / "audio"
 
     def add_slices(self, start: int, stop: int) -> list[Path]:
-        added = []
-        for path in self.slices[start:stop]:
-            link = self.mpd_dir / path.name
-            link.symlink_to(path)
-            added.append(link)
-        return added
+        return _link(self.slices[start:stop], self.mpd_dir)
 
     def add_audio(self, start: int, stop: int) -> list[Path]:
-        added = []
-        for path in self.audio[start:stop]:
-            link = self.audio_dir / path.name
-            link.symlink_to(path)
-            added.append(link)
-        return added
+        return _link(self.audio[start:stop], self.audio_dir)
 
     def config(self, **sections: dict[str, Any]) -> NightlyConfig:
         """The pipeline file: the two source folders, the DSP encoder, a small ALS, a strict gate;
@@ -80,6 +70,14 @@ class Pipeline:
             )
         )
         return load_config(path, self.settings)
+
+
+def _link(paths: list[Path], folder: Path) -> list[Path]:
+    """Links in ``folder`` to ``paths`` (the real data is read in place, never copied)."""
+    links = [folder / path.name for path in paths]
+    for link, path in zip(links, paths, strict=True):
+        link.symlink_to(path)
+    return links
 
 
 def make_pipeline(url: str, shared_data: Path, root: Path) -> Pipeline:
