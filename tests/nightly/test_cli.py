@@ -49,3 +49,30 @@ def test_a_bad_pipeline_file_is_one_line_and_exit_1(tmp_path: Path, sqlite_url: 
     ran = CliRunner().invoke(app, ["nightly", "--config", str(bad)], env=env)
     assert ran.exit_code == 1
     assert ran.output == f"error: {bad}: als.factors=0: input should be greater than or equal to 1\n"
+
+
+def test_tables_and_listens_of_the_pipeline_file_are_ingested_once(tmp_path: Path, sqlite_url: str) -> None:
+    (tmp_path / "tracks.csv").write_text("id,title,artist\nt1,One,Ann\nt2,Two,Bob\n")
+    (tmp_path / "listens.csv").write_text("user,artist,title,plays\nu1,Ann,One,3\nu2,Bob,Two,1\n")
+    (tmp_path / "nightly.toml").write_text(
+        '[[sources.tables]]\npath = "tracks.csv"\nkind = "tracks"\nid_prefix = "shop"\n'
+        '[[sources.listens]]\npath = "listens.csv"\nformat = "csv"\n'
+    )
+    runner = CliRunner()
+    env = {"RECSYS_DATA_DIR": str(tmp_path / "data"), "RECSYS_DATABASE_URL": sqlite_url}
+    args = ["nightly", "--config", str(tmp_path / "nightly.toml"), "--json"]
+    first = json.loads(runner.invoke(app, args, env=env).output)
+    ingest = first["steps"][0]
+    assert (ingest["name"], ingest["status"]) == ("ingest", "done")
+    assert (ingest["counts"]["inputs"], ingest["counts"]["new"], ingest["counts"]["rejected"]) == (2, 2, 0)
+    assert ingest["counts"]["loaded"], ingest
+    stats = json.loads(runner.invoke(app, ["catalog", "stats", "--json"], env=env).output)
+    # the table's tracks are keyed by their ids (shop:t1), the listens' by artist and title
+    assert (stats["tracks"], stats["listens"]) == (4, 2)
+    (tmp_path / "listens.csv").write_text(
+        "user,artist,title,plays\nu1,Ann,One,3\nu2,Bob,Two,1\nu3,Ann,One,2\n"
+    )
+    second = json.loads(runner.invoke(app, args, env=env).output)["steps"][0]
+    assert second["status"] == "done" and (second["counts"]["inputs"], second["counts"]["skipped"]) == (2, 1)
+    third = json.loads(runner.invoke(app, args, env=env).output)["steps"][0]
+    assert third["status"] == "skipped" and third["reason"].startswith("inputs unchanged")
