@@ -12,6 +12,7 @@ from pipelines.nightly.runner import STEPS, not_due
 from pipelines.nightly.steps import Context
 from recsys.catalog import runs
 from recsys.config import Settings
+from recsys.errors import RecsysError
 
 
 def run_history(engine: Engine, *, n: int = 20) -> list[runs.RunRecord]:
@@ -35,9 +36,14 @@ def pipeline_status(settings: Settings, engine: Engine, config: NightlyConfig) -
             with engine.connect() as conn:
                 previous = runs.last_success(conn, JOB, step.name)
             why = step.idle(ctx) or not_due(config, step, previous)
-            if why is None and previous is not None and previous.fingerprint == step.fingerprint(ctx):
-                why = "inputs unchanged"
-            steps.append({"step": step.name, "due": "due" if why is None else f"not due: {why}"})
+            due = "due" if why is None else f"not due: {why}"
+            if why is None and previous is not None:
+                try:
+                    if previous.fingerprint == step.fingerprint(ctx):
+                        due = "not due: inputs unchanged"
+                except RecsysError as exc:  # its inputs are not ready: the run would stop there
+                    due = f"due, and would fail now: {exc}"
+            steps.append({"step": step.name, "due": due})
     finally:
         ctx.close()
     return {

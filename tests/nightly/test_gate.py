@@ -8,6 +8,7 @@ import dataclasses
 import pytest
 
 from pipelines.nightly.runner import STEPS, run_nightly
+from pipelines.nightly.status import pipeline_status
 from pipelines.nightly.steps import Context, Outcome
 from pipelines.nightly.vectors import INDEX
 from recsys.catalog import runs
@@ -95,6 +96,8 @@ def test_a_failed_step_keeps_what_serves_and_the_next_run_resumes_there(pipeline
     assert record.steps[-1].error == "OSError: disk full"
     with open_store(settings) as store:
         assert not store.has_collection(TRACKS)  # nothing half-written serves
+    due = {s["step"]: s["due"] for s in pipeline_status(settings, engine, config)["steps"]}
+    assert due["index"] == "due" and due["train-als"] == "not due: inputs unchanged"
 
     resumed = run_nightly(settings, engine, config)
     assert resumed.worked == ["index"]

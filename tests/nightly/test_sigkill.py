@@ -67,10 +67,11 @@ def _catalog(engine: sa.Engine) -> dict[str, object]:
             t.__tablename__: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
             for t in (Track, Playlist, PlaylistTrack, AudioAsset, TrackEmbedding)
         }
-        models = sorted(conn.execute(sa.select(ModelVersion.kind, ModelVersion.version)).tuples())
-        embedded = sorted(
-            conn.execute(sa.select(TrackEmbedding.track_id, TrackEmbedding.input_checksum)).tuples()
+        models = sorted(
+            tuple(row) for row in conn.execute(sa.select(ModelVersion.kind, ModelVersion.version))
         )
+        query = sa.select(TrackEmbedding.track_id, TrackEmbedding.input_checksum)
+        embedded = sorted(tuple(row) for row in conn.execute(query))
     return {"counts": counts, "models": models, "embedded": embedded}
 
 
