@@ -19,6 +19,16 @@ into PostgreSQL on two cores):
 
 Entries per second are wall-clock figures on the machine as it is: say how loaded
 it was (the load average before and after each run is recorded).
+
+To compare two versions of the loader on the same machine at the same time, give
+another checkout (for instance a ``git worktree`` of the code before a change): each
+run then loads the same slices with that checkout's code and with this one
+alternately (the other first), each into a fresh database, and the medians are
+reported per checkout:
+
+    python benchmarks/ingest_mpd.py --playlists 100000 --small 100000 --backends postgresql \
+        --baseline-playlists 0 --repeat 2 --compare-with ../before \
+        --json docs/evaluation/benchmark_ingest_mpd_paired.json
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import json
 import math
 import os
 import random
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +47,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -117,8 +130,6 @@ def _words(index: int, n: int) -> str:
 
 def _track_fragment(rank: int) -> bytes:
     """The JSON of one track (without its ``pos``), deterministic in its popularity rank."""
-    import orjson
-
     album = (rank // 3 * 104_729) % MPD_ALBUMS  # about three tracks per album, as in the MPD
     artist = (album * 7_919) % MPD_ARTISTS
     decoration = _DECORATIONS[rank % len(_DECORATIONS)].format(f=_words(rank // 3 + 17, 2))
@@ -206,8 +217,7 @@ def _server_cpu(engine: Any) -> float | None:
 
 
 def child_ingest(url: str, files: list[Path], batch_rows: int) -> dict[str, Any]:
-    import resource
-
+    # deferred: a child imports the loader of the checkout it runs (its PYTHONPATH), never the parent
     from pipelines.ingest.mpd import ingest_mpd
     from recsys.catalog import db
     from recsys.catalog.queries import catalog_stats
@@ -235,6 +245,7 @@ def child_ingest(url: str, files: list[Path], batch_rows: int) -> dict[str, Any]
 
 def child_naive(url: str, files: list[Path], playlists: int) -> dict[str, Any]:
     """The naive loader: ``json.load``, one ORM object per row, a dict of track ids, a commit per file."""
+    # deferred: the catalog's code loads in the child process that runs this loader, not in the parent
     from sqlalchemy import select
 
     from recsys.catalog import db
@@ -299,6 +310,7 @@ class Database:
     """A fresh, migrated catalog database for one run, removed afterwards."""
 
     def __init__(self, backend: str, pg_admin: str, workdir: Path) -> None:
+        # deferred: the parent imports the catalog only to create and drop databases, not to generate
         import sqlalchemy as sa
 
         from recsys.catalog import db
@@ -317,7 +329,7 @@ class Database:
         engine.dispose()
 
     def drop(self) -> None:
-        import sqlalchemy as sa
+        import sqlalchemy as sa  # deferred: as in __init__
 
         if self.backend == "postgresql":
             with self.admin.connect() as conn:
@@ -340,6 +352,7 @@ def _peak_rss_mib(pid: int) -> float | None:
 
 def _committed_entries(url: str) -> int:
     """Entries committed so far in a catalog (for a run stopped at its time limit)."""
+    # deferred: the parent imports the catalog only when a run was stopped
     from recsys.catalog import db
     from recsys.catalog.queries import catalog_stats
 
@@ -351,8 +364,11 @@ def _committed_entries(url: str) -> int:
         engine.dispose()
 
 
-def run_child(args: list[str], *, url: str, limit_s: float) -> tuple[dict[str, Any], float]:
-    """Run this script as a child; returns its JSON result and its peak RSS in MiB.
+def run_child(
+    args: list[str], *, url: str, limit_s: float, checkout: Path = ROOT
+) -> tuple[dict[str, Any], float]:
+    """Run this script of ``checkout`` as a child, with that checkout's code; returns its JSON result
+    and its peak RSS in MiB.
 
     A child still running after ``limit_s`` is stopped: its result then holds the
     entries committed so far, over the time it ran (``"partial": true``).
@@ -360,10 +376,10 @@ def run_child(args: list[str], *, url: str, limit_s: float) -> tuple[dict[str, A
     load0 = os.getloadavg()[0]
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, str(Path(__file__).resolve()), *args],
+        [sys.executable, str(checkout / "benchmarks" / "ingest_mpd.py"), *args],
         stdout=subprocess.PIPE,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=checkout,
+        env={**os.environ, "PYTHONPATH": str(checkout)},
     )
     assert process.stdout is not None
     peak = 0.0
@@ -392,6 +408,17 @@ def run_child(args: list[str], *, url: str, limit_s: float) -> tuple[dict[str, A
     return result, peak
 
 
+def _revision(checkout: Path) -> str:
+    """The commit a checkout stands at (``-dirty`` when its tracked files differ from it), for the results."""
+    described = subprocess.run(
+        ["git", "-C", str(checkout), "describe", "--always", "--dirty", "--abbrev=7"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return described.stdout.strip() or "unknown"
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "" if value is None else format(value, spec)
 
@@ -400,7 +427,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--playlists", type=int, default=100_000, help="Playlists at the large scale.")
     parser.add_argument("--small", type=int, default=20_000, help="Playlists at the small scale.")
-    parser.add_argument("--baseline-playlists", type=int, default=300, help="Sample for the naive loader.")
+    parser.add_argument(
+        "--baseline-playlists", type=int, default=300, help="Sample for the naive loader (0: no naive run)."
+    )
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--batch-rows", type=int, default=200_000)
     parser.add_argument(
@@ -410,6 +439,11 @@ def main() -> None:
         help="Load each recsys scale this many times (a fresh database each) and report the median too.",
     )
     parser.add_argument("--data-dir", type=Path, help="Where the slices are generated (reused).")
+    parser.add_argument(
+        "--compare-with",
+        type=Path,
+        help="Another checkout whose loader runs too, alternately with this one's (it first), on the same slices.",
+    )
     parser.add_argument(
         "--pg-admin",
         default=os.environ.get("RECSYS_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
@@ -422,6 +456,10 @@ def main() -> None:
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--files", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compare_with is not None:
+        args.compare_with = args.compare_with.resolve()
+        if not (args.compare_with / "benchmarks" / "ingest_mpd.py").is_file():
+            parser.error(f"--compare-with {args.compare_with}: no benchmarks/ingest_mpd.py there")
 
     if args.child:
         files = [Path(p) for p in args.files.read_text().split("\n") if p]
@@ -469,6 +507,7 @@ def main() -> None:
                     "batch_rows": args.batch_rows,
                     "cpu_count": os.cpu_count(),
                     "repeat": args.repeat,
+                    "compared_with": None if args.compare_with is None else _revision(args.compare_with),
                     "results": rows,
                     "medians": medians(rows),
                 },
@@ -476,23 +515,30 @@ def main() -> None:
             )
         )
 
+    # (loader name, checkout): the compared checkout's loader runs first in every pair.
+    loaders = [("recsys", ROOT)]
+    if args.compare_with is not None:
+        loaders.insert(0, ("recsys compared", args.compare_with))
     for backend in args.backends.split(","):
-        listing = workdir / "files_baseline.txt"
-        listing.write_text(str(paths[0]))
-        database = Database(backend, args.pg_admin, workdir)
-        try:
-            result, rss = run_child(
-                [
-                    *("--child", "naive", "--url", database.url, "--files", str(listing)),
-                    *("--baseline-playlists", str(args.baseline_playlists)),
-                ],
-                url=database.url,
-                limit_s=args.limit_s,
-            )
-        finally:
-            database.drop()
-        record({"loader": "naive json+ORM", "backend": backend, "peak_rss_mib": rss, **result})
-        for scale, run in [(scale, run) for scale in scales for run in range(args.repeat)]:
+        if args.baseline_playlists:
+            listing = workdir / "files_baseline.txt"
+            listing.write_text(str(paths[0]))
+            database = Database(backend, args.pg_admin, workdir)
+            try:
+                result, rss = run_child(
+                    [
+                        *("--child", "naive", "--url", database.url, "--files", str(listing)),
+                        *("--baseline-playlists", str(args.baseline_playlists)),
+                    ],
+                    url=database.url,
+                    limit_s=args.limit_s,
+                )
+            finally:
+                database.drop()
+            record({"loader": "naive json+ORM", "backend": backend, "peak_rss_mib": rss, **result})
+        for scale, run, (loader, checkout) in [
+            (scale, run, loader) for scale in scales for run in range(args.repeat) for loader in loaders
+        ]:
             listing = workdir / f"files_{scale}.txt"
             listing.write_text("\n".join(str(p) for p in paths[: math.ceil(scale / PER_SLICE)]))
             database = Database(backend, args.pg_admin, workdir)
@@ -504,12 +550,14 @@ def main() -> None:
                     ],
                     url=database.url,
                     limit_s=args.limit_s,
+                    checkout=checkout,
                 )
             finally:
                 database.drop()
             record(
                 {
-                    "loader": "recsys",
+                    "loader": loader,
+                    "revision": _revision(checkout),
                     "backend": backend,
                     "playlists": scale,
                     "run": run + 1,
@@ -517,10 +565,11 @@ def main() -> None:
                     **result,
                 }
             )
-    if args.repeat > 1:
+    if args.repeat > 1 or args.compare_with is not None:
         for summary in medians(rows):
             print(
-                f"median of {summary['runs']} runs: {summary['backend']}, {summary['playlists']:,} playlists: "
+                f"{summary['loader']}, median of {summary['runs']} runs: {summary['backend']}, "
+                f"{summary['playlists']:,} playlists: "
                 f"{summary['entries_per_s']:,.0f} entries/s (runs {summary['min_entries_per_s']:,.0f} to "
                 f"{summary['max_entries_per_s']:,.0f}), peak {summary['peak_rss_mib']:,.0f} MiB at most"
             )
@@ -528,22 +577,25 @@ def main() -> None:
 
 
 def medians(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per backend and scale of the recsys loader: the median entries/s of its runs, their range, the largest peak."""
-    groups: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    """Per recsys loader (this checkout's, the compared one's), backend and scale: the median entries/s of its
+    runs, their range, the median client CPU seconds, the largest peak."""
+    groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for row in rows:
-        if row["loader"] == "recsys" and not row.get("partial"):
-            groups.setdefault((row["backend"], row["playlists"]), []).append(row)
+        if row["loader"].startswith("recsys") and not row.get("partial"):
+            groups.setdefault((row["loader"], row["backend"], row["playlists"]), []).append(row)
     return [
         {
+            "loader": loader,
             "backend": backend,
             "playlists": playlists,
             "runs": len(runs),
             "entries_per_s": statistics.median(r["entries_per_s"] for r in runs),
             "min_entries_per_s": min(r["entries_per_s"] for r in runs),
             "max_entries_per_s": max(r["entries_per_s"] for r in runs),
+            "client_cpu_s": statistics.median(r["client_cpu_s"] for r in runs),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in runs),
         }
-        for (backend, playlists), runs in groups.items()
+        for (loader, backend, playlists), runs in groups.items()
     ]
 
 

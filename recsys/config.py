@@ -136,7 +136,7 @@ class Settings(BaseSettings):
         default=20.0,
         gt=0,
         description="Seconds without a request after which the UI lets go of the embedded vector store, "
-        "so that commands run beside it can open it.",
+        "so that versions published since can replace the one it read.",
     )
 
     @field_validator("data_dir")

@@ -66,9 +66,9 @@ def _engine(url: str) -> Engine:
 def store() -> VectorStore:
     """The vector store (readers switch to new versions as they are published).
 
-    The embedded store lets one process at a time open a collection; the UI lets go of it
-    after ``ui_store_idle_s`` seconds without a request, so that ``recsys`` commands run
-    beside an idle UI can open it, and opens it again on the next request.
+    The embedded store gives each process a view of the published version; the UI lets go
+    of it after ``ui_store_idle_s`` seconds without a request, so that an idle UI holds no
+    old version, and opens the current one again on the next request.
     """
     held = _store(settings().vector_target, settings().ui_store_idle_s)
     held.touch()

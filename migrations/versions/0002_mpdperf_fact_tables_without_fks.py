@@ -3,7 +3,7 @@
 The two fact tables are written in bulk (tens of millions of rows for the whole
 Million Playlist Dataset). PostgreSQL checks a foreign key with one trigger call
 per row and per constraint, which tripled the cost of loading playlist entries.
-The bulk loader (``recsys.catalog.bulk``) guarantees the references by
+The bulk loader (``recsys.catalog.merges``) guarantees the references by
 construction: it resolves every playlist and track id from the rows it has just
 merged in the same transaction and refuses a chunk whose entries name an unknown
 key. Deleting a playlist or a track therefore deletes its rows here explicitly.

@@ -32,9 +32,9 @@ from pipelines.ingest.normalize import build_chunk, name_cut_reason, raw_tracks_
 from pipelines.ingest.report import IngestReport, Progress
 from recsys.catalog import batches
 from recsys.catalog import keys as k
-from recsys.catalog.bulk import merge_chunk
 from recsys.catalog.bulk_audio import DURATION_TOLERANCE_MS, known_assets, match_tracks, merge_assets
 from recsys.catalog.db import write_transaction
+from recsys.catalog.merges import merge_chunk
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.errors import InputError, RecordError
 
@@ -95,17 +95,14 @@ class AudioFile:
 
 
 def sha256_and_size(path: Path) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
     with open(path, "rb") as handle:
-        while block := handle.read(1 << 20):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
+        digest = hashlib.file_digest(handle, "sha256")
+        return digest.hexdigest(), handle.tell()  # the bytes hashed
 
 
 def measure(path: Path) -> tuple[str, int, int, float]:
     """(format, sample rate, channels, duration in seconds); RecordError when the file does not decode."""
-    import soundfile
+    import soundfile  # deferred: libsndfile loads only when a folder of audio is ingested
 
     try:
         info = soundfile.info(str(path))
@@ -120,7 +117,7 @@ def measure(path: Path) -> tuple[str, int, int, float]:
 
 
 def _measure_av(path: Path, sf_error: str) -> tuple[str, int, int, float]:
-    import av
+    import av  # deferred: PyAV's bundled FFmpeg loads only for a file soundfile cannot decode
 
     try:
         with av.open(str(path)) as container:
@@ -154,7 +151,7 @@ def _measure_av(path: Path, sf_error: str) -> tuple[str, int, int, float]:
 
 def read_tags(path: Path) -> dict[str, str]:
     """The first value of each tag in TAG_FIELDS (mutagen's easy interface); {} when there are none."""
-    import mutagen
+    import mutagen  # deferred: the tag reader loads only when a folder of audio is ingested
 
     try:
         tagged = mutagen.File(str(path), easy=True)

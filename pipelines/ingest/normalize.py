@@ -2,7 +2,7 @@
 
 Every source parser produces *raw tracks* (one row per track occurrence, schema
 ``RAW_TRACK``) and, for playlists, *raw entries* (``playlist_key, position, track_key``);
-these functions turn them into the deduplicated frames ``recsys.catalog.bulk`` loads.
+these functions turn them into the deduplicated frames ``recsys.catalog.merges`` loads.
 """
 
 from __future__ import annotations
@@ -12,9 +12,19 @@ from dataclasses import dataclass
 import polars as pl
 
 from pipelines.ingest.guards import MAX_NAME_CHARS
-from recsys.catalog import bulk
 from recsys.catalog import keys as k
 from recsys.catalog.batches import RejectLog
+from recsys.catalog.frames import (
+    ALBUMS,
+    ARTISTS,
+    ENTRIES,
+    PLAYLISTS,
+    REJECTS,
+    TRACK_ARTISTS,
+    TRACKS,
+    CatalogChunk,
+    conform,
+)
 
 RAW_TRACK = {
     "source_key": pl.String,  # spotify:track:…, isrc:…, audio:<sha256>, name:<artist>|<title>, ...
@@ -96,7 +106,7 @@ def _cleaned(raw: pl.DataFrame) -> pl.DataFrame:
 
 
 # Values a later occurrence of a track may add when the first lacks them, in a chunk as in
-# the catalog (bulk.merge_chunk fills the same ones into known tracks).
+# the catalog (merges.merge_chunk fills the same ones into known tracks).
 _FILLED = ("artist_uri", "duration_ms", "isrc", "release_year")
 # Row (in the raw frame) that gave a track its album: an album's own fields come from its first such row.
 ALBUM_ROW = "album_row"
@@ -337,7 +347,7 @@ def playlist_frame(
     Names and descriptions are cut to ``max_name_chars`` characters, each cut one
     reject row in ``log`` when it is given.
     """
-    frame = bulk.conform(pl.DataFrame(rows, strict=False), bulk.PLAYLISTS)
+    frame = conform(pl.DataFrame(rows, strict=False), PLAYLISTS)
     capped = capped_names(frame, _PLAYLIST_TEXT, max_name_chars)
     if capped.height:
         frame = cut_names(frame, _PLAYLIST_TEXT, max_name_chars)
@@ -361,7 +371,7 @@ def build_chunk(
     *,
     log: RejectLog | None = None,
     max_name_chars: int = MAX_NAME_CHARS,
-) -> bulk.CatalogChunk:
+) -> CatalogChunk:
     """Collect every frame of one chunk in one pass.
 
     A track name cut to ``max_name_chars`` is one reject row in ``log`` when it is given
@@ -373,8 +383,8 @@ def build_chunk(
         before = len(log.rows)
         log_cut_names(log, prepared.capped, "track", max_name_chars)
         if rejects is not None:
-            added = pl.DataFrame(log.rows[before:], schema=bulk.REJECTS)
-            rejects = pl.concat([bulk.conform(rejects, bulk.REJECTS), added])
+            added = pl.DataFrame(log.rows[before:], schema=REJECTS)
+            rejects = pl.concat([conform(rejects, REJECTS), added])
     return assemble(prepared, playlists, entries, rejects)
 
 
@@ -383,22 +393,22 @@ def assemble(
     playlists: pl.LazyFrame | pl.DataFrame | None = None,
     entries: pl.DataFrame | None = None,
     rejects: pl.DataFrame | None = None,
-) -> bulk.CatalogChunk:
+) -> CatalogChunk:
     """The chunk of prepared tracks: their artists, albums and credits, one row per key."""
     frames = list(_set_frames(prepared.tracks_in.lazy(), prepared.credits.lazy()))
     if playlists is not None:
         frames.append(playlists.lazy())
     collected = pl.collect_all(frames)
-    chunk = bulk.CatalogChunk(
-        artists=bulk.conform(collected[0], bulk.ARTISTS),
-        albums=bulk.conform(collected[1], bulk.ALBUMS),
-        tracks=bulk.conform(prepared.tracks, bulk.TRACKS),
-        track_artists=bulk.conform(collected[2], bulk.TRACK_ARTISTS),
+    chunk = CatalogChunk(
+        artists=conform(collected[0], ARTISTS),
+        albums=conform(collected[1], ALBUMS),
+        tracks=conform(prepared.tracks, TRACKS),
+        track_artists=conform(collected[2], TRACK_ARTISTS),
     )
     if playlists is not None:
-        chunk.playlists = bulk.conform(collected[3], bulk.PLAYLISTS)
+        chunk.playlists = conform(collected[3], PLAYLISTS)
     if entries is not None:
-        chunk.entries = bulk.conform(entries, bulk.ENTRIES)
+        chunk.entries = conform(entries, ENTRIES)
     if rejects is not None:
-        chunk.rejects = bulk.conform(rejects, bulk.REJECTS)
+        chunk.rejects = conform(rejects, REJECTS)
     return chunk

@@ -80,6 +80,7 @@ class Progress:
     def __init__(self, enabled: bool) -> None:
         self._bar: Any = None
         if enabled:
+            # deferred: rich's progress widgets load only when a terminal shows them
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
             from rich.progress import Progress as RichProgress
 

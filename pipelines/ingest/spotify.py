@@ -29,8 +29,8 @@ from pipelines.ingest.report import IngestReport, Progress
 from pipelines.ingest.spotify_client import SpotifyApi, SpotifyRefused
 from pipelines.ingest.spotify_map import Collected, artist_genres, catalog_chunk, parse_id
 from recsys.catalog import batches
-from recsys.catalog.bulk import merge_chunk
 from recsys.catalog.db import write_transaction
+from recsys.catalog.merges import merge_chunk
 from recsys.catalog.schema import DEFAULT_NAMESPACE, Artist
 from recsys.errors import ConfigError, InputError, RecordError
 

@@ -10,7 +10,7 @@ longer than ``guards.MAX_ID_BYTES``; a value no column holds (an ISRC that is no
 a duration or follower count past 32 bits, a negative one, an album type of more than
 16 characters) is stored as null with a reject row.
 
-``catalog_chunk`` turns it into the frames ``recsys.catalog.bulk.merge_chunk`` loads,
+``catalog_chunk`` turns it into the frames ``recsys.catalog.merges.merge_chunk`` loads,
 through ``pipelines.ingest.normalize.build_chunk`` like every other source, then puts
 Spotify's own credits and albums in place of the ones parsed from credit strings.
 """
@@ -26,9 +26,9 @@ import polars as pl
 
 from pipelines.ingest.guards import ID_TOO_LONG, MAX_ID_BYTES, MAX_NAME_CHARS, shorten
 from pipelines.ingest.normalize import RAW_TRACK, build_chunk, playlist_frame, raw_tracks_frame
-from recsys.catalog import bulk
 from recsys.catalog import keys as k
 from recsys.catalog.batches import RejectLog
+from recsys.catalog.frames import ALBUMS, ARTISTS, TRACK_ARTISTS, TRACKS, CatalogChunk, conform
 from recsys.errors import InputError
 
 _BASE62 = r"[0-9A-Za-z]+"
@@ -384,7 +384,7 @@ def _artist_key(name: pl.Expr) -> pl.Expr:
 
 def catalog_chunk(
     collected: Collected, rejects: RejectLog, batch_id: int | None, max_name_chars: int = MAX_NAME_CHARS
-) -> bulk.CatalogChunk:
+) -> CatalogChunk:
     """The catalog frames of one input, with Spotify's exact credits, albums and artist URIs.
 
     Names are cut to ``max_name_chars``, each cut one more row in ``rejects``; every row of
@@ -457,22 +457,22 @@ def catalog_chunk(
     primary = credits.filter(pl.col("position") == 0).select(
         pl.col("track_key").alias("source_key"), pl.col("artist_key").alias("primary_key")
     )
-    chunk.tracks = bulk.conform(
+    chunk.tracks = conform(
         chunk.tracks.join(primary, on="source_key", how="left", maintain_order="left")
         .with_columns(pl.coalesce("primary_key", "artist_key").alias("artist_key"))
         .drop("primary_key"),
-        bulk.TRACKS,
+        TRACKS,
     )
-    chunk.track_artists = bulk.conform(
+    chunk.track_artists = conform(
         credits.with_columns(
             pl.when(pl.col("position") == 0)
             .then(pl.lit("primary"))
             .otherwise(pl.lit("featured"))
             .alias("role")
         ),
-        bulk.TRACK_ARTISTS,
+        TRACK_ARTISTS,
     )
-    chunk.albums = bulk.conform(
+    chunk.albums = conform(
         albums.with_columns(
             k.clean_text(pl.col("title")).fill_null("").alias("title"),
             pl.when(pl.col("artist_name").is_not_null())
@@ -481,9 +481,9 @@ def catalog_chunk(
             .alias("artist_key"),
             pl.col("source_key").alias("spotify_uri"),
         ),
-        bulk.ALBUMS,
+        ALBUMS,
     )
-    chunk.artists = bulk.conform(artists, bulk.ARTISTS)
+    chunk.artists = conform(artists, ARTISTS)
     return chunk
 
 

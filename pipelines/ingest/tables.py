@@ -22,47 +22,36 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 from sqlalchemy import Connection, Engine
 
 from pipelines.ingest import columns as c
 from pipelines.ingest.guards import MAX_NAME_CHARS, InputLimits, check_namespace, location_problem, shorten
+from pipelines.ingest.listen_rows import table_listens_loader
 from pipelines.ingest.normalize import RAW_TRACK, build_chunk, playlist_frame
 from pipelines.ingest.report import IngestReport, Progress
-from pipelines.ingest.streaming import (
-    INVALID,
-    ROW,
-    LoadChunk,
-    already_done,
-    load_stream,
-    open_table,
-    unreadable,
+from pipelines.ingest.streaming import LoadChunk, load_new_input, open_table, unreadable
+from pipelines.ingest.table_batch import INVALID, ROW
+from pipelines.ingest.table_rows import (
+    REASON,
+    check_prefix,
+    encoding_check,
+    first_reason,
+    log_rejects,
+    raw_track_columns,
+    track_checks,
+    with_track_fields,
 )
 from recsys.catalog import batches
 from recsys.catalog import keys as k
-from recsys.catalog.bulk import merge_chunk
 from recsys.catalog.bulk_listens import merge_track_tags
+from recsys.catalog.merges import merge_chunk
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.errors import InputError
 
 SOURCE = "table"
 KINDS = ("tracks", "playlists", "listens")
-REASON = "_reason"
-MAX_PREFIX_BYTES = 64  # of --id-prefix: the keys it starts stay far below any index's limit
-
-
-def first_reason(checks: list[tuple[pl.Expr, pl.Expr | str]]) -> pl.Expr:
-    """The reason of the first failing check, or null when the row is good."""
-
-    def value(reason: pl.Expr | str) -> pl.Expr:
-        return pl.lit(reason) if isinstance(reason, str) else reason
-
-    expr: Any = pl.when(checks[0][0]).then(value(checks[0][1]))
-    for condition, reason in checks[1:]:
-        expr = expr.when(condition).then(value(reason))
-    return expr.otherwise(None).cast(pl.String).alias(REASON)
 
 
 def canonical(frame: pl.DataFrame, found: dict[str, str], kind: str) -> pl.DataFrame:
@@ -80,89 +69,9 @@ def canonical(frame: pl.DataFrame, found: dict[str, str], kind: str) -> pl.DataF
     )
 
 
-def with_track_fields(rows: pl.DataFrame, prefix: str) -> pl.DataFrame:
-    """Parsed track fields (``_title``, ``_artist``, ``_isrc``, ``_duration``, …) and the track source key."""
-    out = rows.with_columns(
-        k.clean_text(pl.col("title")).alias("_title"),
-        k.clean_text(pl.col("artist")).alias("_artist"),
-        k.clean_text(pl.col("album")).alias("_album"),
-        c.isrc(pl.col("isrc")).alias("_isrc"),
-        c.duration_ms(pl.col("duration_ms"), pl.col("duration")).alias("_duration"),
-        c.year(pl.col("year")).alias("_year")
-        if "year" in rows.columns
-        else pl.lit(None, pl.Int32).alias("_year"),
-        c.spotify_uri(pl.col("track_id")).alias("_spotify"),
-        c.blank(pl.col("track_id")).alias("_id"),
-    )
-    return out.with_columns(
-        pl.coalesce(
-            pl.col("_spotify"),
-            pl.when(pl.col("_isrc").str.contains(c.ISRC_PATTERN)).then(pl.lit("isrc:") + pl.col("_isrc")),
-            pl.lit(f"{prefix}:") + pl.col("_id"),
-            c.name_track_key(pl.col("_artist"), pl.col("_title")),
-        ).alias("_track_key")
-    )
-
-
-def encoding_check(kind: str) -> tuple[pl.Expr, str]:
-    """Rows where a value holds U+FFFD: bytes that were not UTF-8 (read lossily, see ``open_table``)."""
-    fields = [f for f in c.KIND_FIELDS[kind]]
-    return (
-        pl.any_horizontal([pl.col(f).str.contains("\ufffd", literal=True).fill_null(False) for f in fields]),
-        "invalid UTF-8 in the row",
-    )
-
-
-def track_checks(rows: pl.DataFrame, *, require_names: bool = True) -> list[tuple[pl.Expr, pl.Expr | str]]:
-    raw_duration = pl.coalesce(c.blank(pl.col("duration_ms")), c.blank(pl.col("duration")))
-    checks: list[tuple[pl.Expr, pl.Expr | str]] = [*c.id_checks({"track_id": pl.col("track_id")})]
-    if require_names:
-        checks += [
-            (pl.col("_title").is_null(), "missing field: title"),
-            (pl.col("_artist").is_null(), "missing field: artist"),
-        ]
-    checks += [
-        (
-            pl.col("_isrc").is_not_null() & ~pl.col("_isrc").str.contains(c.ISRC_PATTERN),
-            pl.lit("invalid isrc: ") + c.quoted(pl.col("isrc")),
-        ),
-        (
-            raw_duration.is_not_null() & pl.col("_duration").is_null(),
-            pl.lit("invalid duration: ") + c.quoted(raw_duration),
-        ),
-    ]
-    if "year" in rows.columns:
-        checks.append(
-            (
-                c.blank(pl.col("year")).is_not_null() & pl.col("_year").is_null(),
-                pl.lit("invalid year: ") + c.quoted(pl.col("year")),
-            )
-        )
-    return checks
-
-
 def raw_tracks(good: pl.DataFrame) -> pl.DataFrame:
     """Raw-track rows (``normalize.RAW_TRACK``) of validated rows."""
-    return good.select(
-        pl.col("_track_key").alias("source_key"),
-        pl.col("_spotify").alias("spotify_uri"),
-        pl.when(pl.col("_isrc").str.contains(c.ISRC_PATTERN)).then(pl.col("_isrc")).alias("isrc"),
-        pl.lit(None, pl.String).alias("mbid"),
-        pl.col("_title").alias("title"),
-        pl.col("_artist").alias("artist_credit"),
-        pl.lit(None, pl.String).alias("artist_uri"),
-        pl.col("_album").alias("album_title"),
-        pl.lit(None, pl.String).alias("album_uri"),
-        pl.lit(None, pl.String).alias("album_type"),
-        pl.col("_year").alias("release_year"),
-        pl.col("_duration").alias("duration_ms"),
-    ).cast(RAW_TRACK)  # type: ignore[arg-type]
-
-
-def log_rejects(log: batches.RejectLog, bad: pl.DataFrame, location: str, fields: tuple[str, ...]) -> None:
-    for record in bad.select(ROW, REASON, *fields).iter_rows(named=True):
-        raw = {f: record[f] for f in fields if record[f] is not None}
-        log.add(f"{location}: row {record[ROW]}", record[REASON], raw)
+    return good.select(raw_track_columns(prefix="")).cast(RAW_TRACK)  # type: ignore[arg-type]
 
 
 def track_tags(good: pl.DataFrame) -> pl.DataFrame:
@@ -348,9 +257,6 @@ def ingest_table(
         except InputError as exc:
             unreadable(engine, report, source, exc)
             continue
-        if already_done(engine, source, location, checksum):
-            report.skipped += 1
-            continue
         rows: Iterator[pl.DataFrame] = (canonical(batch, found, kind) for batch in table.batches(batch_rows))
         names = limits.max_name_chars
         if kind == "tracks":
@@ -359,30 +265,11 @@ def ingest_table(
             loader = PlaylistLoader(location, id_prefix, namespace, "position" in found, names)
             chunks, load = loader.chunks(rows), loader.load
         else:
-            from pipelines.ingest.listens import table_listens_loader
-
             chunks = rows
             load = table_listens_loader(
                 location, id_prefix, listen_source, has_title="title" in found, max_name_chars=names
             )
-        task = progress.start(f"ingest {kind} {path.name}", total=None)
-        load_stream(
-            engine,
-            source=source,
-            location=location,
-            checksum=checksum,
-            chunks=chunks,
-            load=load,
-            report=report,
-            progress=progress,
-            task=task,
-        )
+        title = f"ingest {kind} {path.name}"
+        load_new_input(engine, report, progress, title, source, location, checksum, chunks, load)
     progress.stop()
     return report
-
-
-def check_prefix(id_prefix: str) -> None:
-    """InputError when the prefix of the keys made from ids is itself too long to key anything."""
-    size = len(id_prefix.encode("utf-8", "surrogateescape"))
-    if size > MAX_PREFIX_BYTES:
-        raise InputError(f"--id-prefix of {size:,} bytes: an id prefix is at most {MAX_PREFIX_BYTES}")

@@ -11,18 +11,16 @@ import orjson
 import polars as pl
 from sqlalchemy import Connection, insert, select, update
 
-from recsys.catalog.bulk import REJECTS, insert_rejects
+from recsys.catalog.frames import REJECTS
+from recsys.catalog.merges import insert_rejects
 from recsys.catalog.schema import IngestBatch
 
 RAW_LIMIT = 64 * 1024
 
 
-def sha256_file(path: str | Path, *, block: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def sha256_file(path: str | Path) -> str:
     with open(path, "rb") as handle:
-        while chunk := handle.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def reject_key(source: str, location: str, reason: str) -> str:

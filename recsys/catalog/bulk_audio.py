@@ -12,8 +12,9 @@ from __future__ import annotations
 import polars as pl
 from sqlalchemy import Connection, select, text
 
-from recsys.catalog.bulk import conform, stage
+from recsys.catalog.frames import conform
 from recsys.catalog.schema import AudioAsset
+from recsys.catalog.staging import stage
 
 DURATION_TOLERANCE_MS = 3_000
 

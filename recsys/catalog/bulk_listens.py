@@ -1,6 +1,6 @@
 """Bulk, idempotent loading of listening history and of track genre/culture tags.
 
-Same two steps as ``recsys.catalog.bulk``: stage the frame in a temporary table,
+Same two steps as ``recsys.catalog.merges``: stage the frame in a temporary table,
 then one ``INSERT … SELECT … ON CONFLICT`` resolves source keys to internal ids in
 the database. A listen is identified by ``listen_key`` (a hash of source, user,
 item and time), so loading the same rows twice changes nothing.
@@ -14,7 +14,8 @@ from typing import Any
 import polars as pl
 from sqlalchemy import Connection, text
 
-from recsys.catalog.bulk import conform, stage
+from recsys.catalog.frames import conform
+from recsys.catalog.staging import stage
 
 LISTENS: dict[str, Any] = {
     "listen_key": pl.String,

@@ -245,11 +245,8 @@ def weights_file(path: Path) -> Path:
 
 
 def weights_digest(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(weights_file(path), "rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def read_state_dict(path: Path) -> dict[str, Any]:

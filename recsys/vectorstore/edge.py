@@ -142,6 +142,9 @@ class EdgeStore(VectorStore):
         version = self.current_version(name)
         if version is None:
             raise NotFoundError(f"vector store {self.root} has no collection {name!r}")
+        return self._version_spec(name, version)
+
+    def _version_spec(self, name: str, version: int) -> CollectionSpec:
         key = (name, version)
         if key not in self._specs:
             self._specs[key] = CollectionSpec.from_dict(self.dirs.read_manifest(name, version)["spec"])
@@ -167,9 +170,9 @@ class EdgeStore(VectorStore):
 
     def describe(self, name: str) -> CollectionInfo:
         with self._lock:
-            spec = self.spec(name)
-            version = self.current_version(name) or 0
             shard = self._shard(name)
+            version = self._open[name].view.version  # counted in the version the view shows
+            spec = self._version_spec(name, version)
             points = shard.count(qe.CountRequest(exact=True))
             counts = vector_counts(shard, spec)
             indexes = tuple(sorted(shard.info().payload_schema))
@@ -369,8 +372,7 @@ class EdgeStore(VectorStore):
         if shard is not None:
             shard.close()
         self._specs.pop((name, version), None)
-        shutil.rmtree(self.dirs.version_dir(name, version), ignore_errors=True)
-        self.dirs.manifest_path(name, version).unlink(missing_ok=True)
+        self.dirs.remove(name, version)
         self._drop_rebuild_lock(name)
 
     def _publish_version(self, name: str, version: int) -> None:

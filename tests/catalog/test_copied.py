@@ -8,7 +8,7 @@ import time
 import polars as pl
 import sqlalchemy as sa
 
-from recsys.catalog import bulk
+from recsys.catalog import staging
 
 
 def albums(*keys: str) -> pl.DataFrame:
@@ -36,7 +36,7 @@ def stored(engine: sa.Engine) -> dict[str, int]:
 def test_rows_take_one_block_that_ordinary_inserts_never_reuse(pg_engine: sa.Engine) -> None:
     before = insert_one(pg_engine, "a:before")
     with pg_engine.begin() as conn:
-        copied = bulk._copied(conn, "album", albums("a:1", "a:2", "a:3"))
+        copied = staging.copy_new_rows(conn, "album", albums("a:1", "a:2", "a:3"))
     assert copied is not None
     ids = copied["id"].to_list()
     assert ids == [before + 1, before + 2, before + 3]  # consecutive, in row order, after what was drawn
@@ -58,7 +58,7 @@ def test_rows_take_one_block_that_ordinary_inserts_never_reuse(pg_engine: sa.Eng
 def test_a_row_already_there_writes_nothing_and_leaves_the_transaction_usable(pg_engine: sa.Engine) -> None:
     existing = insert_one(pg_engine, "a:2")
     with pg_engine.begin() as conn:
-        assert bulk._copied(conn, "album", albums("a:1", "a:2", "a:3")) is None
+        assert staging.copy_new_rows(conn, "album", albums("a:1", "a:2", "a:3")) is None
         conn.execute(sa.text("INSERT INTO album (source_key, title) VALUES ('a:later', 'y')"))
     assert set(stored(pg_engine)) == {"a:2", "a:later"}
     assert stored(pg_engine)["a:2"] == existing
@@ -68,7 +68,7 @@ def test_an_insert_from_another_session_waits_for_the_block_to_commit(pg_engine:
     """While a transaction holds a block, another session's insert cannot take an id inside it."""
     drawn: list[int] = []
     with pg_engine.begin() as conn:
-        copied = bulk._copied(conn, "album", albums("a:1", "a:2"))
+        copied = staging.copy_new_rows(conn, "album", albums("a:1", "a:2"))
         assert copied is not None
         worker = threading.Thread(target=lambda: drawn.append(insert_one(pg_engine, "a:other")))
         worker.start()
@@ -81,5 +81,5 @@ def test_an_insert_from_another_session_waits_for_the_block_to_commit(pg_engine:
 
 def test_sqlite_declines(sqlite_engine: sa.Engine) -> None:
     with sqlite_engine.begin() as conn:
-        assert bulk._copied(conn, "album", albums("a:1")) is None
+        assert staging.copy_new_rows(conn, "album", albums("a:1")) is None
     assert stored(sqlite_engine) == {}

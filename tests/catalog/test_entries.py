@@ -7,7 +7,7 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.ingest.normalize import build_chunk, raw_tracks_frame
-from recsys.catalog import bulk
+from recsys.catalog import frames, merges
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.errors import CatalogError
 
@@ -23,15 +23,15 @@ def load(engine: sa.Engine, entries: list[tuple[str, int, str]]) -> dict[str, in
         )
     )
     playlist_keys = sorted({key for key, _, _ in entries if key != "p:ghost"})
-    chunk.playlists = bulk.conform(
+    chunk.playlists = frames.conform(
         pl.DataFrame(
             {"source_key": playlist_keys, "name": playlist_keys, "name_key": playlist_keys, "num_tracks": 1}
         ),
-        bulk.PLAYLISTS,
+        frames.PLAYLISTS,
     )
     chunk.entries = pl.DataFrame(entries, schema=["playlist_key", "position", "track_key"], orient="row")
     with engine.begin() as conn:
-        return bulk.merge_chunk(conn, chunk, namespace=DEFAULT_NAMESPACE)
+        return merges.merge_chunk(conn, chunk, namespace=DEFAULT_NAMESPACE)
 
 
 def entry_rows(engine: sa.Engine) -> list[tuple[str, int, str]]:

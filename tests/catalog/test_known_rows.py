@@ -5,24 +5,24 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from recsys.catalog import bulk
+from recsys.catalog import frames, load_memory
 
 
 def test_known_rows_replace_what_is_met_again_and_keep_the_latest() -> None:
-    memory = bulk.KnownRows(bulk.KNOWN_ALBUMS, limit=4)
+    memory = load_memory.KnownRows(frames.KNOWN_ALBUMS, limit=4)
     for batch in (
         {"source_key": ["a", "b"], "id": [1, 2]},
         {"source_key": ["c", "a"], "id": [3, 10]},  # a met again: its row is replaced, not repeated
         {"source_key": ["d"], "id": [4]},
     ):
-        memory.add(pl.DataFrame(batch, schema=bulk.KNOWN_ALBUMS))
+        memory.add(pl.DataFrame(batch, schema=frames.KNOWN_ALBUMS))
     assert memory.frame.rows() == [("b", 2), ("c", 3), ("a", 10), ("d", 4)] and not memory.evicted
-    memory.add(pl.DataFrame({"source_key": ["e", "e"], "id": [5, 6]}, schema=bulk.KNOWN_ALBUMS))
+    memory.add(pl.DataFrame({"source_key": ["e", "e"], "id": [5, 6]}, schema=frames.KNOWN_ALBUMS))
     assert memory.frame.rows() == [("c", 3), ("a", 10), ("d", 4), ("e", 6)] and memory.evicted
     assert memory.find(pl.Series(["a", "x", "a"])).rows() == [("a", 10)]
 
 
-class Colliding(bulk.KnownTracks):
+class Colliding(load_memory.KnownTracks):
     """Every key shares one hash: each match must be confirmed on the key itself."""
 
     @staticmethod
@@ -30,16 +30,18 @@ class Colliding(bulk.KnownTracks):
         return keys.hash(seed=0) * 0
 
 
-@pytest.mark.parametrize("memory_type", [bulk.KnownTracks, Colliding], ids=["hashed", "colliding"])
-def test_keys_sharing_a_hash_are_never_taken_for_one_another(memory_type: type[bulk.KnownTracks]) -> None:
+@pytest.mark.parametrize("memory_type", [load_memory.KnownTracks, Colliding], ids=["hashed", "colliding"])
+def test_keys_sharing_a_hash_are_never_taken_for_one_another(
+    memory_type: type[load_memory.KnownTracks],
+) -> None:
     memory = memory_type(limit=10)
-    held = {name: [True, False, True] for name in bulk.HELD}
+    held = {name: [True, False, True] for name in frames.HELD}
     memory.add(
-        pl.DataFrame({"source_key": ["a", "b", "c"], "id": [1, 2, 3], **held}, schema=bulk.KNOWN_TRACKS)
+        pl.DataFrame({"source_key": ["a", "b", "c"], "id": [1, 2, 3], **held}, schema=frames.KNOWN_TRACKS)
     )
     memory.add(
         pl.DataFrame(
-            {"source_key": ["b"], "id": [20], **{n: [True] for n in bulk.HELD}}, schema=bulk.KNOWN_TRACKS
+            {"source_key": ["b"], "id": [20], **{n: [True] for n in frames.HELD}}, schema=frames.KNOWN_TRACKS
         )
     )
     assert memory.frame.select("source_key", "id").rows() == [("a", 1), ("c", 3), ("b", 20)]
@@ -47,7 +49,7 @@ def test_keys_sharing_a_hash_are_never_taken_for_one_another(memory_type: type[b
         ("b", 20),
         ("c", 3),
     ]
-    wanted = bulk.brought(
+    wanted = load_memory.brought(
         pl.DataFrame(
             {"source_key": ["a", "b", "x"], "album_title": ["T", None, "T"], "duration_ms": [1, 1, 1]},
             schema={"source_key": pl.String, "album_title": pl.String, "duration_ms": pl.Int64},
@@ -63,13 +65,13 @@ def test_keys_sharing_a_hash_are_never_taken_for_one_another(memory_type: type[b
 
 def _tracks(keys: list[str], ids: list[int], holds: list[bool]) -> pl.DataFrame:
     return pl.DataFrame(
-        {"source_key": keys, "id": ids, **{name: holds for name in bulk.HELD}}, schema=bulk.KNOWN_TRACKS
+        {"source_key": keys, "id": ids, **{name: holds for name in frames.HELD}}, schema=frames.KNOWN_TRACKS
     )
 
 
 def _wanted(keys: list[str]) -> pl.DataFrame:
     """Each key brings every value."""
-    return pl.DataFrame({"source_key": keys, **{name: [True] * len(keys) for name in bulk.HELD}})
+    return pl.DataFrame({"source_key": keys, **{name: [True] * len(keys) for name in frames.HELD}})
 
 
 def _classified(result: tuple[pl.DataFrame, pl.Series, pl.Series]) -> tuple[list, list, list]:
@@ -77,8 +79,10 @@ def _classified(result: tuple[pl.DataFrame, pl.Series, pl.Series]) -> tuple[list
     return sorted(cached.rows()), sorted(lacking.to_list()), sorted(unknown.to_list())
 
 
-@pytest.mark.parametrize("memory_type", [bulk.KnownTracks, Colliding], ids=["hashed", "colliding"])
-def test_a_survey_brought_up_to_date_classifies_as_a_fresh_look(memory_type: type[bulk.KnownTracks]) -> None:
+@pytest.mark.parametrize("memory_type", [load_memory.KnownTracks, Colliding], ids=["hashed", "colliding"])
+def test_a_survey_brought_up_to_date_classifies_as_a_fresh_look(
+    memory_type: type[load_memory.KnownTracks],
+) -> None:
     memory = memory_type(limit=100)
     memory.add(_tracks(["a", "b", "c"], [1, 2, 3], [True, False, False]))
     wanted = _wanted(["a", "b", "c", "d", "e"])
@@ -101,7 +105,7 @@ def test_a_survey_brought_up_to_date_classifies_as_a_fresh_look(memory_type: typ
 
 
 def test_a_survey_outlives_eviction() -> None:
-    memory = bulk.KnownTracks(limit=3)
+    memory = load_memory.KnownTracks(limit=3)
     memory.add(_tracks(["a", "b", "c"], [1, 2, 3], [True, False, True]))
     wanted = _wanted(["a", "b", "c", "d"])
     survey = memory.survey(wanted)
@@ -112,10 +116,10 @@ def test_a_survey_outlives_eviction() -> None:
 
 
 def test_rows_are_replaced_only_among_the_keys_named() -> None:
-    memory = bulk.KnownRows(bulk.KNOWN_ALBUMS, limit=10)
-    memory.add(pl.DataFrame({"source_key": ["a", "b"], "id": [1, 2]}, schema=bulk.KNOWN_ALBUMS))
+    memory = load_memory.KnownRows(frames.KNOWN_ALBUMS, limit=10)
+    memory.add(pl.DataFrame({"source_key": ["a", "b"], "id": [1, 2]}, schema=frames.KNOWN_ALBUMS))
     memory.add(
-        pl.DataFrame({"source_key": ["b", "c"], "id": [20, 3]}, schema=bulk.KNOWN_ALBUMS),
+        pl.DataFrame({"source_key": ["b", "c"], "id": [20, 3]}, schema=frames.KNOWN_ALBUMS),
         among=pl.Series(["b"]),
     )
     assert memory.frame.rows() == [("a", 1), ("b", 20), ("c", 3)]

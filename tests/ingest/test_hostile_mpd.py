@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from pipelines.ingest import mpd
+from pipelines.ingest import mpd_inputs
 from pipelines.ingest.guards import InputLimits, json_depth
 from pipelines.ingest.mpd import ingest_mpd
 from pipelines.ingest.tables import ingest_table
@@ -406,8 +406,8 @@ def test_a_forged_gzip_size_does_not_set_the_indexes_aside(sqlite_engine: sa.Eng
     (folder / "b_cut.json.gz").write_bytes(cut)
     (folder / "c_not_gzip.json.gz").write_bytes(b"not gzip " * 20 + (0xFFFFFFF0).to_bytes(4, "little"))
 
-    assert mpd._json_size(folder / "b_cut.json.gz") <= 20 * len(cut)
-    assert mpd._json_size(folder / "c_not_gzip.json.gz") == 184
+    assert mpd_inputs._json_size(folder / "b_cut.json.gz") <= 20 * len(cut)
+    assert mpd_inputs._json_size(folder / "c_not_gzip.json.gz") == 184
     report = ingest_mpd(sqlite_engine, [folder])
 
     assert not [m for m in report.messages if "rebuilt" in m], report.messages

@@ -19,10 +19,11 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from pipelines.ingest import streaming
+from pipelines.ingest import csv_reader, streaming
 from pipelines.ingest.guards import MAX_ID_BYTES, InputLimits
 from pipelines.ingest.listens import ingest_listens
-from pipelines.ingest.streaming import INVALID, ROW, open_table
+from pipelines.ingest.streaming import open_table
+from pipelines.ingest.table_batch import INVALID, ROW
 from pipelines.ingest.tables import ingest_table
 from tests.cli.child import recsys
 from tests.ingest.test_hostile_mpd import ADDRESS_SPACE, noise
@@ -263,7 +264,7 @@ def test_lines_longer_than_the_block_are_read_on_their_own_and_the_rows_after_th
     MAX_ROW_BYTES: a longer one is a rejected row) and every row after it is read."""
     block = 64 << 10
     monkeypatch.setattr(streaming, "BLOCK_BYTES", block)
-    monkeypatch.setattr(streaming, "MAX_ROW_BYTES", 4 * block)
+    monkeypatch.setattr(csv_reader, "MAX_ROW_BYTES", 4 * block)
     path = tmp_path / "long.csv"
     lines = ["title,artist"]
     lines += [f"Song {i},Band" for i in range(1, 51)]  # rows 1-50

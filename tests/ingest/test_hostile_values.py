@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pipelines.ingest import mpd
+from pipelines.ingest import mpd_parse
 from pipelines.ingest.mpd import ingest_mpd
 from tests.ingest.test_crash import uri as spotify_uri
 from tests.ingest.test_hostile_mpd import expected, noise
@@ -111,20 +111,20 @@ def test_invalid_numbers_and_flags_are_stored_as_null_with_a_reject(
 def test_slices_with_such_values_are_not_taken_by_the_native_parser() -> None:
     """The native parser declines them, so the record path names each value instead of nulling it silently."""
     for pid, value in {2: -3, 3: 2**31}.items():
-        assert mpd._parse_strict(slice_bytes([playlist(pid, 2, num_followers=value)])) is None
+        assert mpd_parse._parse_strict(slice_bytes([playlist(pid, 2, num_followers=value)])) is None
     for value in (0, -5, 2**31):
         timed = playlist(1, 2)
         timed["tracks"][0]["duration_ms"] = value
-        assert mpd._parse_strict(slice_bytes([timed])) is None
-    assert mpd._parse_strict(slice_bytes([playlist(1, 2, collaborative="yes")])) is None
+        assert mpd_parse._parse_strict(slice_bytes([timed])) is None
+    assert mpd_parse._parse_strict(slice_bytes([playlist(1, 2, collaborative="yes")])) is None
     odd = playlist(1, 2)
     odd["tracks"][1]["album_uri"] = "spotify:album:short"
-    assert mpd._parse_strict(slice_bytes([odd])) is None
+    assert mpd_parse._parse_strict(slice_bytes([odd])) is None
     fine = playlist(1, 2, num_followers=2**31 - 1, collaborative="false")
     fine["tracks"][0].update(
         duration_ms=2**31 - 1, artist_uri=spotify_uri("artist", 3), album_uri=spotify_uri("album", 4)
     )
-    assert mpd._parse_strict(slice_bytes([fine])) is not None
+    assert mpd_parse._parse_strict(slice_bytes([fine])) is not None
 
 
 def test_uris_that_are_not_uris_are_stored_as_null_and_the_chunk_lands(

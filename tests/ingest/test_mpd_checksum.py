@@ -9,7 +9,8 @@ from pathlib import Path
 import blake3
 import sqlalchemy as sa
 
-from pipelines.ingest.mpd import checksum, ingest_mpd
+from pipelines.ingest.mpd import ingest_mpd
+from pipelines.ingest.mpd_inputs import checksum
 
 
 def _slice(path: Path, name: str) -> bytes:

@@ -11,16 +11,16 @@ import orjson
 import pytest
 from polars.testing import assert_frame_equal
 
-from pipelines.ingest import mpd
+from pipelines.ingest import mpd_parse
 from tests.ingest.test_crash import uri
 
 
-def python_parse(data: bytes) -> mpd.ParsedSlice | None:
-    return mpd._parse_clean(orjson.loads(data)["playlists"])
+def python_parse(data: bytes) -> mpd_parse.ParsedSlice | None:
+    return mpd_parse._parse_clean(orjson.loads(data)["playlists"])
 
 
-def assert_same(data: bytes) -> mpd.ParsedSlice:
-    native, python = mpd._parse_strict(data), python_parse(data)
+def assert_same(data: bytes) -> mpd_parse.ParsedSlice:
+    native, python = mpd_parse._parse_strict(data), python_parse(data)
     assert native is not None and python is not None
     for name in ("playlists", "tracks", "entries"):
         assert_frame_equal(getattr(native, name), getattr(python, name))
@@ -89,7 +89,7 @@ def test_generated_slices_parse_the_same(tmp_path: Path) -> None:
     for path in sorted((tmp_path / "slices").glob("*.json")):
         data = path.read_bytes()
         if python_parse(data) is None:  # the file with bad records
-            assert mpd._parse_strict(data) is None
+            assert mpd_parse._parse_strict(data) is None
             continue
         assert_same(data)
         clean += 1
@@ -188,4 +188,4 @@ def test_slices_with_any_problem_are_declined(case: str) -> None:
                 anchor = b'"pid": 1003,'
             assert anchor in data
             data = data.replace(anchor, change, 1)
-    assert mpd._parse_strict(data) is None
+    assert mpd_parse._parse_strict(data) is None

@@ -11,18 +11,18 @@ import pytest
 import sqlalchemy as sa
 
 from pipelines.ingest import mpd
-from recsys.catalog import bulk, db
+from recsys.catalog import db, frames, load_memory, merges
 from tests.ingest.test_crash import dump, uri, write_corpus
 
 
 def general_merge(
-    conn: sa.Connection, chunk: bulk.CatalogChunk, **_: Any
+    conn: sa.Connection, chunk: frames.CatalogChunk, **_: Any
 ) -> tuple[dict[str, int], pl.DataFrame | None]:
     """The merge every other source uses: artist, album and track ids resolved by joins in the database."""
-    return bulk.merge_dimensions(conn, chunk)
+    return merges.merge_dimensions(conn, chunk)
 
 
-def blind_prime(memory: bulk.KnownTracks, conn: sa.Connection) -> None:
+def blind_prime(memory: load_memory.KnownTracks, conn: sa.Connection) -> None:
     """Take the memory for complete without reading the catalog, as when another process writes
     tracks after the load read it: every track already there is then met as an unknown one."""
     memory.primed = True
@@ -35,7 +35,7 @@ def load(
         if general:
             patch.setattr(mpd, "merge_dimensions", general_merge)
         if blind:
-            patch.setattr(bulk.KnownTracks, "prime", blind_prime)
+            patch.setattr(load_memory.KnownTracks, "prime", blind_prime)
         engine = db.make_engine(url)
         try:
             db.upgrade(engine)

@@ -13,13 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-from pipelines.ingest.mpd import (
-    ParsedSlice,
-    _parse_clean,
-    _parse_records,
-    ingest_mpd,
-    parse_slice,
-)
+from pipelines.ingest.mpd import ingest_mpd
+from pipelines.ingest.mpd_parse import ParsedSlice, _parse_clean, _parse_records, parse_slice
 from recsys.catalog import batches
 
 ALNUM = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"

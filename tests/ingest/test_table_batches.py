@@ -13,8 +13,9 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipelines.ingest import streaming
-from pipelines.ingest.streaming import INVALID, ROW, open_table
+from pipelines.ingest import csv_reader, streaming
+from pipelines.ingest.streaming import open_table
+from pipelines.ingest.table_batch import INVALID, ROW
 from pipelines.ingest.tables import ingest_table
 from recsys.errors import InputError
 
@@ -144,7 +145,7 @@ def test_a_huge_field_of_many_lines_stops_the_file_within_bounded_memory(
 def test_a_stretch_of_malformed_rows_is_bounded(
     sqlite_engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(streaming, "MAX_MALFORMED", 50)
+    monkeypatch.setattr(csv_reader, "MAX_MALFORMED", 50)
     path = tmp_path / "wrong.csv"
     good = "".join(f"Song {i},Band\n" for i in range(1, 11))
     path.write_text("title,artist\n" + good + "one field only\n" * 200 + good)

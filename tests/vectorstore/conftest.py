@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from recsys.vectorstore import CollectionSpec, FieldType, Point, VectorSpec, VectorStore
+from recsys.vectorstore.client import ClientStore
+from recsys.vectorstore.edge import EdgeStore
 
 SPEC = CollectionSpec(
     "items",
@@ -47,11 +49,7 @@ def planted_points(n: int = 60, seed: int = 7) -> list[Point]:
 
 def make_store(kind: str, root: Path) -> VectorStore:
     if kind == "edge":
-        from recsys.vectorstore.edge import EdgeStore
-
         return EdgeStore(root / "vectors")
-    from recsys.vectorstore.client import ClientStore
-
     return ClientStore(":memory:")
 
 

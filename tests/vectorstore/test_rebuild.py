@@ -14,6 +14,7 @@ from pipelines.cli import app
 from pipelines.index import index_status, rebuild_from_catalog
 from recsys.catalog.schema import Playlist, Track
 from recsys.config import Settings
+from recsys.errors import VectorStoreError
 from recsys.vectorstore import Filter, Match, MatchAny, Point, Range, open_store
 from recsys.vectorstore.client import ClientStore
 from recsys.vectorstore.collections import tracks_spec
@@ -156,8 +157,6 @@ def test_open_store_picks_the_backend(fast_dir: Path) -> None:
 
 
 def test_unreachable_server_is_one_line_naming_the_url(fast_dir: Path) -> None:
-    from recsys.errors import VectorStoreError
-
     url = "http://127.0.0.1:9"  # the discard port: nothing listens there
     with pytest.raises(VectorStoreError, match=r"Qdrant at http://127\.0\.0\.1:9 unreachable"):
         open_store(Settings(data_dir=fast_dir, vector_store=url, qdrant_retries=0, qdrant_timeout_s=2))

@@ -1,4 +1,4 @@
-"""Values bound into the bulk loader's copied-out queries reach PostgreSQL as they are, ``%`` included."""
+"""Values bound into the loader's copied-out queries reach PostgreSQL as they are, ``%`` included."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import polars as pl
 import sqlalchemy as sa
 
 from pipelines.ingest.tables import ingest_table
-from recsys.catalog import bulk
+from recsys.catalog import staging
 
 
 def test_a_bound_value_with_a_percent_sign_is_not_doubled(catalog_engine: sa.Engine) -> None:
     with catalog_engine.connect() as conn:
-        frame = bulk._query_frame(
+        frame = staging.query_frame(
             conn, "SELECT :text AS key, 7 AS id", schema={"key": pl.String, "id": pl.Int64}, text="50%% a%b %"
         )
     assert frame.rows() == [("50%% a%b %", 7)]
