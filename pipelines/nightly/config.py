@@ -83,6 +83,21 @@ class Als(_Strict):
     seed: int = 7
 
 
+class Seq2Seq(_Strict):
+    """The playlist encoder retrained and its vectors published (``recsys train playlist-encoder``'s sizes)."""
+
+    enabled: bool = False
+    cadence: Cadence = "weekly"
+    arch: Literal["gru", "lstm"] = "gru"
+    bidirectional: bool = False
+    embed_dim: int = Field(default=64, ge=1)
+    hidden: int = Field(default=128, ge=1)
+    epochs: int = Field(default=5, ge=1)
+    batch_size: int = Field(default=64, ge=1)
+    sampled_negatives: int = Field(default=1024, ge=0)
+    seed: int = 7
+
+
 class Gate(_Strict):
     """A new model is published only if its ``metric`` is at most ``tolerance`` below the serving one's."""
 
@@ -102,6 +117,7 @@ class NightlyConfig(_Strict):
     sources: Sources = Field(default_factory=Sources)
     encoders: Encoders = Field(default_factory=Encoders)
     als: Als = Als()  # frozen: one default instance may be shared
+    seq2seq: Seq2Seq = Seq2Seq()
     gate: Gate = Gate()
     validation: Validation = Validation()
     path: Path | None = None  # the file it was read from (None: the defaults)
@@ -183,7 +199,7 @@ def to_toml(config: NightlyConfig) -> str:
         lines += ["", "[[sources.tables]]", *_pairs(table.model_dump(mode="json"))]
     for listens in src.listens:
         lines += ["", "[[sources.listens]]", *_pairs(listens.model_dump(mode="json"))]
-    for section in ("encoders", "als", "gate", "validation"):
+    for section in ("encoders", "als", "seq2seq", "gate", "validation"):
         lines += ["", f"[{section}]", *_pairs(getattr(config, section).model_dump(mode="json"))]
     return "\n".join(lines) + "\n"
 

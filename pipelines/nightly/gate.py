@@ -95,7 +95,7 @@ def _als_config(ctx: Context) -> MFConfig:
     )
 
 
-def _interactions(conn: sa.Connection) -> list[Any]:
+def interactions(conn: sa.Connection) -> list[Any]:
     """What a refit reads, cheaply: entries, playlists (how many, newest) and the ingests done."""
     entries = conn.execute(sa.select(sa.func.count()).select_from(PlaylistTrack)).scalar_one()
     lists = conn.execute(sa.select(sa.func.count(), sa.func.max(Playlist.id))).one()
@@ -111,7 +111,7 @@ def _train_idle(ctx: Context) -> str | None:
 
 def _train_fingerprint(ctx: Context) -> str:
     with ctx.engine.connect() as conn:
-        state = _interactions(conn)
+        state = interactions(conn)
     return digest(
         state, ctx.config.als.model_dump(mode="json"), ctx.config.validation.model_dump(mode="json")
     )

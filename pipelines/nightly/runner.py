@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from pipelines.nightly.config import CADENCE_PERIOD, NightlyConfig
+from pipelines.nightly.encoders import TRAIN_SEQ2SEQ
 from pipelines.nightly.gate import EVALUATE, JOB, PUBLISH, TRAIN_ALS
 from pipelines.nightly.lock import nightly_lock
 from pipelines.nightly.steps import EMBED_AUDIO, EMBED_MUSIC, INGEST, Context, Step
@@ -26,7 +27,16 @@ from recsys.catalog import runs
 from recsys.config import Settings
 from recsys.errors import RecsysError
 
-STEPS: tuple[Step, ...] = (INGEST, EMBED_AUDIO, EMBED_MUSIC, TRAIN_ALS, EVALUATE, PUBLISH, INDEX)
+STEPS: tuple[Step, ...] = (
+    INGEST,
+    EMBED_AUDIO,
+    EMBED_MUSIC,
+    TRAIN_ALS,
+    EVALUATE,
+    PUBLISH,
+    TRAIN_SEQ2SEQ,
+    INDEX,
+)
 
 
 @dataclass

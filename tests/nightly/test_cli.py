@@ -24,6 +24,7 @@ def test_a_fresh_install_runs_nothing_and_says_so(tmp_path: Path, sqlite_url: st
         "train-als": "the catalog holds no playlists",
         "evaluate": "no candidate model",
         "publish": "no candidate model",
+        "train-seq2seq": "the playlist encoder is not in the pipeline",
         "index": "the catalog holds no tracks",
     }
 

@@ -4,6 +4,7 @@ serves alone and is where the next run resumes."""
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -103,3 +104,24 @@ def test_a_failed_step_keeps_what_serves_and_the_next_run_resumes_there(pipeline
     assert resumed.worked == ["index"]
     with open_store(settings) as store:
         assert store.count(TRACKS, vector="cf") == len(latest_model(engine, "als").items.ids)
+
+
+def test_the_playlist_encoder_is_retrained_and_published_when_due(shared_data: Path, tmp_path: Path) -> None:
+    from recsys.catalog.schema import Playlist
+    from recsys.vectorstore.collections import PLAYLISTS
+    from tests.nightly.conftest import make_pipeline
+    from tests.nightly.test_pipeline import _count
+
+    made = make_pipeline(f"sqlite:///{tmp_path / 'catalog.db'}", shared_data, tmp_path)
+    made.add_slices(0, 12)
+    tiny = {"enabled": True, "embed_dim": 8, "hidden": 8, "epochs": 1, "sampled_negatives": 0}
+    config = made.config(sources=MPD_ONLY, encoders=NO_AUDIO, seq2seq=tiny)
+    first = run_nightly(made.settings, made.engine, config)
+    step = first.step("train-seq2seq")
+    assert step.status == "done" and step.counts["playlists"] == _count(made.engine, Playlist)
+    with open_store(made.settings) as store:
+        assert store.count(PLAYLISTS, vector="seq2seq") == step.counts["playlists"]
+        assert store.count(TRACKS, vector="seq2seq") == step.counts["tracks"] > 0
+    again = run_nightly(made.settings, made.engine, config)
+    assert again.step("train-seq2seq").reason.startswith("not due (weekly")
+    made.engine.dispose()

@@ -85,5 +85,5 @@ def test_first_run_builds_then_only_new_inputs_are_done_then_nothing(pipeline: P
     with engine.connect() as conn:
         record = runs.history(conn, "nightly", n=1)[0]
         assert record.run.id == third.run_id and record.run.status == "done"
-        assert [s.status for s in record.steps] == ["skipped"] * 7
-        assert conn.execute(sa.select(sa.func.count()).select_from(PipelineStep)).scalar_one() == 21
+        assert [s.status for s in record.steps] == ["skipped"] * 8
+        assert conn.execute(sa.select(sa.func.count()).select_from(PipelineStep)).scalar_one() == 24
