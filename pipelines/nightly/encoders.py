@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from pipelines.nightly.gate import interactions
-from pipelines.nightly.steps import Context, Outcome, Step, digest, holds_any
-from recsys.catalog.schema import Playlist
+from pipelines.nightly.gate import interactions, train_idle
+from pipelines.nightly.steps import Context, Outcome, Step, digest
 from recsys.models.playlist_seq2seq import Seq2SeqConfig
 
 
@@ -21,15 +20,12 @@ def _config(ctx: Context) -> Seq2SeqConfig:
 
 
 def _idle(ctx: Context) -> str | None:
-    if not ctx.config.seq2seq.enabled:
-        return "the playlist encoder is not in the pipeline"
-    return None if holds_any(ctx, Playlist.id) else "the catalog holds no playlists"
+    off = None if ctx.config.seq2seq.enabled else "the playlist encoder is not in the pipeline"
+    return off or train_idle(ctx)
 
 
 def _fingerprint(ctx: Context) -> str:
-    with ctx.engine.connect() as conn:
-        state = interactions(conn)
-    return digest(state, asdict(_config(ctx)))
+    return digest(interactions(ctx), asdict(_config(ctx)))
 
 
 def _run(ctx: Context) -> Outcome:

@@ -95,26 +95,24 @@ def _als_config(ctx: Context) -> MFConfig:
     )
 
 
-def interactions(conn: sa.Connection) -> list[Any]:
+def interactions(ctx: Context) -> list[Any]:
     """What a refit reads, cheaply: entries, playlists (how many, newest) and the ingests done."""
-    entries = conn.execute(sa.select(sa.func.count()).select_from(PlaylistTrack)).scalar_one()
-    lists = conn.execute(sa.select(sa.func.count(), sa.func.max(Playlist.id))).one()
-    batches = conn.execute(
-        sa.select(sa.func.count(), sa.func.max(IngestBatch.id)).where(IngestBatch.status == "done")
-    ).one()
+    with ctx.engine.connect() as conn:
+        entries = conn.execute(sa.select(sa.func.count()).select_from(PlaylistTrack)).scalar_one()
+        lists = conn.execute(sa.select(sa.func.count(), sa.func.max(Playlist.id))).one()
+        batches = conn.execute(
+            sa.select(sa.func.count(), sa.func.max(IngestBatch.id)).where(IngestBatch.status == "done")
+        ).one()
     return [entries, list(lists), list(batches)]
 
 
-def _train_idle(ctx: Context) -> str | None:
+def train_idle(ctx: Context) -> str | None:
     return None if holds_any(ctx, Playlist.id) else "the catalog holds no playlists"
 
 
 def _train_fingerprint(ctx: Context) -> str:
-    with ctx.engine.connect() as conn:
-        state = interactions(conn)
-    return digest(
-        state, ctx.config.als.model_dump(mode="json"), ctx.config.validation.model_dump(mode="json")
-    )
+    als, validation = ctx.config.als.model_dump(mode="json"), ctx.config.validation.model_dump(mode="json")
+    return digest(interactions(ctx), als, validation)
 
 
 def _train_run(ctx: Context) -> Outcome:
@@ -145,7 +143,7 @@ def _train_run(ctx: Context) -> Outcome:
     return Outcome(counts=counts, metrics={"candidate": saved.version, **metrics})
 
 
-TRAIN_ALS = Step("train-als", lambda c: c.als.cadence, _train_idle, _train_fingerprint, _train_run)
+TRAIN_ALS = Step("train-als", lambda c: c.als.cadence, train_idle, _train_fingerprint, _train_run)
 
 
 # --------------------------------------------------------------------------- evaluate
