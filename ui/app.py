@@ -51,6 +51,7 @@ navigation = st.navigation(
                 icon=":material/monitoring:",
                 url_path="evaluation",
             ),
+            st.Page(PAGES / "runs.py", title="Pipeline runs", icon=":material/schedule:", url_path="runs"),
         ],
     }
 )

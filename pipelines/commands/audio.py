@@ -2,52 +2,16 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from pipelines.commands import groups
 from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
-from recsys.config import Settings
+from pipelines.embed.encoders import Encoder, build_audio_embedder
 from recsys.embedders.checkpoints import DEFAULT_REVISION
 from recsys.embedders.merge import merge_checkpoints
-
-
-class Encoder(StrEnum):
-    culturemert = "culturemert"
-    dsp = "dsp"
-
-
-def build_audio_embedder(
-    cfg: Settings, encoder: Encoder, *, model: str | None = None, batch_size: int | None = None
-) -> Any:
-    """The embedder the settings (and command-line overrides) describe."""
-    if encoder is Encoder.dsp:
-        # deferred: numpy
-        from recsys.embedders.dsp_audio import DspAudioEmbedder
-
-        return DspAudioEmbedder()
-    # deferred: soundfile, numpy
-    from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
-
-    layers, weights = cfg.audio_layers, None
-    if "," in layers:
-        weights = tuple(float(w) for w in layers.split(","))
-        layers = "weights"
-    return CultureMertEmbedder(
-        CultureMertConfig(
-            model=model or cfg.audio_model,
-            revision=cfg.audio_model_revision,
-            window_s=cfg.audio_window_s,
-            hop_s=cfg.audio_hop_s,
-            batch_size=batch_size or cfg.audio_batch_size,
-            layers=layers,
-            layer_weights=weights,
-            device=cfg.device,
-        )
-    )
 
 
 @groups.embed_app.command("audio")

@@ -2,7 +2,7 @@
 
 ``top_app`` holds the commands right under ``recsys`` (``demo``, ``demo-video``,
 ``score-video``, ``ui``); the others are ``recsys db``, ``catalog``, ``ingest``, ``index``,
-``train``, ``embed``, ``models``, ``recommend`` and ``evaluate``. An area module adds a
+``train``, ``embed``, ``models``, ``recommend``, ``evaluate`` and ``nightly``. An area module adds a
 command with ``@groups.<group>_app.command("name")`` at module level; ``pipelines.cli``
 imports the area modules and adds these groups to the root app, in the order of ``GROUPS``.
 """
@@ -25,6 +25,11 @@ recommend_app = typer.Typer(
     no_args_is_help=True, help="Recommendations: continue playlists, find similar music."
 )
 evaluate_app = typer.Typer(no_args_is_help=True, help="Evaluate models and recommenders on held-out data.")
+# without a subcommand, `recsys nightly` runs the pipeline (the group's callback)
+nightly_app = typer.Typer(
+    help="The incremental pipeline: ingest what is new, embed and refit what changed, "
+    "publish a model only if it is not worse."
+)
 
 GROUPS = {
     "db": db_app,
@@ -36,4 +41,5 @@ GROUPS = {
     "models": models_app,
     "recommend": recommend_app,
     "evaluate": evaluate_app,
+    "nightly": nightly_app,
 }

@@ -18,6 +18,7 @@ from pipelines.demo.catalog import DemoConfig, generate_mpd
 from pipelines.evaluate.continuation import evaluate_continuation
 from pipelines.ingest.mpd import ingest_mpd
 from pipelines.ingest.report import Progress
+from pipelines.nightly.config import NightlyConfig, default_path_in, to_toml
 from pipelines.train.als import train_factorization
 from pipelines.train.trimodal import TrainSettings, run_training
 from recsys.catalog.queries import catalog_stats
@@ -78,6 +79,7 @@ def run_demo(
         _demo_audio(settings, engine, data_dir, plan, echo)
     if plan.video_clips > 0:
         _demo_video(settings, engine, data_dir, plan, echo)
+    write_nightly_config(data_dir, out, plan, echo)
     with engine.connect() as conn:
         counts = catalog_stats(conn)
     echo("catalog: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
@@ -138,6 +140,34 @@ def _demo_evaluation(engine: Engine, data_dir: Path, plan: DemoPlan, echo: Calla
         f"continuation evaluation: {report['test_playlists']} held-out playlists, hybrid "
         f"R-precision {hybrid['r_precision']:.3f}, NDCG {hybrid['ndcg']:.3f} → {path}"
     )
+
+
+def write_nightly_config(data_dir: Path, slices: Path, plan: DemoPlan, echo: Callable[[str], None]) -> None:
+    """``<data dir>/nightly.toml`` for ``recsys nightly`` over the demo's own sources (a file
+    already there is the user's and is kept)."""
+    path = default_path_in(data_dir)
+    if path.is_file():
+        echo(f"nightly pipeline: kept {path}")
+        return
+    als = plan.als or DEMO_ALS
+    config = NightlyConfig.model_validate(
+        {
+            "sources": {"mpd": [slices.resolve()]},  # demo audio and music are registered, not walked
+            "encoders": {
+                "audio": ["dsp"] if plan.audio_clips_per_style > 0 else [],
+                "music": plan.video_clips > 0,
+            },
+            "als": {
+                "factors": als.factors,
+                "iterations": als.iterations,
+                "regularization": als.regularization,
+                "alpha": als.alpha,
+                "seed": als.seed,
+            },
+        }
+    )
+    path.write_text(to_toml(config))
+    echo(f"nightly pipeline: {path} (run it with `recsys nightly`)")
 
 
 def _write_json(path: Path, payload: dict[str, object]) -> None:

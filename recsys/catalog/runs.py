@@ -14,6 +14,11 @@ the next run's :func:`start_run` and ``recsys db status`` call :func:`reap_stale
   it started more than :data:`OTHER_HOST_BOUND` ago (7 days), when it is taken as
   killed. Runs recorded before hosts were, without a host or process, count as
   another host's.
+
+A run of several steps (the nightly pipeline) records each in ``pipeline_step``
+(:func:`start_step`, :func:`end_step`) with a fingerprint of its inputs;
+:func:`last_success` finds the step's last successful inputs, and :func:`history`
+reads runs with their steps back, newest first.
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import Connection
 
-from recsys.catalog.schema import PipelineRun
+from recsys.catalog.schema import PipelineRun, PipelineStep
 
+NIGHTLY = "nightly"  # the job name of the nightly pipeline's runs
 OTHER_HOST_BOUND = timedelta(days=7)
 START_SLACK = timedelta(seconds=2)  # clock ticks and the boot time's whole seconds
 
@@ -62,6 +68,64 @@ class Run:
             "pid": self.pid,
             "started_at": self.started_at.isoformat(),
             "error": self.error,
+        }
+
+
+@dataclass(frozen=True)
+class Step:
+    """One row of ``pipeline_step``."""
+
+    step: str
+    status: str
+    started_at: datetime
+    finished_at: datetime | None
+    counts: dict[str, Any]
+    metrics: dict[str, Any]
+    error: str | None
+    fingerprint: str | None
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.finished_at is None else (self.finished_at - self.started_at).total_seconds()
+
+    def as_dict(self) -> dict[str, Any]:
+        seconds = self.seconds
+        return {
+            "step": self.step,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
+            "seconds": None if seconds is None else round(seconds, 3),
+            "counts": self.counts,
+            "metrics": self.metrics,
+            "error": self.error,
+            "fingerprint": self.fingerprint,
+        }
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A run as history shows it: the run, its outcome and its steps in order."""
+
+    run: Run
+    finished_at: datetime | None
+    counts: dict[str, Any]
+    metrics: dict[str, Any]
+    steps: list[Step]
+
+    @property
+    def seconds(self) -> float | None:
+        return None if self.finished_at is None else (self.finished_at - self.run.started_at).total_seconds()
+
+    def as_dict(self) -> dict[str, Any]:
+        seconds = self.seconds
+        return {
+            **self.run.as_dict(),
+            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
+            "seconds": None if seconds is None else round(seconds, 3),
+            "counts": self.counts,
+            "metrics": self.metrics,
+            "steps": [step.as_dict() for step in self.steps],
         }
 
 
@@ -135,6 +199,11 @@ def reap_stale_runs(conn: Connection, *, now: datetime | None = None) -> list[Ru
             .values(status="killed", finished_at=now, error=error)
         ).rowcount
         if marked:
+            conn.execute(  # its steps that were going end with it
+                sa.update(PipelineStep)
+                .where(PipelineStep.run_id == run.id, PipelineStep.status == "running")
+                .values(status="killed", finished_at=now, error=error[:2000])
+            )
             log.info("%s", error)
             reaped.append(Run(run.id, run.job, "killed", run.host, run.pid, run.started_at, error))
     return reaped
@@ -191,3 +260,113 @@ def _without_proc(pid: int) -> datetime | None:
     except PermissionError:
         pass
     return datetime.min.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def start_step(conn: Connection, run_id: int, step: str, fingerprint: str | None) -> int:
+    """Record that ``step`` of run ``run_id`` starts, over inputs digested as ``fingerprint``; returns its id."""
+    step_id = conn.execute(
+        sa.insert(PipelineStep)
+        .values(
+            run_id=run_id, step=step, status="running", fingerprint=fingerprint, started_at=datetime.now(UTC)
+        )
+        .returning(PipelineStep.id)
+    ).scalar_one()
+    return int(step_id)
+
+
+def end_step(
+    conn: Connection,
+    step_id: int,
+    status: str,
+    *,
+    counts: dict[str, Any] | None = None,
+    metrics: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    """End a step: ``done``, ``skipped`` or ``failed`` (``error`` cut to 2,000 characters)."""
+    conn.execute(
+        sa.update(PipelineStep)
+        .where(PipelineStep.id == step_id)
+        .values(
+            status=status,
+            finished_at=datetime.now(UTC),
+            counts=counts or {},
+            metrics=metrics or {},
+            error=None if error is None else error[:2000],
+        )
+    )
+
+
+def last_success(conn: Connection, job: str, step: str) -> Step | None:
+    """The last step of this name that ended ``done`` in a run of ``job``, or None."""
+    s, r = PipelineStep.__table__.c, PipelineRun.__table__.c
+    row = conn.execute(
+        sa.select(s.step, s.status, s.started_at, s.finished_at, s.counts, s.metrics, s.error, s.fingerprint)
+        .join(PipelineRun.__table__, r.id == s.run_id)
+        .where(r.job == job, s.step == step, s.status == "done")
+        .order_by(s.id.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _step(row)
+
+
+def _step(row: Any) -> Step:
+    return Step(
+        step=row.step,
+        status=row.status,
+        started_at=_utc(row.started_at),
+        finished_at=None if row.finished_at is None else _utc(row.finished_at),
+        counts=dict(row.counts or {}),
+        metrics=dict(row.metrics or {}),
+        error=row.error,
+        fingerprint=row.fingerprint,
+    )
+
+
+def history(conn: Connection, job: str, *, n: int = 20, status: str | None = None) -> list[RunRecord]:
+    """The last ``n`` runs of ``job`` (with ``status``, if given) with their steps, newest first."""
+    r, s = PipelineRun.__table__.c, PipelineStep.__table__.c
+    query = sa.select(
+        r.id, r.job, r.status, r.host, r.pid, r.started_at, r.error, r.finished_at, r.counts, r.metrics
+    ).where(r.job == job)
+    if status is not None:
+        query = query.where(r.status == status)
+    rows = conn.execute(query.order_by(r.id.desc()).limit(n)).all()
+    if not rows:
+        return []
+    steps: dict[int, list[Step]] = {int(row.id): [] for row in rows}
+    for row in conn.execute(
+        sa.select(
+            s.run_id,
+            s.step,
+            s.status,
+            s.started_at,
+            s.finished_at,
+            s.counts,
+            s.metrics,
+            s.error,
+            s.fingerprint,
+        )
+        .where(s.run_id.in_(list(steps)))
+        .order_by(s.id)
+    ):
+        steps[int(row.run_id)].append(_step(row))
+    return [
+        RunRecord(
+            run=Run(row.id, row.job, row.status, row.host, row.pid, _utc(row.started_at), row.error),
+            finished_at=None if row.finished_at is None else _utc(row.finished_at),
+            counts=dict(row.counts or {}),
+            metrics=dict(row.metrics or {}),
+            steps=steps[int(row.id)],
+        )
+        for row in rows
+    ]
+
+
+def last_run(conn: Connection, job: str, *, status: str | None = None) -> RunRecord | None:
+    """The newest run of ``job`` (with ``status``, if given), with its steps."""
+    found = history(conn, job, n=1, status=status)
+    return found[0] if found else None

@@ -272,6 +272,31 @@ class PipelineRun(Base):
     pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
+class PipelineStep(Base):
+    """One step of a run (``nightly``: ingest, embed-audio, train-als, ...): what it saw, did and measured.
+
+    ``fingerprint`` digests the step's inputs; a step whose inputs match those of its last
+    successful run is skipped.
+    """
+
+    __tablename__ = "pipeline_step"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pipeline_run.id", ondelete="CASCADE"), index=True)
+    step: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(
+        String(16), default="running"
+    )  # running, done, skipped, failed, killed
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    counts: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    metrics: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+    __table_args__ = (Index("ix_pipeline_step_step_status", "step", "status"),)
+
+
 class TrackEmbedding(Base):
     """Which tracks hold which vector from which model version (for incremental, resumable embedding)."""
 
