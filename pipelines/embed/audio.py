@@ -35,7 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from pipelines.embed.writer import EVERY_S, VectorWriter
+from pipelines.embed.writer import EVERY_S, VectorWriter, writing
 from pipelines.ingest.report import Progress
 from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog
@@ -170,25 +170,21 @@ def embed_audio(
         except AudioError as exc:
             return item, exc
 
+    def failed(exc: BaseException) -> None:
+        _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+
     # the next batch decodes on worker threads while this one goes through the model
     decoded = map_ahead(decode, fresh, ahead=batch_size)
-    writer = VectorWriter(engine, store, every_s=commit_every_s)
     try:
-        for number in itertools.count():
-            batch = list(itertools.islice(decoded, batch_size))
-            if not batch:
-                break
-            _embed_batch(engine, writer, embedder, batch, mv_id, report)
-            progress.advance(task, len(batch))
-            if on_batch is not None:
-                on_batch(number)
-        writer.flush()
-    except BaseException as exc:
-        try:
-            writer.flush()  # what the finished batches made is kept
-        finally:
-            _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
+        with writing(engine, store, every_s=commit_every_s, failed=failed) as writer:
+            for number in itertools.count():
+                batch = list(itertools.islice(decoded, batch_size))
+                if not batch:
+                    break
+                _embed_batch(engine, writer, embedder, batch, mv_id, report)
+                progress.advance(task, len(batch))
+                if on_batch is not None:
+                    on_batch(number)
     finally:
         decoded.close()
         progress.stop()

@@ -52,7 +52,7 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from pipelines.embed.audio import Pending, record_embeddings
-from pipelines.embed.writer import EVERY_S, VectorWriter
+from pipelines.embed.writer import EVERY_S, VectorWriter, writing
 from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog, sha256_file
 from recsys.catalog.reads import read_frame
@@ -107,8 +107,11 @@ def embed_music(
     with engine.begin() as conn:
         run_id = runs.start_run(conn, SOURCE, {"model": bundle.version})
     size = max(1, batch_size)
-    writer = VectorWriter(engine, store, every_s=commit_every_s)
-    try:
+
+    def failed(exc: BaseException) -> None:
+        _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
+
+    with writing(engine, store, every_s=commit_every_s, failed=failed) as writer:
         number = 0
         waiting: list[Pending] = []  # pending tracks read, not yet in a batch (fewer than a batch)
         pages = pending_music(engine, store, version_id, bundle.version, report)
@@ -120,13 +123,6 @@ def embed_music(
                 if on_batch is not None:
                     on_batch(number)
                 number += 1
-        writer.flush()
-    except BaseException as exc:
-        try:
-            writer.flush()  # what the finished batches made is kept
-        finally:
-            _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
-        raise
     report.seconds = time.perf_counter() - clock
     _finish_run(engine, run_id, report, status="done")
     return report

@@ -16,7 +16,8 @@ waiting vectors, which have no rows either, so the next run embeds them again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,28 @@ class VectorWriter:
                     item.record(conn)
             self.commits += 1
         self.waiting, self.points, self.since = [], 0, self.clock()
+
+
+@contextmanager
+def writing(
+    engine: sa.Engine,
+    store: VectorStore,
+    *,
+    every_s: float = EVERY_S,
+    failed: Callable[[BaseException], None],
+) -> Iterator[VectorWriter]:
+    """A job's writer: what is still waiting is written when the job ends, and also when it
+    fails, before ``failed`` records the failure, so the finished batches are kept."""
+    writer = VectorWriter(engine, store, every_s=every_s)
+    try:
+        yield writer
+        writer.flush()
+    except BaseException as exc:
+        try:
+            writer.flush()
+        finally:
+            failed(exc)
+        raise
 
 
 def _points(engine: sa.Engine, store: VectorStore, item: _Waiting, written: dict[int, Point]) -> list[Point]:
