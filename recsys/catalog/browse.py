@@ -91,11 +91,14 @@ class ModelInUse:
 
 
 def models_in_use(conn: Connection) -> list[ModelInUse]:
-    """The newest version of each model kind (the one the services load), and how many versions exist."""
+    """The newest version of each model kind (the one the services load), and how many versions exist.
+
+    Candidates a pipeline trained and has not published (kinds ending in ``-candidate``) serve
+    nothing and are left out."""
     rows = conn.execute(
-        select(ModelVersion.kind, ModelVersion.version, ModelVersion.created_at, ModelVersion.id).order_by(
-            ModelVersion.kind, ModelVersion.created_at.desc(), ModelVersion.id.desc()
-        )
+        select(ModelVersion.kind, ModelVersion.version, ModelVersion.created_at, ModelVersion.id)
+        .where(~ModelVersion.kind.endswith("-candidate"))
+        .order_by(ModelVersion.kind, ModelVersion.created_at.desc(), ModelVersion.id.desc())
     ).all()
     out: dict[str, ModelInUse] = {}
     counts: dict[str, int] = {}

@@ -77,10 +77,12 @@ def test_models_in_use_is_the_newest_version_of_each_kind(planted: sa.Engine) ->
                 {"kind": "als", "version": "old"},
                 {"kind": "als", "version": "new"},
                 {"kind": "trimodal", "version": "t1"},
+                {"kind": "als-candidate", "version": "refused"},  # trained by the pipeline, never published
             ],
         )
     with planted.connect() as conn:
         models = {m.kind: m for m in models_in_use(conn)}
+    assert set(models) == {"als", "trimodal"}
     assert models["als"].version == "new" and models["als"].versions == 2
     assert models["trimodal"].versions == 1
 
