@@ -17,42 +17,33 @@ PAGES = Path(__file__).resolve().parent / "screens"
 
 st.set_page_config(page_title="recsys", page_icon=":material/headphones:", layout="wide")
 
+# (page module, title, Material icon, URL path) per section of the sidebar; the first page opens first
+SECTIONS = {
+    "Browse": [
+        ("catalog.py", "Catalog", "library_music", "catalog"),
+        ("playlists.py", "Playlists", "queue_music", "playlists"),
+    ],
+    "Discover": [
+        ("continue_playlist.py", "Continue", "playlist_add", "continue"),
+        ("similar.py", "Similar", "explore", "similar"),
+        ("words.py", "Words → music", "text_fields", "words"),
+        ("video.py", "Music for video", "movie", "video"),
+    ],
+    "Measure": [
+        ("evaluation.py", "Evaluation", "monitoring", "evaluation"),
+        ("runs.py", "Pipeline runs", "schedule", "runs"),
+    ],
+}
+
 navigation = st.navigation(
     {
-        "Browse": [
+        section: [
             st.Page(
-                PAGES / "catalog.py",
-                title="Catalog",
-                icon=":material/library_music:",
-                url_path="catalog",
-                default=True,
-            ),
-            st.Page(
-                PAGES / "playlists.py", title="Playlists", icon=":material/queue_music:", url_path="playlists"
-            ),
-        ],
-        "Discover": [
-            st.Page(
-                PAGES / "continue_playlist.py",
-                title="Continue",
-                icon=":material/playlist_add:",
-                url_path="continue",
-            ),
-            st.Page(PAGES / "similar.py", title="Similar", icon=":material/explore:", url_path="similar"),
-            st.Page(
-                PAGES / "words.py", title="Words → music", icon=":material/text_fields:", url_path="words"
-            ),
-            st.Page(PAGES / "video.py", title="Music for video", icon=":material/movie:", url_path="video"),
-        ],
-        "Measure": [
-            st.Page(
-                PAGES / "evaluation.py",
-                title="Evaluation",
-                icon=":material/monitoring:",
-                url_path="evaluation",
-            ),
-            st.Page(PAGES / "runs.py", title="Pipeline runs", icon=":material/schedule:", url_path="runs"),
-        ],
+                PAGES / module, title=title, icon=f":material/{icon}:", url_path=url, default=url == "catalog"
+            )
+            for module, title, icon, url in pages
+        ]
+        for section, pages in SECTIONS.items()
     }
 )
 
