@@ -201,6 +201,12 @@ def _serving_score(ctx: Context, serving: SavedModel, split: Split) -> tuple[dic
     return score(ctx, reference, matrix.items, split), basis
 
 
+def _figures(scores: dict[str, Any]) -> str:
+    """``R-precision 0.232, NDCG 0.559, clicks 5.24`` of a score dict."""
+    names = {"r_precision": "R-precision", "ndcg": "NDCG", "clicks": "clicks"}
+    return ", ".join(f"{label} {scores[key]:.3f}" for key, label in names.items() if key in scores)
+
+
 def _evaluate_run(ctx: Context) -> Outcome:
     split = validation_split(ctx)
     candidate = _load(CANDIDATE, ctx)
@@ -218,7 +224,10 @@ def _evaluate_run(ctx: Context) -> Outcome:
         "serving": served,
         "serving_basis": basis,
     }
-    ctx.echo(f"gate: candidate {metrics['candidate']}, serving {served} ({basis})")
+    ctx.echo(
+        f"gate on {len(split.playlist_ids):,} validation playlists: candidate {_figures(metrics['candidate'])}"
+        + ("; no model serves yet" if served is None else f"; serving {_figures(served)} ({basis})")
+    )
     return Outcome(counts={"validation_playlists": len(split.playlist_ids)}, metrics=metrics)
 
 
