@@ -40,18 +40,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.ui.browser import CHROMIUM, LAUNCH_ARGS  # the browser the UI tests drive, launched alike
+
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("RECSYS_CHROMIUM", "/usr/bin/chromium")
 PAGES = ["", "playlists", "continue", "similar", "words", "video", "evaluation"]
-LAUNCH_ARGS = [
-    "--no-sandbox",
-    "--headless",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
 TARGETS = {"warm_page_p50_s": 1.0, "continue_click_p50_s": 0.5, "ui_overhead_ms": 200.0}
 
 
