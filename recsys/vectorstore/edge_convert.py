@@ -15,7 +15,7 @@ from typing import Any
 import qdrant_edge as qe
 
 from recsys.vectorstore.base import Filter, Hit, Match, MatchAny, Point, Range, Record, as_vector
-from recsys.vectorstore.ids import point_id
+from recsys.vectorstore.ids import PointKey, point_id
 from recsys.vectorstore.spec import CollectionSpec, Distance, FieldType
 
 DISTANCES = {
@@ -53,6 +53,7 @@ class EdgeSearchSettings:
     hnsw_ef: int = 128
     full_scan_threshold_kb: int = 10_000
     max_segment_kb: int = 160_000
+    indexing_threshold_kb: int | None = None  # None: Qdrant's own (a segment is indexed past it)
     quantize: bool = True
     oversampling: float = 2.0
     indexing_threads: int = 0  # 0: as many as the machine has
@@ -68,7 +69,9 @@ class EdgeSearchSettings:
                 full_scan_threshold=self.full_scan_threshold_kb,
                 max_indexing_threads=self.indexing_threads,
             ),
-            optimizers=qe.EdgeOptimizersConfig(max_segment_size=self.max_segment_kb),
+            optimizers=qe.EdgeOptimizersConfig(
+                max_segment_size=self.max_segment_kb, indexing_threshold=self.indexing_threshold_kb
+            ),
             on_disk_payload=False,  # payloads of hits (and unindexed filters) read from RAM
             quantization_config=(
                 qe.ScalarQuantizationConfig(qe.ScalarType.Int8, quantile=0.99, always_ram=True)
@@ -156,3 +159,31 @@ def scroll_shard(
             yield Record(record_id(r.id), dict(r.payload or {}), vectors_of(r.vector))
         if offset is None:
             return
+
+
+def scroll_ids(shard: qe.EdgeShard, lock: threading.RLock, batch_size: int = 20_000) -> list[PointKey]:
+    """Every point id of ``shard`` in id order, read a page at a time under ``lock``."""
+    ids: list[PointKey] = []
+    offset: Any = None
+    while True:
+        with lock:
+            records, offset = shard.scroll(
+                qe.ScrollRequest(offset=offset, limit=batch_size, with_payload=False, with_vector=False)
+            )
+        ids.extend(record_id(r.id) for r in records)
+        if offset is None:
+            return ids
+
+
+def retrieve_records(
+    shard: qe.EdgeShard, ids: Sequence[PointKey], with_vectors: bool | Sequence[str]
+) -> list[Record]:
+    """The points of ``shard`` with these ids, in the order given; missing ids are left out."""
+    wanted: list[Any] = [point_id(k) for k in ids]
+    records = shard.retrieve(wanted, with_payload=True, with_vector=with_vector(with_vectors))
+    by_id = {record_id(r.id): r for r in records}
+    return [
+        Record(pid, dict(r.payload or {}), vectors_of(r.vector))
+        for pid in wanted
+        if (r := by_id.get(pid)) is not None
+    ]

@@ -119,9 +119,20 @@ class VersionDirs:
         return fd
 
 
+# Files of an indexed (immutable) segment that Qdrant writes once, when it builds the segment,
+# and never again: the float32 vectors, their int8 copies and the HNSW graph. A change to the
+# segment's points (an update moves the point to an appendable segment, a delete sets a flag
+# in the segment's other files) leaves them as they are; an optimisation that rebuilds the
+# segment writes new files. tests/vectorstore/test_revisions.py checksums them through
+# revisions that insert, update, delete and optimise.
+SEALED_FILES = frozenset({"matrix.dat", "quantized.data", "graph.bin", "links.bin", "links_compressed.bin"})
+
+
 def clone_tree(src: Path, dst: Path) -> None:
-    """Copy a closed version's directory to ``dst``: a reflink per file where the file system
-    shares extents (btrfs, XFS), else a copy."""
+    """Copy a closed version's directory to ``dst`` as the start of a new version: a reflink per
+    file where the file system shares extents (btrfs, XFS); else a hard link for a sealed
+    segment's write-once files (:data:`SEALED_FILES`) and an in-kernel copy for every other file.
+    A revision of a large collection so costs its small and mutable files, not its vectors."""
     shutil.copytree(src, dst, copy_function=_clone_file)
 
 
@@ -129,8 +140,14 @@ def _clone_file(src: str, dst: str) -> None:
     with open(src, "rb") as source, open(dst, "wb") as target:
         try:
             fcntl.ioctl(target.fileno(), FICLONE, source.fileno())
-        except OSError:  # no reflinks here: copy the bytes
-            shutil.copyfileobj(source, target, 1 << 20)
+            return
+        except OSError:  # no reflinks on this file system
+            pass
+    if os.path.basename(src) in SEALED_FILES:
+        os.unlink(dst)
+        os.link(src, dst)
+    else:
+        shutil.copyfile(src, dst)  # sendfile(2): the bytes never pass through Python
 
 
 def unlock(fd: int) -> None:
