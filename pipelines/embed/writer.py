@@ -25,7 +25,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from pipelines.index import track_payloads
-from recsys.vectorstore.base import Point, VectorStore
+from recsys.vectorstore.base import Draft, Point, VectorStore
 from recsys.vectorstore.collections import TRACKS
 
 EVERY_S = 30.0
@@ -78,11 +78,16 @@ class VectorWriter:
     def flush(self) -> None:
         """Write the waiting vectors in one store write, then their rows in one transaction."""
         if self.waiting:
-            points: dict[int, Point] = {}
-            for item in self.waiting:
-                for point in _points(self.engine, self.store, item, points):
-                    points[int(point.id)] = point
-            self.store.upsert(TRACKS, list(points.values()))
+            # one revision: the points' other vectors are read from the draft itself (a copy of
+            # the serving version), so the embedded store opens the collection once per write;
+            # the job made the collection with its vectors' sizes: a missing one is an error
+            self.store.spec(TRACKS)
+            with self.store.revise(TRACKS) as draft:
+                points: dict[int, Point] = {}
+                for item in self.waiting:
+                    for point in _points(self.engine, draft, item, points):
+                        points[int(point.id)] = point
+                draft.upsert(list(points.values()))
             with self.engine.begin() as conn:
                 for item in self.waiting:
                     item.record(conn)
@@ -112,11 +117,11 @@ def writing(
         raise
 
 
-def _points(engine: sa.Engine, store: VectorStore, item: _Waiting, written: dict[int, Point]) -> list[Point]:
+def _points(engine: sa.Engine, draft: Draft, item: _Waiting, written: dict[int, Point]) -> list[Point]:
     """Points holding ``item``'s vectors beside the other vectors and payload each already has
     (in the store, or waiting in this write); the payload is refreshed from the catalog."""
     missing = [track_id for track_id in item.track_ids if track_id not in written]
-    existing = {int(r.id): r for r in store.retrieve(TRACKS, missing, with_vectors=True)} if missing else {}
+    existing = {int(r.id): r for r in draft.retrieve(missing, with_vectors=True)}
     payloads = track_payloads(engine, item.track_ids)
     out = []
     for track_id, vector in zip(item.track_ids, item.vectors, strict=True):

@@ -80,15 +80,17 @@ def _delta(ctx: Context, held: str | None) -> Outcome:
     store = ctx.store
     with ctx.engine.connect() as conn:
         catalog = set(conn.execute(sa.select(Track.id)).scalars())
-    stored = {int(record.id) for record in store.scroll(TRACKS, with_vectors=False)}
-    new, gone = sorted(catalog - stored), sorted(stored - catalog)
-    payloads = track_payloads(ctx.engine, new) if new else {}
-    points = [Point(track_id, {}, payloads.get(track_id, {"track_id": track_id})) for track_id in new]
-    if points or gone:
-        # one new version: a copy of the serving one with the delta, published when complete
-        with store.revise(TRACKS) as draft:
-            draft.upsert(points, batch_size=ctx.settings.vector_batch)
-            draft.delete(gone)
+    # One new version: a copy of the serving one with the delta, published when complete.
+    # The stored ids are read from the draft itself, so the collection is opened once.
+    with store.revise(TRACKS) as draft:
+        stored = {int(point) for point in draft.point_ids()}
+        new, gone = sorted(catalog - stored), sorted(stored - catalog)
+        if not (new or gone):
+            draft.abandon()
+        payloads = track_payloads(ctx.engine, new) if new else {}
+        points = [Point(track_id, {}, payloads.get(track_id, {"track_id": track_id})) for track_id in new]
+        draft.upsert(points, batch_size=ctx.settings.vector_batch)
+        draft.delete(gone)
     ctx.echo(
         f"{TRACKS}: {len(new):,} point(s) added, {len(gone):,} removed, {len(stored & catalog):,} untouched"
     )

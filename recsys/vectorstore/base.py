@@ -233,6 +233,10 @@ class VectorStore(ABC):
     ) -> Iterator[Record]:
         """Every point of the current version, in id order."""
 
+    def point_ids(self, name: str) -> list[PointKey]:
+        """The ids of every point of the current version, in id order (no payloads, no vectors)."""
+        return [record.id for record in self.scroll(name, with_vectors=False)]
+
     # ---- search ------------------------------------------------------------------------------------
 
     def search(
@@ -357,6 +361,9 @@ class VectorStore(ABC):
         draft = Draft(self, spec, version)
         try:
             yield draft
+            if draft.abandoned:
+                self._discard_version(spec.name, version)
+                return
             self._seal_version(spec.name, version)
         except BaseException:
             self._discard_version(spec.name, version)
@@ -451,6 +458,14 @@ class VectorStore(ABC):
     def _delete_in_version(self, name: str, version: int, ids: list[PointKey]) -> None: ...
 
     @abstractmethod
+    def _retrieve_in_version(
+        self, name: str, version: int, ids: list[PointKey], with_vectors: bool | Sequence[str]
+    ) -> list[Record]: ...
+
+    @abstractmethod
+    def _ids_in_version(self, name: str, version: int) -> list[PointKey]: ...
+
+    @abstractmethod
     def _seal_version(self, name: str, version: int) -> None:
         """Flush and index the new version so it serves at full speed once published."""
 
@@ -518,6 +533,7 @@ class Draft:
         self.store = store
         self.spec = spec
         self.version = version
+        self.abandoned = False
 
     @property
     def name(self) -> str:
@@ -544,3 +560,22 @@ class Draft:
         """Delete points by id (ids that do not exist are ignored)."""
         if ids:
             self.store._delete_in_version(self.name, self.version, list(ids))
+
+    def retrieve(
+        self, ids: Sequence[PointKey], *, with_vectors: bool | Sequence[str] = False
+    ) -> list[Record]:
+        """Points of the draft as written so far (a copy of the serving version plus this draft's
+        changes), in the order given; missing ids are left out."""
+        wanted = list(ids)
+        return (
+            self.store._retrieve_in_version(self.name, self.version, wanted, with_vectors) if wanted else []
+        )
+
+    def point_ids(self) -> list[PointKey]:
+        """Every point id of the draft as written so far, in id order."""
+        return self.store._ids_in_version(self.name, self.version)
+
+    def abandon(self) -> None:
+        """Publish nothing when the block ends: the draft is discarded and the serving version
+        stays (for a job that found, reading the draft, that there is nothing to change)."""
+        self.abandoned = True

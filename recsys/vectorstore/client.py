@@ -294,9 +294,16 @@ class ClientStore(VectorStore):
         self, name: str, ids: Sequence[PointKey], *, with_vectors: bool | Sequence[str] = False
     ) -> list[Record]:
         self.spec(name)
+        return self._retrieve_from(name, ids, with_vectors)
+
+    def _retrieve_from(
+        self, collection: str, ids: Sequence[PointKey], with_vectors: bool | Sequence[str]
+    ) -> list[Record]:
         wanted = [point_id(k) for k in ids]
         vectors = with_vectors if isinstance(with_vectors, bool) else list(with_vectors)
-        found = self._call(self.client.retrieve, name, ids=wanted, with_payload=True, with_vectors=vectors)
+        found = self._call(
+            self.client.retrieve, collection, ids=wanted, with_payload=True, with_vectors=vectors
+        )
         by_id = {_norm_id(r.id): r for r in found}
         return [
             Record(pid, dict(r.payload or {}), _vectors(r.vector))
@@ -332,6 +339,21 @@ class ClientStore(VectorStore):
                 yield Record(_norm_id(r.id), dict(r.payload or {}), _vectors(r.vector))
             if offset is None:
                 return
+
+    def point_ids(self, name: str) -> list[PointKey]:
+        self.spec(name)
+        return self._scroll_ids(name)
+
+    def _scroll_ids(self, name: str) -> list[PointKey]:
+        ids: list[PointKey] = []
+        offset: Any = None
+        while True:
+            records, offset = self._call(
+                self.client.scroll, name, limit=20_000, offset=offset, with_payload=False, with_vectors=False
+            )
+            ids.extend(_norm_id(r.id) for r in records)
+            if offset is None:
+                return ids
 
     # ---- search --------------------------------------------------------------------------------
 
@@ -422,6 +444,14 @@ class ClientStore(VectorStore):
     def _delete_in_version(self, name: str, version: int, ids: list[PointKey]) -> None:
         selector = qm.PointIdsList(points=[point_id(k) for k in ids])
         self._call(self.client.delete, self._physical(name, version), points_selector=selector, wait=True)
+
+    def _retrieve_in_version(
+        self, name: str, version: int, ids: list[PointKey], with_vectors: bool | Sequence[str]
+    ) -> list[Record]:
+        return self._retrieve_from(self._physical(name, version), ids, with_vectors)
+
+    def _ids_in_version(self, name: str, version: int) -> list[PointKey]:
+        return self._scroll_ids(self._physical(name, version))
 
     def _seal_version(self, name: str, version: int) -> None:
         """Wait (up to ``index_wait_s``) for the server to finish indexing before readers switch.

@@ -54,11 +54,10 @@ from recsys.vectorstore.edge_convert import (
     edge_filter,
     edge_point,
     hit,
-    record_id,
+    retrieve_records,
+    scroll_ids,
     scroll_shard,
     vector_counts,
-    vectors_of,
-    with_vector,
 )
 from recsys.vectorstore.edge_readers import View, collect, load_shard, open_view
 from recsys.vectorstore.edge_versions import VersionDirs, clone_tree, read_pointer, unlock
@@ -215,16 +214,7 @@ class EdgeStore(VectorStore):
         self, name: str, ids: Sequence[PointKey], *, with_vectors: bool | Sequence[str] = False
     ) -> list[Record]:
         with self._lock:
-            wanted: list[Any] = [point_id(k) for k in ids]
-            records = self._shard(name).retrieve(
-                wanted, with_payload=True, with_vector=with_vector(with_vectors)
-            )
-            by_id = {record_id(r.id): r for r in records}
-            return [
-                Record(pid, dict(r.payload or {}), vectors_of(r.vector))
-                for pid in wanted
-                if (r := by_id.get(pid)) is not None
-            ]
+            return retrieve_records(self._shard(name), ids, with_vectors)
 
     def count(self, name: str, *, filter: Filter | None = None, vector: str | None = None) -> int:
         with self._lock:
@@ -242,6 +232,15 @@ class EdgeStore(VectorStore):
         view = open_view(self.dirs, name, f"{self._token}-scroll-{uuid.uuid4().hex[:8]}")
         try:
             yield from scroll_shard(view.shard, self._lock, with_vectors, batch_size)
+        finally:
+            view.close()
+
+    def point_ids(self, name: str) -> list[PointKey]:
+        """Every point id of the current version, read in large pages without payloads, through a
+        view of its own (as :meth:`scroll`)."""
+        view = open_view(self.dirs, name, f"{self._token}-ids-{uuid.uuid4().hex[:8]}")
+        try:
+            return scroll_ids(view.shard, self._lock)
         finally:
             view.close()
 
@@ -351,6 +350,15 @@ class EdgeStore(VectorStore):
 
     def _delete_in_version(self, name: str, version: int, ids: list[PointKey]) -> None:
         self._building[(name, version)].update(qe.UpdateOperation.delete_points([point_id(k) for k in ids]))
+
+    def _retrieve_in_version(
+        self, name: str, version: int, ids: list[PointKey], with_vectors: bool | Sequence[str]
+    ) -> list[Record]:
+        with self._lock:
+            return retrieve_records(self._building[(name, version)], ids, with_vectors)
+
+    def _ids_in_version(self, name: str, version: int) -> list[PointKey]:
+        return scroll_ids(self._building[(name, version)], self._lock)
 
     def _seal_version(self, name: str, version: int) -> None:
         shard = self._building[(name, version)]

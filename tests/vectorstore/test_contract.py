@@ -186,6 +186,11 @@ def test_scroll_reads_every_point(filled: VectorStore) -> None:
     assert all("a" in r.vectors for r in records)
 
 
+def test_point_ids_lists_every_point_in_id_order(filled: VectorStore) -> None:
+    filled.delete("items", [3, 40])
+    assert filled.point_ids("items") == [i for i in range(60) if i not in (3, 40)]
+
+
 def test_describe_counts_per_vector(filled: VectorStore) -> None:
     info = filled.describe("items")
     # upserts write the live collection on a server, a new version of the embedded store

@@ -35,6 +35,28 @@ def test_a_revision_publishes_its_upserts_and_deletes_together(filled: VectorSto
     assert set(filled.describe("items").indexes) == {"artist", "genres", "year"}
 
 
+def test_a_draft_reads_the_serving_points_and_its_own_writes(filled: VectorStore) -> None:
+    before, versions = filled.current_version("items"), filled.versions("items")
+    with filled.revise("items") as draft:
+        draft.upsert([Point(100, {"a": np.ones(8)}, {"artist": "eve"})])
+        draft.delete([3])
+        assert draft.point_ids() == [i for i in range(60) if i != 3] + [100]
+        got = draft.retrieve([100, 3, 7], with_vectors=["a"])
+        assert [r.id for r in got] == [100, 7]
+        assert got[0].payload["artist"] == "eve" and got[1].payload == planted_points()[7].payload
+        assert set(got[1].vectors) == {"a"}
+        assert draft.retrieve([]) == []
+        # the serving version does not see the draft
+        assert filled.count("items") == 60 and filled.retrieve("items", [100]) == []
+        draft.abandon()
+    # an abandoned draft publishes nothing
+    assert filled.current_version("items") == before and filled.versions("items") == versions
+    assert filled.count("items") == 60
+    with filled.revise("items") as draft:  # and the collection takes the next draft at once
+        draft.delete([0])
+    assert filled.count("items") == 59
+
+
 def test_a_revision_that_raises_leaves_the_serving_version_unchanged(filled: VectorStore) -> None:
     before, versions = filled.current_version("items"), filled.versions("items")
     with pytest.raises(RuntimeError, match="job died"), filled.revise("items") as draft:
