@@ -55,6 +55,11 @@ def streamlit_command(host: str, port: int, settings: Settings) -> list[str]:
         "client.showErrorDetails": "false",
         "client.toolbarMode": "minimal",
         "logger.level": "error",
+        # Streamlit collects the whole heap after every run of a page by default; with the
+        # catalog's models held in memory that pause (it holds the interpreter, so the
+        # message that the run finished waits too) cost more than the page's own work.
+        # Python's own generational collection still runs; see ui/services.py for freezing.
+        "runner.postScriptGC": "false",
         **THEME,
     }
     return [

@@ -11,6 +11,7 @@ with ``st.cache_data`` for a short time, keyed by the same model versions.
 
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -108,6 +109,18 @@ def _store(target: str, idle_s: float) -> _HeldStore:
     return _HeldStore(open_store(settings()), idle_s)
 
 
+def settled(resource: Any) -> Any:
+    """A long-lived resource just built, moved out of the garbage collector's sight.
+
+    The models' millions of objects live as long as the process; a full collection walking
+    them all holds the interpreter for a large part of a click. ``gc.freeze`` keeps them out
+    of future collections (they are still freed when nothing refers to them any more).
+    """
+    gc.collect()
+    gc.freeze()
+    return resource
+
+
 def continuation() -> Any:
     """The continuation service over the catalog, its newest ALS model and (where trained) the
     seq2seq encoder; rebuilt when one of them, or the catalog, changes."""
@@ -128,7 +141,7 @@ def _continuation(url: str, versions: tuple[tuple[str, str | None], ...]) -> Any
     except NotFoundError:
         model = None
     cfg = settings()
-    return continuation_service(engine, model, data_dir=cfg.data_dir, device=cfg.device)
+    return settled(continuation_service(engine, model, data_dir=cfg.data_dir, device=cfg.device))
 
 
 def video_scorer() -> Any:
@@ -141,7 +154,7 @@ def video_scorer() -> Any:
 
 @st.cache_resource(show_spinner="Loading the video–music model (once)…", max_entries=1)
 def _video_scorer(path: str, stamp: int, target: str) -> Any:
-    return VideoScorer(load_bundle(Path(path)), store(), device=settings().device)
+    return settled(VideoScorer(load_bundle(Path(path)), store(), device=settings().device))
 
 
 # --------------------------------------------------------------------------- cached queries
