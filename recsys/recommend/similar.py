@@ -83,20 +83,12 @@ class VectorTrack:
 
 def tracks_holding(store: VectorStore, vector: str, *, limit: int = 25) -> list[VectorTrack]:
     """Some tracks (the first ``limit`` by id) whose point holds ``vector``: where to start browsing."""
-    found: list[VectorTrack] = []
     if not store.has_collection(TRACKS):
-        return found
-    for record in store.scroll(TRACKS, with_vectors=[vector], batch_size=max(limit, 64)):
-        if record.vectors.get(vector):
-            payload = record.payload
-            found.append(
-                VectorTrack(
-                    int(payload.get("track_id", record.id)), payload.get("title"), payload.get("artist")
-                )
-            )
-            if len(found) >= limit:
-                break
-    return found
+        return []
+    return [
+        VectorTrack(int(r.payload.get("track_id", r.id)), r.payload.get("title"), r.payload.get("artist"))
+        for r in store.first(TRACKS, limit, vector=vector)
+    ]
 
 
 def similar_tracks(

@@ -340,6 +340,20 @@ class ClientStore(VectorStore):
             if offset is None:
                 return
 
+    def first(self, name: str, limit: int, *, vector: str | None = None) -> list[Record]:
+        spec = self.spec(name)
+        if vector is not None:
+            spec.vector(vector)
+        records, _ = self._call(
+            self.client.scroll,
+            name,
+            limit=limit,
+            scroll_filter=client_filter(None, has_vector=vector),
+            with_payload=True,
+            with_vectors=False,
+        )
+        return [Record(_norm_id(r.id), dict(r.payload or {}), {}) for r in records]
+
     def point_ids(self, name: str) -> list[PointKey]:
         self.spec(name)
         return self._scroll_ids(name)

@@ -54,6 +54,7 @@ from recsys.vectorstore.edge_convert import (
     edge_filter,
     edge_point,
     hit,
+    record_id,
     retrieve_records,
     scroll_ids,
     scroll_shard,
@@ -234,6 +235,20 @@ class EdgeStore(VectorStore):
             yield from scroll_shard(view.shard, self._lock, with_vectors, batch_size)
         finally:
             view.close()
+
+    def first(self, name: str, limit: int, *, vector: str | None = None) -> list[Record]:
+        with self._lock:
+            if vector is not None:
+                self.spec(name).vector(vector)
+            records, _ = self._shard(name).scroll(
+                qe.ScrollRequest(
+                    limit=limit,
+                    filter=edge_filter(None, has_vector=vector),
+                    with_payload=True,
+                    with_vector=False,
+                )
+            )
+        return [Record(record_id(r.id), dict(r.payload or {}), {}) for r in records]
 
     def point_ids(self, name: str) -> list[PointKey]:
         """Every point id of the current version, read in large pages without payloads, through a

@@ -186,6 +186,16 @@ def test_scroll_reads_every_point(filled: VectorStore) -> None:
     assert all("a" in r.vectors for r in records)
 
 
+def test_first_points_by_id_holding_a_vector(filled: VectorStore) -> None:
+    # every fifth planted point (0, 5, 10, ...) lacks the ``b`` vector
+    assert [r.id for r in filled.first("items", 4)] == [0, 1, 2, 3]
+    got = filled.first("items", 4, vector="b")
+    assert [r.id for r in got] == [1, 2, 3, 4]
+    assert got[0].payload == planted_points()[1].payload and got[0].vectors == {}
+    with pytest.raises(NotFoundError, match="no vector 'nope'"):
+        filled.first("items", 4, vector="nope")
+
+
 def test_point_ids_lists_every_point_in_id_order(filled: VectorStore) -> None:
     filled.delete("items", [3, 40])
     assert filled.point_ids("items") == [i for i in range(60) if i not in (3, 40)]
