@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import altair as alt
 import polars as pl
 import streamlit as st
@@ -218,10 +220,18 @@ def _map() -> None:
         )
 
 
+@st.fragment
+def _part(draw: Callable[[], None]) -> None:
+    """One tab's content: its searches and choices rerun it alone, not the other tabs (the map's
+    chart is the heaviest thing on the page to draw again)."""
+    with guard(stop_page=False):
+        draw()
+
+
 tracks_tab, playlists_tab, map_tab = st.tabs(["Tracks like a track", "Playlists like a playlist", "Map"])
-with tracks_tab, guard(stop_page=False):
-    _tracks()
-with playlists_tab, guard(stop_page=False):
-    _playlists()
-with map_tab, guard(stop_page=False):
-    _map()
+with tracks_tab:
+    _part(_tracks)
+with playlists_tab:
+    _part(_playlists)
+with map_tab:
+    _part(_map)
