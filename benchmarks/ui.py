@@ -43,7 +43,7 @@ from typing import Any
 from tests.ui.browser import CHROMIUM, LAUNCH_ARGS  # the browser the UI tests drive, launched alike
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["", "playlists", "continue", "similar", "words", "video", "evaluation"]
+PAGES = ["", "playlists", "continue", "similar", "words", "video", "evaluation", "runs"]
 TARGETS = {"warm_page_p50_s": 1.0, "continue_click_p50_s": 0.5, "ui_overhead_ms": 200.0}
 
 
