@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
 
+from pipelines.cli import app
 from pipelines.demo.video import SynthConfig, generate
 from pipelines.embed.music import register_synthetic_music
 from pipelines.nightly.config import NightlyConfig, load_config
@@ -162,7 +164,8 @@ def _plant_a_strong_serving_model(night: Night) -> str:
 
 
 def test_a_worse_candidate_is_refused_and_the_serving_bundle_stays(tmp_path: Path, clips: Clips) -> None:
-    night = _night(f"sqlite:///{tmp_path / 'catalog.db'}", tmp_path, clips)
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    night = _night(url, tmp_path, clips)
     serving = _plant_a_strong_serving_model(night)
     before = night.serving.read_bytes()
     features = night.serving.with_name("features.npz").read_bytes()
@@ -190,6 +193,9 @@ def test_a_worse_candidate_is_refused_and_the_serving_bundle_stays(tmp_path: Pat
     assert record is not None and record.run.status == "done"
     gate = record.metrics["trimodal_gate"]
     assert gate["published"] is False and "keeps serving" in gate["reason"]
+    env = {"RECSYS_DATA_DIR": str(night.settings.data_dir), "RECSYS_DATABASE_URL": url}
+    history = CliRunner().invoke(app, ["nightly", "history", "--n", "1"], env=env)
+    assert history.exit_code == 0 and f"  video–music gate: refused: {gate['reason']}\n" in history.output
     music = result.step("embed-music")  # the serving model's vectors, never the refused one's
     assert music.status == "done" and music.metrics["model"] == serving
     night.engine.dispose()
