@@ -26,7 +26,7 @@ from pipelines.nightly.status import pipeline_status
 from recsys.catalog import db, runs
 from recsys.catalog.schema import ModelVersion
 from recsys.config import Settings, load_settings
-from recsys.models.trimodal_bundle import bundle_version, model_file
+from recsys.models.trimodal_bundle import FeatureSpec, bundle_version, model_file
 from recsys.vectorstore import open_store
 from recsys.vectorstore.collections import TRACKS
 
@@ -144,15 +144,16 @@ def test_the_first_run_publishes_and_embeds_and_a_new_model_is_embedded_the_nigh
     assert music.status == "done" and music.metrics["model"] == newer and music.counts["embedded"] == CLIPS
 
 
-def _plant_a_strong_serving_model(night: Night) -> str:
+def _plant_a_strong_serving_model(night: Night, spec: FeatureSpec | None = None) -> str:
     """A serving model trained, long, on every clip (the held-out ones too): it ranks each held-out
-    clip's own soundtrack first, which a candidate that never saw them cannot beat."""
+    clip's own soundtrack first, which a candidate that never saw them cannot beat. Its encoders
+    are ``spec``'s (default: the pipeline's)."""
     from pipelines.train.trimodal import extract, make_encoders, split
     from recsys.models.trimodal_batches import save_features
-    from recsys.models.trimodal_bundle import FeatureSpec, save_bundle
+    from recsys.models.trimodal_bundle import save_bundle
     from recsys.models.trimodal_training import TrainSettings, default_config, train_model
 
-    spec = FeatureSpec()
+    spec = spec or FeatureSpec()
     cache = night.serving.parent / "cache" / spec.key()  # where the pipeline looks, so it reuses them
     features = extract(night.clips.folder, spec, make_encoders(spec, "cpu"), cache=cache).features
     model = train_model(
@@ -198,6 +199,22 @@ def test_a_worse_candidate_is_refused_and_the_serving_bundle_stays(tmp_path: Pat
     assert history.exit_code == 0 and f"  video–music gate: refused: {gate['reason']}\n" in history.output
     music = result.step("embed-music")  # the serving model's vectors, never the refused one's
     assert music.status == "done" and music.metrics["model"] == serving
+    night.engine.dispose()
+
+
+def test_a_serving_model_of_other_encoders_is_scored_on_the_same_clips_read_its_way(
+    tmp_path: Path, clips: Clips
+) -> None:
+    night = _night(f"sqlite:///{tmp_path / 'catalog.db'}", tmp_path, clips)
+    serving = _plant_a_strong_serving_model(night, FeatureSpec(fps=2.0))
+    before = night.serving.read_bytes()
+    step = run_nightly(night.settings, night.engine, night.config(epochs=1)).step("train-trimodal")
+    assert step.metrics["serving_basis"] == "its own encoders' features"
+    assert step.metrics["held_out"] == step.counts["held_out"] == CLIPS - step.counts["train"]
+    metric = step.metrics["metric"]
+    assert step.metrics["serving"][metric] == 1.0 > step.metrics["candidate"][metric]
+    assert step.metrics["published"] is False and f"{serving} keeps serving" in step.metrics["reason"]
+    assert night.serving.read_bytes() == before
     night.engine.dispose()
 
 
