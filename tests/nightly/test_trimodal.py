@@ -37,13 +37,14 @@ CLIPS = 40
 class Clips:
     folder: Path
     rows: list[dict[str, Any]]
+    cache: Path  # the clips' features, shared by the tests' data dirs
 
 
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory: pytest.TempPathFactory) -> Clips:
     folder = tmp_path_factory.mktemp("clips") / "videos"
     rows = generate(folder, SynthConfig(clips=CLIPS, seconds=3.0, twin_clips=0))
-    return Clips(folder, rows)
+    return Clips(folder, rows, tmp_path_factory.mktemp("features"))
 
 
 @dataclass
@@ -89,6 +90,9 @@ class Night:
 def _night(url: str, root: Path, clips: Clips) -> Night:
     settings = load_settings(data_dir=root / "data", database_url=url, vector_store=str(root / "vectors"))
     settings.ensure_data_dir()
+    # The feature cache the step fills (as `recsys train trimodal` does), shared: decoded once.
+    (settings.data_dir / "trimodal").mkdir()
+    (settings.data_dir / "trimodal" / "cache").symlink_to(clips.cache)
     engine = db.make_engine(url)
     db.upgrade(engine)
     assert register_synthetic_music(engine, clips.folder, clips.rows) == CLIPS
