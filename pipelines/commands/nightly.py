@@ -68,10 +68,11 @@ def _describe(run: dict[str, Any]) -> list[str]:
         why = step["metrics"].get("reason") if step["status"] == "skipped" else step["error"]
         seconds = "" if step["seconds"] is None else f"{step['seconds']:.1f} s"
         detail = "; ".join(part for part in (counts, why) if part)
-        lines.append(f"  {step['step']:<12} {step['status']:<8} {seconds:>8}  {detail}")
-    gate = run["metrics"].get("gate")
-    if gate:
-        lines.append(f"  gate: {'published' if gate['published'] else 'refused'}: {gate['reason']}")
+        lines.append(f"  {step['step']:<14} {step['status']:<8} {seconds:>8}  {detail}")
+    for key, label in (("gate", "gate"), ("trimodal_gate", "video–music gate")):
+        gate = run["metrics"].get(key)
+        if gate:
+            lines.append(f"  {label}: {'published' if gate['published'] else 'refused'}: {gate['reason']}")
     return lines
 
 

@@ -98,6 +98,30 @@ class Seq2Seq(_Strict):
     seed: int = 7
 
 
+class Trimodal(_Strict):
+    """The video–text–music model retrained on a folder of videos (``recsys train trimodal``'s options)
+    and published through the gate: ``metric`` of the ``query`` mode on the held-out clips."""
+
+    enabled: bool = False
+    cadence: Cadence = "weekly"
+    videos: Path | None = None  # videos with their soundtracks (and manifest.jsonl or sidecar tags)
+    descriptions: Path | None = None  # by video name: JSON object, JSON lines or CSV
+    frames: Literal["descriptor", "clip"] = "descriptor"
+    clip_model: str | None = None  # an id or a directory, with frames = "clip"
+    epochs: int = Field(default=40, ge=1)
+    text_dropout: float = Field(default=0.5, ge=0, le=1)
+    metric: Literal["recall@1", "recall@5", "recall@10"] = "recall@10"
+    query: Literal["video", "text", "video+text"] = "video+text"
+
+    def problem(self) -> str | None:
+        """What a valid section cannot combine, as ``key: reason``."""
+        if self.enabled and self.videos is None:
+            return "trimodal.videos: required when trimodal.enabled is true"
+        if self.clip_model is not None and self.frames != "clip":
+            return f'trimodal.clip_model={self.clip_model!r}: only with frames = "clip"'
+        return None
+
+
 class Gate(_Strict):
     """A new model is published only if its ``metric`` is at most ``tolerance`` below the serving one's."""
 
@@ -118,6 +142,7 @@ class NightlyConfig(_Strict):
     encoders: Encoders = Field(default_factory=Encoders)
     als: Als = Als()  # frozen: one default instance may be shared
     seq2seq: Seq2Seq = Seq2Seq()
+    trimodal: Trimodal = Trimodal()
     gate: Gate = Gate()
     validation: Validation = Validation()
     path: Path | None = None  # the file it was read from (None: the defaults)
@@ -137,7 +162,14 @@ class NightlyConfig(_Strict):
                 "listens": [s.model_copy(update={"path": here(s.path)}) for s in src.listens],
             }
         )
-        return self.model_copy(update={"sources": sources})
+        video = self.trimodal
+        trimodal = video.model_copy(
+            update={
+                "videos": None if video.videos is None else here(video.videos),
+                "descriptions": None if video.descriptions is None else here(video.descriptions),
+            }
+        )
+        return self.model_copy(update={"sources": sources, "trimodal": trimodal})
 
 
 def default_path(settings: Settings) -> Path:
@@ -175,6 +207,8 @@ def parse_config(data: dict[str, Any], path: Path) -> NightlyConfig:
         config = NightlyConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"{path}: " + "; ".join(_describe(e) for e in exc.errors())) from None
+    if (problem := config.trimodal.problem()) is not None:
+        raise ConfigError(f"{path}: {problem}")
     return config.with_paths_from(path.resolve().parent).model_copy(update={"path": path})
 
 
@@ -199,13 +233,14 @@ def to_toml(config: NightlyConfig) -> str:
         lines += ["", "[[sources.tables]]", *_pairs(table.model_dump(mode="json"))]
     for listens in src.listens:
         lines += ["", "[[sources.listens]]", *_pairs(listens.model_dump(mode="json"))]
-    for section in ("encoders", "als", "seq2seq", "gate", "validation"):
+    for section in ("encoders", "als", "seq2seq", "trimodal", "gate", "validation"):
         lines += ["", f"[{section}]", *_pairs(getattr(config, section).model_dump(mode="json"))]
     return "\n".join(lines) + "\n"
 
 
 def _pairs(values: dict[str, Any]) -> list[str]:
-    return [f"{key} = {_value(value)}" for key, value in values.items()]
+    """``key = value`` lines; a key whose value is None is left out (TOML has no null)."""
+    return [f"{key} = {_value(value)}" for key, value in values.items() if value is not None]
 
 
 def _value(value: Any) -> str:

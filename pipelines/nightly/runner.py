@@ -22,6 +22,7 @@ from pipelines.nightly.encoders import TRAIN_SEQ2SEQ
 from pipelines.nightly.gate import EVALUATE, JOB, PUBLISH, TRAIN_ALS
 from pipelines.nightly.lock import nightly_lock
 from pipelines.nightly.steps import EMBED_AUDIO, EMBED_MUSIC, INGEST, Context, Step
+from pipelines.nightly.trimodal import TRAIN_TRIMODAL
 from pipelines.nightly.vectors import INDEX
 from recsys.catalog import runs
 from recsys.config import Settings
@@ -30,6 +31,7 @@ from recsys.errors import RecsysError
 STEPS: tuple[Step, ...] = (
     INGEST,
     EMBED_AUDIO,
+    TRAIN_TRIMODAL,  # before embed-music: a model published tonight has its vectors tonight
     EMBED_MUSIC,
     TRAIN_ALS,
     EVALUATE,
@@ -118,13 +120,16 @@ def _counts(results: list[StepResult]) -> dict[str, Any]:
 
 
 def _metrics(results: list[StepResult]) -> dict[str, Any]:
-    """The gate's figures and decision, when it ran."""
+    """The gates' figures and decisions, when they ran (ALS; the video–music model)."""
     out: dict[str, Any] = {}
     for r in results:
         if r.name == EVALUATE.name and r.status == "done":
             out["evaluation"] = r.metrics
         if r.name == PUBLISH.name and r.status == "done":
             out["gate"] = r.metrics
+        if r.name == TRAIN_TRIMODAL.name and r.status == "done":
+            kept = ("published", "reason", "candidate_version", "metric")
+            out["trimodal_gate"] = {k: r.metrics[k] for k in kept}
     return out
 
 
@@ -138,7 +143,7 @@ def _line(result: StepResult) -> str:
 def _one(ctx: Context, run_id: int, step: Step) -> StepResult:
     with ctx.engine.connect() as conn:
         last = runs.last_success(conn, JOB, step.name)
-    reason = step.idle(ctx) or not_due(ctx.config, step, last)
+    reason = step.idle(ctx) or waiting(ctx, step, last)
     fingerprint = None
     if reason is None:
         fingerprint = step.fingerprint(ctx)
@@ -160,6 +165,19 @@ def _one(ctx: Context, run_id: int, step: Step) -> StepResult:
     with ctx.engine.begin() as conn:
         runs.end_step(conn, step_id, "done", counts=outcome.counts, metrics=outcome.metrics)
     return StepResult(step.name, "done", None, outcome.counts, outcome.metrics)
+
+
+def waiting(ctx: Context, step: Step, last: runs.Step | None) -> str | None:
+    """Why ``step`` is not due yet, or None: its cadence, unless something its last success did not
+    see overtook it (:attr:`Step.overtaken`: a new model is embedded the night it is published)."""
+    reason = not_due(ctx.config, step, last)
+    if reason is None or last is None or step.overtaken is None or step.cadence(ctx.config) == "never":
+        return reason
+    why = step.overtaken(ctx, last)
+    if why is None:
+        return reason
+    ctx.echo(f"{step.name}: due before its cadence: {why}")
+    return None
 
 
 def not_due(config: NightlyConfig, step: Step, last: runs.Step | None) -> str | None:

@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from pipelines.nightly.config import NightlyConfig
 from pipelines.nightly.gate import JOB
-from pipelines.nightly.runner import STEPS, not_due
+from pipelines.nightly.runner import STEPS, waiting
 from pipelines.nightly.steps import Context
 from recsys.catalog import runs
 from recsys.config import Settings
@@ -35,7 +35,7 @@ def pipeline_status(settings: Settings, engine: Engine, config: NightlyConfig) -
         for step in STEPS:
             with engine.connect() as conn:
                 previous = runs.last_success(conn, JOB, step.name)
-            why = step.idle(ctx) or not_due(config, step, previous)
+            why = step.idle(ctx) or waiting(ctx, step, previous)
             due = "due" if why is None else f"not due: {why}"
             if why is None and previous is not None:
                 try:

@@ -32,10 +32,11 @@ from pipelines.ingest.mpd import ingest_mpd
 from pipelines.ingest.report import IngestReport
 from pipelines.ingest.tables import ingest_table
 from pipelines.nightly.config import NightlyConfig
+from recsys.catalog import runs
 from recsys.catalog.schema import AudioAsset, IngestBatch, ModelVersion, Track
 from recsys.config import Settings
 from recsys.errors import InputError
-from recsys.models.trimodal_bundle import load_bundle, model_file
+from recsys.models.trimodal_bundle import bundle_version, load_bundle, model_file
 from recsys.vectorstore import open_store
 from recsys.vectorstore.base import VectorStore
 
@@ -81,6 +82,9 @@ class Step:
     idle: Callable[[Context], str | None]  # why there is nothing to do, or None
     fingerprint: Callable[[Context], str]
     run: Callable[[Context], Outcome]
+    # Why the step's last success is out of date whatever its cadence (an input it must follow
+    # the same night, such as a newly published model), or None.
+    overtaken: Callable[[Context, runs.Step], str | None] | None = None
 
 
 def digest(*parts: Any) -> str:
@@ -95,7 +99,7 @@ def _always(config: NightlyConfig) -> str:
 # --------------------------------------------------------------------------- ingest
 
 
-def _files(path: Path) -> list[tuple[str, int, int]]:
+def file_listing(path: Path) -> list[tuple[str, int, int]]:
     """(path, size, mtime) of a file or of every file below a folder; a missing path lists itself."""
     if path.is_file():
         stat = path.stat()
@@ -106,7 +110,7 @@ def _files(path: Path) -> list[tuple[str, int, int]]:
         (f, size, mtime)
         for file in sorted(path.rglob("*"))
         if file.is_file()
-        for f, size, mtime in _files(file)
+        for f, size, mtime in file_listing(file)
     ]
 
 
@@ -117,7 +121,8 @@ def _ingest_idle(ctx: Context) -> str | None:
 def _ingest_fingerprint(ctx: Context) -> str:
     src = ctx.config.sources
     listing = [
-        _files(p) for p in src.mpd + src.audio + [t.path for t in src.tables] + [s.path for s in src.listens]
+        file_listing(p)
+        for p in src.mpd + src.audio + [t.path for t in src.tables] + [s.path for s in src.listens]
     ]
     # A Spotify playlist can change without a sign: with any configured, ingest always runs
     # (unchanged playlists are skipped by their checksum, as `recsys ingest spotify` does).
@@ -253,7 +258,20 @@ def _music_fingerprint(ctx: Context) -> str:
     with ctx.engine.connect() as conn:
         state = _audio_state(conn)
         tracks = list(conn.execute(sa.select(sa.func.count(), sa.func.max(Track.id))).one())
-    return digest(state, tracks, _files(bundle), ctx.settings.vector_target)
+    # The bundle's version (its content) as well as its listing: a model published over the
+    # old one may have the same size, and its file keeps the time it was written.
+    return digest(state, tracks, file_listing(bundle), bundle_version(bundle), ctx.settings.vector_target)
+
+
+def _music_overtaken(ctx: Context, last: runs.Step) -> str | None:
+    """A model other than the one the last success embedded serves: its vectors are due at once."""
+    bundle = _music_bundle(ctx)
+    if not bundle.is_file():
+        return None
+    version, embedded = bundle_version(bundle), last.metrics.get("model")
+    return (
+        None if version == embedded else f"the model {version} serves, the store holds {embedded}'s vectors"
+    )
 
 
 def _music_run(ctx: Context) -> Outcome:
@@ -269,7 +287,12 @@ def _music_run(ctx: Context) -> Outcome:
 
 
 EMBED_MUSIC = Step(
-    "embed-music", lambda c: c.encoders.music_cadence, _music_idle, _music_fingerprint, _music_run
+    "embed-music",
+    lambda c: c.encoders.music_cadence,
+    _music_idle,
+    _music_fingerprint,
+    _music_run,
+    overtaken=_music_overtaken,
 )
 
 

@@ -57,7 +57,7 @@ def save_bundle(path: Path, model: Any, spec: FeatureSpec, metrics: dict[str, An
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     data = buffer.getvalue()
-    version = hashlib.sha256(data).hexdigest()[:16]
+    version = _version(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.write_bytes(data)
@@ -93,9 +93,18 @@ def load_bundle(path: Path) -> Bundle:
     return Bundle(
         model.eval(),
         FeatureSpec(**payload["spec"]),
-        hashlib.sha256(data).hexdigest()[:16],
+        _version(data),
         payload["metrics"],
     )
+
+
+def _version(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def bundle_version(path: Path) -> str:
+    """The version of the bundle file at ``path`` (what :func:`load_bundle` reports), without loading it."""
+    return _version(path.read_bytes())
 
 
 def record_bundle(engine: sa.Engine, bundle: Bundle, path: Path) -> int:

@@ -20,6 +20,7 @@ EVALUATION = {
 REFUSED = (
     "r_precision 0.1234 is 0.0766 below the serving model's 0.2000 (tolerance 0.01): serv0001 keeps serving"
 )
+PUBLISHED_VIDEO = "video+text recall@10 0.4100 against the serving 0.4000 (tolerance 0.01)"
 
 
 def plant_runs(data_dir: Path) -> None:
@@ -47,7 +48,15 @@ def plant_runs(data_dir: Path) -> None:
             else:
                 runs.end_step(conn, step, "skipped", metrics={"reason": "inputs unchanged"})
         gate = {"published": False, "reason": REFUSED, "candidate_version": "cand0002"}
-        runs.finish_run(conn, second, metrics={"evaluation": EVALUATION, "gate": gate})
+        video = {
+            "published": True,
+            "reason": PUBLISHED_VIDEO,
+            "candidate_version": "vid00002",
+            "metric": "video+text recall@10",
+        }
+        runs.finish_run(
+            conn, second, metrics={"evaluation": EVALUATION, "gate": gate, "trimodal_gate": video}
+        )
 
         third = runs.start_run(conn, runs.NIGHTLY)
         step = runs.start_step(conn, third, "index", "d" * 64)

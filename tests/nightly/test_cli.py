@@ -20,6 +20,7 @@ def test_a_fresh_install_runs_nothing_and_says_so(tmp_path: Path, sqlite_url: st
     assert {s["name"]: s["reason"] for s in result["steps"]} == {
         "ingest": "no sources in the pipeline",
         "embed-audio": "the catalog holds no audio",
+        "train-trimodal": "the video–music model is not in the pipeline",
         "embed-music": "music vectors not in the pipeline",
         "train-als": "the catalog holds no playlists",
         "evaluate": "no candidate model",
@@ -33,7 +34,7 @@ def test_a_fresh_install_runs_nothing_and_says_so(tmp_path: Path, sqlite_url: st
     assert [s["step"] for s in history[0]["steps"]] == [s["name"] for s in result["steps"]]
     text = runner.invoke(app, ["nightly", "history"], env=env)
     assert text.exit_code == 0 and text.output.startswith(f"run {result['run_id']}  done  started ")
-    assert "  train-als    skipped " in text.output
+    assert "  train-als      skipped " in text.output
 
     status = runner.invoke(app, ["nightly", "status", "--json"], env=env)
     state = json.loads(status.output)

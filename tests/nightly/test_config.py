@@ -49,6 +49,25 @@ def test_relative_paths_are_taken_from_the_file_s_folder(settings, tmp_path: Pat
     assert (config.als.cadence, config.als.factors, config.gate.tolerance) == ("weekly", 8, 0.02)
 
 
+def test_the_video_folder_and_descriptions_are_taken_from_the_file_s_folder(settings, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    path = _write(
+        tmp_path,
+        '[trimodal]\nenabled = true\nvideos = "clips"\ndescriptions = "words.jsonl"\nepochs = 3\n',
+    )
+    config = load_config(path, settings)
+    folder = path.parent.resolve()
+    assert (config.trimodal.videos, config.trimodal.descriptions) == (
+        folder / "clips",
+        folder / "words.jsonl",
+    )
+    assert (config.trimodal.cadence, config.trimodal.frames, config.trimodal.epochs) == (
+        "weekly",
+        "descriptor",
+        3,
+    )
+    assert load_config(_write(tmp_path, "[trimodal]\n"), settings).trimodal.videos is None
+
+
 @pytest.mark.parametrize(
     ("text", "line"),
     [
@@ -62,6 +81,25 @@ def test_relative_paths_are_taken_from_the_file_s_folder(settings, tmp_path: Pat
         ('[encoders]\naudio = ["mert"]\n', "encoders.audio.0='mert': input should be 'dsp' or 'culturemert'"),
         ('[[sources.tables]]\npath = "x.csv"\n', "sources.tables.0.kind: field required"),
         ("[gate]\ntolerance = -1\n", "gate.tolerance=-1: input should be greater than or equal to 0"),
+        ("[trimodal]\nepochs = 0\n", "trimodal.epochs=0: input should be greater than or equal to 1"),
+        (
+            "[trimodal]\ntext_dropout = 1.5\n",
+            "trimodal.text_dropout=1.5: input should be less than or equal to 1",
+        ),
+        (
+            '[trimodal]\nframes = "pixels"\n',
+            "trimodal.frames='pixels': input should be 'descriptor' or 'clip'",
+        ),
+        (
+            '[trimodal]\nmetric = "recall@3"\n',
+            "trimodal.metric='recall@3': input should be 'recall@1', 'recall@5' or 'recall@10'",
+        ),
+        ("[trimodal]\nenabled = true\n", "trimodal.videos: required when trimodal.enabled is true"),
+        (
+            '[trimodal]\nvideos = "v"\nclip_model = "openai/clip"\n',
+            "trimodal.clip_model='openai/clip': only with frames = \"clip\"",
+        ),
+        ('[trimodal]\nvideo = "v"\n', "trimodal.video: not a pipeline key"),
     ],
 )
 def test_a_mistake_is_one_line_naming_the_key(settings, tmp_path: Path, text: str, line: str) -> None:  # type: ignore[no-untyped-def]
@@ -83,7 +121,9 @@ def test_a_written_config_reads_back_the_same(settings, tmp_path: Path) -> None:
     path = _write(
         tmp_path,
         '[sources]\nmpd = ["a \\"quoted\\" dir"]\nspotify_playlists = ["37i9dQZF1DXcBWIGoYBM5M"]\n'
-        '[[sources.listens]]\npath = "l.tsv"\nformat = "lastfm-1k"\n[encoders]\nmusic = true\n',
+        '[[sources.listens]]\npath = "l.tsv"\nformat = "lastfm-1k"\n[encoders]\nmusic = true\n'
+        '[trimodal]\nenabled = true\nvideos = "clips"\nframes = "clip"\nclip_model = "/m/clip"\n'
+        'text_dropout = 0.25\nquery = "video"\n',
     )
     config = load_config(path, settings)
     again = _write(tmp_path, to_toml(config))
@@ -114,6 +154,6 @@ def test_the_documented_example_is_a_valid_pipeline(settings) -> None:  # type: 
     example = Path(__file__).resolve().parents[2] / "docs" / "nightly.example.toml"
     config = load_config(example, settings)
     assert config.sources.tables[0].kind == "tracks" and config.sources.listens[0].format == "csv"
-    assert config.model_dump(exclude={"sources", "path"}) == NightlyConfig().model_dump(
-        exclude={"sources", "path"}
-    )
+    assert config.trimodal.videos == example.parent / "incoming" / "videos"
+    paths = {"sources": True, "path": True, "trimodal": {"videos"}}  # the example names a folder
+    assert config.model_dump(exclude=paths) == NightlyConfig().model_dump(exclude=paths)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.nightly.records import REFUSED, plant_runs
+from tests.nightly.records import PUBLISHED_VIDEO, REFUSED, plant_runs
 from tests.ui.conftest import frame, no_exception, page, texts
 from ui.views import literal
 
@@ -22,6 +22,7 @@ def test_runs_lists_the_history_and_a_run_s_steps_and_gate(
     assert history["run"].to_list() == [3, 2, 1]
     assert history["status"].to_list() == ["failed", "done", "done"]
     assert history["gate"].to_list() == ["", f"refused: {REFUSED}", ""]
+    assert history["video–music gate"].to_list() == ["", f"published: {PUBLISHED_VIDEO}", ""]
     assert app.error[0].value == "Failed: " + literal("step index: OSError: disk full")
     steps = frame(app, 1)
     assert steps.rows() == [("index", "failed", steps["took"][0], "", "OSError: disk full")]

@@ -29,8 +29,9 @@ def _seconds(value: float | None) -> str:
     return "" if value is None else f"{value:,.1f} s"
 
 
-def _gate(run: dict) -> str:
-    gate = run["metrics"].get("gate")
+def _gate(run: dict, key: str = "gate") -> str:
+    """The decision of a gate (``gate``: ALS; ``trimodal_gate``: the video–music model)."""
+    gate = run["metrics"].get(key)
     if not gate:
         return ""
     return ("published: " if gate["published"] else "refused: ") + gate["reason"]
@@ -48,6 +49,7 @@ st.dataframe(
                 ", ".join(s["step"] for s in r["steps"] if s["status"] == "done") for r in history
             ],
             "gate": [_gate(r) for r in history],
+            "video–music gate": [_gate(r, "trimodal_gate") for r in history],
         }
     ),
     hide_index=True,
