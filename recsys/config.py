@@ -45,6 +45,19 @@ class Settings(BaseSettings):
         ge=0,
         description="Retries (exponential backoff) of a Qdrant request that failed transiently.",
     )
+    qdrant_shards: int | None = Field(
+        default=None,
+        ge=1,
+        description="Shards of each new collection on a Qdrant server (None: the server's).",
+    )
+    qdrant_replicas: int | None = Field(
+        default=None, ge=1, description="Copies of each shard on a Qdrant cluster (None: the server's)."
+    )
+    qdrant_write_consistency: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replicas that must confirm a write before it succeeds, on a Qdrant cluster (None: the server's).",
+    )
     vector_batch: int = Field(default=256, ge=1, description="Points per upsert request to the vector store.")
     spotify_api_base: str = SPOTIFY_API_BASE
     spotify_token_url: str = SPOTIFY_TOKEN_URL

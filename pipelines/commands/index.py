@@ -66,7 +66,14 @@ def index_rebuild(
 def _print_collection(info: dict[str, Any]) -> None:
     versions = ", ".join(f"v{v}" for v in info["versions"])
     note = "" if info["counted"] == "live" else f" (counts {info['counted']}: another process holds it open)"
-    typer.echo(f"{info['name']}: version v{info['version']} of [{versions}], {info['points']:,} points{note}")
+    spread = (
+        f", {info['shards']} shard(s) × {info['replicas']} replica(s)"
+        if info.get("shards") is not None
+        else ""
+    )
+    typer.echo(
+        f"{info['name']}: version v{info['version']} of [{versions}], {info['points']:,} points{spread}{note}"
+    )
     for name, vector in info["vectors"].items():
         typer.echo(
             f"  {name:<10} {vector['size']:>5}-d {vector['distance']:<7} {vector['count']:>12,} vectors"

@@ -82,6 +82,7 @@ class ClientOptions:
     ef_construct: int = 128
     shard_number: int | None = None
     replication_factor: int | None = None
+    write_consistency_factor: int | None = None
     prefer_grpc: bool = False
     index_wait_s: int = 3600
 
@@ -262,6 +263,7 @@ class ClientStore(VectorStore):
         vectors = tuple(
             VectorInfo(v.name, v.size, v.distance, self.count(name, vector=v.name)) for v in spec.vectors
         )
+        params = self._call(self.client.get_collection, name).config.params
         return CollectionInfo(
             name,
             self.current_version(name) or 0,
@@ -270,6 +272,8 @@ class ClientStore(VectorStore):
             vectors,
             tuple(spec.indexes),
             self.location,
+            shards=params.shard_number,
+            replicas=params.replication_factor,
         )
 
     def _create_indexes(self, physical: str, indexes: dict[str, FieldType]) -> None:
@@ -446,6 +450,7 @@ class ClientStore(VectorStore):
             hnsw_config=qm.HnswConfigDiff(m=opts.m, ef_construct=opts.ef_construct),
             shard_number=opts.shard_number,
             replication_factor=opts.replication_factor,
+            write_consistency_factor=opts.write_consistency_factor,
             metadata={"recsys_spec": spec.as_dict(), "recsys_version": version},
         )
         self._create_indexes(physical, dict(spec.indexes))

@@ -106,6 +106,8 @@ class CollectionInfo:
     location: str
     counted: str = "live"
     """``live``, or ``at publish`` when the counts come from the version's manifest."""
+    shards: int | None = None  # on a Qdrant server: the collection's shards and copies of each
+    replicas: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -119,6 +121,8 @@ class CollectionInfo:
             "indexes": list(self.indexes),
             "location": self.location,
             "counted": self.counted,
+            "shards": self.shards,
+            "replicas": self.replicas,
         }
 
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from recsys.vectorstore import CollectionSpec, FieldType, Point, VectorSpec, VectorStore
-from recsys.vectorstore.client import ClientStore
+from recsys.vectorstore.client import ClientOptions, ClientStore
 from recsys.vectorstore.edge import EdgeStore
 
 SPEC = CollectionSpec(
@@ -47,10 +47,15 @@ def planted_points(n: int = 60, seed: int = 7) -> list[Point]:
     return points
 
 
+# The contract runs against qdrant-client with a cluster's settings given: they reach every
+# collection request (local mode has no shards to make of them; a server would).
+CLUSTER = ClientOptions(shard_number=3, replication_factor=2, write_consistency_factor=2)
+
+
 def make_store(kind: str, root: Path) -> VectorStore:
     if kind == "edge":
         return EdgeStore(root / "vectors")
-    return ClientStore(":memory:")
+    return ClientStore(":memory:", options=CLUSTER)
 
 
 @pytest.fixture
