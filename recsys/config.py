@@ -169,6 +169,11 @@ class Settings(BaseSettings):
         """The vector store target in force: the setting, or ``<data dir>/vectors``."""
         return self.vector_store or str((self.data_dir / "vectors").resolve())
 
+    @property
+    def max_upload_bytes(self) -> int:
+        """The largest video upload accepted (the UI's and the HTTP API's), in bytes."""
+        return self.ui_max_upload_mb * 1024 * 1024
+
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return self.data_dir
