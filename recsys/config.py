@@ -139,6 +139,23 @@ class Settings(BaseSettings):
         "so that versions published since can replace the one it read.",
     )
 
+    api_max_body_kb: int = Field(
+        default=256,
+        ge=1,
+        le=65536,
+        description="Largest request body the HTTP API reads, in KiB (a video upload has the UI's cap instead).",
+    )
+    api_rate_per_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Requests per second an API key may make on average (a key may be given its own).",
+    )
+    api_rate_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Requests an API key may make at once before its rate applies (a key may be given its own).",
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
