@@ -76,9 +76,6 @@ def create_app(
     errors.install(app)
 
     open_routes = APIRouter(prefix="/v1", tags=["health"])
-    keyed = APIRouter(prefix="/v1", dependencies=[Depends(authorised)])
-    keyed.include_router(catalog_router)
-    keyed.include_router(recommend_router)
 
     @open_routes.get("/health", response_model=models.Health, summary="The server answers")
     def health() -> models.Health:
@@ -103,7 +100,8 @@ def create_app(
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.include_router(open_routes)
-    app.include_router(keyed)
+    for router in (catalog_router, recommend_router):
+        app.include_router(router, dependencies=[Depends(authorised)])
 
     if cors_origins:
         app.add_middleware(

@@ -16,7 +16,7 @@ from recsys.catalog.export import catalog_playlist, export_tracks, save_playlist
 from recsys.catalog.queries import catalog_stats
 from recsys.errors import NotFoundError
 
-router = APIRouter(tags=["catalog"])
+router = APIRouter(prefix="/v1", tags=["catalog"])
 
 MAX_ID = 2**63 - 1
 TrackId = Annotated[int, Path(ge=1, le=MAX_ID, description="A catalog track id.")]

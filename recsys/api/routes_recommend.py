@@ -22,7 +22,7 @@ from recsys.recommend.similar import similar_playlists, similar_tracks
 from recsys.recommend.text_search import MAX_PROMPT_CHARS, search_music
 from recsys.recommend.video_scoring import ScoredTrack, score_clip
 
-router = APIRouter(tags=["recommend"])
+router = APIRouter(prefix="/v1", tags=["recommend"])
 
 VIDEO_ROUTE = "/v1/video/score"
 Tag = Annotated[str | None, Query(max_length=100)]
