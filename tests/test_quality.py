@@ -61,6 +61,7 @@ LIBRARY_LAYERS = {
         "config",
     },
     "evaluation": {"catalog", "collaborative", "models", "recommend"},
+    "api": {"catalog", "config", "models", "recommend", "vectorstore"},
 }
 
 

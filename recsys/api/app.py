@@ -105,18 +105,18 @@ def create_app(
 
     if cors_origins:
         app.add_middleware(
-            CORSMiddleware,  # type: ignore[arg-type]
+            CORSMiddleware,
             allow_origins=list(cors_origins),
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type"],
         )
     app.add_middleware(
-        BodyLimit,  # type: ignore[arg-type]
+        BodyLimit,
         body_bytes=settings.api_max_body_kb * 1024,
         upload_bytes=settings.max_upload_bytes,
         uploads=(VIDEO_ROUTE,),
     )
-    app.add_middleware(Observe, metrics=metrics)  # type: ignore[arg-type]  # outermost: sees every answer
+    app.add_middleware(Observe, metrics=metrics)  # outermost: sees every answer
     return app
 
 

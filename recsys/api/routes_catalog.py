@@ -35,7 +35,7 @@ class ExportFormat(StrEnum):
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 def _track(hit: track_search.TrackHit) -> models.Track:

@@ -17,7 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, insert, select, update
 
 from recsys.catalog.schema import ApiKey
 from recsys.errors import InputError, NotFoundError
@@ -76,7 +76,7 @@ def create_key(
     with engine.begin() as conn:
         held = conn.execute(select(ApiKey.id, ApiKey.revoked_at).where(ApiKey.name == name)).first()
         if held is None:
-            conn.execute(ApiKey.__table__.insert().values(name=name, **values))
+            conn.execute(insert(ApiKey).values(name=name, **values))
         elif held.revoked_at is None:
             raise InputError(f"a key named {name!r} exists: revoke it first (`recsys api-key revoke {name}`)")
         else:

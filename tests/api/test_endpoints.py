@@ -13,9 +13,11 @@ import pytest
 from openapi_spec_validator import validate
 
 from recsys.catalog import db
+from recsys.catalog.feedback import LIKE, user_feedback
 from recsys.recommend.service import playlist_seeds, serving_service
 from tests.api.conftest import Api, error
 from tests.demo_catalog import HOSTILE_PLAYLIST, HOSTILE_TRACK
+from tests.videofiles import without_audio
 
 JSPF_SCHEMA = json.loads((Path(__file__).parent / "jspf.schema.json").read_text())
 
@@ -201,8 +203,6 @@ def test_playlists_like_a_playlist(api: Api) -> None:
 
 
 def test_feedback_is_stored_as_the_ui_stores_it(api: Api) -> None:
-    from recsys.catalog.feedback import LIKE, user_feedback
-
     assert (
         api.post("/v1/feedback", json={"user": " api-eve ", "track_id": 5, "rating": "like"}).status_code
         == 200
@@ -289,8 +289,6 @@ def test_a_video_upload_is_scored_with_its_parts(api: Api) -> None:
 
 
 def test_video_upload_errors(api: Api, tmp_path: Path) -> None:
-    from tests.videofiles import without_audio
-
     big = api.post(
         "/v1/video/score", files={"video": ("big.mp4", b"\0" * (1024 * 1024 + 70_000), "video/mp4")}
     )
