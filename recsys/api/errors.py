@@ -37,7 +37,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.exceptions import HTTPException
+from fastapi.exceptions import StarletteHTTPException as HTTPException
 
 from recsys.errors import (
     CatalogError,
