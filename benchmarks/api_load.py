@@ -18,8 +18,9 @@ so that tracks hold ``cf`` vectors). Then, in one run:
 4. **Load**: ``--clients`` asyncio clients (httpx), each alternating continue and similar
    requests on random sample playlists and tracks, for ``--duration`` seconds or
    ``--max-requests`` requests, whichever comes first, after a warm-up. With
-   ``--think-ms`` each client waits that long between its requests (a paced client, as
-   locust's ``wait_time``): the offered rate is at most clients / think time. Server RSS
+   ``--think-ms T`` each client waits between its requests a time drawn uniformly from
+   T/2 to 3T/2 (a paced client, as locust's ``wait_time = between(…)``), the clients
+   starting spread over T: the offered rate is at most clients / T. Server RSS
    (the process and its children) is read when the measured run starts and ends.
 
 Prints throughput, p50, p99 and errors per request kind against the targets (no
@@ -182,6 +183,8 @@ async def load(
             nonlocal budget
             rng = random.Random(seed * 1000 + index)
             turn = index % 2
+            if think_s:  # clients start spread over one think time, not all at once
+                await asyncio.sleep(rng.uniform(0, think_s))
             while time.monotonic() < until and (budget > 0 or not record):
                 kind = ("continue", "similar")[turn]
                 turn ^= 1
@@ -202,8 +205,10 @@ async def load(
                         latencies[kind].append(seconds)
                     else:
                         errors[kind] += 1
-                if think_s:
-                    await asyncio.sleep(think_s)
+                if (
+                    think_s
+                ):  # uniform between half and one and a half times the think time (locust's `between`)
+                    await asyncio.sleep(rng.uniform(0.5 * think_s, 1.5 * think_s))
 
         warm_until = time.monotonic() + WARMUP_S
         await asyncio.gather(*(run(i, warm_until, False) for i in range(clients)))
@@ -221,6 +226,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients")
     parser.add_argument("--think-ms", type=float, default=0.0, help="each client's wait between requests")
     parser.add_argument("--max-requests", type=int, default=200_000, help="the run's request budget")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (recsys serve --workers)")
     parser.add_argument("--direct", type=int, default=200, help="direct (and one-client HTTP) calls per kind")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=ROOT / "benchmarks" / "results" / "api_load.json")
@@ -233,7 +239,10 @@ def main() -> None:
         key = make_key(data_dir)
         env = {"RECSYS_API_RATE_PER_S": "1000000", "RECSYS_API_RATE_BURST": "1000000"}
         with recsys_server(
-            ["serve", "--data-dir", str(data_dir)], "/v1/ready", logs=Path(scratch) / "logs", env=env
+            ["serve", "--data-dir", str(data_dir), "--workers", str(args.workers)],
+            "/v1/ready",
+            logs=Path(scratch) / "logs",
+            env=env,
         ) as (url, server):
             picked = {"continue": direct["picked_playlists"], "similar": direct["picked_tracks"]}
             single = one_client(url, key, picked)
@@ -286,7 +295,7 @@ def report(
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "catalog_playlists": direct["catalog_playlists"],
         "service_build_s": direct["service_build_s"],
-        "server": "recsys serve, 1 worker, keys on (rate limit far above the offered rate)",
+        "server": f"recsys serve, {args.workers} worker(s), keys on (rate limit far above the offered rate)",
         "clients": args.clients,
         "think_ms": args.think_ms,
         "offered_rate_max_per_s": args.clients / think_s if think_s else None,
