@@ -35,9 +35,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.exceptions import StarletteHTTPException as HTTPException
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
-from fastapi.exceptions import StarletteHTTPException as HTTPException
 
 from recsys.errors import (
     CatalogError,

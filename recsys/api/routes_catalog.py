@@ -12,7 +12,14 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from recsys.api import models
 from recsys.api.services import Services
 from recsys.catalog import browse, track_search
-from recsys.catalog.export import catalog_playlist, export_tracks, save_playlist, to_jspf, to_m3u
+from recsys.catalog.export import (
+    SAVED_NAMESPACE,
+    catalog_playlist,
+    export_tracks,
+    save_playlist,
+    to_jspf,
+    to_m3u,
+)
 from recsys.catalog.queries import catalog_stats
 from recsys.errors import NotFoundError
 
@@ -166,7 +173,7 @@ def save(request: Request, body: models.SaveRequest) -> models.Saved:
         user=body.user,
         description=body.description,
     )
-    return models.Saved(playlist_id=saved, namespace="saved", tracks=len(body.track_ids))
+    return models.Saved(playlist_id=saved, namespace=SAVED_NAMESPACE, tracks=len(body.track_ids))
 
 
 @router.get("/catalog", summary="The catalog's counts")
