@@ -175,7 +175,9 @@ async def load(
     errors: dict[str, int] = {"continue": 0, "similar": 0}
     statuses: dict[str, int] = {}
     budget = max_requests
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # idle connections are dropped by the client before the server drops them (recsys serve keeps
+    # them 30 s), so that no request is sent on a connection the server is closing
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=20)
     async with httpx.AsyncClient(
         base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30, limits=limits
     ) as client:
@@ -266,6 +268,7 @@ def main() -> None:
             targets = {"continue": direct["playlists"], "similar": direct["tracks"]}
             gc.collect()  # the direct calls' service is gone: its pauses are not the server's
             gc.freeze()
+            load_start = os.getloadavg()[0]
             rss_start = rss_mb(server.pid)
             loaded = asyncio.run(
                 load(
@@ -280,6 +283,7 @@ def main() -> None:
                 )
             )
             rss_end = rss_mb(server.pid)
+            loaded["load_average"] = {"start": load_start, "end": os.getloadavg()[0]}
             server_side = server_latencies(Path(scratch) / "logs" / "server.err", loaded)
     report(args, direct, single, loaded, rss_start, rss_end, server_side)
 
@@ -322,6 +326,7 @@ def report(
         "requests": total,
         "errors": errors,
         "statuses": loaded["statuses"],
+        "machine_load_average_1min": loaded["load_average"],
         "throughput_per_s": total / seconds,
         "kinds": kinds,
         "server_rss_mb": {"start": rss_start, "end": rss_end, "growth_pct": growth},

@@ -28,6 +28,7 @@ from recsys.errors import ConfigError
 
 OPTIONS_ENV = "RECSYS_API_SERVE"
 READY_TIMEOUT_S = 120.0
+KEEP_ALIVE_S = 30  # an idle connection is kept this long: programs that call every few seconds reuse it
 
 
 def app_from_env() -> Any:
@@ -102,6 +103,7 @@ def serve(
             log_config=None,  # the project's logging, configured by the command
             server_header=False,
             timeout_graceful_shutdown=10,
+            timeout_keep_alive=KEEP_ALIVE_S,
         )
     finally:
         stop.set()
