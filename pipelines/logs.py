@@ -110,3 +110,20 @@ def configure(level: str = "WARNING", *, verbose: bool = False) -> None:
         logging.setLoggerClass(_QuietLibraries)
     # Python warnings (deprecations and the like) become records of the "py.warnings" logger.
     logging.captureWarnings(True)
+
+
+ACCESS_LOGGER = "recsys.api.access"
+
+
+def configure_access_log() -> None:
+    """The HTTP API's access log: one JSON line per request on stderr, written whatever the level of
+    recsys's other messages (it is what an operator of ``recsys serve`` reads)."""
+    logger = logging.getLogger(ACCESS_LOGGER)
+    for old in [h for h in logger.handlers if getattr(h, _MARK, False)]:
+        logger.removeHandler(old)
+    handler = _StderrHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    setattr(handler, _MARK, True)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

@@ -152,6 +152,23 @@ class Settings(BaseSettings):
         "so that versions published since can replace the one it read.",
     )
 
+    api_max_body_kb: int = Field(
+        default=256,
+        ge=1,
+        le=65536,
+        description="Largest request body the HTTP API reads, in KiB (a video upload has the UI's cap instead).",
+    )
+    api_rate_per_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Requests per second an API key may make on average (a key may be given its own).",
+    )
+    api_rate_burst: int = Field(
+        default=20,
+        ge=1,
+        description="Requests an API key may make at once before its rate applies (a key may be given its own).",
+    )
+
     @field_validator("data_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
@@ -181,6 +198,11 @@ class Settings(BaseSettings):
     def vector_target(self) -> str:
         """The vector store target in force: the setting, or ``<data dir>/vectors``."""
         return self.vector_store or str((self.data_dir / "vectors").resolve())
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The largest video upload accepted (the UI's and the HTTP API's), in bytes."""
+        return self.ui_max_upload_mb * 1024 * 1024
 
     def ensure_data_dir(self) -> Path:
         self.data_dir.mkdir(parents=True, exist_ok=True)

@@ -105,3 +105,23 @@ def catalog_engine(catalog_url: str) -> Iterator[sa.Engine]:
     db.upgrade(engine)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo data dir as ``recsys demo`` leaves it (small sizes), plus a playlist and a track whose
+    names are markup; built once per session, for the UI and the API tests."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from tests.demo_catalog import SMALL_DEMO, plant_hostile_names
+
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    with pytest.MonkeyPatch.context() as env:
+        for name in [k for k in os.environ if k.startswith("RECSYS_")]:
+            env.delenv(name)
+        env.setenv("RECSYS_DATA_DIR", str(data_dir))
+        result = CliRunner().invoke(app, ["demo", *SMALL_DEMO])
+        assert result.exit_code == 0, result.output
+    plant_hostile_names(data_dir)
+    return data_dir

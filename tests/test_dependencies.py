@@ -84,3 +84,12 @@ def test_the_ui_extra_holds_what_the_pages_import() -> None:
     for module in ("streamlit", "altair"):
         assert module in needed, module
         assert distributions(module) & ui, module
+
+
+def test_the_api_extra_holds_what_the_server_imports() -> None:
+    api = declared("api")
+    needed = imported("recsys/api", "pipelines")
+    for module in ("fastapi", "uvicorn", "prometheus_client"):
+        assert module in needed, module
+        assert distributions(module) & api, module
+    assert "multipart" in {normalise(d).removeprefix("python-") for d in api}  # FastAPI's form parser

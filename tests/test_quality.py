@@ -44,6 +44,7 @@ def test_the_library_never_imports_pipelines_or_ui() -> None:
 LIBRARY_LAYERS = {
     "config": {"embedders"},
     "devices": set(),
+    "heap": set(),
     "catalog": {"config"},
     "media": set(),
     "embedders": {"media", "devices"},
@@ -61,6 +62,7 @@ LIBRARY_LAYERS = {
         "config",
     },
     "evaluation": {"catalog", "collaborative", "models", "recommend"},
+    "api": {"catalog", "config", "heap", "models", "recommend", "vectorstore"},
 }
 
 

@@ -11,10 +11,7 @@ with ``st.cache_data`` for a short time, keyed by the same model versions.
 
 from __future__ import annotations
 
-import gc
 import os
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +21,16 @@ from sqlalchemy import Engine
 from recsys.catalog import browse, db, track_search
 from recsys.catalog.feedback import feedback_counts
 from recsys.catalog.queries import catalog_stats, reject_reasons
-from recsys.collaborative.store import latest_model
 from recsys.config import Settings, load_settings
-from recsys.errors import NotFoundError
 from recsys.evaluation.found import find_reports
+from recsys.heap import settle_heap, unsettle_heap
 from recsys.models.trimodal_bundle import load_bundle, model_file
 from recsys.recommend import similar
-from recsys.recommend.service import continuation_service, continuation_versions
+from recsys.recommend.service import continuation_versions, serving_service
 from recsys.recommend.video_scoring import VideoScorer
 from recsys.vectorstore import open_store
 from recsys.vectorstore.base import VectorStore
+from recsys.vectorstore.held import IdleStore
 
 TTL_S = 60  # cached query results live this long (a new ingest shows within a minute)
 
@@ -80,44 +77,17 @@ def store() -> VectorStore:
     of it after ``ui_store_idle_s`` seconds without a request, so that an idle UI holds no
     old version, and opens the current one again on the next request.
     """
-    held = _store(settings().vector_target, settings().ui_store_idle_s)
-    held.touch()
-    return held.store
-
-
-class _HeldStore:
-    """A store and the time of its last use; a daemon thread releases an embedded store left idle."""
-
-    def __init__(self, store: VectorStore, idle_s: float) -> None:
-        self.store, self.idle_s = store, idle_s
-        self.last_use = time.monotonic()
-        if hasattr(store, "release"):
-            threading.Thread(target=self._reap, name="recsys-store-release", daemon=True).start()
-
-    def touch(self) -> None:
-        self.last_use = time.monotonic()
-
-    def _reap(self) -> None:
-        while True:
-            time.sleep(min(self.idle_s / 4, 5.0))
-            if time.monotonic() - self.last_use > self.idle_s:
-                self.store.release()  # type: ignore[attr-defined]  # waits for a query in flight
+    return _store(settings().vector_target, settings().ui_store_idle_s).touch()
 
 
 @st.cache_resource(show_spinner=False)
-def _store(target: str, idle_s: float) -> _HeldStore:
-    return _HeldStore(open_store(settings()), idle_s)
+def _store(target: str, idle_s: float) -> IdleStore:
+    return IdleStore(open_store(settings()), idle_s)
 
 
 def settled(resource: Any) -> Any:
-    """A long-lived resource just built, moved out of the garbage collector's sight.
-
-    The models' millions of objects live as long as the process; a full collection walking
-    them all holds the interpreter for a large part of a click. ``gc.freeze`` keeps them out
-    of future collections (they are still freed when nothing refers to them any more).
-    """
-    gc.collect()
-    gc.freeze()
+    """A long-lived resource just built, kept out of the cycle collector's passes (``recsys.heap``)."""
+    settle_heap()
     return resource
 
 
@@ -135,13 +105,9 @@ def _continuation_key(url: str) -> tuple[tuple[str, str | None], ...]:
 
 @st.cache_resource(show_spinner="Preparing the recommenders (once per model)…", max_entries=2)
 def _continuation(url: str, versions: tuple[tuple[str, str | None], ...]) -> Any:
-    engine = _engine(url)
-    try:
-        model = latest_model(engine, "als")
-    except NotFoundError:
-        model = None
     cfg = settings()
-    return settled(continuation_service(engine, model, data_dir=cfg.data_dir, device=cfg.device))
+    unsettle_heap()  # the service this one replaces may hold cycles: let the collector see them again
+    return settled(serving_service(_engine(url), data_dir=cfg.data_dir, device=cfg.device))
 
 
 def video_scorer() -> Any:
@@ -154,6 +120,7 @@ def video_scorer() -> Any:
 
 @st.cache_resource(show_spinner="Loading the video–music model (once)…", max_entries=1)
 def _video_scorer(path: str, stamp: int, target: str) -> Any:
+    unsettle_heap()
     return settled(VideoScorer(load_bundle(Path(path)), store(), device=settings().device))
 
 

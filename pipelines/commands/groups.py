@@ -1,8 +1,8 @@
 """The groups of the ``recsys`` command, each a Typer app that the area modules add commands to.
 
 ``top_app`` holds the commands right under ``recsys`` (``demo``, ``demo-video``,
-``score-video``, ``ui``); the others are ``recsys db``, ``catalog``, ``ingest``, ``index``,
-``train``, ``embed``, ``models``, ``recommend``, ``evaluate`` and ``nightly``. An area module adds a
+``score-video``, ``ui``, ``serve``); the others are ``recsys db``, ``catalog``, ``ingest``, ``index``,
+``train``, ``embed``, ``models``, ``recommend``, ``evaluate``, ``nightly`` and ``api-key``. An area module adds a
 command with ``@groups.<group>_app.command("name")`` at module level; ``pipelines.cli``
 imports the area modules and adds these groups to the root app, in the order of ``GROUPS``.
 """
@@ -31,6 +31,8 @@ nightly_app = typer.Typer(
     "publish a model only if it is not worse."
 )
 
+api_key_app = typer.Typer(no_args_is_help=True, help="Keys of the HTTP API (`recsys serve`).")
+
 GROUPS = {
     "db": db_app,
     "catalog": catalog_app,
@@ -42,4 +44,5 @@ GROUPS = {
     "recommend": recommend_app,
     "evaluate": evaluate_app,
     "nightly": nightly_app,
+    "api-key": api_key_app,
 }

@@ -327,3 +327,18 @@ class Feedback(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (UniqueConstraint("user_name", "track_id"),)
+
+
+class ApiKey(Base):
+    """A key of the HTTP API: its name, the SHA-256 of its secret (never the secret itself), its own
+    rate limit where it has one, and when it was revoked (a revoked key is refused)."""
+
+    __tablename__ = "api_key"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the secret
+    rate_per_s: Mapped[float | None] = mapped_column(Float, nullable=True)  # None: the server's setting
+    burst: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -55,10 +55,11 @@ class TrackHit:
         return f"{self.title} — {self.artist}"
 
 
-def search_tracks(engine: Engine, text: str, *, limit: int = 25) -> list[TrackHit]:
+def search_tracks(engine: Engine, text: str, *, limit: int = 25, offset: int = 0) -> list[TrackHit]:
     """Tracks whose title and artist together hold every word of ``text``, best known first.
 
-    A number alone also finds the track with that id. At most ``limit`` hits (≤ 200).
+    A number alone also finds the track with that id. At most ``limit`` hits (≤ 200), after
+    the first ``offset`` (a page further on); the ranking covers the first 2,000 matches.
     """
     words = query_words(text)
     limit = max(1, min(limit, MAX_HITS))
@@ -86,6 +87,7 @@ def search_tracks(engine: Engine, text: str, *, limit: int = 25) -> list[TrackHi
         .join(ids, ids.c.track_id == Track.id)
         .outerjoin(uses, uses.c.track_id == Track.id)
         .order_by(func.coalesce(uses.c.n, 0).desc(), Track.title_key, Track.id)
+        .offset(max(0, offset))
         .limit(limit)
     )
     with engine.connect() as conn:

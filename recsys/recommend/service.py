@@ -19,7 +19,7 @@ from recsys.catalog.schema import (
 )
 from recsys.collaborative.baselines import ItemKNN, Popularity
 from recsys.collaborative.matrix import playlist_matrix
-from recsys.collaborative.store import SavedModel
+from recsys.collaborative.store import SavedModel, latest_model
 from recsys.errors import InputError, NotFoundError
 from recsys.recommend.candidates import CandidateSource, ScorerSource, TitleSource
 from recsys.recommend.continuation import ContinuationService
@@ -98,6 +98,16 @@ def continuation_service(
         versions=versions,
         unavailable=unavailable,
     )
+
+
+def serving_service(engine: Engine, *, data_dir: Path | None, device: str = "cpu") -> ContinuationService:
+    """The service the interfaces serve (the UI, the HTTP API): over the newest saved ALS model,
+    or without the ALS source when none is trained yet, and the seq2seq encoder where one is."""
+    try:
+        model = latest_model(engine, "als")
+    except NotFoundError:
+        model = None
+    return continuation_service(engine, model, data_dir=data_dir, device=device)
 
 
 def continuation_versions(engine: Engine, *, kind: str = "als") -> dict[str, str | None]:

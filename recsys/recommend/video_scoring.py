@@ -42,7 +42,7 @@ import numpy as np
 from recsys.devices import DeviceLike, resolve_device
 from recsys.embedders.text import make_text_encoder
 from recsys.embedders.video_frames import make_frame_encoder
-from recsys.errors import ConfigError, NotFoundError
+from recsys.errors import ConfigError, NotFoundError, VideoError
 from recsys.models.trimodal_bundle import Bundle, load_bundle
 from recsys.recommend.filters import track_filter
 from recsys.vectorstore.base import Filter, Match, VectorStore
@@ -209,6 +209,31 @@ class VideoScorer:
             timings=timings,
             truncated=frames.truncated,
         )
+
+
+def score_clip(
+    scorer: VideoScorer,
+    path: Path,
+    *,
+    name: str,
+    max_duration_s: float,
+    prompt: str | None = None,
+    n: int = 20,
+    filters: Mapping[str, str] | None = None,
+) -> VideoScore:
+    """Score a clip someone handed in (an upload, a file they picked) once it has shown itself a
+    decodable video of at most ``max_duration_s`` seconds (its name proves nothing).
+
+    A ``VideoError`` names the clip by ``name`` (what the person gave), never by the scratch
+    copy at ``path``."""
+    # deferred: av
+    from recsys.media.video import check_video
+
+    try:
+        check_video(path, max_duration_s=max_duration_s)
+        return scorer.score(path, prompt or None, n, filters)
+    except VideoError as exc:
+        raise VideoError(name, exc.reason.replace(str(path), name)) from None
 
 
 def score_video(

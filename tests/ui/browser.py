@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import unavailable
+from tests.servers import recsys_server
 from tests.ui.conftest import ROOT
 
 CHROMIUM = os.environ.get("RECSYS_CHROMIUM", "/usr/bin/chromium")
@@ -36,60 +33,17 @@ LAUNCH_ARGS = [
 VIEWPORT = {"width": 1400, "height": 1600}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @contextmanager
 def ui_server(data_dir: Path, **env: str) -> Iterator[str]:
     """``recsys ui`` over ``data_dir`` on a free port; yields its URL once it answers."""
-    port = free_port()
-    child_env = {k: v for k, v in os.environ.items() if not k.startswith("RECSYS_")}
-    child_env.update(env)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "from pipelines.cli import main; main()",
-            "ui",
-            "--data-dir",
-            str(data_dir),
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=child_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(
-                    f"recsys ui exited: {process.stdout.read() if process.stdout else ''}"
-                    f"{process.stderr.read() if process.stderr else ''}"
-                )
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("recsys ui did not answer within 90 s")
-            time.sleep(0.2)
+    with (
+        tempfile.TemporaryDirectory(prefix="recsys-ui-server-") as logs,
+        recsys_server(["ui", "--data-dir", str(data_dir)], "/_stcore/health", logs=Path(logs), env=env) as (
+            url,
+            _process,
+        ),
+    ):
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @contextmanager

@@ -1,9 +1,8 @@
-"""A small demo data dir shared by the UI tests (built once per session), an empty one, and
-the helpers that run a page with ``AppTest`` against either."""
+"""An empty data dir for the UI tests, and the helpers that run a page with ``AppTest`` against it or
+the demo data dir (``demo_dir``, built once per session by ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,61 +14,6 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "ui" / "screens"
-SMALL_DEMO = ["--playlists", "300", "--audio-clips", "1", "--video-clips", "40", "--video-epochs", "2"]
-
-
-HOSTILE_TRACK = "**bold** <script>alert(1)</script>"
-HOSTILE_PLAYLIST = "<b>loud</b> $x$ [link](http://example.com)"
-
-
-def plant_hostile_names(data_dir: Path) -> None:
-    """One more MPD slice: a playlist and a track whose names are markup, to be shown as text."""
-    from pipelines.ingest.mpd import ingest_mpd
-    from recsys.catalog import db
-
-    tracks = [
-        {
-            "pos": 0,
-            "artist_name": "<i>Nobody</i>",
-            "track_name": HOSTILE_TRACK,
-            "track_uri": "spotify:track:" + "h" * 22,
-        },
-        {
-            "pos": 1,
-            "artist_name": "Plain Artist",
-            "track_name": "Plain Song",
-            "track_uri": "spotify:track:" + "p" * 22,
-        },
-    ]
-    slice_ = {
-        "info": {},
-        "playlists": [{"name": HOSTILE_PLAYLIST, "pid": 999_999, "num_tracks": 2, "tracks": tracks}],
-    }
-    path = data_dir / "hostile" / "mpd.slice.999999-999999.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(slice_))
-    engine = db.make_engine(f"sqlite:///{data_dir / 'catalog.db'}")
-    ingest_mpd(engine, [path])
-    engine.dispose()
-
-
-@pytest.fixture(scope="session")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo data dir as ``recsys demo`` leaves it (small sizes), plus a playlist and a track whose
-    names are markup."""
-    from typer.testing import CliRunner
-
-    from pipelines.cli import app
-
-    data_dir = tmp_path_factory.mktemp("ui-demo") / "data"
-    with pytest.MonkeyPatch.context() as env:
-        for name in [k for k in os.environ if k.startswith("RECSYS_")]:
-            env.delenv(name)
-        env.setenv("RECSYS_DATA_DIR", str(data_dir))
-        result = CliRunner().invoke(app, ["demo", *SMALL_DEMO])
-        assert result.exit_code == 0, result.output
-    plant_hostile_names(data_dir)
-    return data_dir
 
 
 @pytest.fixture

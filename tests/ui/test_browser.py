@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from tests.demo_catalog import HOSTILE_TRACK
 from tests.ui.browser import VIEWPORT, chromium, no_error_on, open_page, settled, shoot, ui_server
-from tests.ui.conftest import HOSTILE_TRACK
 
 pytestmark = pytest.mark.browser
 

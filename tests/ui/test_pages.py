@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.ui.conftest import HOSTILE_PLAYLIST, HOSTILE_TRACK, ROOT, frame, no_exception, page, texts
+from tests.demo_catalog import HOSTILE_PLAYLIST, HOSTILE_TRACK
+from tests.ui.conftest import ROOT, frame, no_exception, page, texts
 
 
 def test_the_app_declares_every_page_and_opens_on_the_catalog(

@@ -9,7 +9,8 @@ from pathlib import Path
 import streamlit as st
 
 from recsys.errors import VideoError
-from recsys.media.video import check_video, find_videos
+from recsys.media.video import find_videos
+from recsys.recommend.video_scoring import score_clip
 from ui import services
 from ui.results import scored_tracks
 from ui.views import guard, literal, stop
@@ -65,7 +66,7 @@ if not asked:
 filters = {k: v for k, v in (("culture", culture), ("genre", genre)) if v.strip()}
 with tempfile.TemporaryDirectory(prefix="recsys-video-") as scratch:
     if uploaded is not None:
-        if uploaded.size > cfg.ui_max_upload_mb * 1024 * 1024:
+        if uploaded.size > cfg.max_upload_bytes:
             stop(f"{literal(uploaded.name)} is larger than {cfg.ui_max_upload_mb} MB.", kind="error")
         path = Path(scratch) / ("upload" + Path(uploaded.name).suffix[:10])
         path.write_bytes(uploaded.getvalue())
@@ -75,10 +76,17 @@ with tempfile.TemporaryDirectory(prefix="recsys-video-") as scratch:
         path, shown_name = picked, picked.name
     with guard():
         try:
-            check_video(path, max_duration_s=cfg.ui_max_video_s)
-            result = scorer.score(path, prompt or None, int(n), filters)
+            result = score_clip(
+                scorer,
+                path,
+                name=shown_name,
+                max_duration_s=cfg.ui_max_video_s,
+                prompt=prompt,
+                n=int(n),
+                filters=filters,
+            )
         except VideoError as exc:  # named by what the user gave, not by the scratch copy
-            stop(f"{literal(shown_name)}: {literal(exc.reason.replace(str(path), shown_name))}", kind="error")
+            stop(f"{literal(exc.path)}: {literal(exc.reason)}", kind="error")
     left, right = st.columns([2, 3])
     with left:
         st.video(path.read_bytes() if uploaded is not None else str(path))
