@@ -163,7 +163,11 @@ def recommend_continue(
 @translate_errors
 def evaluate_continuation(
     methods: Annotated[
-        str, typer.Option(help="Comma-separated: popularity, knn, als, bpr, title, hybrid.")
+        str,
+        typer.Option(
+            help="Comma-separated: popularity, knn, als, bpr, title, artist_knn, seed_artists, "
+            "hybrid or fusion (the fused sources), ranker (the learned ranker)."
+        ),
     ] = "popularity,knn,als,bpr,hybrid",
     test_playlists: Annotated[
         int | None, typer.Option(help="Held-out playlists (default 500; with --test-source: all of them).")
@@ -179,10 +183,17 @@ def evaluate_continuation(
     namespace: Annotated[str, typer.Option(help="Training playlist namespace.")] = "catalog",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")] = None,
+    validation: Annotated[
+        int, typer.Option(help="Training playlists carved out to fit the ranker on (never test ones).")
+    ] = 500,
+    ablation: Annotated[
+        bool, typer.Option(help="Also score the ranker without the artist sources and without each feature group.")
+    ] = False,
 ) -> None:
     """Score continuation methods per RecSys Challenge seed category and overall."""
     # deferred: scipy, pyarrow, polars
     from pipelines.evaluate.continuation import evaluate_continuation as run
+    from recsys.evaluation.continuation import MethodsConfig
     from recsys.evaluation.reports import continuation_markdown, write_report
 
     cfg = settings()
@@ -195,6 +206,8 @@ def evaluate_continuation(
         seed=seed,
         n=n,
         batch_rows=cfg.batch_rows,
+        config=MethodsConfig(validation=validation),
+        ablation=ablation,
     )
     write_report(report, json_out, markdown)
     typer.echo(continuation_markdown(report))

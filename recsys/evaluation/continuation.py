@@ -25,8 +25,9 @@ from recsys.recommend.continuation import ContinuationService
 from recsys.recommend.diversify import TrackTable
 from recsys.recommend.service import DEFAULT_WEIGHTS
 
-METHODS = ("popularity", "knn", "als", "bpr", "title", "hybrid")
+METHODS = ("popularity", "knn", "als", "bpr", "title", "artist_knn", "seed_artists", "hybrid", "fusion", "ranker")
 HYBRID_MEMBERS = ("als", "knn", "title", "popularity")
+FUSED = ("hybrid", "fusion")  # the fusion of the hybrid's members (two names for one method)
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class MethodsConfig:
     knn_row_decay: float = 0.0
     hybrid_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     rrf_k: float = 60.0
+    validation: int = 500  # training playlists carved out to fit the ranker on
 
 
 def parse_methods(text: str | Sequence[str]) -> list[str]:
@@ -102,7 +104,7 @@ def build_methods(
 ) -> dict[str, ContinuationService]:
     out = {}
     for method in methods:
-        if method == "hybrid":
+        if method in FUSED:
             members = [sources[m] for m in HYBRID_MEMBERS]
             out[method] = ContinuationService(
                 members, tracks, weights=config.hybrid_weights, rrf_k=config.rrf_k
@@ -115,7 +117,7 @@ def build_methods(
 def needed_sources(methods: Sequence[str]) -> list[str]:
     needed: list[str] = []
     for method in methods:
-        for name in HYBRID_MEMBERS if method == "hybrid" else (method,):
+        for name in HYBRID_MEMBERS if method in FUSED else (method,):
             if name not in needed:
                 needed.append(name)
     return needed

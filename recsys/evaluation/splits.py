@@ -10,7 +10,7 @@ seeded: the same playlists, seed and arguments give the same split.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,3 +153,22 @@ def cases_from_playlists(
     """Test cases from a held-out namespace (all of its playlists, or ``n_test`` of them)."""
     available = entries.get_column("playlist_id").n_unique()
     return challenge_split(entries, playlists, n_test=min(n_test or available, available), seed=seed)
+
+
+def validation_split(
+    entries: pl.DataFrame,
+    playlists: pl.DataFrame,
+    *,
+    n: int,
+    exclude: Iterable[int] = (),
+    seed: int = 0,
+) -> list[TestCase]:
+    """``n`` training playlists shown as the challenge's seed categories, for fitting a ranker.
+
+    Drawn from the playlists of ``entries`` that are not in ``exclude`` (the test playlists),
+    so a ranker never learns from a playlist it is scored on; seeded like the test split.
+    """
+    held = pl.Series("playlist_id", sorted({int(p) for p in exclude}), dtype=pl.Int64)
+    kept = entries.filter(~pl.col("playlist_id").is_in(held.implode()))
+    available = kept.get_column("playlist_id").n_unique()
+    return challenge_split(kept, playlists, n_test=min(n, available), seed=seed + 1)
