@@ -69,7 +69,9 @@ def write_challenge_submission(
     playlists = read_challenge_set(challenge)
     uri_of = track_uris(engine)
     id_of = {uri: track_id for track_id, uri in uri_of.items()}
-    fallback = most_frequent_uris(engine, namespace, SUBMISSION_SIZE + max((len(p.seeds) for p in playlists), default=0))
+    fallback = most_frequent_uris(
+        engine, namespace, SUBMISSION_SIZE + max((len(p.seeds) for p in playlists), default=0)
+    )
     unknown = 0
     padded = 0
 

@@ -19,6 +19,9 @@ def train_ranker(
     validation: Annotated[
         int, typer.Option(help="Playlists carved out of the catalog to fit the ranker on.")
     ] = 500,
+    folds: Annotated[
+        int, typer.Option(help="Disjoint validation sets, each with sources fitted without it.")
+    ] = 1,
     factors: Annotated[int, typer.Option(help="ALS factors of the sources it is fitted over.")] = 64,
     trees: Annotated[int, typer.Option(help="Boosting rounds.")] = 300,
     pool: Annotated[int, typer.Option(help="Candidates ranked per request.")] = 1000,
@@ -33,7 +36,7 @@ def train_ranker(
     from recsys.recommend.ranker import RankerConfig
 
     cfg = settings()
-    methods = MethodsConfig(validation=validation)
+    methods = MethodsConfig(validation=validation, folds=folds)
     methods = replace(methods, als=replace(methods.als, factors=factors, device=cfg.device))
     trained = run(
         engine_for(cfg),
@@ -60,7 +63,9 @@ def recommend_challenge(
     challenge_set: Annotated[Path, typer.Argument(help="The challenge set (JSON, as published).")],
     out: Annotated[Path, typer.Option(help="The submission to write (gzipped CSV).")],
     team: Annotated[str, typer.Option(help="Team name for the team_info line.")] = "recsys",
-    email: Annotated[str, typer.Option(help="Contact address for the team_info line.")] = "recsys@example.org",
+    email: Annotated[
+        str, typer.Option(help="Contact address for the team_info line.")
+    ] = "recsys@example.org",
     model: Annotated[str, typer.Option(help="Which saved factorisation to use: als or bpr.")] = "als",
 ) -> None:
     """Continue every playlist of a challenge set: 500 tracks each, seeds excluded, in the submission format."""

@@ -21,6 +21,7 @@ def train_als(
     regularization: Annotated[float, typer.Option(help="L2 regularisation.")] = 0.05,
     alpha: Annotated[float, typer.Option(help="ALS confidence of a held track.")] = 10.0,
     learning_rate: Annotated[float, typer.Option(help="BPR learning rate.")] = 0.05,
+    weighting: Annotated[str, typer.Option(help="ALS confidence weighting: none or bm25.")] = "none",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     namespace: Annotated[str, typer.Option(help="Playlist namespace to train on.")] = "catalog",
     source: Annotated[
@@ -43,6 +44,7 @@ def train_als(
         learning_rate=learning_rate,
         seed=seed,
         device=cfg.device,
+        weighting=weighting,
     )
     saved = train_factorization(
         engine_for(cfg), cfg.data_dir / "models", config, namespace=namespace, source=source
@@ -186,8 +188,13 @@ def evaluate_continuation(
     validation: Annotated[
         int, typer.Option(help="Training playlists carved out to fit the ranker on (never test ones).")
     ] = 500,
+    folds: Annotated[
+        int,
+        typer.Option(help="Disjoint validation sets for the ranker, each with sources fitted without it."),
+    ] = 1,
     ablation: Annotated[
-        bool, typer.Option(help="Also score the ranker without the artist sources and without each feature group.")
+        bool,
+        typer.Option(help="Also score the ranker without the artist sources and without each feature group."),
     ] = False,
 ) -> None:
     """Score continuation methods per RecSys Challenge seed category and overall."""
@@ -206,7 +213,7 @@ def evaluate_continuation(
         seed=seed,
         n=n,
         batch_rows=cfg.batch_rows,
-        config=MethodsConfig(validation=validation),
+        config=MethodsConfig(validation=validation, folds=folds),
         ablation=ablation,
     )
     write_report(report, json_out, markdown)

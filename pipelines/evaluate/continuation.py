@@ -29,9 +29,9 @@ from recsys.evaluation.continuation import (
     parse_methods,
     score_methods,
 )
-from recsys.evaluation.ranker import fit_all_sources, fit_rankers
+from recsys.evaluation.ranker import FittedSources, fit_all_sources, fit_rankers
 from recsys.evaluation.reports import continuation_report
-from recsys.evaluation.splits import challenge_split, validation_split
+from recsys.evaluation.splits import TestCase, challenge_split, validation_split
 from recsys.recommend.continuation import ContinuationService
 from recsys.recommend.diversify import TrackTable
 from recsys.recommend.ranker import Ranker, RankerConfig, RankerStage
@@ -166,19 +166,30 @@ def train_rankers(
     config: MethodsConfig,
     seed: int,
 ) -> tuple[dict[str, Ranker], dict[str, Any]]:
-    """Rankers fitted on validation playlists carved from the training ones (never ``test_ids``),
-    over sources fitted on the training playlists less the validation ones."""
-    validation = validation_split(entries, playlists, n=config.validation, exclude=test_ids, seed=seed)
-    val_ids = [c.playlist_id for c in validation]
-    overlap = set(val_ids) & set(test_ids)
-    if overlap:
-        raise InputError(f"{len(overlap)} validation playlists are test playlists (first: {min(overlap)})")
-    inner = playlist_matrix(entries, exclude=[*test_ids, *val_ids])
-    fitted = fit_all_sources(inner, playlists, tracks, config)
-    rankers, seconds = fit_rankers(fitted, validation, variants)
-    seconds.update({f"sources:{k}": v for k, v in fitted.seconds.items()})
+    """Rankers fitted on validation playlists carved from the training ones (never ``test_ids``):
+    ``config.folds`` disjoint sets of ``config.validation`` playlists, each over sources fitted
+    on the training playlists less that set."""
+    folds: list[tuple[FittedSources, list[TestCase]]] = []
+    taken: list[int] = []
+    for fold in range(config.folds):
+        validation = validation_split(
+            entries, playlists, n=config.validation, exclude=[*test_ids, *taken], seed=seed + fold
+        )
+        val_ids = [c.playlist_id for c in validation]
+        overlap = set(val_ids) & set(test_ids)
+        if overlap:
+            raise InputError(
+                f"{len(overlap)} validation playlists are test playlists (first: {min(overlap)})"
+            )
+        taken += val_ids
+        inner = playlist_matrix(entries, exclude=[*test_ids, *val_ids])
+        folds.append((fit_all_sources(inner, playlists, tracks, config), validation))
+    rankers, seconds = fit_rankers(folds, variants)
+    for i, (fitted, _) in enumerate(folds):
+        seconds.update({f"fold{i}:sources:{k}": v for k, v in fitted.seconds.items()})
     info = {
-        "validation_playlists": len(validation),
+        "validation_playlists": len(taken),
+        "folds": config.folds,
         "validation_train_shape": list(inner.shape),
         "config": variants["ranker"].as_dict(),
         "importances": {name: r.importances() for name, r in rankers.items()},

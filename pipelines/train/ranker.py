@@ -1,9 +1,9 @@
 """`recsys train ranker`: the continuation ranker fitted on validation playlists of the catalog.
 
-Validation playlists (``validation`` of them, seeded) are carved out of the namespace's
-playlists and shown as the challenge's seed categories; the candidate sources (ALS with
-the given settings, item-kNN, title, popularity, the artist sources) are fitted on the
-other playlists; the ranker learns from the validation playlists' pooled candidates. It
+Validation playlists (``validation`` of them per fold, seeded, the folds disjoint) are
+carved out of the namespace's playlists and shown as the challenge's seed categories;
+per fold, the candidate sources (ALS with the given settings, item- and playlist-kNN,
+title, popularity, the artist sources) are fitted on the other playlists; the ranker learns from the validation playlists' pooled candidates. It
 is saved under ``<models dir>/ranker/<version>/`` and recorded as a model version of kind
 ``ranker`` with its settings, the validation size and its feature importances. The
 service then ranks with it over the sources fitted on the whole catalog.
@@ -54,15 +54,23 @@ def train_ranker(
         raise InputError(f"namespace {namespace!r} holds no playlists: ingest some first")
     playlists = playlists_frame(engine, namespace=namespace)
     start = time.perf_counter()
-    validation = validation_split(entries, playlists, n=methods.validation, seed=seed)
-    train = playlist_matrix(entries, exclude=[c.playlist_id for c in validation])
-    fitted = fit_all_sources(train, playlists, TrackTable(tracks_frame(engine)), methods)
-    rankers, seconds = fit_rankers(fitted, validation, {"ranker": config})
+    tracks = TrackTable(tracks_frame(engine))
+    folds, taken = [], []
+    for fold in range(methods.folds):
+        validation = validation_split(
+            entries, playlists, n=methods.validation, exclude=taken, seed=seed + fold
+        )
+        taken += [c.playlist_id for c in validation]
+        train = playlist_matrix(entries, exclude=[c.playlist_id for c in validation])
+        folds.append((fit_all_sources(train, playlists, tracks, methods), validation))
+    rankers, seconds = fit_rankers(folds, {"ranker": config})
+    catalog = playlist_matrix(entries)
     ranker = rankers["ranker"]
     path = ranker.save(models_dir / MODEL_KIND)
     metrics = {
-        "validation_playlists": len(validation),
-        "train_shape": list(train.shape),
+        "validation_playlists": len(taken),
+        "folds": methods.folds,
+        "catalog_shape": list(catalog.shape),
         "fit_seconds": round(time.perf_counter() - start, 1),
         "importances": ranker.importances(),
     }
@@ -74,7 +82,7 @@ def train_ranker(
             ranker.version,
             path=path,
             params=params,
-            data_fingerprint=train.fingerprint(),
+            data_fingerprint=catalog.fingerprint(),
             metrics={**metrics, "seconds": {k: round(v, 2) for k, v in seconds.items()}},
         )
     return TrainedRanker(ranker, path, metrics)

@@ -135,7 +135,9 @@ def ranker_markdown(info: Mapping[str, Any], top: int = 15) -> list[str]:
         f"training ones (sources fitted on a matrix {info['validation_train_shape']} without them); "
         f"feature importances (share of the total gain, the {min(top, len(importances))} largest):",
         "",
-        markdown_table(["feature", "gain share"], [[k, f"{v:.3f}"] for k, v in list(importances.items())[:top]]),
+        markdown_table(
+            ["feature", "gain share"], [[k, f"{v:.3f}"] for k, v in list(importances.items())[:top]]
+        ),
     ]
 
 

@@ -56,11 +56,15 @@ class ArtistIndex:
         playlist_artist.data = np.ones_like(playlist_artist.data)
         self.artist_playlists = playlist_artist.T.tocsr()  # (A, R) binary
         self.artist_counts = np.asarray(self.artist_playlists.sum(axis=1)).ravel().astype(np.float32)
-        self._inv_norm = np.where(self.artist_counts > 0, 1.0 / np.sqrt(np.maximum(self.artist_counts, 1)), 0.0)
+        self._inv_norm = np.where(
+            self.artist_counts > 0, 1.0 / np.sqrt(np.maximum(self.artist_counts, 1)), 0.0
+        )
         # every artist's tracks, most played first (ties: lower column first)
         order = np.lexsort((items, -self.item_counts[items], self.item_artist[items]))
         self.tracks_by_artist = items[order]  # (I_known,)
-        self.artist_start = np.searchsorted(self.item_artist[self.tracks_by_artist], np.arange(len(known) + 1))
+        self.artist_start = np.searchsorted(
+            self.item_artist[self.tracks_by_artist], np.arange(len(known) + 1)
+        )
         top = np.zeros(len(known), dtype=np.float32)
         np.maximum.at(top, self.item_artist[items], self.item_counts[items])
         self.artist_top_count = top  # (A,)
@@ -102,7 +106,12 @@ class ArtistIndex:
         """The ``n`` best tracks of ``artists`` scored artist score × track weight, best first."""
         if len(artists) == 0:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        slices = [self.tracks_by_artist[self.artist_start[a] : min(self.artist_start[a + 1], self.artist_start[a] + n + len(exclude))] for a in artists]
+        slices = [
+            self.tracks_by_artist[
+                self.artist_start[a] : min(self.artist_start[a + 1], self.artist_start[a] + n + len(exclude))
+            ]
+            for a in artists
+        ]
         items = np.concatenate(slices)
         artist_score = np.repeat(scores.astype(np.float32), [len(s) for s in slices])
         values = artist_score * self.track_weight(items).astype(np.float32)
@@ -154,7 +163,10 @@ class ArtistNeighbourSource:
         best = best[similarity[best] > 0]
         items, scores = self.index.expand(best, similarity[best], n, known)
         return Candidates.build(
-            self.index.items.ids[items], scores, self.label, _because(self.index, known, items, artists, counts)
+            self.index.items.ids[items],
+            scores,
+            self.label,
+            _because(self.index, known, items, artists, counts),
         )
 
 
@@ -176,7 +188,13 @@ def _because(
         driver = cand_artists
     else:
         closeness = index.cosine(np.unique(cand_artists), seed_artists) * counts[None, :]  # (U, SA)
-        lookup = dict(zip(np.unique(cand_artists).tolist(), seed_artists[np.argmax(closeness, axis=1)].tolist(), strict=True))
+        lookup = dict(
+            zip(
+                np.unique(cand_artists).tolist(),
+                seed_artists[np.argmax(closeness, axis=1)].tolist(),
+                strict=True,
+            )
+        )
         driver = np.array([lookup[a] for a in cand_artists.tolist()], dtype=np.int64)
     seed_artist = index.item_artist[seeds]
     by_artist: dict[int, list[int]] = {}

@@ -117,7 +117,9 @@ class ContinuationService:
         if len(set(names)) != len(names):
             raise ValueError(f"candidate source names must be unique: {names}")
         if {HYBRID, FUSION, RANKER} & set(names):
-            raise ValueError(f"{HYBRID!r}, {FUSION!r} and {RANKER!r} name ways to combine sources, not a source")
+            raise ValueError(
+                f"{HYBRID!r}, {FUSION!r} and {RANKER!r} name ways to combine sources, not a source"
+            )
         self.sources = list(sources)
         self.tracks = tracks
         self.weights = dict(weights or {})

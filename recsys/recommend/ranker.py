@@ -31,6 +31,7 @@ MODEL_KIND = "ranker"
 POOL_WEIGHTS: dict[str, float] = {
     "als": 1.0,
     "knn": 1.0,
+    "playlist_knn": 1.0,
     "title": 0.5,
     "popularity": 0.1,
     "artist_knn": 0.5,
@@ -43,6 +44,7 @@ class RankerConfig:
     """How candidates are pooled and how the model is trained."""
 
     pool: int = 1000  # candidates ranked per request
+    objective: str = "lambdarank"  # or rank_xendcg, binary (each candidate on its own)
     trees: int = 300
     learning_rate: float = 0.05
     num_leaves: int = 63
@@ -141,7 +143,11 @@ class Ranker:
         self.booster.save_model(str(path / "model.txt"))
         (path / "ranker.json").write_text(
             json.dumps(
-                {"config": self.config.as_dict(), "features": self.feature_names, "importances": self.importances()},
+                {
+                    "config": self.config.as_dict(),
+                    "features": self.feature_names,
+                    "importances": self.importances(),
+                },
                 indent=1,
             )
         )
@@ -196,8 +202,7 @@ def fit_ranker(x: np.ndarray, y: np.ndarray, groups: Sequence[int], config: Rank
     mask = column_mask(config.drop_groups, config.drop_sources)
     names = [name for name, keep in zip(FEATURES, mask, strict=True) if keep]
     params = {
-        "objective": "lambdarank",
-        "metric": "ndcg",
+        "objective": config.objective,
         "learning_rate": config.learning_rate,
         "num_leaves": config.num_leaves,
         "min_data_in_leaf": config.min_data_in_leaf,
@@ -209,7 +214,10 @@ def fit_ranker(x: np.ndarray, y: np.ndarray, groups: Sequence[int], config: Rank
         "num_threads": config.threads,
         "verbosity": -1,
     }
-    data = lightgbm.Dataset(x[:, mask], label=y, group=list(groups), feature_name=names, free_raw_data=True)
+    if config.objective not in ("lambdarank", "rank_xendcg", "binary"):
+        raise InputError(f"ranker objective {config.objective!r}: use lambdarank, rank_xendcg or binary")
+    grouped = None if config.objective == "binary" else list(groups)
+    data = lightgbm.Dataset(x[:, mask], label=y, group=grouped, feature_name=names, free_raw_data=True)
     booster = lightgbm.train(params, data, num_boost_round=config.trees)
     return Ranker(booster, config)
 

@@ -6,7 +6,8 @@ factorisation model; ``build`` turns one request's candidate lists into a matrix
 row per pooled candidate and the columns of :data:`FEATURES`, grouped (for the ablation)
 in :data:`FEATURE_GROUPS`:
 
-- ``sources``: each source's score and rank of the candidate (NaN where it did not propose it);
+- ``sources``: each source's score and rank of the candidate, and the score as a share of
+  the source's best for this request (NaN where it did not propose it);
 - ``fusion``: the reciprocal-rank-fusion score the pool was cut by, and how many sources proposed it;
 - ``popularity``: how many playlists hold the track and its artist, and the track's share
   of its artist's top count;
@@ -31,10 +32,10 @@ from recsys.collaborative.matrix import InteractionMatrix, ItemMap
 from recsys.recommend.artist_sources import ArtistIndex
 from recsys.recommend.candidates import Candidates, title_key
 
-SOURCES = ("als", "knn", "title", "popularity", "artist_knn", "seed_artists")
+SOURCES = ("als", "knn", "playlist_knn", "title", "popularity", "artist_knn", "seed_artists")
 ARTIST_SOURCES = ("artist_knn", "seed_artists")
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
-    "sources": tuple(f"{s}_{kind}" for s in SOURCES for kind in ("score", "rank")),
+    "sources": tuple(f"{s}_{kind}" for s in SOURCES for kind in ("score", "rank", "relative")),
     "fusion": ("rrf", "n_sources"),
     "popularity": ("log_count", "log_artist_count", "artist_share"),
     "artist": ("seed_artist_count", "seed_artist_share", "artist_cosine"),
@@ -101,6 +102,9 @@ class PairFeatures:
             found = position >= 0
             out[found, column[f"{source}_score"]] = candidates.scores[position[found]]
             out[found, column[f"{source}_rank"]] = position[found] + 1
+            top = float(candidates.scores[0])
+            if top > 0:
+                out[found, column[f"{source}_relative"]] = candidates.scores[position[found]] / top
             n_sources += found
         out[:, column["rrf"]] = rrf
         out[:, column["n_sources"]] = n_sources
@@ -122,7 +126,9 @@ class PairFeatures:
             out[:, column["title_words"]] = values
         return out
 
-    def _popularity(self, out: np.ndarray, column: dict[str, int], known: np.ndarray, items: np.ndarray) -> None:
+    def _popularity(
+        self, out: np.ndarray, column: dict[str, int], known: np.ndarray, items: np.ndarray
+    ) -> None:
         index = self.index
         counts = index.item_counts[items]
         artists = index.item_artist[items]
@@ -130,7 +136,9 @@ class PairFeatures:
         a = np.maximum(artists, 0)
         out[known, column["log_count"]] = np.log1p(counts)
         out[known, column["log_artist_count"]] = np.where(has, np.log1p(index.artist_counts[a]), np.nan)
-        out[known, column["artist_share"]] = np.where(has, counts / np.maximum(index.artist_top_count[a], 1), np.nan)
+        out[known, column["artist_share"]] = np.where(
+            has, counts / np.maximum(index.artist_top_count[a], 1), np.nan
+        )
 
     def _artist(
         self, out: np.ndarray, column: dict[str, int], known: np.ndarray, items: np.ndarray, seeds: np.ndarray
@@ -168,7 +176,9 @@ class PairFeatures:
         weighted = (self.xt[items] @ (seed_rows.T @ self.inv_norm[seeds])) * self.inv_norm[items]
         out[known, column["knn_cosine"]] = weighted
 
-    def _embedding(self, out: np.ndarray, column: dict[str, int], pool: np.ndarray, seeds: Sequence[int]) -> None:
+    def _embedding(
+        self, out: np.ndarray, column: dict[str, int], pool: np.ndarray, seeds: Sequence[int]
+    ) -> None:
         if self.factorization is None or self.factor_items is None or self._unit_factors is None:
             return
         seed_idx = np.unique(self.factor_items.indices(seeds))
@@ -202,5 +212,5 @@ def column_mask(drop_groups: Sequence[str] = (), drop_sources: Sequence[str] = (
     if unknown:
         raise ValueError(f"unknown feature groups {unknown}: choose from {sorted(FEATURE_GROUPS)}")
     dropped = {name for g in drop_groups for name in FEATURE_GROUPS[g]}
-    dropped |= {f"{s}_{kind}" for s in drop_sources for kind in ("score", "rank")}
+    dropped |= {f"{s}_{kind}" for s in drop_sources for kind in ("score", "rank", "relative")}
     return np.array([name not in dropped for name in FEATURES])

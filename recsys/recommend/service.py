@@ -17,7 +17,7 @@ from recsys.catalog.schema import (
     PlaylistTrack,
     Track,
 )
-from recsys.collaborative.baselines import ItemKNN, Popularity
+from recsys.collaborative.baselines import ItemKNN, PlaylistKNN, Popularity
 from recsys.collaborative.matrix import InteractionMatrix, playlist_matrix
 from recsys.collaborative.store import SavedModel
 from recsys.errors import InputError, NotFoundError
@@ -40,19 +40,26 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "title": 0.5,
     "popularity": 0.1,
     "seq2seq": 0.0,
+    "playlist_knn": 0.0,
     "artist_knn": 0.0,
     "seed_artists": 0.0,
 }
 
 
-def artist_sources(matrix: InteractionMatrix, tracks: TrackTable) -> tuple[ArtistIndex, list[CandidateSource]]:
+def artist_sources(
+    matrix: InteractionMatrix, tracks: TrackTable
+) -> tuple[ArtistIndex, list[CandidateSource]]:
     """The artist index of ``matrix``'s tracks and the two artist-level sources over it."""
     index = ArtistIndex(matrix, tracks.artists())
     return index, [ArtistNeighbourSource(index), SeedArtistSource(index)]
 
 
 def ranker_stage(
-    ranker: Ranker, matrix: InteractionMatrix, index: ArtistIndex, tracks: TrackTable, model: SavedModel | None
+    ranker: Ranker,
+    matrix: InteractionMatrix,
+    index: ArtistIndex,
+    tracks: TrackTable,
+    model: SavedModel | None,
 ) -> RankerStage:
     """A trained ranker with the feature builder over the training matrix and the saved model."""
     features = PairFeatures(
@@ -110,9 +117,10 @@ def continuation_service(
             "(or build the demo catalog with `recsys demo`)"
         )
     matrix = playlist_matrix(entries)
-    popularity, knn = Popularity(), ItemKNN()
+    popularity, knn, playlist_knn = Popularity(), ItemKNN(), PlaylistKNN()
     popularity.fit(matrix)
     knn.fit(matrix)
+    playlist_knn.fit(matrix)
     sources: list[CandidateSource] = []
     versions: dict[str, str] = {}
     unavailable: dict[str, str] = {}
@@ -128,6 +136,7 @@ def continuation_service(
     index, by_artist = artist_sources(matrix, tracks)
     sources += [
         ScorerSource(knn, matrix.items, label="often together (item-kNN)", positive_only=True),
+        ScorerSource(playlist_knn, matrix.items, label="in playlists like this one", positive_only=True),
         TitleSource(matrix, playlists_frame(engine, namespace=namespace)),
         ScorerSource(popularity, matrix.items, label="popular", needs_seeds=False, static=True),
         *by_artist,

@@ -29,7 +29,9 @@ def challenge_set(files: list[Path], out: Path) -> dict[int, set[str]]:
         tracks = [{"pos": k, "track_uri": t["track_uri"], "track_name": t["track_name"],
                    "artist_name": t["artist_name"]} for k, t in enumerate(p["tracks"])]  # fmt: skip
         kind = i % 4
-        shown = [] if kind == 0 else tracks[:5] if kind == 1 else tracks[:10] if kind == 2 else tracks[::4][:25]
+        shown = (
+            [] if kind == 0 else tracks[:5] if kind == 1 else tracks[:10] if kind == 2 else tracks[::4][:25]
+        )
         record = {"pid": 1_000_000 + i, "num_tracks": len(tracks), "num_samples": len(shown),
                   "num_holdouts": len(tracks) - len(shown), "tracks": shown}  # fmt: skip
         if kind != 2:

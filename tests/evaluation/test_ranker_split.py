@@ -3,7 +3,6 @@ evaluation run twice with one seed gives the same report."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,7 +35,9 @@ def stable(report: dict[str, Any]) -> dict[str, Any]:
     """The report less what depends on the clock."""
     out = {k: v for k, v in report.items() if k not in ("fit_seconds",)}
     out["settings"] = {k: v for k, v in report["settings"].items() if k != "seconds"}
-    out["results"] = {m: {k: v for k, v in r.items() if k != "latency_ms"} for m, r in report["results"].items()}
+    out["results"] = {
+        m: {k: v for k, v in r.items() if k != "latency_ms"} for m, r in report["results"].items()
+    }
     return out
 
 
@@ -52,9 +53,17 @@ def demo_engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 
 
 def test_a_ranker_evaluation_is_reproducible_and_trains_on_no_test_playlist(demo_engine) -> None:  # type: ignore[no-untyped-def]
-    config = MethodsConfig(als=MFConfig(kind="als", factors=8, iterations=4, alpha=10.0, device="cpu"), validation=80)
+    config = MethodsConfig(
+        als=MFConfig(kind="als", factors=8, iterations=4, alpha=10.0, device="cpu"), validation=80
+    )
     ranker = RankerConfig(pool=200, trees=20, num_leaves=7, min_data_in_leaf=20, threads=1)
-    args = {"methods": "als,fusion,ranker", "test_playlists": 40, "seed": 3, "config": config, "ranker_config": ranker}
+    args = {
+        "methods": "als,fusion,ranker",
+        "test_playlists": 40,
+        "seed": 3,
+        "config": config,
+        "ranker_config": ranker,
+    }
     first = evaluate_continuation(demo_engine, **args)
     second = evaluate_continuation(demo_engine, **args)
     assert stable(first) == stable(second)

@@ -130,15 +130,17 @@ def test_the_ranker_learns_to_use_the_artist_sources(world: dict[str, object]) -
     weights = {"knn": 1.0, "popularity": 0.1, "artist_knn": 0.0, "seed_artists": 0.0}
     with_artists = ContinuationService(sources, tracks, weights=weights, ranker=train(world, SMALL))  # type: ignore[arg-type]
     # neither the artist sources nor the artist features: what is left cannot tell the artist's tracks
-    blind = RankerConfig.from_dict({**SMALL.as_dict(), "drop_sources": ARTIST_SOURCES, "drop_groups": ("artist",)})
+    blind = RankerConfig.from_dict(
+        {**SMALL.as_dict(), "drop_sources": ARTIST_SOURCES, "drop_groups": ("artist",)}
+    )
     without = ContinuationService(sources, tracks, weights=weights, ranker=train(world, blind))  # type: ignore[arg-type]
     cases = examples(5, 20)
     assert recall(with_artists, cases, "ranker") >= 0.9
     assert recall(with_artists, cases, "fusion") == 0.0
     assert recall(without, cases, "ranker") <= 0.1
     importances = with_artists.ranker.ranker.importances()  # type: ignore[union-attr]
-    artist_driven = {"seed_artists_score", "seed_artists_rank", "seed_artist_count", "seed_artist_share",
-                     "artist_cosine", "artist_knn_score", "artist_knn_rank"}  # fmt: skip
+    artist_driven = {*(f"{s}_{k}" for s in ARTIST_SOURCES for k in ("score", "rank", "relative")),
+                     "seed_artist_count", "seed_artist_share", "artist_cosine"}  # fmt: skip
     assert sum(v for k, v in importances.items() if k in artist_driven) > 0.5, importances
 
 
