@@ -82,8 +82,9 @@ def recommend_continue(
     method: Annotated[
         str,
         typer.Option(
-            help="hybrid (every source fused), or one source alone: als (the saved model, ALS or BPR), "
-            "knn, title, popularity, seq2seq (when a trained encoder's playlist vectors exist)."
+            help="hybrid (the ranker when one is trained, else every source fused), ranker, fusion, "
+            "or one source alone: als (the saved model, ALS or BPR), knn, playlist_knn, title, popularity, "
+            "artist_knn, seed_artists, seq2seq (when a trained encoder's playlist vectors exist)."
         ),
     ] = "hybrid",
     user: Annotated[
@@ -96,7 +97,7 @@ def recommend_continue(
     # deferred: scipy, pyarrow, polars
     from recsys.catalog.feedback import user_feedback
     from recsys.collaborative.store import latest_model
-    from recsys.recommend.service import continuation_service, playlist_seeds, resolve_tracks
+    from recsys.recommend.service import continuation_service, latest_ranker, playlist_seeds, resolve_tracks
 
     refs = [part for value in tracks or [] for part in value.split(",") if part.strip()]
     if playlist is None and not refs and not title:
@@ -120,7 +121,7 @@ def recommend_continue(
         feedback = user_feedback(engine, user=user)
         if not feedback:
             typer.echo(f"warning: no feedback stored for user {user.strip()!r}", err=True)
-    alone = method.strip().lower() != "hybrid"
+    alone = method.strip().lower() not in ("hybrid", "fusion", "ranker")
     try:
         saved = latest_model(engine, model)
     except NotFoundError:
@@ -133,6 +134,7 @@ def recommend_continue(
         artist_cap=artist_cap,
         # the seq2seq source loads torch and its encoder: only for a request of one source
         data_dir=cfg.data_dir if alone else None,
+        ranker=latest_ranker(engine),
     )
     recs = service.recommend(seed_ids, title, n, method=method, feedback=feedback)
     if not recs:

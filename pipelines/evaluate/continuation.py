@@ -31,7 +31,7 @@ from recsys.evaluation.continuation import (
 )
 from recsys.evaluation.ranker import FittedSources, fit_all_sources, fit_rankers
 from recsys.evaluation.reports import continuation_report
-from recsys.evaluation.splits import TestCase, challenge_split, validation_split
+from recsys.evaluation.splits import TestCase, challenge_split, validation_folds
 from recsys.recommend.continuation import ContinuationService
 from recsys.recommend.diversify import TrackTable
 from recsys.recommend.ranker import Ranker, RankerConfig, RankerStage
@@ -171,10 +171,9 @@ def train_rankers(
     on the training playlists less that set."""
     folds: list[tuple[FittedSources, list[TestCase]]] = []
     taken: list[int] = []
-    for fold in range(config.folds):
-        validation = validation_split(
-            entries, playlists, n=config.validation, exclude=[*test_ids, *taken], seed=seed + fold
-        )
+    for validation in validation_folds(
+        entries, playlists, n=config.validation, folds=config.folds, exclude=test_ids, seed=seed
+    ):
         val_ids = [c.playlist_id for c in validation]
         overlap = set(val_ids) & set(test_ids)
         if overlap:
@@ -189,7 +188,7 @@ def train_rankers(
         seconds.update({f"fold{i}:sources:{k}": v for k, v in fitted.seconds.items()})
     info = {
         "validation_playlists": len(taken),
-        "folds": config.folds,
+        "folds": len(folds),
         "validation_train_shape": list(inner.shape),
         "config": variants["ranker"].as_dict(),
         "importances": {name: r.importances() for name, r in rankers.items()},

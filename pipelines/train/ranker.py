@@ -25,7 +25,7 @@ from recsys.collaborative.matrix import playlist_matrix
 from recsys.errors import InputError
 from recsys.evaluation.continuation import MethodsConfig
 from recsys.evaluation.ranker import fit_all_sources, fit_rankers
-from recsys.evaluation.splits import validation_split
+from recsys.evaluation.splits import validation_folds
 from recsys.recommend.diversify import TrackTable
 from recsys.recommend.ranker import MODEL_KIND, Ranker, RankerConfig
 
@@ -56,10 +56,9 @@ def train_ranker(
     start = time.perf_counter()
     tracks = TrackTable(tracks_frame(engine))
     folds, taken = [], []
-    for fold in range(methods.folds):
-        validation = validation_split(
-            entries, playlists, n=methods.validation, exclude=taken, seed=seed + fold
-        )
+    for validation in validation_folds(
+        entries, playlists, n=methods.validation, folds=methods.folds, seed=seed
+    ):
         taken += [c.playlist_id for c in validation]
         train = playlist_matrix(entries, exclude=[c.playlist_id for c in validation])
         folds.append((fit_all_sources(train, playlists, tracks, methods), validation))
@@ -69,7 +68,7 @@ def train_ranker(
     path = ranker.save(models_dir / MODEL_KIND)
     metrics = {
         "validation_playlists": len(taken),
-        "folds": methods.folds,
+        "folds": len(folds),
         "catalog_shape": list(catalog.shape),
         "fit_seconds": round(time.perf_counter() - start, 1),
         "importances": ranker.importances(),

@@ -172,3 +172,28 @@ def validation_split(
     kept = entries.filter(~pl.col("playlist_id").is_in(held.implode()))
     available = kept.get_column("playlist_id").n_unique()
     return challenge_split(kept, playlists, n_test=min(n, available), seed=seed + 1)
+
+
+def validation_folds(
+    entries: pl.DataFrame,
+    playlists: pl.DataFrame,
+    *,
+    n: int,
+    folds: int,
+    exclude: Iterable[int] = (),
+    seed: int = 0,
+) -> list[list[TestCase]]:
+    """Up to ``folds`` disjoint validation sets of up to ``n`` playlists each, none in
+    ``exclude``; fewer when the playlists run out (a set needs one per seed category)."""
+    taken = {int(p) for p in exclude}
+    out: list[list[TestCase]] = []
+    for fold in range(folds):
+        left = entries.filter(
+            ~pl.col("playlist_id").is_in(pl.Series(sorted(taken), dtype=pl.Int64).implode())
+        )
+        if left.get_column("playlist_id").n_unique() < len(CATEGORIES):
+            break
+        cases = validation_split(entries, playlists, n=n, exclude=taken, seed=seed + fold)
+        taken |= {c.playlist_id for c in cases}
+        out.append(cases)
+    return out

@@ -1,4 +1,4 @@
-"""The learned ranker: candidates pooled from every source, re-ranked by LightGBM lambdarank.
+"""The learned ranker: candidates pooled from every source, re-ranked by a LightGBM ranking model.
 
 A request's sources each propose up to ``pool`` tracks; reciprocal rank fusion
 (:data:`POOL_WEIGHTS`) cuts their union to the ``pool`` best, the pool's features
@@ -6,6 +6,8 @@ A request's sources each propose up to ``pool`` tracks; reciprocal rank fusion
 The model is trained on playlists carved from the training playlists (never the test
 ones), shown as the challenge's seed categories show them: each playlist is one query,
 its pooled candidates the documents, a candidate relevant when the playlist holds it.
+The objective is XE-NDCG (``rank_xendcg``) by default: on the trimmed MPD it ranked as
+well as lambdarank or better, and trained in a quarter of the time.
 
 Files: ``model.txt`` (LightGBM's text format) and ``ranker.json`` (config, feature names,
 importances) in ``<models dir>/ranker/<version>/``; the version is a content hash.
@@ -44,13 +46,13 @@ class RankerConfig:
     """How candidates are pooled and how the model is trained."""
 
     pool: int = 1000  # candidates ranked per request
-    objective: str = "lambdarank"  # or rank_xendcg, binary (each candidate on its own)
+    objective: str = "rank_xendcg"  # or lambdarank, binary (each candidate on its own)
     trees: int = 300
     learning_rate: float = 0.05
     num_leaves: int = 63
     min_data_in_leaf: int = 50
     feature_fraction: float = 0.8
-    truncation: int = 200  # lambdarank's truncation level: pairs ranked deeper are not weighed
+    truncation: int = 200  # lambdarank's truncation level (lambdarank only)
     seed: int = 7
     threads: int = 2
     drop_groups: tuple[str, ...] = ()  # feature groups left out (ablation)
@@ -181,7 +183,7 @@ def training_matrix(
     pools: Iterable[tuple[Pool, Sequence[int]]],
 ) -> tuple[np.ndarray, np.ndarray, list[int]]:
     """Stack pools into (X, y, group sizes); a pool without a relevant candidate teaches
-    lambdarank nothing and is left out."""
+    a ranking objective nothing and is left out."""
     blocks, labels, groups = [], [], []
     for pool, holdout in pools:
         y = np.isin(pool.track_ids, np.asarray(holdout, dtype=np.int64)).astype(np.float32)
@@ -196,7 +198,7 @@ def training_matrix(
 
 
 def fit_ranker(x: np.ndarray, y: np.ndarray, groups: Sequence[int], config: RankerConfig) -> Ranker:
-    """Train lambdarank on stacked pools (all :data:`FEATURES`; dropped ones are masked here)."""
+    """Train the ranking model on stacked pools (all :data:`FEATURES`; dropped ones are masked here)."""
     import lightgbm  # deferred: lightgbm (ml extra), loaded only where a ranker is trained
 
     mask = column_mask(config.drop_groups, config.drop_sources)
