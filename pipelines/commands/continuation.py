@@ -23,6 +23,8 @@ def train_ranker(
         int, typer.Option(help="Disjoint validation sets, each with sources fitted without it.")
     ] = 1,
     factors: Annotated[int, typer.Option(help="ALS factors of the sources it is fitted over.")] = 64,
+    alpha: Annotated[float, typer.Option(help="ALS confidence of a held track.")] = 10.0,
+    weighting: Annotated[str, typer.Option(help="ALS confidence weighting: none or bm25.")] = "none",
     trees: Annotated[int, typer.Option(help="Boosting rounds.")] = 300,
     pool: Annotated[int, typer.Option(help="Candidates ranked per request.")] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the validation split and the model.")] = 0,
@@ -37,7 +39,8 @@ def train_ranker(
 
     cfg = settings()
     methods = MethodsConfig(validation=validation, folds=folds)
-    methods = replace(methods, als=replace(methods.als, factors=factors, device=cfg.device))
+    als = replace(methods.als, factors=factors, alpha=alpha, weighting=weighting, device=cfg.device)
+    methods = replace(methods, als=als)
     trained = run(
         engine_for(cfg),
         cfg.data_dir / "models",

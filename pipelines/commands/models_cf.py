@@ -194,6 +194,9 @@ def evaluate_continuation(
         int,
         typer.Option(help="Disjoint validation sets for the ranker, each with sources fitted without it."),
     ] = 1,
+    factors: Annotated[int, typer.Option(help="ALS factors (every method that uses ALS).")] = 64,
+    alpha: Annotated[float, typer.Option(help="ALS confidence of a held track.")] = 10.0,
+    weighting: Annotated[str, typer.Option(help="ALS confidence weighting: none or bm25.")] = "none",
     ablation: Annotated[
         bool,
         typer.Option(help="Also score the ranker without the artist sources and without each feature group."),
@@ -202,6 +205,7 @@ def evaluate_continuation(
     """Score continuation methods per RecSys Challenge seed category and overall."""
     # deferred: scipy, pyarrow, polars
     from pipelines.evaluate.continuation import evaluate_continuation as run
+    from recsys.collaborative.factorization import MFConfig
     from recsys.evaluation.continuation import MethodsConfig
     from recsys.evaluation.reports import continuation_markdown, write_report
 
@@ -215,7 +219,11 @@ def evaluate_continuation(
         seed=seed,
         n=n,
         batch_rows=cfg.batch_rows,
-        config=MethodsConfig(validation=validation, folds=folds),
+        config=MethodsConfig(
+            als=MFConfig(kind="als", factors=factors, iterations=15, alpha=alpha, weighting=weighting),
+            validation=validation,
+            folds=folds,
+        ),
         ablation=ablation,
     )
     write_report(report, json_out, markdown)
