@@ -3,8 +3,8 @@
     python -m benchmarks.continuation --mpd ../shared/data/mpd_trimmed [--json OUT]
     python -m benchmarks.continuation --catalog sqlite:///data/catalog.db [--ranker MODEL_DIR]
 
-Fits the candidate sources (ALS 64 factors, item-kNN, title, popularity, the artist
-sources) on the whole catalog, and a ranker (fitted as `recsys train ranker` fits it, on
+Fits the candidate sources (ALS with 128 factors and BM25 weighting, item- and
+playlist-kNN, title, popularity, the artist sources) on the whole catalog, and a ranker (fitted as `recsys train ranker` fits it, on
 validation playlists carved out of the catalog, unless ``--ranker`` names a saved one).
 Then single requests for 500 tracks (seeds: the first 1–25 tracks of a random catalog
 playlist, and its title) go to each method in turn, request by request, so that the
@@ -41,9 +41,8 @@ def services(engine: Engine, ranker_dir: Path | None, validation: int) -> dict[s
     entries = playlist_entries(engine)
     playlists = playlists_frame(engine)
     tracks = TrackTable(tracks_frame(engine))
-    config = MethodsConfig(
-        als=MFConfig(kind="als", factors=64, iterations=15, alpha=10.0, device="cpu"), validation=validation
-    )
+    als = MFConfig(kind="als", factors=128, iterations=15, alpha=3.0, weighting="bm25", device="cpu")
+    config = MethodsConfig(als=als, validation=validation)
     start = time.perf_counter()
     fitted = fit_all_sources(playlist_matrix(entries), playlists, tracks, config)
     print(f"sources fitted in {time.perf_counter() - start:.1f} s")

@@ -28,6 +28,7 @@ from recsys.recommend.service import DEFAULT_WEIGHTS
 METHODS = (
     "popularity",
     "knn",
+    "playlist_knn",
     "als",
     "bpr",
     "title",
