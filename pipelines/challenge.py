@@ -36,7 +36,7 @@ def track_uris(engine: Engine) -> dict[int, str]:
     """Catalog track id → Spotify URI, for the tracks that have one."""
     with engine.connect() as conn:
         rows = conn.execute(select(Track.id, Track.spotify_uri).where(Track.spotify_uri.is_not(None)))
-        return {int(track_id): uri for track_id, uri in rows}
+        return {int(track_id): str(uri) for track_id, uri in rows}
 
 
 def most_frequent_uris(engine: Engine, namespace: str, limit: int) -> list[str]:
@@ -52,7 +52,7 @@ def most_frequent_uris(engine: Engine, namespace: str, limit: int) -> list[str]:
             .order_by(count.desc(), Track.id)
             .limit(limit)
         )
-        return [uri for (uri,) in rows]
+        return [str(uri) for (uri,) in rows]
 
 
 def write_challenge_submission(

@@ -58,10 +58,10 @@ def save_model(
     fingerprint = matrix.fingerprint()
     path = (models_dir / kind / version).resolve()
     path.mkdir(parents=True, exist_ok=True)
-    weighting = {} if model.idf is None else {"idf": model.idf, "avg_length": np.array([model.avg_length])}
-    np.savez(
-        path / "factors.npz", item_factors=model.item_factors, user_factors=model.user_factors, **weighting
-    )
+    arrays: dict[str, np.ndarray] = {"item_factors": model.item_factors, "user_factors": model.user_factors}
+    if model.idf is not None:  # BM25 weighting: what a new playlist's seeds are weighted with
+        arrays |= {"idf": model.idf, "avg_length": np.array([model.avg_length])}
+    np.savez(path / "factors.npz", **arrays)  # type: ignore[arg-type]
     np.save(path / "item_ids.npy", matrix.items.ids.astype(np.int64), allow_pickle=False)
     np.save(path / "row_keys.npy", np.asarray(matrix.row_keys).astype(str), allow_pickle=False)
     meta = {

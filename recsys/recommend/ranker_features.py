@@ -153,7 +153,7 @@ class PairFeatures:
         if len(seed_artists):
             lookup = dict(zip(seed_artists.tolist(), counts.tolist(), strict=True))
             how_many = np.array([lookup.get(a, 0.0) for a in artists.tolist()], dtype=np.float32)
-            share = how_many / max(len(seeds), 1)
+            share = (how_many / max(len(seeds), 1)).astype(np.float32)
             unique, inverse = np.unique(np.maximum(artists, 0), return_inverse=True)
             weights = counts / counts.sum()
             cosine = (index.cosine(unique, seed_artists) @ weights)[inverse].astype(np.float32)
