@@ -18,10 +18,10 @@ from recsys.errors import NotFoundError
 def train_ranker(
     validation: Annotated[
         int, typer.Option(help="Playlists carved out of the catalog to fit the ranker on.")
-    ] = 500,
+    ] = 800,
     folds: Annotated[
         int, typer.Option(help="Disjoint validation sets, each with sources fitted without it.")
-    ] = 1,
+    ] = 4,
     factors: Annotated[int, typer.Option(help="ALS factors of the sources it is fitted over.")] = 64,
     alpha: Annotated[float, typer.Option(help="ALS confidence of a held track.")] = 10.0,
     weighting: Annotated[str, typer.Option(help="ALS confidence weighting: none or bm25.")] = "none",

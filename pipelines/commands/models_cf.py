@@ -189,11 +189,11 @@ def evaluate_continuation(
     markdown: Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")] = None,
     validation: Annotated[
         int, typer.Option(help="Training playlists carved out to fit the ranker on (never test ones).")
-    ] = 500,
+    ] = 800,
     folds: Annotated[
         int,
         typer.Option(help="Disjoint validation sets for the ranker, each with sources fitted without it."),
-    ] = 1,
+    ] = 4,
     factors: Annotated[int, typer.Option(help="ALS factors (every method that uses ALS).")] = 64,
     alpha: Annotated[float, typer.Option(help="ALS confidence of a held track.")] = 10.0,
     weighting: Annotated[str, typer.Option(help="ALS confidence weighting: none or bm25.")] = "none",

@@ -55,8 +55,8 @@ class MethodsConfig:
     knn_row_decay: float = 0.0
     hybrid_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     rrf_k: float = 60.0
-    validation: int = 500  # training playlists carved out to fit the ranker on, per fold
-    folds: int = 1  # disjoint validation sets, each with sources fitted without it
+    validation: int = 800  # training playlists carved out to fit the ranker on, per fold
+    folds: int = 4  # disjoint validation sets, each with sources fitted without it
 
 
 def parse_methods(text: str | Sequence[str]) -> list[str]:

@@ -184,8 +184,12 @@ def validation_folds(
     seed: int = 0,
 ) -> list[list[TestCase]]:
     """Up to ``folds`` disjoint validation sets of up to ``n`` playlists each, none in
-    ``exclude``; fewer when the playlists run out (a set needs one per seed category)."""
+    ``exclude``; fewer when the playlists run out (a set needs one per seed category).
+    A set takes at most half the playlists not excluded, so that the sources fitted
+    without it keep at least as many."""
     taken = {int(p) for p in exclude}
+    left = entries.filter(~pl.col("playlist_id").is_in(pl.Series(sorted(taken), dtype=pl.Int64).implode()))
+    n = min(n, left.get_column("playlist_id").n_unique() // 2)
     out: list[list[TestCase]] = []
     for fold in range(folds):
         left = entries.filter(

@@ -13,7 +13,7 @@ from pipelines.ingest.mpd import ingest_mpd
 from recsys.catalog import db
 from recsys.collaborative.factorization import MFConfig
 from recsys.evaluation.continuation import MethodsConfig
-from recsys.evaluation.splits import challenge_split, validation_split
+from recsys.evaluation.splits import challenge_split, validation_folds, validation_split
 from recsys.recommend.ranker import RankerConfig
 from tests.evaluation.test_splits import synthetic
 
@@ -54,7 +54,7 @@ def demo_engine(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 
 def test_a_ranker_evaluation_is_reproducible_and_trains_on_no_test_playlist(demo_engine) -> None:  # type: ignore[no-untyped-def]
     config = MethodsConfig(
-        als=MFConfig(kind="als", factors=8, iterations=4, alpha=10.0, device="cpu"), validation=80
+        als=MFConfig(kind="als", factors=8, iterations=4, alpha=10.0, device="cpu"), validation=80, folds=1
     )
     ranker = RankerConfig(pool=200, trees=20, num_leaves=7, min_data_in_leaf=20, threads=1)
     args = {
@@ -72,3 +72,15 @@ def test_a_ranker_evaluation_is_reproducible_and_trains_on_no_test_playlist(demo
     assert first["ranker"]["validation_train_shape"][0] == 180
     assert first["methods"] == ["als", "fusion", "ranker"]
     assert first["results"]["ranker"]["overall"]["r_precision"] > 0
+
+
+def test_validation_folds_are_disjoint_and_leave_the_sources_half() -> None:
+    entries, playlists = synthetic()  # 400 playlists
+    cases = challenge_split(entries, playlists, n_test=100, seed=5)
+    test_ids = {c.playlist_id for c in cases}
+    folds = validation_folds(entries, playlists, n=1000, folds=3, exclude=test_ids, seed=2)
+    sizes = [len(f) for f in folds]
+    assert sizes[0] == 150  # half of the 300 non-test playlists at most
+    ids = [c.playlist_id for f in folds for c in f]
+    assert len(ids) == len(set(ids)) == 300 and not set(ids) & test_ids  # the third fold finds none left
+    assert len(folds) == 2
