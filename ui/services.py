@@ -29,7 +29,7 @@ from recsys.errors import NotFoundError
 from recsys.evaluation.found import find_reports
 from recsys.models.trimodal_bundle import load_bundle, model_file
 from recsys.recommend import similar
-from recsys.recommend.service import continuation_service, continuation_versions
+from recsys.recommend.service import continuation_service, continuation_versions, latest_ranker
 from recsys.recommend.video_scoring import VideoScorer
 from recsys.vectorstore import open_store
 from recsys.vectorstore.base import VectorStore
@@ -110,7 +110,7 @@ def _store(target: str, idle_s: float) -> _HeldStore:
 
 def continuation() -> Any:
     """The continuation service over the catalog, its newest ALS model and (where trained) the
-    seq2seq encoder; rebuilt when one of them, or the catalog, changes."""
+    ranker and the seq2seq encoder; rebuilt when one of them, or the catalog, changes."""
     url = catalog_url()
     return _continuation(url, _continuation_key(url))
 
@@ -128,7 +128,9 @@ def _continuation(url: str, versions: tuple[tuple[str, str | None], ...]) -> Any
     except NotFoundError:
         model = None
     cfg = settings()
-    return continuation_service(engine, model, data_dir=cfg.data_dir, device=cfg.device)
+    return continuation_service(
+        engine, model, data_dir=cfg.data_dir, device=cfg.device, ranker=latest_ranker(engine)
+    )
 
 
 def video_scorer() -> Any:
