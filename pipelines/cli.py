@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 # the order in which `recsys --help` and each group's help list them.
 # isort: off
 from pipelines.commands import demo, db, catalog, ingest, index  # noqa: F401
-from pipelines.commands import audio, models_cf, playlist_encoder, video, nightly, ui, api  # noqa: F401
+from pipelines.commands import audio, models_cf, continuation, playlist_encoder, video, nightly, ui, api  # noqa: F401
 
 # isort: on
 from pipelines import logs

@@ -93,7 +93,7 @@ def settled(resource: Any) -> Any:
 
 def continuation() -> Any:
     """The continuation service over the catalog, its newest ALS model and (where trained) the
-    seq2seq encoder; rebuilt when one of them, or the catalog, changes."""
+    ranker and the seq2seq encoder; rebuilt when one of them, or the catalog, changes."""
     url = catalog_url()
     return _continuation(url, _continuation_key(url))
 

@@ -21,6 +21,7 @@ def train_als(
     regularization: Annotated[float, typer.Option(help="L2 regularisation.")] = 0.05,
     alpha: Annotated[float, typer.Option(help="ALS confidence of a held track.")] = 10.0,
     learning_rate: Annotated[float, typer.Option(help="BPR learning rate.")] = 0.05,
+    weighting: Annotated[str, typer.Option(help="ALS confidence weighting: none or bm25.")] = "none",
     seed: Annotated[int, typer.Option(help="Random seed.")] = 7,
     namespace: Annotated[str, typer.Option(help="Playlist namespace to train on.")] = "catalog",
     source: Annotated[
@@ -43,6 +44,7 @@ def train_als(
         learning_rate=learning_rate,
         seed=seed,
         device=cfg.device,
+        weighting=weighting,
     )
     saved = train_factorization(
         engine_for(cfg), cfg.data_dir / "models", config, namespace=namespace, source=source
@@ -80,8 +82,9 @@ def recommend_continue(
     method: Annotated[
         str,
         typer.Option(
-            help="hybrid (every source fused), or one source alone: als (the saved model, ALS or BPR), "
-            "knn, title, popularity, seq2seq (when a trained encoder's playlist vectors exist)."
+            help="hybrid (the ranker when one is trained, else every source fused), ranker, fusion, "
+            "or one source alone: als (the saved model, ALS or BPR), knn, playlist_knn, title, popularity, "
+            "artist_knn, seed_artists, seq2seq (when a trained encoder's playlist vectors exist)."
         ),
     ] = "hybrid",
     user: Annotated[
@@ -94,7 +97,7 @@ def recommend_continue(
     # deferred: scipy, pyarrow, polars
     from recsys.catalog.feedback import user_feedback
     from recsys.collaborative.store import latest_model
-    from recsys.recommend.service import continuation_service, playlist_seeds, resolve_tracks
+    from recsys.recommend.service import continuation_service, latest_ranker, playlist_seeds, resolve_tracks
 
     refs = [part for value in tracks or [] for part in value.split(",") if part.strip()]
     if playlist is None and not refs and not title:
@@ -118,7 +121,7 @@ def recommend_continue(
         feedback = user_feedback(engine, user=user)
         if not feedback:
             typer.echo(f"warning: no feedback stored for user {user.strip()!r}", err=True)
-    alone = method.strip().lower() != "hybrid"
+    alone = method.strip().lower() not in ("hybrid", "fusion", "ranker")
     try:
         saved = latest_model(engine, model)
     except NotFoundError:
@@ -131,6 +134,7 @@ def recommend_continue(
         artist_cap=artist_cap,
         # the seq2seq source loads torch and its encoder: only for a request of one source
         data_dir=cfg.data_dir if alone else None,
+        ranker=latest_ranker(engine),
     )
     recs = service.recommend(seed_ids, title, n, method=method, feedback=feedback)
     if not recs:
@@ -163,7 +167,11 @@ def recommend_continue(
 @translate_errors
 def evaluate_continuation(
     methods: Annotated[
-        str, typer.Option(help="Comma-separated: popularity, knn, als, bpr, title, hybrid.")
+        str,
+        typer.Option(
+            help="Comma-separated: popularity, knn, als, bpr, title, artist_knn, seed_artists, "
+            "hybrid or fusion (the fused sources), ranker (the learned ranker)."
+        ),
     ] = "popularity,knn,als,bpr,hybrid",
     test_playlists: Annotated[
         int | None, typer.Option(help="Held-out playlists (default 500; with --test-source: all of them).")
@@ -179,10 +187,26 @@ def evaluate_continuation(
     namespace: Annotated[str, typer.Option(help="Training playlist namespace.")] = "catalog",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")] = None,
+    validation: Annotated[
+        int, typer.Option(help="Training playlists carved out to fit the ranker on (never test ones).")
+    ] = 800,
+    folds: Annotated[
+        int,
+        typer.Option(help="Disjoint validation sets for the ranker, each with sources fitted without it."),
+    ] = 4,
+    factors: Annotated[int, typer.Option(help="ALS factors (every method that uses ALS).")] = 64,
+    alpha: Annotated[float, typer.Option(help="ALS confidence of a held track.")] = 10.0,
+    weighting: Annotated[str, typer.Option(help="ALS confidence weighting: none or bm25.")] = "none",
+    ablation: Annotated[
+        bool,
+        typer.Option(help="Also score the ranker without the artist sources and without each feature group."),
+    ] = False,
 ) -> None:
     """Score continuation methods per RecSys Challenge seed category and overall."""
     # deferred: scipy, pyarrow, polars
     from pipelines.evaluate.continuation import evaluate_continuation as run
+    from recsys.collaborative.factorization import MFConfig
+    from recsys.evaluation.continuation import MethodsConfig
     from recsys.evaluation.reports import continuation_markdown, write_report
 
     cfg = settings()
@@ -195,6 +219,12 @@ def evaluate_continuation(
         seed=seed,
         n=n,
         batch_rows=cfg.batch_rows,
+        config=MethodsConfig(
+            als=MFConfig(kind="als", factors=factors, iterations=15, alpha=alpha, weighting=weighting),
+            validation=validation,
+            folds=folds,
+        ),
+        ablation=ablation,
     )
     write_report(report, json_out, markdown)
     typer.echo(continuation_markdown(report))

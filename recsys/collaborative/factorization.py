@@ -36,10 +36,15 @@ class MFConfig:
     learning_rate: float = 0.01  # BPR
     seed: int = 7
     device: str = "auto"  # auto, cpu, cuda
+    weighting: str = "none"  # ALS confidence weighting of the matrix: none or bm25
+    bm25_k1: float = 100.0
+    bm25_b: float = 0.8
 
     def __post_init__(self) -> None:
         if self.kind not in ("als", "bpr"):
             raise ConfigError(f"unknown factorisation model {self.kind!r}: use 'als' or 'bpr'")
+        if self.weighting not in ("none", "bm25") or (self.weighting == "bm25" and self.kind != "als"):
+            raise ConfigError(f"weighting {self.weighting!r}: use 'none', or 'bm25' with ALS")
         if self.factors < 1 or self.iterations < 1:
             raise ConfigError("factors and iterations must be at least 1")
 
@@ -101,15 +106,28 @@ class MatrixFactorization:
         self.config = config or MFConfig()
         self.name: str = self.config.kind
         self.model: Any = None
+        # BM25 weighting: each item's idf and the mean row length of the matrix fitted on
+        self.idf: np.ndarray | None = None
+        self.avg_length = 1.0
 
     # ------------------------------------------------------------------ fitting
 
     def fit(self, matrix: InteractionMatrix, *, show_progress: bool = False) -> None:
         gpu = use_gpu(self.config.device)
         _load_implicit()
+        weighted = matrix.matrix
+        if self.config.weighting == "bm25":
+            from implicit.nearest_neighbours import bm25_weight
+
+            x = matrix.matrix.tocsr()
+            rows = max(x.shape[0], 1)
+            held = np.bincount(x.indices, minlength=x.shape[1])
+            self.idf = (np.log(rows) - np.log1p(held)).astype(np.float32)
+            self.avg_length = float(max(np.diff(x.indptr).mean(), 1.0)) if x.shape[0] else 1.0
+            weighted = bm25_weight(x, K1=self.config.bm25_k1, B=self.config.bm25_b).tocsr()
         with threadpool_limits(1, "blas"):
             model = _build(self.config, gpu)
-            model.fit(matrix.matrix, show_progress=show_progress)
+            model.fit(weighted, show_progress=show_progress)
         self.model = model.to_cpu() if gpu else model
         # serving folds one playlist in at a time: one thread beats a pool fighting for cores
         self.model.num_threads = 1
@@ -127,12 +145,31 @@ class MatrixFactorization:
     def user_factors(self) -> np.ndarray:
         return np.asarray(self._fitted().user_factors)
 
+    def _seed_weights(self, seeds: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+        """The seeds' weights; under BM25 weighting, a seed row's BM25 weights when none are given
+        (the same weighting as the rows fitted on: (K1 + 1) / (K1 · length norm + 1) · idf)."""
+        if weights is not None or self.idf is None:
+            return seed_weights(seeds, weights)
+        k1, b = self.config.bm25_k1, self.config.bm25_b
+        norm = (1.0 - b) + b * len(seeds) / self.avg_length
+        return ((k1 + 1.0) / (k1 * norm + 1.0) * self.idf[seeds]).astype(np.float32)
+
     @classmethod
     def from_factors(
-        cls, config: MFConfig, item_factors: np.ndarray, user_factors: np.ndarray
+        cls,
+        config: MFConfig,
+        item_factors: np.ndarray,
+        user_factors: np.ndarray,
+        *,
+        idf: np.ndarray | None = None,
+        avg_length: float = 1.0,
     ) -> MatrixFactorization:
-        """Rebuild a fitted model from saved factors (no refit)."""
+        """Rebuild a fitted model from saved factors (no refit); ``idf`` and ``avg_length`` for BM25."""
+        if config.weighting == "bm25" and idf is None:
+            raise ConfigError("a BM25-weighted model needs the idf it was fitted with")
         self = cls(config)
+        self.idf = None if idf is None else np.asarray(idf, dtype=np.float32)
+        self.avg_length = avg_length
         _load_implicit()
         with threadpool_limits(1, "blas"):
             model = _build(config, gpu=False)
@@ -155,7 +192,7 @@ class MatrixFactorization:
         """The factor vector of a row holding ``seeds``, computed without refitting."""
         model = self._fitted()
         seeds = np.asarray(seeds, dtype=np.int64)
-        w = seed_weights(seeds, weights)
+        w = self._seed_weights(seeds, weights)
         if self.config.kind == "als":
             from scipy import sparse
 
@@ -191,7 +228,7 @@ class MatrixFactorization:
         model = self._fitted()
         seeds = np.asarray(seeds, dtype=np.int64)
         targets = np.asarray(targets, dtype=np.int64)
-        w = seed_weights(seeds, weights)
+        w = self._seed_weights(seeds, weights)
         y = model.item_factors
         if len(seeds) == 0:
             return np.zeros((len(targets), 0), dtype=np.float32)

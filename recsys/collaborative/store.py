@@ -58,7 +58,10 @@ def save_model(
     fingerprint = matrix.fingerprint()
     path = (models_dir / kind / version).resolve()
     path.mkdir(parents=True, exist_ok=True)
-    np.savez(path / "factors.npz", item_factors=model.item_factors, user_factors=model.user_factors)
+    arrays: dict[str, np.ndarray] = {"item_factors": model.item_factors, "user_factors": model.user_factors}
+    if model.idf is not None:  # BM25 weighting: what a new playlist's seeds are weighted with
+        arrays |= {"idf": model.idf, "avg_length": np.array([model.avg_length])}
+    np.savez(path / "factors.npz", **arrays)  # type: ignore[arg-type]
     np.save(path / "item_ids.npy", matrix.items.ids.astype(np.int64), allow_pickle=False)
     np.save(path / "row_keys.npy", np.asarray(matrix.row_keys).astype(str), allow_pickle=False)
     meta = {
@@ -94,8 +97,13 @@ def load_model(path: Path) -> SavedModel:
         raise NotFoundError(f"{path}: not a saved model (missing {', '.join(missing)})")
     meta = json.loads((path / "config.json").read_text())
     with np.load(path / "factors.npz") as factors:
+        bm25 = "idf" in factors.files
         model = MatrixFactorization.from_factors(
-            MFConfig(**meta["config"]), factors["item_factors"], factors["user_factors"]
+            MFConfig(**meta["config"]),
+            factors["item_factors"],
+            factors["user_factors"],
+            idf=factors["idf"] if bm25 else None,
+            avg_length=float(factors["avg_length"][0]) if bm25 else 1.0,
         )
     return SavedModel(
         model=model,

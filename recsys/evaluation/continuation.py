@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from recsys.collaborative.baselines import ItemKNN, Popularity
+from recsys.collaborative.baselines import ItemKNN, PlaylistKNN, Popularity
 from recsys.collaborative.factorization import MatrixFactorization, MFConfig
 from recsys.collaborative.matrix import InteractionMatrix
 from recsys.errors import InputError
@@ -25,8 +25,21 @@ from recsys.recommend.continuation import ContinuationService
 from recsys.recommend.diversify import TrackTable
 from recsys.recommend.service import DEFAULT_WEIGHTS
 
-METHODS = ("popularity", "knn", "als", "bpr", "title", "hybrid")
+METHODS = (
+    "popularity",
+    "knn",
+    "playlist_knn",
+    "als",
+    "bpr",
+    "title",
+    "artist_knn",
+    "seed_artists",
+    "hybrid",
+    "fusion",
+    "ranker",
+)
 HYBRID_MEMBERS = ("als", "knn", "title", "popularity")
+FUSED = ("hybrid", "fusion")  # the fusion of the hybrid's members (two names for one method)
 
 
 @dataclass(frozen=True)
@@ -42,6 +55,8 @@ class MethodsConfig:
     knn_row_decay: float = 0.0
     hybrid_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     rrf_k: float = 60.0
+    validation: int = 800  # training playlists carved out to fit the ranker on, per fold
+    folds: int = 4  # disjoint validation sets, each with sources fitted without it
 
 
 def parse_methods(text: str | Sequence[str]) -> list[str]:
@@ -80,6 +95,10 @@ def fit_sources(
             knn = ItemKNN(row_decay=config.knn_row_decay)
             knn.fit(train)
             sources[name] = ScorerSource(knn, train.items, label="often together (item-kNN)")
+        elif name == "playlist_knn":
+            playlist_knn = PlaylistKNN()
+            playlist_knn.fit(train)
+            sources[name] = ScorerSource(playlist_knn, train.items, label="in playlists like this one")
         elif name in ("als", "bpr"):
             model = (fitted or {}).get(name)
             if model is None:
@@ -102,7 +121,7 @@ def build_methods(
 ) -> dict[str, ContinuationService]:
     out = {}
     for method in methods:
-        if method == "hybrid":
+        if method in FUSED:
             members = [sources[m] for m in HYBRID_MEMBERS]
             out[method] = ContinuationService(
                 members, tracks, weights=config.hybrid_weights, rrf_k=config.rrf_k
@@ -115,7 +134,7 @@ def build_methods(
 def needed_sources(methods: Sequence[str]) -> list[str]:
     needed: list[str] = []
     for method in methods:
-        for name in HYBRID_MEMBERS if method == "hybrid" else (method,):
+        for name in HYBRID_MEMBERS if method in FUSED else (method,):
             if name not in needed:
                 needed.append(name)
     return needed

@@ -121,7 +121,24 @@ def continuation_markdown(report: Mapping[str, Any]) -> str:
             "\\* adapted playlists (too short for the category; about half shown): "
             + ", ".join(f"{c} {n}" for c, n in adapted.items()),
         ]
+    if "ranker" in report:
+        out += ranker_markdown(report["ranker"])
     return "\n".join(out) + "\n"
+
+
+def ranker_markdown(info: Mapping[str, Any], top: int = 15) -> list[str]:
+    """The ranker's validation set and its feature importances (share of the total gain)."""
+    importances = info["importances"]["ranker"]
+    return [
+        "",
+        f"Ranker: fitted on {info['validation_playlists']} validation playlists carved from the "
+        f"training ones (sources fitted on a matrix {info['validation_train_shape']} without them); "
+        f"feature importances (share of the total gain, the {min(top, len(importances))} largest):",
+        "",
+        markdown_table(
+            ["feature", "gain share"], [[k, f"{v:.3f}"] for k, v in list(importances.items())[:top]]
+        ),
+    ]
 
 
 def write_report(

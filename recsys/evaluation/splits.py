@@ -10,7 +10,7 @@ seeded: the same playlists, seed and arguments give the same split.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,3 +153,51 @@ def cases_from_playlists(
     """Test cases from a held-out namespace (all of its playlists, or ``n_test`` of them)."""
     available = entries.get_column("playlist_id").n_unique()
     return challenge_split(entries, playlists, n_test=min(n_test or available, available), seed=seed)
+
+
+def validation_split(
+    entries: pl.DataFrame,
+    playlists: pl.DataFrame,
+    *,
+    n: int,
+    exclude: Iterable[int] = (),
+    seed: int = 0,
+) -> list[TestCase]:
+    """``n`` training playlists shown as the challenge's seed categories, for fitting a ranker.
+
+    Drawn from the playlists of ``entries`` that are not in ``exclude`` (the test playlists),
+    so a ranker never learns from a playlist it is scored on; seeded like the test split.
+    """
+    held = pl.Series("playlist_id", sorted({int(p) for p in exclude}), dtype=pl.Int64)
+    kept = entries.filter(~pl.col("playlist_id").is_in(held.implode()))
+    available = kept.get_column("playlist_id").n_unique()
+    return challenge_split(kept, playlists, n_test=min(n, available), seed=seed + 1)
+
+
+def validation_folds(
+    entries: pl.DataFrame,
+    playlists: pl.DataFrame,
+    *,
+    n: int,
+    folds: int,
+    exclude: Iterable[int] = (),
+    seed: int = 0,
+) -> list[list[TestCase]]:
+    """Up to ``folds`` disjoint validation sets of up to ``n`` playlists each, none in
+    ``exclude``; fewer when the playlists run out (a set needs one per seed category).
+    A set takes at most half the playlists not excluded, so that the sources fitted
+    without it keep at least as many."""
+    taken = {int(p) for p in exclude}
+    left = entries.filter(~pl.col("playlist_id").is_in(pl.Series(sorted(taken), dtype=pl.Int64).implode()))
+    n = min(n, left.get_column("playlist_id").n_unique() // 2)
+    out: list[list[TestCase]] = []
+    for fold in range(folds):
+        left = entries.filter(
+            ~pl.col("playlist_id").is_in(pl.Series(sorted(taken), dtype=pl.Int64).implode())
+        )
+        if left.get_column("playlist_id").n_unique() < len(CATEGORIES):
+            break
+        cases = validation_split(entries, playlists, n=n, exclude=taken, seed=seed + fold)
+        taken |= {c.playlist_id for c in cases}
+        out.append(cases)
+    return out

@@ -8,7 +8,10 @@ sources plug in by implementing :class:`~recsys.recommend.candidates.CandidateSo
 
 A request may ask for one source alone (``method``: a source's name; ``"hybrid"`` or
 None fuses them all) and may carry a listener's opinions (``feedback``), applied by the
-rules of :mod:`recsys.recommend.feedback`.
+rules of :mod:`recsys.recommend.feedback`. With a trained ranker
+(:class:`~recsys.recommend.ranker.RankerStage`) the hybrid is the ranker's order of the
+pooled candidates (``"ranker"``), and ``"fusion"`` asks for the fused order instead; the
+reasons and filters are the same either way.
 """
 
 from __future__ import annotations
@@ -24,8 +27,11 @@ from recsys.recommend.diversify import TrackTable, diversified
 from recsys.recommend.explain import reason_for
 from recsys.recommend.feedback import FeedbackPolicy, ItemSimilarity, Opinions, Penalty, penalised
 from recsys.recommend.fusion import Fused, Fusion, reciprocal_rank_fusion
+from recsys.recommend.ranker import RankerStage
 
 HYBRID = "hybrid"
+FUSION = "fusion"
+RANKER = "ranker"
 
 
 class Recommendation:
@@ -103,14 +109,17 @@ class ContinuationService:
         policy: FeedbackPolicy | None = None,
         versions: Mapping[str, str] | None = None,
         unavailable: Mapping[str, str] | None = None,
+        ranker: RankerStage | None = None,
     ) -> None:
         if not sources:
             raise ValueError("a continuation service needs at least one candidate source")
         names = [s.name for s in sources]
         if len(set(names)) != len(names):
             raise ValueError(f"candidate source names must be unique: {names}")
-        if HYBRID in names:
-            raise ValueError(f"{HYBRID!r} names the fusion of all sources, not a source")
+        if {HYBRID, FUSION, RANKER} & set(names):
+            raise ValueError(
+                f"{HYBRID!r}, {FUSION!r} and {RANKER!r} name ways to combine sources, not a source"
+            )
         self.sources = list(sources)
         self.tracks = tracks
         self.weights = dict(weights or {})
@@ -121,18 +130,30 @@ class ContinuationService:
         self.policy = policy or FeedbackPolicy()
         self.versions = dict(versions or {})
         self.unavailable = dict(unavailable or {})  # method → why the service cannot serve it
+        self.ranker = ranker
         # one BLAS thread per request: a request's products are small, and BLAS threads
         # fighting over the cores cost more than they save (measured 2-10x on 2 cores)
         self._threads = ThreadpoolController()
 
     @property
     def methods(self) -> list[str]:
-        """What ``recommend(method=…)`` accepts: ``"hybrid"`` first, then each source's name."""
-        return [HYBRID, *(source.name for source in self.sources)]
+        """What ``recommend(method=…)`` accepts: ``"hybrid"`` first, ``"ranker"`` and ``"fusion"``
+        when a ranker is trained, then each source's name."""
+        combined = [RANKER, FUSION] if self.ranker is not None else []
+        return [HYBRID, *combined, *(source.name for source in self.sources)]
+
+    def _uses_ranker(self, method: str | None) -> bool:
+        name = HYBRID if method is None else method.strip().lower()
+        if name == RANKER and self.ranker is None:
+            raise InputError(f"method {RANKER!r} is not available (no trained ranker: `recsys train ranker`)")
+        return self.ranker is not None and name in (HYBRID, RANKER)
 
     def _chosen(self, method: str | None) -> tuple[list[CandidateSource], dict[str, float]]:
         """The sources of ``method`` and their fusion weights."""
-        if method is None or method.strip().lower() == HYBRID:
+        if self._uses_ranker(method) and self.ranker is not None:
+            weights = self.ranker.ranker.config.weights()
+            return [s for s in self.sources if weights.get(s.name, 0.0) > 0], weights
+        if method is None or method.strip().lower() in (HYBRID, FUSION):
             return [s for s in self.sources if self.weights.get(s.name, 1.0) > 0], self.weights
         name = method.strip().lower()
         for source in self.sources:
@@ -191,20 +212,27 @@ class ContinuationService:
         if not seeds and not title:
             raise InputError("give seed tracks, a title, or both")
         sources, weights = self._chosen(method)
+        stage = self.ranker if self._uses_ranker(method) else None
         seeds = list(dict.fromkeys(int(s) for s in seeds))
         opinions = Opinions.of(feedback, seeds, self.similarity, self.policy)
         seeds += opinions.extra_seeds
         cap = artist_cap if artist_cap is not None else self.artist_cap
         depth = self.depth
         for _ in range(3):
+            want = self._want(seeds, n, depth)
             with self._threads.limit(limits=1, user_api="blas"):
-                lists = self.candidate_lists(seeds, title, n, sources=sources, depth=depth)
-                fusion = reciprocal_rank_fusion(lists, weights=weights, k=self.rrf_k)
+                if stage is not None:
+                    size = max(want, stage.ranker.config.pool)
+                    lists = {source.name: source.candidates(seeds, title, size) for source in sources}
+                    fusion, ids, values = stage.rerank(lists, seeds, title, size)
+                else:
+                    lists = self.candidate_lists(seeds, title, n, sources=sources, depth=depth)
+                    fusion = reciprocal_rank_fusion(lists, weights=weights, k=self.rrf_k)
+                    ids, values = fusion.track_ids, fusion.scores
                 ranked, scores, penalties = penalised(
-                    fusion.track_ids, fusion.scores, opinions.disliked, self.similarity, self.policy
+                    ids, values, opinions.disliked, self.similarity, self.policy
                 )
             out = self._walk(fusion, ranked, scores, penalties, seeds, opinions, n, cap)
-            want = self._want(seeds, n, depth)
             if len(out) == n or not any(len(c) >= want for c in lists.values()):
                 break
             depth *= 2

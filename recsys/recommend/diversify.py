@@ -45,6 +45,14 @@ class TrackTable:
         info = self._rows.get(track_id)
         return info.recording_key if info else f"#{track_id}"
 
+    def artists(self) -> dict[int, int | None]:
+        """Catalog track id → artist id, for every track."""
+        return {t: info.artist_id for t, info in self._rows.items()}
+
+    def titles(self) -> dict[int, tuple[str, str]]:
+        """Catalog track id → (title, artist name), for every track."""
+        return {t: (info.title or "", info.artist_name or "") for t, info in self._rows.items()}
+
     def artist(self, track_id: int) -> int | None:
         info = self._rows.get(track_id)
         return info.artist_id if info else None

@@ -17,19 +17,71 @@ from recsys.catalog.schema import (
     PlaylistTrack,
     Track,
 )
-from recsys.collaborative.baselines import ItemKNN, Popularity
-from recsys.collaborative.matrix import playlist_matrix
+from recsys.collaborative.baselines import ItemKNN, PlaylistKNN, Popularity
+from recsys.collaborative.matrix import InteractionMatrix, playlist_matrix
 from recsys.collaborative.store import SavedModel, latest_model
 from recsys.errors import InputError, NotFoundError
+from recsys.recommend.artist_sources import ArtistIndex, ArtistNeighbourSource, SeedArtistSource
 from recsys.recommend.candidates import CandidateSource, ScorerSource, TitleSource
 from recsys.recommend.continuation import ContinuationService
 from recsys.recommend.diversify import TrackTable
 from recsys.recommend.feedback import FeedbackPolicy, ItemSimilarity
+from recsys.recommend.ranker import MODEL_KIND as RANKER_KIND
+from recsys.recommend.ranker import Ranker, RankerStage
+from recsys.recommend.ranker_features import PairFeatures
 from recsys.recommend.seq2seq_source import MODEL_KIND, stored_neighbour_source
 
 # The seq2seq nearest-playlist source is served on its own but left out of the fused hybrid:
-# it lowered every metric when fused (docs/evaluation.md).
-DEFAULT_WEIGHTS: dict[str, float] = {"als": 1.0, "knn": 1.0, "title": 0.5, "popularity": 0.1, "seq2seq": 0.0}
+# it lowered every metric when fused (docs/evaluation.md). The artist sources feed the
+# ranker; the fusion (the hybrid without a ranker) keeps its measured members.
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "als": 1.0,
+    "knn": 1.0,
+    "title": 0.5,
+    "popularity": 0.1,
+    "seq2seq": 0.0,
+    "playlist_knn": 0.0,
+    "artist_knn": 0.0,
+    "seed_artists": 0.0,
+}
+
+
+def artist_sources(
+    matrix: InteractionMatrix, tracks: TrackTable
+) -> tuple[ArtistIndex, list[CandidateSource]]:
+    """The artist index of ``matrix``'s tracks and the two artist-level sources over it."""
+    index = ArtistIndex(matrix, tracks.artists())
+    return index, [ArtistNeighbourSource(index), SeedArtistSource(index)]
+
+
+def ranker_stage(
+    ranker: Ranker,
+    matrix: InteractionMatrix,
+    index: ArtistIndex,
+    tracks: TrackTable,
+    model: SavedModel | None,
+) -> RankerStage:
+    """A trained ranker with the feature builder over the training matrix and the saved model."""
+    features = PairFeatures(
+        matrix,
+        index,
+        tracks.titles(),
+        None if model is None else model.model,
+        None if model is None else model.items,
+    )
+    return RankerStage(ranker, features)
+
+
+def latest_ranker(engine: Engine) -> Ranker | None:
+    """The newest trained ranker recorded in the catalog (None: none trained yet)."""
+    with engine.connect() as conn:
+        path = conn.execute(
+            select(ModelVersion.path)
+            .where(ModelVersion.kind == RANKER_KIND)
+            .order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
+            .limit(1)
+        ).scalar()
+    return None if path is None else Ranker.load(Path(path))
 
 
 def continuation_service(
@@ -42,8 +94,10 @@ def continuation_service(
     data_dir: Path | None = None,
     device: str = "cpu",
     policy: FeedbackPolicy | None = None,
+    ranker: Ranker | None = None,
 ) -> ContinuationService:
-    """The hybrid service over the catalog: the saved model, item-kNN, title, popularity, and seq2seq.
+    """The hybrid service over the catalog: the saved model, item-kNN, title, popularity, the
+    artist sources and seq2seq; with ``ranker``, the hybrid is its order of the pooled candidates.
 
     The saved factorisation model (ALS or BPR: its source is named ``als`` either way, and
     its reasons say which) keeps its own id map (tracks added since it was trained are not
@@ -63,9 +117,10 @@ def continuation_service(
             "(or build the demo catalog with `recsys demo`)"
         )
     matrix = playlist_matrix(entries)
-    popularity, knn = Popularity(), ItemKNN()
+    popularity, knn, playlist_knn = Popularity(), ItemKNN(), PlaylistKNN()
     popularity.fit(matrix)
     knn.fit(matrix)
+    playlist_knn.fit(matrix)
     sources: list[CandidateSource] = []
     versions: dict[str, str] = {}
     unavailable: dict[str, str] = {}
@@ -77,10 +132,14 @@ def continuation_service(
         versions[kind] = model.version
     else:
         unavailable["als"] = "no saved model: train one with `recsys train als`"
+    tracks = TrackTable(tracks_frame(engine))
+    index, by_artist = artist_sources(matrix, tracks)
     sources += [
         ScorerSource(knn, matrix.items, label="often together (item-kNN)", positive_only=True),
+        ScorerSource(playlist_knn, matrix.items, label="in playlists like this one", positive_only=True),
         TitleSource(matrix, playlists_frame(engine, namespace=namespace)),
         ScorerSource(popularity, matrix.items, label="popular", needs_seeds=False, static=True),
+        *by_artist,
     ]
     if data_dir is not None:
         try:
@@ -88,26 +147,32 @@ def continuation_service(
             sources.append(seq2seq)
         except NotFoundError as exc:
             unavailable["seq2seq"] = str(exc)
+    stage = None
+    if ranker is not None:
+        stage = ranker_stage(ranker, matrix, index, tracks, model)
+        versions[RANKER_KIND] = ranker.version
     return ContinuationService(
         sources,
-        TrackTable(tracks_frame(engine)),
+        tracks,
         weights=weights or DEFAULT_WEIGHTS,
         artist_cap=artist_cap,
         similarity=ItemSimilarity(knn, matrix.items),
         policy=policy,
         versions=versions,
         unavailable=unavailable,
+        ranker=stage,
     )
 
 
 def serving_service(engine: Engine, *, data_dir: Path | None, device: str = "cpu") -> ContinuationService:
     """The service the interfaces serve (the UI, the HTTP API): over the newest saved ALS model,
-    or without the ALS source when none is trained yet, and the seq2seq encoder where one is."""
+    or without the ALS source when none is trained yet, the seq2seq encoder where one is, and
+    the newest trained ranker where one is (else the fusion ranks)."""
     try:
         model = latest_model(engine, "als")
     except NotFoundError:
         model = None
-    return continuation_service(engine, model, data_dir=data_dir, device=device)
+    return continuation_service(engine, model, data_dir=data_dir, device=device, ranker=latest_ranker(engine))
 
 
 def continuation_versions(engine: Engine, *, kind: str = "als") -> dict[str, str | None]:
@@ -127,6 +192,7 @@ def continuation_versions(engine: Engine, *, kind: str = "als") -> dict[str, str
         return {
             kind: newest(kind),
             "seq2seq": newest(MODEL_KIND),
+            RANKER_KIND: newest(RANKER_KIND),
             "catalog": None if batch is None else str(batch),
         }
 

@@ -160,7 +160,10 @@ def test_an_unknown_method_is_one_line(demo_env: dict[str, str]) -> None:
     result = invoke(demo_env, "recommend", "continue", "--playlist", "mpd:3", "--method", "seq2seq")
     assert result.exit_code == 1
     assert "method 'seq2seq' is not available (no trained playlist encoder" in result.output
-    assert "use one of hybrid, als, knn, title, popularity" in result.output
+    assert (
+        "use one of hybrid, als, knn, playlist_knn, title, popularity, artist_knn, seed_artists"
+        in result.output
+    )
     result = invoke(demo_env, "recommend", "continue", "--playlist", "mpd:3", "--method", "svd")
     assert result.exit_code == 1 and "unknown method 'svd'" in result.output
     assert "Traceback" not in result.output

@@ -7,7 +7,7 @@ import polars as pl
 import pytest
 
 from recsys.collaborative.base import top_n
-from recsys.collaborative.baselines import ItemKNN, Popularity
+from recsys.collaborative.baselines import ItemKNN, PlaylistKNN, Popularity
 from recsys.collaborative.factorization import MatrixFactorization, MFConfig
 from recsys.collaborative.matrix import playlist_matrix
 from tests.collaborative.planted import BLOCK_ITEMS, BLOCKS, block_of, planted_frame
@@ -27,8 +27,12 @@ def heldout_case(frame: pl.DataFrame, playlist_id: int) -> tuple[list[int], list
         lambda: MatrixFactorization(
             MFConfig(kind="bpr", factors=16, iterations=200, learning_rate=0.05, regularization=0.01, seed=1)
         ),
+        lambda: MatrixFactorization(
+            MFConfig(kind="als", factors=8, iterations=15, alpha=10.0, seed=1, weighting="bm25")
+        ),
+        lambda: PlaylistKNN(neighbours=20),
     ],
-    ids=["als", "knn", "bpr"],
+    ids=["als", "knn", "bpr", "als-bm25", "playlist-knn"],
 )
 def test_recovers_withheld_items_of_the_block(scorer) -> None:  # type: ignore[no-untyped-def]
     frame = planted_frame()
@@ -83,17 +87,22 @@ def test_knn_scores_are_cosine_cooccurrence() -> None:
     assert s[m.items.index(12)] == pytest.approx(0.5, rel=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["als", "knn"])
+@pytest.mark.parametrize("kind", ["als", "knn", "als-bm25", "playlist-knn"])
 def test_explanations_add_up_to_the_scores(kind: str) -> None:
     train = playlist_matrix(planted_frame(), exclude=[0])
-    model = (
-        MatrixFactorization(MFConfig(kind="als", factors=16, iterations=5, alpha=5.0))
-        if kind == "als"
-        else ItemKNN()
-    )
+    models = {
+        "als": lambda: MatrixFactorization(MFConfig(kind="als", factors=16, iterations=5, alpha=5.0)),
+        "knn": ItemKNN,
+        "als-bm25": lambda: MatrixFactorization(
+            MFConfig(kind="als", factors=16, iterations=5, alpha=5.0, weighting="bm25")
+        ),
+        "playlist-knn": lambda: PlaylistKNN(neighbours=30),
+    }
+    model = models[kind]()
     model.fit(train)
     seeds = train.items.indices([1000, 1001, 1002, 1003])
-    weights = np.array([1.0, 2.0, 1.0, 3.0], dtype=np.float32)
+    # BM25 weights its own seeds when given none
+    weights = None if kind == "als-bm25" else np.array([1.0, 2.0, 1.0, 3.0], dtype=np.float32)
     scores = model.scores(seeds, weights)
     targets = top_n(scores, 10, exclude=seeds)
     contributions = model.explain(seeds, targets, weights)

@@ -80,3 +80,18 @@ def test_a_model_trained_on_the_same_data_with_the_same_settings_is_found(
     for name in ("factors.npz", "config.json"):
         (saved.path / name).unlink()
     assert trained_model(catalog_engine, "als", config, matrix.fingerprint()) is None
+
+
+def test_a_bm25_model_keeps_its_weighting_when_loaded(catalog_engine: sa.Engine, tmp_path: Path) -> None:
+    matrix = planted_matrix()
+    model = MatrixFactorization(MFConfig(kind="als", factors=8, iterations=3, seed=2, weighting="bm25"))
+    model.fit(matrix)
+    saved = save_model(catalog_engine, tmp_path / "models", model, matrix)
+    loaded = load_model(saved.path)
+    assert loaded.model.idf is not None and loaded.model.avg_length == model.avg_length
+    seeds = matrix.items.indices([1000, 1005, 1010])
+    np.testing.assert_allclose(loaded.model.scores(seeds), model.scores(seeds), rtol=1e-5)
+    with pytest.raises(ConfigError, match="needs the idf"):
+        MatrixFactorization.from_factors(loaded.model.config, model.item_factors, model.user_factors)
+    with pytest.raises(ConfigError, match="weighting 'bm25'"):
+        MFConfig(kind="bpr", weighting="bm25")

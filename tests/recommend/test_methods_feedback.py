@@ -109,10 +109,21 @@ def ids(recs: list) -> list[int]:  # type: ignore[type-arg]
 
 
 def test_each_method_uses_its_source_alone(service: ContinuationService) -> None:
-    assert service.methods == ["hybrid", "als", "knn", "title", "popularity"]
+    assert service.methods == [
+        "hybrid",
+        "als",
+        "knn",
+        "playlist_knn",
+        "title",
+        "popularity",
+        "artist_knn",
+        "seed_artists",
+    ]
     assert methods_available(service) == service.methods
     title = "rock"
-    for method in service.methods[1:]:
+    # every track here has an artist of its own: the artist sources have nothing to say (see test_artist_ranker)
+    assert service.recommend(SEEDS, title, 20, method="seed_artists") == []
+    for method in service.methods[1:6]:
         recs = service.recommend(SEEDS, title, 20, method=method)
         assert len(recs) == 20, method
         assert all(r.sources == (method,) for r in recs), method
@@ -138,14 +149,25 @@ def test_methods_answer_differently_where_their_sources_do(service: Continuation
 
 @pytest.mark.parametrize("method", ["svd", "seq2seq", "", "hybrid+"])
 def test_an_unknown_method_names_the_available_ones(service: ContinuationService, method: str) -> None:
-    with pytest.raises(InputError, match="use one of hybrid, als, knn, title, popularity"):
+    with pytest.raises(
+        InputError,
+        match="use one of hybrid, als, knn, playlist_knn, title, popularity, artist_knn, seed_artists",
+    ):
         service.recommend(SEEDS, None, 5, method=method)
 
 
 def test_a_factorisation_method_needs_no_other_source(catalog_engine: sa.Engine) -> None:
     write_catalog(catalog_engine)
     without_model = continuation_service(catalog_engine, None)
-    assert without_model.methods == ["hybrid", "knn", "title", "popularity"]
+    assert without_model.methods == [
+        "hybrid",
+        "knn",
+        "playlist_knn",
+        "title",
+        "popularity",
+        "artist_knn",
+        "seed_artists",
+    ]
     with pytest.raises(InputError, match=r"'als' is not available .*recsys train als"):
         without_model.recommend(SEEDS, None, 5, method="als")
     assert all(r.sources == ("knn",) for r in without_model.recommend(SEEDS, None, 5, method="knn"))
@@ -279,9 +301,23 @@ def test_seq2seq_is_a_method_where_an_encoder_and_its_vectors_exist(
 
     _store_vectors(data_dir, encoder, entries)
     service = continuation_service(catalog_engine, None, data_dir=data_dir)
-    assert service.methods == ["hybrid", "knn", "title", "popularity", "seq2seq"]
+    assert service.methods == [
+        "hybrid",
+        "knn",
+        "playlist_knn",
+        "title",
+        "popularity",
+        "artist_knn",
+        "seed_artists",
+        "seq2seq",
+    ]
     assert service.versions == {"seq2seq": "v1"}
-    assert continuation_versions(catalog_engine) == {"als": None, "seq2seq": "v1", "catalog": None}
+    assert continuation_versions(catalog_engine) == {
+        "als": None,
+        "seq2seq": "v1",
+        "ranker": None,
+        "catalog": None,
+    }
     recs = service.recommend(SEEDS, None, 10, method="seq2seq")
     assert len(recs) == 10 and all(r.sources == ("seq2seq",) for r in recs)
     assert not set(ids(recs)) & set(SEEDS)
