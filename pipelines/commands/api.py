@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from pipelines.commands import groups
-from pipelines.commands.support import engine_for, settings, translate_errors
+from pipelines.commands.support import ServedDataDir, engine_for, served_settings, settings, translate_errors
 from recsys.catalog.api_keys import create_key, list_keys, revoke_key
 
 
@@ -29,18 +28,13 @@ def serve(
             "--cors-origin", help="A browser origin allowed to call the API (repeatable; none by default)."
         ),
     ] = None,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option("--data-dir", help="Data dir to serve (default: RECSYS_DATA_DIR or ./data)."),
-    ] = None,
+    data_dir: ServedDataDir = None,
 ) -> None:
     """Serve the HTTP API (everything the UI shows, for programs) until Ctrl+C."""
     # deferred: uvicorn and the app, only when serving
     from pipelines.api_server import serve as serve_api
 
-    cfg = settings()
-    if data_dir is not None:
-        cfg = cfg.model_copy(update={"data_dir": data_dir.expanduser()})
+    cfg = served_settings(data_dir)
     engine_for(cfg).dispose()  # an unreachable or unmigrated catalog: one line, before the server starts
     raise typer.Exit(
         serve_api(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import click
 import typer
@@ -44,6 +45,19 @@ def settings() -> Settings:
     if context is not None and context.find_root().obj is None:
         context.find_root().obj = cfg
     return cfg
+
+
+ServedDataDir = Annotated[
+    Path | None,
+    typer.Option("--data-dir", help="Data dir to serve (default: RECSYS_DATA_DIR or ./data)."),
+]
+"""The ``--data-dir`` option of the commands that serve (``recsys ui``, ``recsys serve``)."""
+
+
+def served_settings(data_dir: Path | None) -> Settings:
+    """The run's settings, with ``--data-dir`` in place of the configured data dir when given."""
+    cfg = settings()
+    return cfg if data_dir is None else cfg.model_copy(update={"data_dir": data_dir.expanduser()})
 
 
 def catalog_engine(cfg: Settings) -> Engine:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from pipelines.commands import groups
-from pipelines.commands.support import settings, translate_errors
+from pipelines.commands.support import ServedDataDir, served_settings, translate_errors
 from pipelines.ui_server import serve
 
 
@@ -17,13 +16,8 @@ from pipelines.ui_server import serve
 def serve_ui(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0: every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8501,
-    data_dir: Annotated[
-        Path | None,
-        typer.Option("--data-dir", help="Data dir to serve (default: RECSYS_DATA_DIR or ./data)."),
-    ] = None,
+    data_dir: ServedDataDir = None,
 ) -> None:
     """Serve the discovery UI (browse, continue, similar, words → music, video, evaluation)."""
-    cfg = settings()
-    if data_dir is not None:
-        cfg = cfg.model_copy(update={"data_dir": data_dir.expanduser()})
+    cfg = served_settings(data_dir)
     raise typer.Exit(serve(cfg, host=host, port=port, echo=typer.echo))
