@@ -55,7 +55,7 @@ def _run(settings: Any, engine: Any, config: Any, label: str) -> dict[str, Any]:
     }
     print(f"{label}: {seconds:.2f} s")
     for name, step in steps.items():
-        shown = ", ".join(f"{k} {v}" for k, v in step["counts"].items() if not isinstance(v, dict))
+        shown = runs.counts_text(step["counts"])
         print(f"  {name:<12} {step['status']:<8} {step['seconds']:>8.2f} s  {shown}")
     return {"seconds": round(seconds, 3), "run_id": result.run_id, "steps": steps}
 

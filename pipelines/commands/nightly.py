@@ -9,6 +9,7 @@ import typer
 
 from pipelines.commands import groups
 from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
+from recsys.catalog import runs
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 
@@ -64,7 +65,7 @@ def _describe(run: dict[str, Any]) -> list[str]:
     if run["error"]:
         lines.append(f"  error: {run['error']}")
     for step in run["steps"]:
-        counts = ", ".join(f"{k} {v}" for k, v in step["counts"].items() if not isinstance(v, dict))
+        counts = runs.counts_text(step["counts"])
         why = step["metrics"].get("reason") if step["status"] == "skipped" else step["error"]
         seconds = "" if step["seconds"] is None else f"{step['seconds']:.1f} s"
         detail = "; ".join(part for part in (counts, why) if part)

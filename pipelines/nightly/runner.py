@@ -136,7 +136,7 @@ def _metrics(results: list[StepResult]) -> dict[str, Any]:
 def _line(result: StepResult) -> str:
     if result.status == "skipped":
         return f"{result.name}: skipped ({result.reason})"
-    shown = ", ".join(f"{k} {v}" for k, v in result.counts.items() if not isinstance(v, dict))
+    shown = runs.counts_text(result.counts)
     return f"{result.name}: {result.status}" + (f" ({shown})" if shown else "")
 
 

@@ -129,6 +129,11 @@ class RunRecord:
         }
 
 
+def counts_text(counts: dict[str, Any]) -> str:
+    """A step's counts as a person reads them: ``inputs 619, skipped 612, new 7`` (nested ones left out)."""
+    return ", ".join(f"{key} {value}" for key, value in counts.items() if not isinstance(value, dict))
+
+
 def _utc(moment: datetime) -> datetime:
     """SQLite gives back naive datetimes; every time stored here is UTC."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

@@ -32,6 +32,8 @@ def test_runs_lists_the_history_and_a_run_s_steps_and_gate(
     steps = frame(app, 1)
     assert steps["step"].to_list()[:2] == ["ingest", "embed-audio"] and steps.height == 7
     assert steps.filter(steps["step"] == "publish")["why"].to_list() == [REFUSED]
+    # counts read as the command line prints them, not as JSON
+    assert steps.filter(steps["step"] == "evaluate")["counts"].to_list() == ["validation_playlists 40"]
     gate = frame(app, 2)
     assert gate["model"].to_list() == ["candidate cand0002", "serving serv0001"]
     assert gate["r_precision"].to_list() == [0.1234, 0.2]

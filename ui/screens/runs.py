@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import polars as pl
 import streamlit as st
 
@@ -73,7 +71,7 @@ st.dataframe(
             "step": [s["step"] for s in steps],
             "status": [s["status"] for s in steps],
             "took": [_seconds(s["seconds"]) for s in steps],
-            "counts": [json.dumps(s["counts"], sort_keys=True) if s["counts"] else "" for s in steps],
+            "counts": [runs.counts_text(s["counts"]) for s in steps],
             "why": [s["metrics"].get("reason") or s["error"] or "" for s in steps],
         },
         schema=dict.fromkeys(("step", "status", "took", "counts", "why"), pl.String),
