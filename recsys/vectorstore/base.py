@@ -238,10 +238,6 @@ class VectorStore(ABC):
         """The first ``limit`` points by id (only those holding the named ``vector``, if given),
         with payloads and no vectors, read in one request: a cheap sample to start browsing."""
 
-    def point_ids(self, name: str) -> list[PointKey]:
-        """The ids of every point of the current version, in id order (no payloads, no vectors)."""
-        return [record.id for record in self.scroll(name, with_vectors=False)]
-
     # ---- search ------------------------------------------------------------------------------------
 
     def search(

@@ -358,10 +358,6 @@ class ClientStore(VectorStore):
         )
         return [Record(_norm_id(r.id), dict(r.payload or {}), {}) for r in records]
 
-    def point_ids(self, name: str) -> list[PointKey]:
-        self.spec(name)
-        return self._scroll_ids(name)
-
     def _scroll_ids(self, name: str) -> list[PointKey]:
         ids: list[PointKey] = []
         offset: Any = None

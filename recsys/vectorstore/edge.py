@@ -250,15 +250,6 @@ class EdgeStore(VectorStore):
             )
         return [Record(record_id(r.id), dict(r.payload or {}), {}) for r in records]
 
-    def point_ids(self, name: str) -> list[PointKey]:
-        """Every point id of the current version, read in large pages without payloads, through a
-        view of its own (as :meth:`scroll`)."""
-        view = open_view(self.dirs, name, f"{self._token}-ids-{uuid.uuid4().hex[:8]}")
-        try:
-            return scroll_ids(view.shard, self._lock)
-        finally:
-            view.close()
-
     # ---- search --------------------------------------------------------------------------------
 
     def _nearest(

@@ -145,9 +145,12 @@ def _clone_file(src: str, dst: str) -> None:
             pass
     if os.path.basename(src) in SEALED_FILES:
         os.unlink(dst)
-        os.link(src, dst)
-    else:
-        shutil.copyfile(src, dst)  # sendfile(2): the bytes never pass through Python
+        try:
+            os.link(src, dst)
+            return
+        except OSError:  # a file system without hard links: copy this one too
+            pass
+    shutil.copyfile(src, dst)  # sendfile(2): the bytes never pass through Python
 
 
 def unlock(fd: int) -> None:

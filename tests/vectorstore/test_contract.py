@@ -196,11 +196,6 @@ def test_first_points_by_id_holding_a_vector(filled: VectorStore) -> None:
         filled.first("items", 4, vector="nope")
 
 
-def test_point_ids_lists_every_point_in_id_order(filled: VectorStore) -> None:
-    filled.delete("items", [3, 40])
-    assert filled.point_ids("items") == [i for i in range(60) if i not in (3, 40)]
-
-
 def test_describe_counts_per_vector(filled: VectorStore) -> None:
     info = filled.describe("items")
     # upserts write the live collection on a server, a new version of the embedded store
