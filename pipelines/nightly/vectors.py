@@ -85,12 +85,13 @@ def _delta(ctx: Context, held: str | None) -> Outcome:
     with store.revise(TRACKS) as draft:
         stored = {int(point) for point in draft.point_ids()}
         new, gone = sorted(catalog - stored), sorted(stored - catalog)
-        if not (new or gone):
+        if new or gone:
+            payloads = track_payloads(ctx.engine, new)
+            points = [Point(track_id, {}, payloads.get(track_id, {"track_id": track_id})) for track_id in new]
+            draft.upsert(points, batch_size=ctx.settings.vector_batch)
+            draft.delete(gone)
+        else:
             draft.abandon()
-        payloads = track_payloads(ctx.engine, new) if new else {}
-        points = [Point(track_id, {}, payloads.get(track_id, {"track_id": track_id})) for track_id in new]
-        draft.upsert(points, batch_size=ctx.settings.vector_batch)
-        draft.delete(gone)
     ctx.echo(
         f"{TRACKS}: {len(new):,} point(s) added, {len(gone):,} removed, {len(stored & catalog):,} untouched"
     )
