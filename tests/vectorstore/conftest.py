@@ -1,4 +1,10 @@
-"""A planted collection and a fixture that runs each contract test on both backends."""
+"""A planted collection and a fixture that runs each contract test on every backend.
+
+The backends: the embedded Qdrant Edge store, qdrant-client's local mode with a cluster's
+settings, and a real Qdrant server or cluster where ``RECSYS_TEST_QDRANT_URL`` names one
+(``RECSYS_TEST_QDRANT_API_KEY`` its key). The server's tests drop the collections they
+made, and only those: point it at a server kept for tests all the same.
+"""
 
 from __future__ import annotations
 
@@ -50,11 +56,21 @@ def planted_points(n: int = 60, seed: int = 7) -> list[Point]:
 # The contract runs against qdrant-client with a cluster's settings given: they reach every
 # collection request (local mode has no shards to make of them; a server would).
 CLUSTER = ClientOptions(shard_number=3, replication_factor=2, write_consistency_factor=2)
+# A real server gets two shards, which a single node holds too; replicas need as many nodes.
+SERVER = ClientOptions(shard_number=2, retries=1)
+
+
+SERVER_URL = "RECSYS_TEST_QDRANT_URL"
 
 
 def make_store(kind: str, root: Path) -> VectorStore:
     if kind == "edge":
         return EdgeStore(root / "vectors")
+    if kind == "server":
+        url = os.environ.get(SERVER_URL)
+        if not url:
+            pytest.skip(f"no Qdrant server to test against: set {SERVER_URL} to one kept for tests")
+        return ClientStore(url, api_key=os.environ.get("RECSYS_TEST_QDRANT_API_KEY"), options=SERVER)
     return ClientStore(":memory:", options=CLUSTER)
 
 
@@ -74,10 +90,14 @@ def fast_dir(tmp_path: Path) -> Iterator[Path]:
         yield tmp_path
 
 
-@pytest.fixture(params=["edge", "client"])
+@pytest.fixture(params=["edge", "client", "server"])
 def store(request: pytest.FixtureRequest, fast_dir: Path) -> Iterator[VectorStore]:
     s = make_store(request.param, fast_dir)
+    before = set(s.collections())
     yield s
+    if request.param == "server":
+        for name in set(s.collections()) - before:
+            s.drop_collection(name)
     s.close()
 
 
