@@ -22,10 +22,10 @@ class WorkerLogging(L.Callback):
     """Carries the command's logging configuration into ``ddp_spawn``'s worker processes."""
 
     def __init__(self) -> None:
-        self.setup = logs.configured()
+        self.logging_setup = logs.configured()
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        if self.setup is not None and logs.configured() != self.setup:
-            level, verbose = self.setup
+        if self.logging_setup is not None and logs.configured() != self.logging_setup:
+            level, verbose = self.logging_setup
             logs.configure(level, verbose=verbose)

@@ -105,7 +105,7 @@ def fit_seq2seq(
         BucketDataset(windows.sequences, config.batch_size, seed=config.seed, shards=config.world_size),
         batch_size=None,
         shuffle=True,
-        collate_fn=collate_bucket,
+        collate_fn=collate_bucket,  # type: ignore[arg-type]  # batch_size=None: one item per call
         # Several ranks: Lightning's distributed sampler shuffles with the global seed (and a
         # generator does not survive the trip to ddp_spawn's workers).
         generator=generator if config.world_size == 1 else None,

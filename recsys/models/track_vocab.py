@@ -135,7 +135,7 @@ class Batch(NamedTuple):
     lengths: torch.Tensor  # (B,) int64, ≥ 1 (an empty sequence is read as one PAD step)
     decoder_in: torch.Tensor  # (B, T + 1) int64
     target: torch.Tensor  # (B, T + 1) int64, PAD where there is nothing to predict
-    index: torch.Tensor | None = None  # (B,) int64: which training sequences the rows are, when known
+    rows: torch.Tensor | None = None  # (B,) int64: which training sequences the rows are, when known
 
 
 def collate(sequences: Sequence[Sequence[int]], index: Sequence[int] | None = None) -> Batch:
