@@ -46,7 +46,9 @@ class RowsSeen(L.Callback):
 
 def test_buckets_are_dealt_evenly_without_repeats() -> None:
     sequences = [[4] * n for n in range(1, 121)]
-    data = BucketDataset(sequences, 24, seed=1, shards=2)  # 5 batches of 24 would leave one rank a batch short
+    data = BucketDataset(
+        sequences, 24, seed=1, shards=2
+    )  # 5 batches of 24 would leave one rank a batch short
     assert len(data) == 6 and all(len(rows) == 20 for rows in data.indices)
     assert sorted(i for rows in data.indices for i in rows) == list(range(120))
     assert len(BucketDataset(sequences, 24, seed=1)) == 5  # one process: the batches as before
