@@ -29,6 +29,8 @@ LIBRARY_QUIET_ENV = {
     "TOKENIZERS_PARALLELISM": "false",  # the tokenizers fork warning
 }
 _MARK = "_recsys_handler"
+# The last configuration (level, verbose), for worker processes that must repeat it.
+_CONFIGURED: list[tuple[str, bool]] = []
 
 
 class _Threshold(logging.Filter):
@@ -76,6 +78,7 @@ class _StderrHandler(logging.StreamHandler):
 
 def configure(level: str = "WARNING", *, verbose: bool = False) -> None:
     """Install the one handler on the root logger (again: replacing the previous one)."""
+    _CONFIGURED[:] = [(level, verbose)]
     own = logging.DEBUG if verbose else logging.getLevelNamesMapping().get(level.upper(), logging.WARNING)
     others = logging.WARNING if own <= logging.DEBUG else logging.ERROR
     if own > logging.DEBUG:
@@ -110,6 +113,11 @@ def configure(level: str = "WARNING", *, verbose: bool = False) -> None:
         logging.setLoggerClass(_QuietLibraries)
     # Python warnings (deprecations and the like) become records of the "py.warnings" logger.
     logging.captureWarnings(True)
+
+
+def configured() -> tuple[str, bool] | None:
+    """The (level, verbose) of the last :func:`configure` in this process, or None."""
+    return _CONFIGURED[0] if _CONFIGURED else None
 
 
 ACCESS_LOGGER = "recsys.api.access"

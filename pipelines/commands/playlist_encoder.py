@@ -33,6 +33,11 @@ def train_playlist_encoder(
         float | None, typer.Option(help="Stop after this long; the report says how many epochs ran.")
     ] = None,
     threads: Annotated[int, typer.Option(help="CPU threads for torch (1 is fastest on a busy machine).")] = 1,
+    devices: Annotated[int, typer.Option(help="Devices (GPUs, or CPU processes) per node.")] = 1,
+    strategy: Annotated[
+        str, typer.Option(help="Lightning strategy across devices: auto, ddp or ddp_spawn.")
+    ] = "auto",
+    num_nodes: Annotated[int, typer.Option(help="Machines taking part (ddp across nodes).")] = 1,
     namespace: Annotated[str, typer.Option(help="Playlist namespace to train on.")] = "catalog",
     as_json: Annotated[bool, typer.Option("--json", help="Print the training report as JSON.")] = False,
 ) -> None:
@@ -54,6 +59,9 @@ def train_playlist_encoder(
             batch_size=batch_size,
             sampled_negatives=negatives,
             seed=seed,
+            strategy=strategy,
+            devices=devices,
+            num_nodes=num_nodes,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
@@ -67,6 +75,8 @@ def train_playlist_encoder(
         max_seconds=max_minutes * 60 if max_minutes else None,
         progress=not as_json and sys.stderr.isatty(),  # a bar on a terminal only
     )
+    if result is None:  # another rank of a ddp run: rank 0 reports
+        return
     if as_json:
         echo_json(result.as_dict())
         return
@@ -75,7 +85,8 @@ def train_playlist_encoder(
         f"{config.label} {result.version}: {r.playlists:,} playlists, vocabulary {r.vocab_size:,} "
         f"({r.coverage:.1%} of entries), {r.epochs} epoch(s) in {r.seconds:.0f} s "
         f"({r.playlists_per_second:.0f} playlists/s), loss {r.epoch_losses[-1] if r.epoch_losses else float('nan'):.3f}; "
-        f"{r.windowed_playlists} playlist(s) read in windows; saved {result.path}"
+        f"{r.windowed_playlists} playlist(s) read in windows"
+        f"{f'; {r.world_size} processes ({config.strategy})' if r.world_size > 1 else ''}; saved {result.path}"
     )
 
 

@@ -60,6 +60,11 @@ def train_trimodal(
     ] = None,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 40,
     text_dropout: Annotated[float, typer.Option(help="Share of clips trained without their text.")] = 0.5,
+    devices: Annotated[int, typer.Option(help="Devices (GPUs, or CPU processes) per node.")] = 1,
+    strategy: Annotated[
+        str, typer.Option(help="Lightning strategy across devices: auto, ddp or ddp_spawn.")
+    ] = "auto",
+    num_nodes: Annotated[int, typer.Option(help="Machines taking part (ddp across nodes).")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Train the video–text–music model on (video, its soundtrack, description) triples."""
@@ -70,15 +75,23 @@ def train_trimodal(
     cfg = settings()
     model_path = model_file(cfg.ensure_data_dir())
     spec = FeatureSpec(frame_encoder=frames, clip_model=clip_model)
+    try:
+        train_settings = TrainSettings(
+            epochs=epochs, device=cfg.device, strategy=strategy, devices=devices, num_nodes=num_nodes
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     report = run_training(
         videos,
         model_path,
         spec=spec,
         descriptions_file=descriptions,
-        settings=TrainSettings(epochs=epochs, device=cfg.device),
+        settings=train_settings,
         config_overrides={"text_dropout": text_dropout},
         cache=model_path.parent / "cache" / spec.key(),
     )
+    if report is None:  # another rank of a ddp run: rank 0 reports
+        return
     if as_json:
         echo_json(report.as_dict())
         return
@@ -88,6 +101,11 @@ def train_trimodal(
         f"trained on {report.train} clips ({report.test} held out) in {report.seconds['train']:.0f} s "
         f"({report.seconds['train_cpu']:.0f} s CPU) "
         f"(features {report.seconds['extract']:.0f} s): model {report.version} at {report.model_path}"
+        + (
+            f" ({report.training['world_size']} processes, {report.training['strategy']})"
+            if report.training["world_size"] > 1
+            else ""
+        )
     )
     retrieval = report.metrics.get("retrieval")
     if retrieval:

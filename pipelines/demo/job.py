@@ -25,6 +25,7 @@ from recsys.catalog.queries import catalog_stats
 from recsys.collaborative.factorization import MFConfig
 from recsys.config import Settings
 from recsys.embedders.dsp_audio import DspAudioEmbedder
+from recsys.errors import ConfigError
 from recsys.evaluation.reports import write_report
 from recsys.models.trimodal_bundle import FeatureSpec, load_bundle, model_file
 from recsys.vectorstore import open_store
@@ -213,6 +214,8 @@ def _demo_video(
             settings=TrainSettings(epochs=plan.video_epochs, device=settings.device),
             cache=model_path.parent / "cache" / spec.key(),
         )
+        if report is None:  # a rank other than 0 of a multi-process run: the demo trains in one process
+            raise ConfigError("recsys demo runs in one process: unset RANK, NODE_RANK and LOCAL_RANK")
         _write_json(data_dir / "reports" / "video_retrieval.json", report.as_dict())
         retrieval = report.metrics.get("retrieval", {}).get("video+text", {})
         echo(

@@ -12,6 +12,7 @@ from dataclasses import asdict
 
 from pipelines.nightly.gate import interactions, train_idle
 from pipelines.nightly.steps import Context, Outcome, Step, digest
+from recsys.errors import ConfigError
 from recsys.models.playlist_seq2seq import Seq2SeqConfig
 
 
@@ -35,6 +36,8 @@ def _run(ctx: Context) -> Outcome:
 
     config = _config(ctx)
     trained = train_playlist_encoder(ctx.engine, ctx.settings.data_dir, config, device=ctx.settings.device)
+    if trained is None:  # a rank other than 0 of a multi-process run: nightly trains in one process
+        raise ConfigError("recsys nightly runs in one process: unset RANK, NODE_RANK and LOCAL_RANK")
     summary = embed_catalog(ctx.engine, ctx.settings, "seq2seq", label=config.label)
     ctx.echo(f"{config.label} {trained.version}: {summary['playlists']:,} playlists embedded")
     counts = {"playlists": summary["playlists"], "tracks": summary["tracks"]}

@@ -31,7 +31,7 @@ from typing import Any
 from pipelines.nightly.gate import decide
 from pipelines.nightly.steps import Context, Outcome, Step, digest, file_listing
 from recsys.catalog.model_versions import record_model_version
-from recsys.errors import InputError
+from recsys.errors import ConfigError, InputError
 from recsys.evaluation.retrieval import MODES, retrieval_metrics
 from recsys.models.trimodal_batches import Features, load_features
 from recsys.models.trimodal_bundle import MODEL_KIND, Bundle, FeatureSpec, load_bundle, model_file
@@ -95,7 +95,7 @@ def _train(ctx: Context, spec: FeatureSpec) -> Any:
 
     section = ctx.config.trimodal
     assert section.videos is not None
-    return run_training(
+    report = run_training(
         section.videos,
         candidate_file(ctx),
         spec=spec,
@@ -104,6 +104,9 @@ def _train(ctx: Context, spec: FeatureSpec) -> Any:
         config_overrides={"text_dropout": section.text_dropout},
         cache=_cache(ctx, spec),
     )
+    if report is None:  # a rank other than 0 of a multi-process run: nightly trains in one process
+        raise ConfigError("recsys nightly runs in one process: unset RANK, NODE_RANK and LOCAL_RANK")
+    return report
 
 
 def _flat(retrieval: dict[str, Any]) -> dict[str, float]:

@@ -1,4 +1,9 @@
-"""Train the seq2seq playlist encoder on the catalog's playlists and record the model version."""
+"""Train the seq2seq playlist encoder on the catalog's playlists and record the model version.
+
+On several devices or nodes (the config's ``strategy``, ``devices`` and ``num_nodes``)
+only global rank 0 records the run and saves the model version; the other ranks of a
+``ddp`` run (the same command, started again by Lightning) train their share and return None.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from recsys.catalog import runs
 from recsys.catalog.queries import playlist_entries
 from recsys.catalog.schema import DEFAULT_NAMESPACE
 from recsys.errors import NotFoundError
+from recsys.models.distributed import distribution_record, is_global_zero
 from recsys.models.playlist_seq2seq import Seq2SeqConfig
 from recsys.models.playlist_seq2seq_store import save_encoder_version
 from recsys.models.playlist_seq2seq_training import FitReport, fit_seq2seq
@@ -67,20 +73,24 @@ def train_playlist_encoder(
     *,
     namespace: str = DEFAULT_NAMESPACE,
     device: str = "auto",
-    strategy: str = "auto",
-    devices: int | str = "auto",
     threads: int | None = None,
     max_seconds: float | None = None,
     progress: bool = False,
-) -> TrainResult:
+) -> TrainResult | None:
     """Train on the playlists of ``namespace``, save under ``<data dir>/models``, record a model version.
 
     ``threads`` sets torch's CPU threads (one thread is the fastest on a busy machine:
-    the RNN steps are small and threads wait on each other).
+    the RNN steps are small and threads wait on each other). Returns None on a rank
+    other than global rank 0, which writes nothing.
     """
+    from pipelines.train.workers import WorkerLogging  # deferred: lightning
+
     if threads:
         torch.set_num_threads(threads)
     data = load_playlists(engine, namespace=namespace)
+    if not is_global_zero():
+        fit_seq2seq(data.playlists, config, device=device, max_seconds=max_seconds)
+        return None
     with engine.begin() as conn:
         run_id = runs.start_run(
             conn, "train playlist-encoder", {"config": asdict(config), "namespace": namespace}
@@ -90,16 +100,16 @@ def train_playlist_encoder(
             data.playlists,
             config,
             device=device,
-            strategy=strategy,
-            devices=devices,
             max_seconds=max_seconds,
             progress=progress,
+            callbacks=[WorkerLogging()],
         )
+        distribution = distribution_record(config.strategy, config.devices, config.num_nodes)
         saved = save_encoder_version(
             engine,
             data_dir,
             encoder,
-            params={**asdict(config), "label": config.label, "namespace": namespace},
+            params={**asdict(config), **distribution, "label": config.label, "namespace": namespace},
             data_fingerprint=data.fingerprint,
             metrics=report.as_dict(),
         )

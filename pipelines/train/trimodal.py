@@ -11,7 +11,9 @@ it is skipped with its reason (scoring such a video works). Clips are split into
 train and test by a hash of their name (stable across runs); the test clips give the
 retrieval metrics (:mod:`recsys.evaluation.retrieval`). The feature arrays and the
 training loop live beside the model (:mod:`recsys.models.trimodal_batches`,
-:mod:`recsys.models.trimodal_training`).
+:mod:`recsys.models.trimodal_training`). On several devices or nodes only global rank 0
+evaluates and writes the bundle and the features; the other ranks of a ``ddp`` run (the
+same command, started again by Lightning) train their share and return None.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import numpy as np
 from pipelines.train.descriptions import AnalogyDescriber, Describer, tags_from_audio
 from recsys.errors import InputError, RecsysError, VideoError
 from recsys.evaluation.retrieval import retrieval_metrics, twin_metrics
+from recsys.models.distributed import is_global_zero
 from recsys.models.trimodal_batches import Features, pad, save_features
 from recsys.models.trimodal_bundle import FeatureSpec, save_bundle
 from recsys.models.trimodal_training import TrainSettings, default_config, train_model
@@ -251,6 +254,7 @@ class TrainReport:
     skipped: list[str]
     seconds: dict[str, float]
     metrics: dict[str, Any]
+    training: dict[str, Any]  # strategy, devices, num_nodes, world_size
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -262,6 +266,7 @@ class TrainReport:
             "skipped": self.skipped,
             "seconds": self.seconds,
             "metrics": self.metrics,
+            "training": self.training,
         }
 
 
@@ -277,8 +282,13 @@ def run_training(
     cache: Path | None = None,
     candidates: int = 100,
     progress: Callable[[int, int], None] | None = None,
-) -> TrainReport:
-    """Extract (cached), split, train, evaluate on the test clips, save the bundle and the features."""
+) -> TrainReport | None:
+    """Extract (cached), split, train, evaluate on the test clips, save the bundle and the features.
+
+    None on a rank other than global rank 0 of a multi-process run (it writes nothing).
+    """
+    from pipelines.train.workers import WorkerLogging  # deferred: lightning
+
     spec = spec or FeatureSpec()
     settings = settings or TrainSettings()
     encoders = make_encoders(spec, settings.device)
@@ -293,15 +303,17 @@ def run_training(
     train, test = features.subset(train_rows), features.subset(test_rows)
     config = default_config(features, **(config_overrides or {}))
     clock, cpu = time.perf_counter(), time.process_time()
-    model = train_model(train, config, settings)
+    model = train_model(train, config, settings, callbacks=[WorkerLogging()])
     train_s, train_cpu_s = time.perf_counter() - clock, time.process_time() - cpu
+    if not is_global_zero():
+        return None
     metrics: dict[str, Any] = {}
     if len(test) >= 2:
         metrics["retrieval"] = retrieval_metrics(model, test, min(candidates, len(test)))
         twins = twin_metrics(model, test)
         if twins is not None:
             metrics["twins"] = twins
-    version = save_bundle(model_path, model, spec, metrics)
+    version = save_bundle(model_path, model, spec, metrics, settings.distribution())
     save_features(model_path.with_name("features.npz"), train, test)
     return TrainReport(
         model_path,
@@ -316,4 +328,5 @@ def run_training(
             "train_cpu": round(train_cpu_s, 2),
         },
         metrics,
+        settings.distribution(),
     )

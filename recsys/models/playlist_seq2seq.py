@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from recsys.devices import resolve_device
+from recsys.models.distributed import check_distribution
 from recsys.models.track_vocab import (
     BOS,
     PAD,
@@ -68,10 +69,19 @@ class Seq2SeqConfig:
     grad_clip: float = 1.0
     seed: int = 7
     precision: str = "auto"  # auto: bf16-mixed on CUDA, 32-true on CPU
+    # Data-parallel training (recsys.models.distributed): one process per device and node.
+    strategy: str = "auto"  # auto, ddp or ddp_spawn
+    devices: int = 1  # per node
+    num_nodes: int = 1
 
     def __post_init__(self) -> None:
         if self.arch not in ("gru", "lstm"):
             raise ValueError(f"arch must be 'gru' or 'lstm', got {self.arch!r}")
+        check_distribution(self.strategy, self.devices, self.num_nodes)
+
+    @property
+    def world_size(self) -> int:
+        return self.devices * self.num_nodes
 
     @property
     def directions(self) -> int:
@@ -201,7 +211,7 @@ class Seq2SeqLightning(L.LightningModule):
         self.register_buffer("noise", (weights / weights.sum()).float(), persistent=False)
 
     def _loss(self, batch: Batch) -> torch.Tensor:
-        tokens, lengths, decoder_in, target = batch
+        tokens, lengths, decoder_in, target = batch.tokens, batch.lengths, batch.decoder_in, batch.target
         if self.training and self.cfg.decoder_input_dropout > 0:
             drop = torch.rand(decoder_in.shape, device=decoder_in.device) < self.cfg.decoder_input_dropout
             drop &= (decoder_in != PAD) & (decoder_in != BOS)

@@ -135,10 +135,11 @@ class Batch(NamedTuple):
     lengths: torch.Tensor  # (B,) int64, ≥ 1 (an empty sequence is read as one PAD step)
     decoder_in: torch.Tensor  # (B, T + 1) int64
     target: torch.Tensor  # (B, T + 1) int64, PAD where there is nothing to predict
+    rows: torch.Tensor | None = None  # (B,) int64: which training sequences the rows are, when known
 
 
-def collate(sequences: Sequence[Sequence[int]]) -> Batch:
-    """Pad a list of token sequences into a :class:`Batch`."""
+def collate(sequences: Sequence[Sequence[int]], index: Sequence[int] | None = None) -> Batch:
+    """Pad a list of token sequences into a :class:`Batch` (``index``: the sequences' numbers)."""
     lengths = [max(len(s), 1) for s in sequences]
     width = max(lengths)
     tokens = torch.full((len(sequences), width), PAD, dtype=torch.long)
@@ -153,32 +154,57 @@ def collate(sequences: Sequence[Sequence[int]]) -> Batch:
             target[i, :n] = row
         decoder_in[i, 0] = BOS
         target[i, n] = EOS
-    return Batch(tokens, torch.as_tensor(lengths, dtype=torch.long), decoder_in, target)
+    rows = torch.as_tensor(list(index), dtype=torch.long) if index is not None else None
+    return Batch(tokens, torch.as_tensor(lengths, dtype=torch.long), decoder_in, target, rows)
 
 
-class BucketDataset(torch.utils.data.Dataset[list[list[int]]]):
-    """Batches of sequences of similar length, one batch per item.
+def collate_bucket(item: tuple[list[int], list[list[int]]]) -> Batch:
+    """A :class:`BucketDataset` item (sequence numbers, sequences) as a padded :class:`Batch`."""
+    index, sequences = item
+    return collate(sequences, index)
+
+
+class BucketDataset(torch.utils.data.Dataset[tuple[list[int], list[list[int]]]]):
+    """Batches of sequences of similar length, one batch per item: (sequence numbers, sequences).
 
     Sorting by length before batching keeps padding (and so RNN time on the CPU) close
     to the real number of tracks. Each item is a whole batch, so a standard
-    ``DataLoader(batch_size=None, shuffle=True)`` shuffles the batch order every epoch
-    and Lightning's distributed samplers shard batches across devices unchanged.
-    Ties in length are broken by a seeded random key, so batch contents vary with the seed.
+    ``DataLoader(batch_size=None, shuffle=True, collate_fn=collate_bucket)`` shuffles the
+    batch order every epoch and Lightning's distributed sampler deals whole batches to the
+    devices. Ties in length are broken by a seeded random key, so batch contents vary with
+    the seed.
+
+    ``shards``: the number of processes that share the batches. The batch count is made a
+    multiple of it (the sequences spread evenly over that many batches, at most
+    ``batch_size`` each where there are enough sequences), so the distributed sampler, which pads a count that does not
+    divide to repeat batches, deals every sequence to exactly one process once per epoch.
     """
 
-    def __init__(self, sequences: Sequence[Sequence[int]], batch_size: int, *, seed: int = 0) -> None:
+    def __init__(
+        self, sequences: Sequence[Sequence[int]], batch_size: int, *, seed: int = 0, shards: int = 1
+    ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if shards < 1:
+            raise ValueError(f"shards must be at least 1, got {shards}")
+        if len(sequences) < shards:
+            raise ValueError(f"{len(sequences)} training sequence(s) cannot be shared by {shards} processes")
         rng = np.random.default_rng(seed)
         lengths = np.asarray([len(s) for s in sequences], dtype=np.float64)
         order = np.argsort(lengths + rng.random(len(lengths)), kind="stable")
-        self.batches = [
-            [list(sequences[i]) for i in order[start : start + batch_size]]
-            for start in range(0, len(order), batch_size)
-        ]
+        count = -(-len(order) // batch_size)
+        if count % shards == 0:
+            groups = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+        else:
+            rounded = -(-count // shards) * shards
+            if rounded > len(order):  # batches of one: fewer, slightly larger batches instead of empty ones
+                rounded -= shards
+            groups = np.array_split(order, rounded)
+        self.indices = [[int(i) for i in group] for group in groups]
+        self.batches = [[list(sequences[i]) for i in group] for group in self.indices]
 
     def __len__(self) -> int:
         return len(self.batches)
 
-    def __getitem__(self, index: int) -> list[list[int]]:
-        return self.batches[index]
+    def __getitem__(self, index: int) -> tuple[list[int], list[list[int]]]:
+        return self.indices[index], self.batches[index]

@@ -197,7 +197,10 @@ class TrimodalLightning(L.LightningModule):
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         out = self.losses(batch, self.cfg.text_dropout)
         self.log_dict(
-            {f"train/{k}": v.detach() for k, v in out.items()}, prog_bar=False, batch_size=len(batch["video"])
+            {f"train/{k}": v.detach() for k, v in out.items()},
+            prog_bar=False,
+            batch_size=len(batch["video"]),
+            sync_dist=True,  # the same value on every rank
         )
         return out["loss"]
 

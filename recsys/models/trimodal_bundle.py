@@ -1,8 +1,8 @@
 """The trimodal model's bundle: one file with the model and the feature spec, and its model version.
 
 A bundle holds the model config and weights, the :class:`FeatureSpec` naming the
-encoders its inputs came from (the scorer rebuilds the same ones) and the metrics of
-its training run, written with ``torch.save`` and read back with ``weights_only``.
+encoders its inputs came from (the scorer rebuilds the same ones), the metrics of
+its training run and how it was trained (strategy, devices, nodes, world size), written with ``torch.save`` and read back with ``weights_only``.
 Its version is the first 16 hex digits of the file's SHA-256; the embed job records
 it in ``model_version`` (kind ``trimodal``, :func:`record_bundle`) and stamps every
 ``music`` vector with it. The bundle lives at :func:`model_file` under the data dir.
@@ -43,8 +43,18 @@ class FeatureSpec:
         return hashlib.sha1(repr(sorted(asdict(self).items())).encode()).hexdigest()[:12]
 
 
-def save_bundle(path: Path, model: Any, spec: FeatureSpec, metrics: dict[str, Any] | None = None) -> str:
-    """Write the model (config and weights) with its feature spec; returns the version (content hash)."""
+def save_bundle(
+    path: Path,
+    model: Any,
+    spec: FeatureSpec,
+    metrics: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
+) -> str:
+    """Write the model (config and weights) with its feature spec; returns the version (content hash).
+
+    ``training``: how it was trained (``TrainSettings.distribution()``), kept in the bundle
+    and in its model version's params.
+    """
     import torch  # deferred: torch, only to write or read a bundle (FeatureSpec and model_file need none)
 
     payload = {
@@ -53,6 +63,7 @@ def save_bundle(path: Path, model: Any, spec: FeatureSpec, metrics: dict[str, An
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "spec": asdict(spec),
         "metrics": metrics or {},
+        "training": training or {},
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -71,6 +82,7 @@ class Bundle:
     spec: FeatureSpec
     version: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    training: dict[str, Any] = field(default_factory=dict)  # strategy, devices, num_nodes, world_size
 
 
 def load_bundle(path: Path) -> Bundle:
@@ -95,6 +107,7 @@ def load_bundle(path: Path) -> Bundle:
         FeatureSpec(**payload["spec"]),
         _version(data),
         payload["metrics"],
+        payload.get("training", {}),  # bundles written before it was recorded have none
     )
 
 
@@ -115,7 +128,7 @@ def record_bundle(engine: sa.Engine, bundle: Bundle, path: Path) -> int:
             MODEL_KIND,
             bundle.version,
             path=path,
-            params={"spec": asdict(bundle.spec)},
+            params={"spec": asdict(bundle.spec), "training": bundle.training},
             metrics=bundle.metrics,
         )
 
