@@ -33,10 +33,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from recsys.config import EXECUTORS
 from recsys.errors import ClusterError, ConfigError
 from recsys.media.ahead import map_ahead
 
-EXECUTORS = ("local", "ray")
 MAX_RESTARTS = 4  # times Ray restarts an actor that died (its model is built again)
 MAX_TASK_RETRIES = 4  # times a batch whose actor died is sent again
 CPU_PER_ACTOR = 0.5  # on a CPU-only cluster: whole CPUs per actor starve Ray Data's read tasks
@@ -146,12 +146,13 @@ class RayExecutor:
         self.stats = ExecutorStats(started=time.perf_counter())
         if not items:
             return
-        ray = _connect(self.options.address)
+        ray, joined = _connect(self.options.address)
         try:
             self.stats.connected = time.perf_counter()
             yield from self._stream(ray, work, items, batch_size)
         finally:
-            ray.shutdown()
+            if joined:  # this run connected: disconnect (a caller's own connection is left open)
+                ray.shutdown()
 
     def _stream(self, ray: Any, work: Work, items: list[Any], batch_size: int) -> Iterator[list[Outcome]]:
         gpus = int(ray.cluster_resources().get("GPU", 0))
@@ -240,8 +241,13 @@ def _outcomes(batch: dict[str, np.ndarray]) -> list[Outcome]:
     return out
 
 
-def _connect(address: str | None) -> Any:
-    """Ray, connected to the cluster at ``address`` with its own progress bars and logs silenced."""
+def _connect(address: str | None) -> tuple[Any, bool]:
+    """Ray, connected to the cluster at ``address`` with its own progress bars and logs silenced,
+    and whether this call connected (False: the process was connected already)."""
+    if address and address.rsplit(":", 1)[0] in {"127.0.0.1", "localhost"}:
+        # a cluster on the loopback address (one machine): without this Ray, when first imported,
+        # takes the machine's routable address for the driver's node and never finds the cluster
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     try:
         import ray  # deferred: ray (distributed extra)
         import ray.data  # deferred: ray (distributed extra)
@@ -252,6 +258,7 @@ def _connect(address: str | None) -> Any:
     for name in ("ray", "ray.data", "ray.train", "ray.tune"):
         logging.getLogger(name).setLevel(logging.ERROR)
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
+    joined = not ray.is_initialized()
     try:
         ray.init(
             address=address,
@@ -267,7 +274,7 @@ def _connect(address: str | None) -> Any:
     context.enable_operator_progress_bars = False
     context.verbose_progress = False
     context.print_on_execution_start = False
-    return ray
+    return ray, joined
 
 
 def make_executor(kind: str, *, address: str | None = None, actors: int | None = None) -> Executor | None:
