@@ -174,7 +174,9 @@ def embed_audio(
     try:
         with writing(engine, store, every_s=commit_every_s, failed=failed) as writer:
             for number, outcomes in enumerate(batches):
-                _write_batch(engine, writer, embedder, [(by_id[o.track_id], o) for o in outcomes], mv_id, report)
+                _write_batch(
+                    engine, writer, embedder, [(by_id[o.track_id], o) for o in outcomes], mv_id, report
+                )
                 progress.advance(task, len(outcomes))
                 if on_batch is not None:
                     on_batch(number)
@@ -257,7 +259,9 @@ def _write_batch(
     vectors: list[np.ndarray] = []
     for item, outcome in batch:
         if outcome.vector is None:
-            rejects.add(reject_location(item, embedder), outcome.reason or "", raw={"track_id": item.track_id})
+            rejects.add(
+                reject_location(item, embedder), outcome.reason or "", raw={"track_id": item.track_id}
+            )
             report.rejects.append(outcome.message or "")
             report.reasons[outcome.kind or "audio"] += 1
             continue

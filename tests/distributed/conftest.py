@@ -7,6 +7,7 @@ children) and ends them itself: SIGTERM, then SIGKILL for whatever is left.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
@@ -54,10 +55,8 @@ def _own_processes(temp_dir: Path) -> list[int]:
     pids = set()
     for proc in roots:
         pids.add(proc.pid)
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             pids.update(child.pid for child in proc.children(recursive=True))
-        except psutil.NoSuchProcess:
-            pass
     pids.discard(os.getpid())
     return sorted(pids)
 
@@ -75,10 +74,8 @@ def _stop(temp_dir: Path) -> None:
             pass
     _, alive = psutil.wait_procs(procs, timeout=10)
     for proc in alive:  # gcs_server and raylet may ignore SIGTERM
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(alive, timeout=10)
 
 

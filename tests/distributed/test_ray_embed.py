@@ -56,14 +56,19 @@ def catalog(data_dir: Path, audio: Path, bad: Path) -> sa.Engine:
 def vectors(engine: sa.Engine, store: ClientStore | EdgeStore) -> dict[str, np.ndarray]:
     """The DSP vector of each track, by its first file (the one embedded)."""
     with engine.connect() as conn:
-        uris = dict(conn.execute(sa.select(AudioAsset.track_id, AudioAsset.uri).order_by(AudioAsset.id.desc())).all())
+        uris = dict(
+            conn.execute(sa.select(AudioAsset.track_id, AudioAsset.uri).order_by(AudioAsset.id.desc())).all()
+        )
     points = store.retrieve(TRACKS, list(uris), with_vectors=True)
     return {uris[int(p.id)]: np.asarray(p.vectors["audio_dsp"]) for p in points if "audio_dsp" in p.vectors}
 
 
 def rejects(engine: sa.Engine) -> set[tuple[str, str]]:
     with engine.connect() as conn:
-        return {(r.location, r.reason) for r in conn.execute(sa.select(IngestReject.location, IngestReject.reason))}
+        return {
+            (r.location, r.reason)
+            for r in conn.execute(sa.select(IngestReject.location, IngestReject.reason))
+        }
 
 
 def rows(engine: sa.Engine) -> list[int]:
