@@ -80,18 +80,21 @@ class Work(Protocol):
 
 @dataclass
 class BatchTiming:
-    """One batch as the driver saw it (for the benchmark): its size, the seconds its
-    worker spent decoding and embedding it, and when the driver received it."""
+    """One batch, for measuring an executor: its size, the seconds its worker spent decoding
+    and embedding it, which worker (process id) and when it finished, when the driver got it
+    (wall-clock times, comparable between processes of one machine)."""
 
     rows: int
     busy_s: float
-    received: float  # time.perf_counter() in the driving process
+    worker: int
+    finished: float  # time.time() in the worker
+    received: float  # time.time() in the driving process
 
 
 @dataclass
 class ExecutorStats:
-    started: float = 0.0  # perf_counter when the executor began (before connecting, for Ray)
-    connected: float = 0.0  # perf_counter once connected to the cluster (Ray)
+    started: float = 0.0  # time.time() when the executor began (before connecting, for Ray)
+    connected: float = 0.0  # time.time() once connected to the cluster (Ray) or the model built
     batches: list[BatchTiming] = field(default_factory=list)
 
 
@@ -111,9 +114,9 @@ class LocalExecutor:
         self.stats = ExecutorStats()
 
     def run(self, work: Work, items: list[Any], batch_size: int) -> Iterator[list[Outcome]]:
-        self.stats = ExecutorStats(started=time.perf_counter())
+        self.stats = ExecutorStats(started=time.time())
         worker = self.worker or work.open()
-        self.stats.connected = time.perf_counter()
+        self.stats.connected = time.time()
         decoded = map_ahead(lambda item: (item, worker.decode(item)), items, ahead=batch_size)
         try:
             while True:
@@ -122,8 +125,8 @@ class LocalExecutor:
                     return
                 clock = time.perf_counter()
                 outcomes = worker.embed(batch)
-                now = time.perf_counter()
-                self.stats.batches.append(BatchTiming(len(batch), now - clock, now))
+                busy, now = time.perf_counter() - clock, time.time()
+                self.stats.batches.append(BatchTiming(len(batch), busy, os.getpid(), now, now))
                 yield outcomes
         finally:
             decoded.close()
@@ -143,12 +146,12 @@ class RayExecutor:
         self.stats = ExecutorStats()
 
     def run(self, work: Work, items: list[Any], batch_size: int) -> Iterator[list[Outcome]]:
-        self.stats = ExecutorStats(started=time.perf_counter())
+        self.stats = ExecutorStats(started=time.time())
         if not items:
             return
         ray, joined = _connect(self.options.address)
         try:
-            self.stats.connected = time.perf_counter()
+            self.stats.connected = time.time()
             yield from self._stream(ray, work, items, batch_size)
         finally:
             if joined:  # this run connected: disconnect (a caller's own connection is left open)
@@ -173,8 +176,14 @@ class RayExecutor:
         for batch in results.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
             outcomes = _outcomes(batch)
             if outcomes:
-                busy = float(batch["busy_s"][0])
-                self.stats.batches.append(BatchTiming(len(outcomes), busy, time.perf_counter()))
+                timing = BatchTiming(
+                    len(outcomes),
+                    float(batch["busy_s"][0]),
+                    int(batch["worker"][0]),
+                    float(batch["finished"][0]),
+                    time.time(),
+                )
+                self.stats.batches.append(timing)
                 yield outcomes
 
 
@@ -219,6 +228,8 @@ def _columns(outcomes: list[Outcome], busy_s: float) -> dict[str, np.ndarray]:
         "message": text(o.message for o in outcomes),
         "kind": text(o.kind for o in outcomes),
         "busy_s": np.full(len(outcomes), busy_s, dtype=np.float64),
+        "worker": np.full(len(outcomes), os.getpid(), dtype=np.int64),
+        "finished": np.full(len(outcomes), time.time(), dtype=np.float64),
     }
 
 
