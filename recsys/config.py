@@ -13,6 +13,7 @@ from recsys.errors import ConfigError
 
 SPOTIFY_API_BASE = "https://api.spotify.com/v1/"
 SPOTIFY_TOKEN_URL = "https://accounts.spotify.com/api/token"
+EXECUTORS = ("local", "ray")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -138,6 +139,18 @@ class Settings(BaseSettings):
     audio_max_duration_s: float = Field(
         default=600.0, gt=0, description="Seconds of each audio file embedded at most."
     )
+    executor: str = Field(
+        default="local",
+        description="Where embedding jobs decode and embed: local (this process) or ray (a Ray cluster).",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description="Address of the Ray cluster the ray executor joins, e.g. 10.0.0.5:6379 "
+        "(default: RAY_ADDRESS, else a Ray started for the job).",
+    )
+    ray_actors: int | None = Field(
+        default=None, ge=1, description="Ray actors of an embedding job (default: one per GPU, else 2)."
+    )
 
     ui_max_upload_mb: int = Field(
         default=200, ge=1, le=4096, description="Largest video the UI accepts as an upload, in MB."
@@ -181,6 +194,14 @@ class Settings(BaseSettings):
         if level not in LOG_LEVELS:
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
+
+    @field_validator("executor")
+    @classmethod
+    def _known_executor(cls, value: str) -> str:
+        name = value.strip().lower()
+        if name not in EXECUTORS:
+            raise ValueError(f"must be one of {', '.join(EXECUTORS)}")
+        return name
 
     @field_validator("spotify_api_base")
     @classmethod

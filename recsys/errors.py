@@ -39,6 +39,10 @@ class LockedError(RecsysError):
     """Another process holds a lock on a store or job that this one needs."""
 
 
+class ClusterError(RecsysError):
+    """A compute cluster (Ray) cannot be reached or failed a job."""
+
+
 class AudioError(RecordError):
     """An audio file cannot be used: empty, silent, corrupt, truncated or not audio (names the file and why)."""
 

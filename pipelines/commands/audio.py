@@ -8,7 +8,16 @@ from typing import Annotated
 import typer
 
 from pipelines.commands import groups
-from pipelines.commands.support import echo_json, engine_for, settings, translate_errors
+from pipelines.commands.support import (
+    ExecutorOption,
+    RayActorsOption,
+    RayAddressOption,
+    echo_json,
+    engine_for,
+    executor_for,
+    settings,
+    translate_errors,
+)
 from pipelines.embed.encoders import Encoder, build_audio_embedder
 from recsys.embedders.checkpoints import DEFAULT_REVISION
 from recsys.embedders.merge import merge_checkpoints
@@ -26,6 +35,9 @@ def embed_audio(
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Windows per forward pass (culturemert) or files per batch.")
     ] = None,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
+    ray_actors: RayActorsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Embed every track whose audio has no vector from the current encoder version (incremental, resumable)."""
@@ -36,6 +48,7 @@ def embed_audio(
 
     cfg = settings()
     engine = engine_for(cfg)
+    chosen = executor_for(cfg, executor, ray_address, ray_actors)
     embedder = build_audio_embedder(cfg, encoder, model=model, batch_size=batch_size)
     files_per_batch = batch_size or cfg.audio_batch_size
     with open_store(cfg) as store:
@@ -46,6 +59,7 @@ def embed_audio(
             batch_size=files_per_batch,
             max_duration_s=cfg.audio_max_duration_s,
             progress=Progress.auto(),
+            executor=chosen,
         )
     if as_json:
         echo_json(report.as_dict())

@@ -18,6 +18,34 @@ from recsys.errors import RecsysError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+ExecutorOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Where files are decoded and embedded: local (this process) or ray (default: RECSYS_EXECUTOR)."
+    ),
+]
+RayAddressOption = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster to join with --executor ray, HOST:PORT (default: RECSYS_RAY_ADDRESS)."),
+]
+RayActorsOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Ray actors (default: RECSYS_RAY_ACTORS, else one per GPU, else 2)."),
+]
+
+
+def executor_for(cfg: Settings, executor: str | None, address: str | None, actors: int | None) -> Any:
+    """The embedding executor the options (over the settings) ask for: None for this process."""
+    # deferred: numpy
+    from pipelines.embed.executors import make_executor
+
+    return make_executor(
+        (executor or cfg.executor).strip().lower(),
+        address=address or cfg.ray_address,
+        actors=actors or cfg.ray_actors,
+    )
+
+
 def fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(1)

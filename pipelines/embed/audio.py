@@ -22,7 +22,6 @@ is duplicated.
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -35,6 +34,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from pipelines.embed.executors import Executor, LocalExecutor, Outcome
 from pipelines.embed.writer import EVERY_S, VectorWriter, writing
 from pipelines.ingest.report import Progress
 from recsys.catalog import runs
@@ -43,7 +43,6 @@ from recsys.catalog.model_versions import record_model_version
 from recsys.catalog.schema import AudioAsset, IngestReject, TrackEmbedding
 from recsys.embedders.base import Embedder
 from recsys.errors import AudioError, DimensionMismatchError
-from recsys.media.ahead import map_ahead
 from recsys.media.audio import DecodedAudio, load_audio
 from recsys.vectorstore.base import VectorStore
 from recsys.vectorstore.collections import TRACKS, tracks_spec
@@ -144,8 +143,12 @@ def embed_audio(
     progress: Progress | None = None,
     on_batch: Callable[[int], None] | None = None,
     commit_every_s: float = EVERY_S,
+    executor: Executor | None = None,
 ) -> EmbedReport:
-    """Embed every pending track (see the module docstring); returns what was done."""
+    """Embed every pending track (see the module docstring); returns what was done.
+
+    ``executor``: where the batches are decoded and embedded (default: this process, see
+    :mod:`pipelines.embed.executors`); their results are written here either way."""
     progress = progress or Progress.quiet()
     with engine.begin() as conn:
         mv_id = ensure_model_version(conn, embedder)
@@ -160,36 +163,74 @@ def embed_audio(
     report.skipped_rejected = len(todo) - len(fresh)
     _ensure_collection(store, embedder)
     task = progress.start(f"embedding audio ({embedder.kind})", len(fresh))
-
-    def decode(item: Pending) -> tuple[Pending, DecodedAudio | AudioError]:
-        try:
-            if "://" in item.uri and not item.uri.startswith("file://"):
-                raise AudioError(item.uri, "not a local file (only local paths are embedded)")
-            path = Path(item.uri.removeprefix("file://"))
-            return item, load_audio(path, embedder.sample_rate, max_duration_s=max_duration_s)
-        except AudioError as exc:
-            return item, exc
+    worker = AudioWorker(embedder, max_duration_s)
+    executor = executor or LocalExecutor(worker)
+    by_id = {p.track_id: p for p in fresh}
 
     def failed(exc: BaseException) -> None:
         _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
 
-    # the next batch decodes on worker threads while this one goes through the model
-    decoded = map_ahead(decode, fresh, ahead=batch_size)
+    batches = executor.run(AudioWork.of(embedder, max_duration_s), fresh, batch_size)
     try:
         with writing(engine, store, every_s=commit_every_s, failed=failed) as writer:
-            for number in itertools.count():
-                batch = list(itertools.islice(decoded, batch_size))
-                if not batch:
-                    break
-                _embed_batch(engine, writer, embedder, batch, mv_id, report)
-                progress.advance(task, len(batch))
+            for number, outcomes in enumerate(batches):
+                _write_batch(
+                    engine, writer, embedder, [(by_id[o.track_id], o) for o in outcomes], mv_id, report
+                )
+                progress.advance(task, len(outcomes))
                 if on_batch is not None:
                     on_batch(number)
     finally:
-        decoded.close()
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
         progress.stop()
     _finish_run(engine, run_id, report, status="done")
     return report
+
+
+@dataclass(frozen=True)
+class AudioWork:
+    """The picklable recipe of the audio job's batches: the embedder's class and config (no model)."""
+
+    embedder_type: type[Embedder]
+    config: Any
+    max_duration_s: float
+
+    @classmethod
+    def of(cls, embedder: Embedder, max_duration_s: float) -> AudioWork:
+        return cls(type(embedder), getattr(embedder, "config", None), max_duration_s)
+
+    def open(self) -> AudioWorker:
+        builder: Any = self.embedder_type
+        return AudioWorker(builder(self.config), self.max_duration_s)
+
+
+class AudioWorker:
+    """Decodes one file and embeds a batch of decoded files with one built embedder."""
+
+    def __init__(self, embedder: Embedder, max_duration_s: float) -> None:
+        self.embedder, self.max_duration_s = embedder, max_duration_s
+
+    def decode(self, item: Pending) -> DecodedAudio | AudioError:
+        try:
+            if "://" in item.uri and not item.uri.startswith("file://"):
+                raise AudioError(item.uri, "not a local file (only local paths are embedded)")
+            path = Path(item.uri.removeprefix("file://"))
+            return load_audio(path, self.embedder.sample_rate, max_duration_s=self.max_duration_s)
+        except AudioError as exc:
+            return exc
+
+    def embed(self, decoded: list[tuple[Pending, DecodedAudio | AudioError]]) -> list[Outcome]:
+        clips = [d.samples for _, d in decoded if not isinstance(d, AudioError)]
+        vectors = iter(self.embedder.embed(clips)) if clips else iter(())
+        out = []
+        for item, d in decoded:
+            if isinstance(d, AudioError):
+                out.append(Outcome(item.track_id, None, reason=d.reason, message=str(d), kind=_kind(d)))
+            else:
+                out.append(Outcome(item.track_id, next(vectors), seconds=d.duration_s))
+        return out
 
 
 def _ensure_collection(store: VectorStore, embedder: Embedder) -> None:
@@ -204,32 +245,34 @@ def _ensure_collection(store: VectorStore, embedder: Embedder) -> None:
         )
 
 
-def _embed_batch(
+def _write_batch(
     engine: sa.Engine,
     writer: VectorWriter,
     embedder: Embedder,
-    batch: list[tuple[Pending, DecodedAudio | AudioError]],
+    batch: list[tuple[Pending, Outcome]],
     mv_id: int,
     report: EmbedReport,
 ) -> None:
+    """One batch's outcomes into the store and the catalog (the same whichever executor made them)."""
     rejects = RejectLog(SOURCE)
-    clips: list[np.ndarray] = []
     good: list[Pending] = []
-    for item, decoded in batch:
-        if isinstance(decoded, AudioError):
-            rejects.add(reject_location(item, embedder), decoded.reason, raw={"track_id": item.track_id})
-            report.rejects.append(str(decoded))
-            report.reasons[_kind(decoded)] += 1
+    vectors: list[np.ndarray] = []
+    for item, outcome in batch:
+        if outcome.vector is None:
+            rejects.add(
+                reject_location(item, embedder), outcome.reason or "", raw={"track_id": item.track_id}
+            )
+            report.rejects.append(outcome.message or "")
+            report.reasons[outcome.kind or "audio"] += 1
             continue
-        clips.append(decoded.samples)
         good.append(item)
-        report.seconds_of_audio += decoded.duration_s
-    vectors = embedder.embed(clips) if clips else np.zeros((0, embedder.dim), dtype=np.float32)
+        vectors.append(outcome.vector)
+        report.seconds_of_audio += outcome.seconds
     if good:
         writer.add(
             embedder.name,
             [p.track_id for p in good],
-            vectors,
+            np.stack(vectors),
             lambda conn: record_embeddings(conn, embedder.name, mv_id, good),
         )
     if rejects.rows:
