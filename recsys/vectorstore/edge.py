@@ -81,6 +81,7 @@ class EdgeStore(VectorStore):
         self.root = Path(root)
         self.location = str(self.root)
         self.search_settings = search or EdgeSearchSettings()
+        self._search_params = self.search_settings.search_params()  # built once, shared by every query
         self.keep_versions = max(keep_versions, 1)
         self._open: dict[str, _Opened] = {}
         self._building: dict[tuple[str, int], qe.EdgeShard] = {}
@@ -143,6 +144,13 @@ class EdgeStore(VectorStore):
         if version is None:
             raise NotFoundError(f"vector store {self.root} has no collection {name!r}")
         return self._version_spec(name, version)
+
+    def _serving_spec(self, name: str) -> CollectionSpec:
+        """The spec of the version this process's view shows: one ``stat`` of ``CURRENT``
+        (which also moves the view on when it changed), no file read."""
+        with self._lock:
+            self._shard(name)
+            return self._version_spec(name, self._open[name].view.version)
 
     def _version_spec(self, name: str, version: int) -> CollectionSpec:
         key = (name, version)
@@ -262,6 +270,7 @@ class EdgeStore(VectorStore):
         offset: int,
         score_threshold: float | None,
         with_vectors: bool,
+        with_payload: bool,
     ) -> list[Hit]:
         request = qe.QueryRequest(
             query=qe.Query.Nearest(vector, using=using),
@@ -269,8 +278,8 @@ class EdgeStore(VectorStore):
             limit=limit,
             offset=offset,
             score_threshold=score_threshold,
-            params=self.search_settings.search_params(),
-            with_payload=True,
+            params=self._search_params,
+            with_payload=with_payload,
             with_vector=[using] if with_vectors else False,
         )
         with self._lock:
@@ -298,7 +307,7 @@ class EdgeStore(VectorStore):
             filter=edge_filter(filter),
             limit=limit,
             score_threshold=score_threshold,
-            params=self.search_settings.search_params(),
+            params=self._search_params,
             with_payload=True,
             with_vector=False,
         )

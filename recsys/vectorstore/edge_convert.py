@@ -6,6 +6,7 @@ Nothing here touches the disk; :mod:`recsys.vectorstore.edge` opens the shards a
 
 from __future__ import annotations
 
+import functools
 import threading
 import uuid
 from collections.abc import Iterator, Sequence
@@ -91,7 +92,38 @@ class EdgeSearchSettings:
 
 
 def edge_filter(flt: Filter | None, *, has_vector: str | None = None) -> qe.Filter | None:
-    """Translate the contract's filter (and an optional has-vector condition) to Qdrant Edge's."""
+    """Translate the contract's filter (and an optional has-vector condition) to Qdrant Edge's.
+
+    A service asks with the same few filters again and again, so translations are kept
+    (the contract's filters are frozen, hence hashable) and reused: a query pays for a
+    dictionary look-up, not for building Qdrant's conditions again.
+    """
+    if flt is None:
+        return _cached_filter(None, has_vector, ())
+    try:
+        return _cached_filter(flt, has_vector, _value_types(flt))
+    except TypeError:  # a condition holding an unhashable value (a list where a tuple belongs)
+        return _translate_filter(flt, has_vector)
+
+
+def _value_types(flt: Filter) -> tuple[type, ...]:
+    """The types of the matched values: ``True == 1`` (and they hash alike), yet Qdrant
+    matches a bool and an integer differently, so the types are part of the cache key."""
+    types: list[type] = []
+    for cond in (*flt.must, *flt.should, *flt.must_not):
+        if isinstance(cond, Match):
+            types.append(type(cond.value))
+        elif isinstance(cond, MatchAny):
+            types.extend(type(v) for v in cond.values)
+    return tuple(types)
+
+
+@functools.lru_cache(maxsize=1024)
+def _cached_filter(flt: Filter | None, has_vector: str | None, types: tuple[type, ...]) -> qe.Filter | None:
+    return _translate_filter(flt, has_vector)
+
+
+def _translate_filter(flt: Filter | None, has_vector: str | None) -> qe.Filter | None:
     must: list[Any] = [_condition(c) for c in flt.must] if flt else []
     if has_vector is not None:
         must.append(qe.HasVectorCondition(has_vector))
