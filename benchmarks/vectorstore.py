@@ -215,8 +215,9 @@ class RawEdge:
         )
         self.params = qe.SearchParams(hnsw_ef=s.hnsw_ef, quantization=quantization)
         years = qe.FieldCondition("year", range=qe.RangeFloat(gte=1990, lt=2020))
+        # The conditions in the order the store sends them (numbers before strings).
         self.filters = [
-            qe.Filter(must=[qe.FieldCondition("genres", match=qe.MatchValue(g)), years]) for g in GENRES
+            qe.Filter(must=[years, qe.FieldCondition("genres", match=qe.MatchValue(g))]) for g in GENRES
         ]
 
     def segments(self) -> int:
@@ -447,7 +448,7 @@ def main() -> None:
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
-        "edge_settings": settings.__dict__,
+        "edge_settings": {**settings.__dict__, "full_scan_kb": settings.full_scan_kb},
         "args": {k: str(v) for k, v in vars(args).items()},
         "datasets": {},
     }
