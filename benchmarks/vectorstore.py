@@ -166,27 +166,41 @@ def build(store: VectorStore, x: np.ndarray, p: dict[str, np.ndarray], batch: in
     return {"upsert_s": upsert_s, "upsert_points_per_s": len(x) / upsert_s, "index_build_s": index_s}
 
 
-def timed_queries(
-    run: Callable[[int], list[int]], n: int, warmup: Callable[[int], list[int]], n_warmup: int
-) -> tuple[list[float], list[list[int]], list[float]]:
-    """Latencies and answers of ``n`` queries, after ``n_warmup`` other queries of the same kind.
+def interleaved_queries(
+    runs: list[Callable[[int], list[int]]],
+    n: int,
+    warmups: list[Callable[[int], list[int]]],
+    n_warmup: int,
+) -> list[tuple[list[float], list[list[int]], list[float]]]:
+    """Latencies and answers of ``n`` queries on each path, after ``n_warmup`` other queries.
 
     The warm-up queries are distinct from the timed ones, so the timed pass finds the
     store as a serving process finds it after a while (its pages in memory), not the
     answers of the same queries cached. The warm-up latencies are returned as well
     (``cold``: in the first run, the first queries after the index was built).
+
+    Path ``p`` asks query ``(i + p·n/len(runs)) mod n`` at step ``i``, so every path asks
+    every query once, neighbours in time never ask the same one (no path finds the
+    previous one's pages of that query in the cache), and a burst of load from other
+    processes falls on all paths alike. The order of the paths within a step alternates.
     """
-    cold = []
-    for i in range(n_warmup):
-        started = time.perf_counter()
-        warmup(i)
-        cold.append((time.perf_counter() - started) * 1000.0)
-    latencies, answers = [], []
-    for i in range(n):
-        started = time.perf_counter()
-        answers.append(run(i))
-        latencies.append((time.perf_counter() - started) * 1000.0)
-    return latencies, answers, cold
+    paths = len(runs)
+    cold: list[list[float]] = [[] for _ in runs]
+    latencies: list[list[float]] = [[0.0] * n for _ in runs]
+    answers: list[list[list[int]]] = [[[] for _ in range(n)] for _ in runs]
+    for steps, fns, timed in ((n_warmup, warmups, False), (n, runs, True)):
+        for i in range(steps):
+            order = range(paths) if i % 2 == 0 else range(paths - 1, -1, -1)
+            for p in order:
+                q = (i + p * steps // paths) % steps
+                started = time.perf_counter()
+                answer = fns[p](q)
+                elapsed = (time.perf_counter() - started) * 1000.0
+                if timed:
+                    latencies[p][q], answers[p][q] = elapsed, answer
+                else:
+                    cold[p].append(elapsed)
+    return [(latencies[p], answers[p], cold[p]) for p in range(paths)]
 
 
 def recall(answers: list[list[int]], truth: list[set[int]], k: int) -> float:
@@ -272,8 +286,8 @@ def measure(
     runs: int = 1,
     scratch: Path | None = None,
 ) -> dict[str, Any]:
-    """Build, then ``runs`` runs of timed query passes; beside an Edge store, the same passes on
-    :class:`RawEdge` in each run (wrapper and raw in turns, the order swapped every run)."""
+    """Build, then ``runs`` runs of timed query passes; beside an Edge store, the same queries
+    on :class:`RawEdge` in the same passes, in turns with the store's (:func:`interleaved_queries`)."""
     n, k = len(x), 10
     result: dict[str, Any] = {"points": n, "dim": x.shape[1], "queries": len(queries), "warmup": len(warm)}
     result.update(build(store, x, p, args.batch))
@@ -322,15 +336,17 @@ def measure(
     )
     per_run: dict[str, dict[str, list[dict[str, Any]]]] = {"wrapper": {}, "raw": {}}
     try:
-        for r in range(runs):
+        for _ in range(runs):
             for label, (fn, warm_fn, want) in kinds.items():
                 paths = [("wrapper", fn, warm_fn)]
                 if raw is not None:
                     raw_fn, raw_warm = raw_kinds[label]
                     paths.append(("raw", raw_fn, raw_warm))
-                for path, run_fn, warm_path in paths if r % 2 == 0 else paths[::-1]:
-                    gc.collect()  # each pass starts from the same heap, not from the last one's garbage
-                    lat, answers, cold = timed_queries(run_fn, len(queries), warm_path, len(warm))
+                gc.collect()  # each pass starts from the same heap, not from the last one's garbage
+                passes = interleaved_queries(
+                    [run_fn for _, run_fn, _ in paths], len(queries), [w for _, _, w in paths], len(warm)
+                )
+                for (path, _, _), (lat, answers, cold) in zip(paths, passes, strict=True):
                     figures = summary(lat, answers, want, cold, k)
                     figures["load_average"] = list(os.getloadavg())
                     per_run[path].setdefault(label, []).append(figures)

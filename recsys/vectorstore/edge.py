@@ -84,6 +84,7 @@ class EdgeStore(VectorStore):
         self._search_params = self.search_settings.search_params()  # built once, shared by every query
         self.keep_versions = max(keep_versions, 1)
         self._open: dict[str, _Opened] = {}
+        self._pointers: dict[str, str] = {}
         self._building: dict[tuple[str, int], qe.EdgeShard] = {}
         self._rebuild_locks: dict[str, int] = {}
         self._specs: dict[tuple[str, int], CollectionSpec] = {}
@@ -98,8 +99,13 @@ class EdgeStore(VectorStore):
     # ---- opening shards ------------------------------------------------------------------------
 
     def _shard(self, name: str) -> qe.EdgeShard:
-        """The shard of this process's view of the current version, switched when ``CURRENT`` changed."""
-        pointer = self.dirs.pointer(name)
+        """The shard of this process's view of the current version, switched when ``CURRENT`` changed.
+
+        Every query comes through here, so the pointer's path is kept as a string: the
+        check costs one ``stat``, not the building of a path as well."""
+        pointer = self._pointers.get(name)
+        if pointer is None:
+            pointer = self._pointers[name] = str(self.dirs.pointer(name))
         try:
             st = os.stat(pointer)
         except FileNotFoundError:
@@ -108,7 +114,7 @@ class EdgeStore(VectorStore):
         opened = self._open.get(name)
         if opened is not None and opened.stamp == stamp:
             return opened.view.shard
-        if opened is not None and opened.view.version == read_pointer(pointer):
+        if opened is not None and opened.view.version == read_pointer(Path(pointer)):
             opened.stamp = stamp
             return opened.view.shard
         view = open_view(self.dirs, name, self._token)

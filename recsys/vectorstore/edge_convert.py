@@ -207,8 +207,13 @@ def edge_point(point: Point) -> qe.Point:
 
 
 def hit(scored: Any) -> Hit:
+    """A contract hit from Qdrant Edge's scored point (read once per attribute: each read converts)."""
+    pid, payload, vector = scored.id, scored.payload, scored.vector
     return Hit(
-        record_id(scored.id), dict(scored.payload or {}), vectors_of(scored.vector), float(scored.score)
+        str(pid) if isinstance(pid, uuid.UUID) else pid,
+        dict(payload) if payload else {},
+        dict(vector) if isinstance(vector, dict) else {},
+        float(scored.score),
     )
 
 
