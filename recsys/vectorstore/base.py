@@ -251,11 +251,18 @@ class VectorStore(ABC):
         offset: int = 0,
         score_threshold: float | None = None,
         with_vectors: bool = False,
+        with_payload: bool = True,
     ) -> list[Hit]:
-        """Nearest neighbours of ``vector`` among the points that have the named vector ``using``."""
+        """Nearest neighbours of ``vector`` among the points that have the named vector ``using``.
+
+        ``with_payload=False`` leaves each hit's payload empty and skips reading it: for
+        callers that need only ids and scores.
+        """
         query = as_vector(vector)
-        check_query(name, self.spec(name), using, query)
-        return self._nearest(name, query, using, filter, limit, offset, score_threshold, with_vectors)
+        check_query(name, self._serving_spec(name), using, query)
+        return self._nearest(
+            name, query, using, filter, limit, offset, score_threshold, with_vectors, with_payload
+        )
 
     def recommend(
         self,
@@ -279,7 +286,7 @@ class VectorStore(ABC):
         """
         if not positive:
             raise ValueError("recommend needs at least one positive example")
-        spec = self.spec(name)
+        spec = self._serving_spec(name)
         pos, pos_ids = self._resolve_examples(name, using, positive)
         neg, neg_ids = self._resolve_examples(name, using, negative)
         for vec in (*pos, *neg):
@@ -400,6 +407,11 @@ class VectorStore(ABC):
             raise
         return version
 
+    def _serving_spec(self, name: str) -> CollectionSpec:
+        """The spec of the version a query of ``name`` reads now; a backend that knows it
+        without asking (an embedded reader holding a version open) overrides this."""
+        return self.spec(name)
+
     @abstractmethod
     def versions(self, name: str) -> list[int]:
         """Every complete version of the collection still stored, ascending."""
@@ -433,6 +445,7 @@ class VectorStore(ABC):
         offset: int,
         score_threshold: float | None,
         with_vectors: bool,
+        with_payload: bool,
     ) -> list[Hit]: ...
 
     @abstractmethod
@@ -520,7 +533,9 @@ def check_query(name: str, spec: CollectionSpec, using: str, vector: list[float]
         raise DimensionMismatchError(
             f"collection {name!r}, vector {using!r}: expected {expected} dimensions, got a query of {len(vector)}"
         )
-    if not all(math.isfinite(x) for x in vector):
+    # The sum is finite when every element is (one pass in C); only a sum that is not
+    # finite, from a NaN, an infinity or an overflow of huge values, needs the element check.
+    if not math.isfinite(sum(vector)) and not all(math.isfinite(x) for x in vector):
         raise ValueError(f"collection {name!r}, vector {using!r}: the query holds NaN or infinity")
 
 

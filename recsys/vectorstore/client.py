@@ -381,6 +381,7 @@ class ClientStore(VectorStore):
         offset: int,
         score_threshold: float | None,
         with_vectors: bool,
+        with_payload: bool,
     ) -> list[Hit]:
         answer = self._call(
             self.client.query_points,
@@ -392,7 +393,7 @@ class ClientStore(VectorStore):
             limit=limit,
             offset=offset or None,
             score_threshold=score_threshold,
-            with_payload=True,
+            with_payload=with_payload,
             with_vectors=[using] if with_vectors else False,
         )
         return [_hit(p) for p in answer.points]

@@ -81,8 +81,10 @@ class EdgeStore(VectorStore):
         self.root = Path(root)
         self.location = str(self.root)
         self.search_settings = search or EdgeSearchSettings()
+        self._search_params = self.search_settings.search_params()  # built once, shared by every query
         self.keep_versions = max(keep_versions, 1)
         self._open: dict[str, _Opened] = {}
+        self._pointers: dict[str, str] = {}
         self._building: dict[tuple[str, int], qe.EdgeShard] = {}
         self._rebuild_locks: dict[str, int] = {}
         self._specs: dict[tuple[str, int], CollectionSpec] = {}
@@ -97,8 +99,13 @@ class EdgeStore(VectorStore):
     # ---- opening shards ------------------------------------------------------------------------
 
     def _shard(self, name: str) -> qe.EdgeShard:
-        """The shard of this process's view of the current version, switched when ``CURRENT`` changed."""
-        pointer = self.dirs.pointer(name)
+        """The shard of this process's view of the current version, switched when ``CURRENT`` changed.
+
+        Every query comes through here, so the pointer's path is kept as a string: the
+        check costs one ``stat``, not the building of a path as well."""
+        pointer = self._pointers.get(name)
+        if pointer is None:
+            pointer = self._pointers[name] = str(self.dirs.pointer(name))
         try:
             st = os.stat(pointer)
         except FileNotFoundError:
@@ -107,7 +114,7 @@ class EdgeStore(VectorStore):
         opened = self._open.get(name)
         if opened is not None and opened.stamp == stamp:
             return opened.view.shard
-        if opened is not None and opened.view.version == read_pointer(pointer):
+        if opened is not None and opened.view.version == read_pointer(Path(pointer)):
             opened.stamp = stamp
             return opened.view.shard
         view = open_view(self.dirs, name, self._token)
@@ -143,6 +150,13 @@ class EdgeStore(VectorStore):
         if version is None:
             raise NotFoundError(f"vector store {self.root} has no collection {name!r}")
         return self._version_spec(name, version)
+
+    def _serving_spec(self, name: str) -> CollectionSpec:
+        """The spec of the version this process's view shows: one ``stat`` of ``CURRENT``
+        (which also moves the view on when it changed), no file read."""
+        with self._lock:
+            self._shard(name)
+            return self._version_spec(name, self._open[name].view.version)
 
     def _version_spec(self, name: str, version: int) -> CollectionSpec:
         key = (name, version)
@@ -262,6 +276,7 @@ class EdgeStore(VectorStore):
         offset: int,
         score_threshold: float | None,
         with_vectors: bool,
+        with_payload: bool,
     ) -> list[Hit]:
         request = qe.QueryRequest(
             query=qe.Query.Nearest(vector, using=using),
@@ -269,8 +284,8 @@ class EdgeStore(VectorStore):
             limit=limit,
             offset=offset,
             score_threshold=score_threshold,
-            params=self.search_settings.search_params(),
-            with_payload=True,
+            params=self._search_params,
+            with_payload=with_payload,
             with_vector=[using] if with_vectors else False,
         )
         with self._lock:
@@ -298,7 +313,7 @@ class EdgeStore(VectorStore):
             filter=edge_filter(filter),
             limit=limit,
             score_threshold=score_threshold,
-            params=self.search_settings.search_params(),
+            params=self._search_params,
             with_payload=True,
             with_vector=False,
         )

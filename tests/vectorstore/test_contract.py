@@ -69,6 +69,17 @@ def test_nearest_finds_the_planted_point_and_its_cluster(filled: VectorStore) ->
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+def test_search_without_payloads_gives_the_same_hits(filled: VectorStore) -> None:
+    flt = Filter.where(Match("genres", "jazz"), Range("year", gte=1975))
+    query = POINTS[25].vectors["a"]
+    full = filled.search("items", query, using="a", filter=flt, limit=10)
+    bare = filled.search("items", query, using="a", filter=flt, limit=10, with_payload=False)
+    assert len(full) == 10 and ids(bare) == ids(full)
+    assert all("jazz" in h.payload["genres"] and h.payload["year"] >= 1975 for h in full)
+    assert all(h.payload == {} for h in bare)
+    assert [h.score for h in bare] == pytest.approx([h.score for h in full], abs=1e-5)
+
+
 def test_search_only_sees_points_having_the_vector(filled: VectorStore) -> None:
     hits = filled.search("items", np.ones(4), using="b", limit=100)
     assert sorted(ids(hits)) == [i for i in range(60) if i % 5]
