@@ -305,7 +305,7 @@ def _sample(
             gop = float(np.median(np.diff(keyframes))) if len(keyframes) >= 2 else None
             # The keyframe before the target lies at most one ``gop`` earlier: past our position, a seek pays.
             worth = gop is not None and target - position >= gop - 1e-6
-        if worth:
+        if worth and start is not None:
             source.seek(start + target)
             frames = source.frames()
             pending = next(frames, None)
