@@ -195,8 +195,9 @@ def clip_pixels(
     truncated to whole pixels, centre crop, scale to 0..1,
     normalise by ``mean`` and ``std``), done for all frames at once: frames already
     at ``size`` (FFmpeg scaled them while converting to RGB) only pass through the
-    fused scale-and-normalise (one multiply-add per value). The result is in
-    channels-last memory order, which the patch embedding reads without a copy.
+    fused scale-and-normalise (one multiply-add per value), and come out in
+    channels-last memory order (the permuted view of the decoded pixels), which the
+    patch-embedding convolution accepts as it is.
     """
     import torch  # deferred: torch (ml extra)
 
