@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         "(rate-limit waits are not counted).",
     )
     device: str = Field(default="auto", description="auto, cpu, cuda or cuda:N for the models.")
+    video_precision: Literal["float32", "int8"] = Field(
+        default="float32",
+        description="How CLIP encodes video frames on the CPU when scoring a video: float32, or int8 "
+        "(Linear layers dynamically quantised: about 2x faster, cosine about 0.999 to float32). "
+        "On a GPU frames are encoded in float16 either way.",
+    )
     batch_rows: int = Field(
         default=200_000, ge=1_000, description="Rows per bulk-load chunk during ingestion."
     )

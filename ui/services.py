@@ -121,7 +121,14 @@ def video_scorer() -> Any:
 @st.cache_resource(show_spinner="Loading the video–music model (once)…", max_entries=1)
 def _video_scorer(path: str, stamp: int, target: str) -> Any:
     unsettle_heap()
-    return settled(VideoScorer(load_bundle(Path(path)), store(), device=settings().device))
+    return settled(
+        VideoScorer(
+            load_bundle(Path(path)),
+            store(),
+            device=settings().device,
+            frame_precision=settings().video_precision,
+        )
+    )
 
 
 # --------------------------------------------------------------------------- cached queries

@@ -179,6 +179,7 @@ def score_video(
             n=n,
             filters=wanted,
             device=cfg.device,
+            frame_precision=cfg.video_precision,
         )
     if as_json:
         echo_json(
@@ -189,6 +190,7 @@ def score_video(
                 "seconds": result.seconds,
                 "soundtrack": result.soundtrack,
                 "truncated": result.truncated,
+                "frame_encoder": result.frame_encoder,
                 "timings": result.timings,
                 "tracks": [t.__dict__ for t in result.tracks],
             }

@@ -123,7 +123,12 @@ class Services:
                 held = self._scorer
                 if held is None or held[0] != stamp:
                     unsettle_heap()
-                    scorer = VideoScorer(load_bundle(path), store, device=self.settings.device)
+                    scorer = VideoScorer(
+                        load_bundle(path),
+                        store,
+                        device=self.settings.device,
+                        frame_precision=self.settings.video_precision,
+                    )
                     self._scorer = held = (stamp, scorer)
                     settle_heap()
                 return held[1]

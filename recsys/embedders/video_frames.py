@@ -6,7 +6,18 @@ Two implementations of one small contract (``name``, ``version``, ``dim``,
 - :class:`ClipFrameEncoder`: CLIP's vision tower through transformers
   (``CLIPVisionModelWithProjection``), from a Hugging Face id at a pinned revision
   (default ``openai/clip-vit-base-patch32``) or from a local directory in the
-  Hugging Face format; one image embedding per frame.
+  Hugging Face format; one image embedding per frame. Preprocessing (resize of the
+  short side, centre crop, scaling and normalisation) is one batched tensor
+  operation over all frames (:func:`clip_pixels`). On the CPU the vision tower runs
+  in ``float32`` or, with ``precision="int8"``, with its Linear layers dynamically
+  quantised to int8 (weights int8 per output channel, activations quantised per
+  batch): about 4x less weight memory traffic and the CPU's int8 dot-product
+  instructions, at a cosine of about 0.999 to the ``float32`` vectors. On a GPU it
+  runs in ``float16``. The precision is part of the encoder's ``version``, so
+  features of different paths are never cached or compared as one. On the CPU the
+  encoder also has the process keep freed memory for reuse
+  (:func:`recsys.devices.keep_freed_memory`): the tower's activations are then not
+  page-faulted in afresh on every call.
 - :class:`FrameDescriptor`: weight-free, for offline use and as the baseline: colour
   (saturation-weighted hue histogram, mean and spread of each channel, a 2×2 colour
   layout), brightness, edges (gradient energy and orientation balance) and motion
@@ -19,17 +30,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from recsys.devices import DeviceLike, resolve_device
+from recsys.devices import DeviceLike, keep_freed_memory, resolve_device
 from recsys.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 CLIP_DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 CLIP_DEFAULT_REVISION = "3d74acf9a28c67741b2f4f2ea7635f0aaf6f0268"
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+FRAME_PRECISIONS = ("float32", "int8")
 
 
 class FrameEncoder(Protocol):
@@ -170,8 +185,61 @@ def load_clip_vision(
     return network.eval().to(device), prep
 
 
+def clip_pixels(
+    frames: np.ndarray, size: int, mean: tuple[float, ...], std: tuple[float, ...]
+) -> torch.Tensor:
+    """Frames (T, H, W, 3) uint8 RGB → CLIP pixel values (T, 3, size, size) float32, in one batched pass.
+
+    What CLIP's image processor does to one picture at a time (short side resized to
+    ``size`` with antialiased bicubic filtering as PIL does it, the long side
+    truncated to whole pixels, centre crop, scale to 0..1,
+    normalise by ``mean`` and ``std``), done for all frames at once: frames already
+    at ``size`` (FFmpeg scaled them while converting to RGB) only pass through the
+    fused scale-and-normalise (one multiply-add per value), and come out in
+    channels-last memory order (the permuted view of the decoded pixels), which the
+    patch-embedding convolution accepts as it is.
+    """
+    import torch  # deferred: torch (ml extra)
+
+    frames = _check_frames(frames)
+    batch = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2)  # (T, 3, H, W) channels-last
+    h, w = batch.shape[2:]
+    scale = torch.tensor([1.0 / (255.0 * s) for s in std], dtype=torch.float32).view(1, 3, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(mean, std, strict=True)], dtype=torch.float32).view(
+        1, 3, 1, 1
+    )
+    if (h, w) == (size, size):
+        return torch.addcmul(shift, batch.float(), scale)  # (T, 3, S, S)
+    short, long = (h, w) if h <= w else (w, h)
+    long = max(size, int(size * long / short))  # the processor's rule: the long side truncated
+    new_h, new_w = (size, long) if h <= w else (long, size)
+    # uint8 in, uint8 out: torch's antialiased uint8 kernel gives PIL's resampled picture to the value.
+    resized = torch.nn.functional.interpolate(
+        batch.contiguous(), size=(new_h, new_w), mode="bicubic", antialias=True, align_corners=False
+    )  # (T, 3, H', W') uint8
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    return torch.addcmul(shift, resized[:, :, top : top + size, left : left + size].float(), scale)
+
+
+def quantize_int8(network: Any) -> Any:
+    """``network`` with every Linear layer replaced by a dynamically quantised int8 Linear (CPU only)."""
+    import warnings
+
+    import torch  # deferred: torch (ml extra)
+
+    with warnings.catch_warnings():
+        # torch 2.13 points eager-mode quantisation users at torchao; the API itself is unchanged.
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(network, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 class ClipFrameEncoder:
-    """CLIP image embeddings per frame; frames must already be (T, size, size, 3) at ``input_size``."""
+    """CLIP image embeddings per frame; frames of any size are resized and centre-cropped to ``input_size``.
+
+    ``precision`` is ``float32`` or ``int8`` (Linear layers quantised, CPU only); on a
+    GPU the tower runs in ``float16`` whatever is asked. :attr:`precision` says which
+    path runs, and :attr:`version` carries it.
+    """
 
     name = "clip"
 
@@ -183,9 +251,12 @@ class ClipFrameEncoder:
         batch_size: int = 32,
         network: Any = None,
         preprocessing: dict[str, Any] | None = None,
+        precision: str = "float32",
     ) -> None:
         import torch
 
+        if precision not in FRAME_PRECISIONS:
+            raise ConfigError(f"unknown video precision {precision!r} ({' or '.join(FRAME_PRECISIONS)})")
         self.model_id, self.revision = model, revision
         self.device = resolve_device(device)
         if network is None:
@@ -193,20 +264,30 @@ class ClipFrameEncoder:
         self.network = network.eval().to(self.device)
         prep = preprocessing or {"mean": CLIP_MEAN, "std": CLIP_STD, "size": network.config.image_size}
         self._size = int(prep["size"])
-        self._mean = torch.tensor(prep["mean"], dtype=torch.float32).view(1, 3, 1, 1)
-        self._std = torch.tensor(prep["std"], dtype=torch.float32).view(1, 3, 1, 1)
+        self._mean = tuple(float(v) for v in prep["mean"])
+        self._std = tuple(float(v) for v in prep["std"])
+        self._projection_dim = int(network.config.projection_dim)
         self.batch_size = batch_size
         self._dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        if self.device.type == "cpu":
+            keep_freed_memory()  # the tower's large activations reused, not page-faulted in per call
         if self._dtype != torch.float32:
             self.network = self.network.to(self._dtype)
+            self.precision = "float16"
+        elif precision == "int8":
+            self.network = quantize_int8(self.network)
+            self.precision = "int8"
+        else:
+            self.precision = "float32"
 
     @property
     def version(self) -> str:
-        return f"clip-{self.model_id}@{self.revision or 'local'}"
+        base = f"clip-{self.model_id}@{self.revision or 'local'}"
+        return base if self.precision == "float32" else f"{base}+{self.precision}"
 
     @property
     def dim(self) -> int:
-        return int(self.network.config.projection_dim)
+        return self._projection_dim
 
     @property
     def input_size(self) -> int:
@@ -216,25 +297,31 @@ class ClipFrameEncoder:
         import torch
 
         frames = _check_frames(frames)
-        if frames.shape[1] != self._size or frames.shape[2] != self._size:
-            raise ValueError(f"CLIP expects {self._size}x{self._size} frames, got {frames.shape[1:3]}")
         out = []
         with torch.inference_mode():
             for start in range(0, len(frames), self.batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(frames[start : start + self.batch_size]))
-                pixels = batch.permute(0, 3, 1, 2).float().div_(255.0)  # (B, 3, S, S)
-                pixels = ((pixels - self._mean) / self._std).to(self.device, self._dtype)
-                embeds = self.network(pixel_values=pixels).image_embeds  # (B, D)
+                pixels = clip_pixels(
+                    frames[start : start + self.batch_size], self._size, self._mean, self._std
+                )
+                embeds = self.network(pixel_values=pixels.to(self.device, self._dtype)).image_embeds  # (B, D)
                 out.append(embeds.float().cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
 
 def make_frame_encoder(
-    kind: str, model: str | None = None, revision: str | None = None, device: DeviceLike = "auto"
+    kind: str,
+    model: str | None = None,
+    revision: str | None = None,
+    device: DeviceLike = "auto",
+    precision: str = "float32",
 ) -> FrameEncoder:
-    """``descriptor`` (weight-free) or ``clip`` (an id at ``revision``, or a local directory)."""
+    """``descriptor`` (weight-free) or ``clip`` (an id at ``revision``, or a local directory) at ``precision``."""
+    if precision not in FRAME_PRECISIONS:
+        raise ConfigError(f"unknown video precision {precision!r} ({' or '.join(FRAME_PRECISIONS)})")
     if kind == "descriptor":
         return FrameDescriptor()
     if kind == "clip":
-        return ClipFrameEncoder(model or CLIP_DEFAULT_MODEL, revision or CLIP_DEFAULT_REVISION, device)
+        return ClipFrameEncoder(
+            model or CLIP_DEFAULT_MODEL, revision or CLIP_DEFAULT_REVISION, device, precision=precision
+        )
     raise ConfigError(f"unknown frame encoder {kind!r} (descriptor or clip)")

@@ -3,10 +3,12 @@
 Decoding goes through PyAV (its bundled FFmpeg). Frames are taken at the requested
 rate by presentation time, not by frame index, so variable frame rates sample
 evenly; a stream without timestamps (raw ``.h264``) falls back to the declared or
-guessed frame rate. Where the container can seek, the reader seeks to each sample
+guessed frame rate. Where the container can seek, the reader first lists the
+keyframes from the packets (demuxing only, no decoding), then seeks to each sample
 time and decodes forward from the keyframe before it, instead of decoding every
-frame; when a seek would land behind the position already reached (keyframes far
-apart) it stops seeking and decodes on. Only the sampled frames are converted to
+frame; it seeks only where that keyframe lies past the frame already reached
+(keyframes far apart: it decodes on), and when a seek lands behind that frame it
+stops seeking. Only the sampled frames are converted to
 RGB, scaled by FFmpeg straight to the encoder's size and centre-cropped square.
 
 Rotation metadata (a display matrix, read per frame) is applied, so a phone video filmed upright
@@ -19,6 +21,7 @@ duration limit is read up to the limit (``truncated=True``).
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -171,6 +174,33 @@ class _FrameSource:
         self.errors = 0
         self._iter: Iterator[Any] | None = None
 
+    def keyframe_times(self, limit_s: float) -> tuple[list[float], float] | None:
+        """Presentation times (s) of the keyframes up to ``limit_s`` and the latest packet time, from the
+        packets alone (no decoding), then back to the start; ``None`` where the packets carry no usable
+        times or the stream cannot seek."""
+        tb = self.stream.time_base
+        if tb is None:
+            return None
+        times: list[float] = []
+        first: float | None = None
+        last = -math.inf
+        try:
+            for packet in self.container.demux(self.stream):
+                if packet.pts is None:
+                    continue
+                at = float(packet.pts * tb)
+                first = at if first is None else min(first, at)
+                last = max(last, at)
+                if at - first > limit_s:
+                    break
+                if packet.is_keyframe:
+                    times.append(at)
+            self.container.seek(0, stream=self.stream, backward=True, any_frame=False)
+        except av.error.FFmpegError:
+            return None
+        self._iter = None
+        return (sorted(set(times)), last) if times else None
+
     def seek(self, seconds: float) -> None:
         tb = self.stream.time_base
         self.container.seek(int(seconds / tb), stream=self.stream, backward=True, any_frame=False)
@@ -246,11 +276,14 @@ def _sample(
     """Walk the stream taking the first frame at or after each sample time.
 
     Seeking pays only when the keyframe before the next sample time lies beyond the
-    frame already reached; the keyframe spacing seen so far (``gop``) predicts that.
+    frame already reached: the keyframe list from the packets says so; without one,
+    the keyframe spacing seen so far while decoding (``gop``) predicts it.
     """
     step = 1.0 / fps
     half_frame = 0.5 * source.period
     can_seek = seek and info.duration_s is not None
+    listed = source.keyframe_times(limits.max_duration_s + 1.0) if can_seek else None
+    index, last = listed if listed is not None else (None, math.inf)
     images: list[np.ndarray] = []
     times: list[float] = []
     rotations: list[int] = []
@@ -260,9 +293,19 @@ def _sample(
     frames = source.frames()
     pending: tuple[float, Any] | None = None
     while True:
-        gop = float(np.median(np.diff(keyframes))) if len(keyframes) >= 2 else None
-        # The keyframe before the target lies at most one ``gop`` earlier: past our position, a seek saves decoding.
-        if can_seek and start is not None and gop is not None and target - position >= gop - 1e-6:
+        if start is not None and start + target - half_frame > last + 1e-6:
+            break  # no frame left that could be the next sample: decoding on to the end would find none
+        if not can_seek or start is None:
+            worth = False
+        elif index is not None:
+            # The keyframe a seek to the target lands on: past the frame already reached, seeking saves decoding.
+            before = bisect.bisect_right(index, start + target + 1e-6) - 1
+            worth = before >= 0 and index[before] - start > position + 1e-6
+        else:
+            gop = float(np.median(np.diff(keyframes))) if len(keyframes) >= 2 else None
+            # The keyframe before the target lies at most one ``gop`` earlier: past our position, a seek pays.
+            worth = gop is not None and target - position >= gop - 1e-6
+        if worth and start is not None:
             source.seek(start + target)
             frames = source.frames()
             pending = next(frames, None)

@@ -96,6 +96,7 @@ class VideoScore:
     soundtrack: str  # "usable", or why not (scoring never needs it)
     timings: dict[str, float]
     truncated: bool = False
+    frame_encoder: str = ""  # the frame encoder's version, precision included
 
 
 class VideoScorer:
@@ -109,13 +110,14 @@ class VideoScorer:
         device: DeviceLike = "auto",
         frame_encoder: Any = None,
         text_encoder: Any = None,
+        frame_precision: str = "float32",
     ) -> None:
         check_music_vectors(store, bundle)
         self.bundle, self.store = bundle, store
         self.device = resolve_device(device)
         spec = bundle.spec
         self.frame_encoder = frame_encoder or make_frame_encoder(
-            spec.frame_encoder, spec.clip_model, spec.clip_revision, self.device
+            spec.frame_encoder, spec.clip_model, spec.clip_revision, self.device, frame_precision
         )
         self._text_encoder = text_encoder
         self._make_text = lambda: make_text_encoder(spec.text_encoder, spec.text_model, self.device)
@@ -208,6 +210,7 @@ class VideoScorer:
             soundtrack=soundtrack,
             timings=timings,
             truncated=frames.truncated,
+            frame_encoder=str(self.frame_encoder.version),
         )
 
 
@@ -245,8 +248,9 @@ def score_video(
     n: int = 20,
     filters: Mapping[str, str] | None = None,
     device: str = "auto",
+    frame_precision: str = "float32",
 ) -> VideoScore:
     """One-shot scoring against the ``music`` vectors of ``store`` (the UI keeps a ``VideoScorer``
     instead, to load the model once)."""
-    scorer = VideoScorer(load_bundle(bundle_path), store, device=device)
+    scorer = VideoScorer(load_bundle(bundle_path), store, device=device, frame_precision=frame_precision)
     return scorer.score(path, prompt, n, filters)

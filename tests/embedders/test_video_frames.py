@@ -11,8 +11,11 @@ import torch
 
 from recsys.devices import resolve_device
 from recsys.embedders.video_frames import (
+    CLIP_MEAN,
+    CLIP_STD,
     ClipFrameEncoder,
     FrameDescriptor,
+    clip_pixels,
     make_frame_encoder,
 )
 from recsys.errors import ConfigError
@@ -95,8 +98,101 @@ def test_a_small_clip_directory_loads_through_the_production_path(tmp_path: Path
         expected = reference.get_image_features(pixel_values=pixels)
     expected = expected if isinstance(expected, torch.Tensor) else expected.pooler_output
     assert np.allclose(features, expected.numpy(), atol=1e-4)
-    with pytest.raises(ValueError, match="expects 32x32"):
-        encoder.encode(np.zeros((1, 16, 16, 3), np.uint8))
+    # Frames of another size are resized and cropped to the model's size, as the processor does.
+    wide = rng.integers(0, 256, (2, 24, 40, 3), dtype=np.uint8)
+    pixels = processor(images=list(wide), return_tensors="pt")["pixel_values"]
+    with torch.inference_mode():
+        expected = reference.get_image_features(pixel_values=pixels)
+    expected = expected if isinstance(expected, torch.Tensor) else expected.pooler_output
+    # (upscaling: PIL and torch may round a resampled value to neighbouring levels)
+    assert np.allclose(encoder.encode(wide), expected.numpy(), atol=2e-3)
+
+
+def planted_frame(height: int, width: int) -> np.ndarray:
+    """A frame with known structure: two gradients, a checkerboard and a bright square off centre."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    frame = np.stack([(xx * 3) % 256, (yy * 5) % 256, ((xx // 10 + yy // 10) % 2) * 200], axis=-1)
+    frame[height // 4 : height // 2, width // 3 : width // 2] = (250, 240, 10)
+    return frame.astype(np.uint8)
+
+
+def per_frame_pixels(frames: np.ndarray, size: int) -> np.ndarray:
+    """The former preprocessing, one frame at a time: PIL resize of the short side (bicubic, the long side
+    truncated, as CLIP's processor does), centre crop, then ``(x / 255 - mean) / std``."""
+    from PIL import Image
+
+    out = []
+    for frame in frames:
+        h, w = frame.shape[:2]
+        if (h, w) != (size, size):
+            new_w, new_h = (int(size * w / h), size) if h <= w else (size, int(size * h / w))
+            frame = np.asarray(Image.fromarray(frame).resize((new_w, new_h), Image.Resampling.BICUBIC))
+            top, left = (new_h - size) // 2, (new_w - size) // 2
+            frame = frame[top : top + size, left : left + size]
+        x = frame.astype(np.float32).transpose(2, 0, 1) / 255.0  # (3, S, S)
+        out.append(
+            (x - np.array(CLIP_MEAN, np.float32)[:, None, None])
+            / np.array(CLIP_STD, np.float32)[:, None, None]
+        )
+    return np.stack(out)
+
+
+@pytest.mark.parametrize("shape", [(90, 160), (160, 90), (224, 224)])
+def test_batched_preprocessing_equals_the_per_frame_preprocessing(shape: tuple[int, int]) -> None:
+    frame = planted_frame(*shape)
+    frames = np.stack([frame, frame[::-1], 255 - frame])  # (3, H, W, 3)
+    size = 32 if shape != (224, 224) else 224
+    batched = clip_pixels(frames, size, CLIP_MEAN, CLIP_STD)
+    assert batched.shape == (3, 3, size, size) and batched.dtype == torch.float32
+    expected = per_frame_pixels(frames, size)
+    # At most one of 256 levels apart (PIL and torch may round a resampled value differently), rarely.
+    one_level = 1.0 / (255.0 * min(CLIP_STD)) + 1e-5
+    difference = np.abs(batched.numpy() - expected)
+    assert difference.max() <= one_level and (difference > 1e-5).mean() < 0.01
+    # The planted square survives where it should: bright yellow has high red and green, low blue.
+    if shape == (90, 160):
+        square = per_frame_pixels(frames[:1], size)[0, :, 11, 11]  # inside the square after resize and crop
+        assert square[0] > 1.5 and square[1] > 1.5 and square[2] < -1.0
+        assert np.allclose(batched[0, :, 11, 11].numpy(), square, atol=1e-5)
+
+
+def test_the_int8_path_is_close_to_float32_and_named_apart(tmp_path: Path) -> None:
+    directory = write_small_clip(tmp_path / "clip-small", image_size=64, projection_dim=32)
+    full = make_frame_encoder("clip", str(directory), device="cpu")
+    fast = make_frame_encoder("clip", str(directory), device="cpu", precision="int8")
+    assert isinstance(full, ClipFrameEncoder) and isinstance(fast, ClipFrameEncoder)
+    assert (full.precision, fast.precision) == ("float32", "int8")
+    # Vectors of the two paths are never taken for one another: their versions differ.
+    assert fast.version != full.version and fast.version.endswith("+int8")
+    assert make_frame_encoder("clip", str(directory), device="cpu").version == full.version
+    kinds = {type(m) for m in fast.network.modules()}
+    assert torch.nn.Linear not in kinds and torch.ao.nn.quantized.dynamic.Linear in kinds
+    assert torch.nn.Linear in {type(m) for m in full.network.modules()}
+    rng = np.random.default_rng(1)
+    batches = [
+        rng.integers(0, 256, (4, 64, 64, 3), dtype=np.uint8),
+        planted_frame(90, 160)[None].repeat(2, 0),
+    ]
+    f32 = np.concatenate([full.encode(b) for b in batches])
+    i8 = np.concatenate([fast.encode(b) for b in batches])
+    assert f32.shape == i8.shape == (6, 32)
+    cosine = (f32 * i8).sum(axis=1) / np.linalg.norm(f32, axis=1) / np.linalg.norm(i8, axis=1)
+    assert cosine.min() > 0.99, cosine
+    assert not np.allclose(f32, i8, atol=1e-6)  # the quantised path really ran
+    with pytest.raises(ConfigError, match="unknown video precision 'int4'"):
+        make_frame_encoder("clip", str(directory), device="cpu", precision="int4")
+
+
+def test_the_precision_setting_reaches_the_frame_encoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    from recsys.config import Settings
+
+    monkeypatch.setenv("RECSYS_VIDEO_PRECISION", "int8")
+    assert Settings().video_precision == "int8"
+    monkeypatch.setenv("RECSYS_VIDEO_PRECISION", "int4")
+    with pytest.raises(ValueError, match="video_precision"):
+        Settings()
+    monkeypatch.delenv("RECSYS_VIDEO_PRECISION")
+    assert Settings().video_precision == "float32"
 
 
 def test_unloadable_clip_and_unknown_encoder_are_named_errors(tmp_path: Path) -> None:

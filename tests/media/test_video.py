@@ -41,6 +41,18 @@ def test_seeking_decodes_fewer_frames_and_gives_the_same_ones(tmp_path: Path) ->
     assert np.array_equal(seeking.frames, baseline.frames)
 
 
+def test_a_keyframe_every_second_decodes_only_the_sampled_frames(tmp_path: Path) -> None:
+    # The keyframes are listed from the packets before decoding, so no frame is decoded to learn
+    # their spacing, and none after the last sample.
+    path = videofiles.with_audio(tmp_path / "gop1s.mp4", seconds=6.0, fps=8, gop=8)
+    seeking = read_frames(path, size=32)
+    baseline = read_frames(path, size=32, seek=False)
+    assert seeking.decoded == len(seeking.frames) == 6
+    assert np.array_equal(seeking.times, baseline.times)
+    assert np.array_equal(seeking.frames, baseline.frames)
+    assert red_index(seeking.frames, 48) == [0, 8, 16, 24, 32, 40]
+
+
 def test_variable_frame_rate_samples_by_presentation_time(tmp_path: Path) -> None:
     times_ms = [0, 100, 200, 900, 1000, 1100, 1500, 2600, 2700, 3050, 3200]
     path = videofiles.variable_rate(tmp_path / "vfr.mp4", times_ms)
