@@ -133,18 +133,19 @@ def test_a_switch_of_precision_makes_every_track_pending_again(
             )
 
     first = embed_audio(engine, store, embedder("float32"), batch_size=4)
-    assert first.embedded == 8 and embed_audio(engine, store, embedder("float32")).pending == 0
+    assert (first.pending, first.embedded, first.rejected) == (12, 8, 4)  # 4 bad files
+    assert embed_audio(engine, store, embedder("float32")).embedded == 0
     int8 = embed_audio(engine, store, embedder("int8"), batch_size=4)
-    # every track again, under a model version of its own that says int8
-    assert (int8.pending, int8.embedded) == (8, 8) and int8.version != first.version
+    # every track again (the bad files are tried again too), under a model version that says int8
+    assert (int8.pending, int8.embedded, int8.rejected) == (12, 8, 4) and int8.version != first.version
     assert versions_of_audio_rows() == {int8.version} and "|int8|" in int8.version
     assert store.count(TRACKS, vector="audio") == 8 and rows(engine, "audio") == 8
     with engine.connect() as conn:
         params = dict(conn.execute(sa.select(ModelVersion.version, ModelVersion.params)).all())
     assert params[int8.version]["precision"] == "int8" and params[first.version]["precision"] == "float32"
-    assert embed_audio(engine, store, embedder("int8")).pending == 0
+    assert embed_audio(engine, store, embedder("int8")).embedded == 0
     back = embed_audio(engine, store, embedder("float32"), batch_size=4)
-    assert (back.pending, back.embedded, back.version) == (8, 8, first.version)
+    assert (back.embedded, back.skipped_rejected, back.version) == (8, 4, first.version)
     assert versions_of_audio_rows() == {first.version}
 
 
