@@ -2,20 +2,30 @@
 
 Measured in one run, on the same machine and the same weights (the full-size MERT-95M
 architecture with random weights, written as a MERT-format checkpoint and loaded
-through the production loader):
+through the production loader), the runs taking turns so a busy machine slows them alike:
 
 - ``raw_forward_b{1,8}``: the model's forward pass on ready tensors (5 s windows),
   every hidden state returned: the ceiling;
 - ``end_to_end_b{1,8}``: ``CultureMertEmbedder`` from files: decode (mp3, flac,
   ogg at 44.1/48 kHz), resample to 24 kHz, window, normalise, forward, pool; the next
   files decode on worker threads while a batch is in the model, as in ``recsys embed audio``;
+- ``raw_forward_int8_b8``, ``end_to_end_int8_b{1,8}``: the same with
+  ``precision="int8"`` (``RECSYS_AUDIO_PRECISION=int8``: int8 linear layers, CPU only);
 - ``naive_loop``: one file and one window at a time, normalised with transformers'
   ``Wav2Vec2FeatureExtractor``, under ``torch.no_grad`` (what a first script does);
 - ``dsp``: the weight-free DSP embedder from the same files.
 
-On CUDA the model runs in bfloat16 (the embedder's choice); the script is the same.
+Then, on real recordings (``--audio``, by default the project's shared audio folder
+when it is there; the first ``--audio-seconds`` of each file), how close the int8 vectors
+are to the float32 ones from the same weights: the cosine of the track embeddings the
+product stores (mean over layers), of each layer's time-pooled state, and how often a
+track's nearest neighbour among the others is the same. The weights are random, so
+this measures the arithmetic of the two paths, not what trained weights would give.
 
-    python -m benchmarks.audio_embed [--files 8] [--seconds 20] [--json PATH]
+On CUDA the model runs in bfloat16 (the embedder's choice) and the int8 runs are left out.
+
+    python -m benchmarks.audio_embed [--files 8] [--seconds 20] [--repeats 2] [--runs NAME,...]
+        [--audio DIR] [--audio-seconds 10] [--json PATH]
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import platform
 import tempfile
 import time
@@ -38,6 +49,7 @@ from pipelines.demo.audio import STYLES, synthesize
 from recsys.embedders.checkpoints import MERT_95M_CONFIG, MERT_PREPROCESSOR, hubert_config, parameter_count
 from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
 from recsys.embedders.dsp_audio import DspAudioEmbedder
+from recsys.errors import AudioError
 from recsys.media.ahead import default_workers, map_ahead
 from recsys.media.audio import load_audio, window_starts
 
@@ -82,6 +94,10 @@ def write_files(folder: Path, count: int, seconds: float) -> list[Path]:
     return paths
 
 
+AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg"}
+SHARED_AUDIO = Path(__file__).resolve().parents[2] / "shared" / "data" / "audio"
+
+
 def best_times(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, float]:
     """Best wall time of each run; the runs take turns so a busy machine slows them alike."""
     best = dict.fromkeys(runs, float("inf"))
@@ -98,12 +114,69 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
+def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise cosine of two arrays of the same shape (last axis the vector)."""
+    dot = (a * b).sum(-1)
+    return dot / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+
+
+def nearest_other(vectors: np.ndarray) -> np.ndarray:
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    return np.argmax(sims, axis=1)
+
+
+def agreement(
+    reference: CultureMertEmbedder, other: CultureMertEmbedder, folder: Path, seconds: float
+) -> dict:
+    """How close ``other``'s vectors are to ``reference``'s on the recordings in ``folder``."""
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    clips, skipped = [], []
+    for path in paths:
+        try:
+            clips.append(load_audio(path, reference.sample_rate, max_duration_s=seconds).samples)
+        except AudioError as exc:
+            skipped.append(f"{path.name}: {exc}")
+    layers = {}
+    for name, embedder in (("reference", reference), ("other", other)):
+        states = []
+        for i in range(0, len(clips), 8):
+            states.append(embedder.layer_states(clips[i : i + 8]))  # (N, L, D)
+        layers[name] = np.concatenate(states)
+    weights = reference._layer_weights
+    tracks = {k: np.einsum("nld,l->nd", v, weights) for k, v in layers.items()}  # what embed() stores
+    track_cos = cosines(tracks["reference"], tracks["other"])
+    layer_cos = cosines(layers["reference"], layers["other"])  # (N, L)
+    same_nearest = nearest_other(tracks["reference"]) == nearest_other(tracks["other"])
+    return {
+        "files": len(clips),
+        "skipped": skipped,
+        "seconds": round(sum(len(c) for c in clips) / reference.sample_rate, 1),
+        "track_cosine_mean": round(float(track_cos.mean()), 5),
+        "track_cosine_min": round(float(track_cos.min()), 5),
+        "layer_cosine_mean": [round(float(x), 5) for x in layer_cos.mean(axis=0)],
+        "last_layer_cosine_min": round(float(layer_cos[:, -1].min()), 5),
+        "same_nearest_neighbour": round(float(same_nearest.mean()), 4),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of each file (a multiple of 5 s)")
     parser.add_argument("--repeats", type=int, default=2, help="turns per run; the best counts")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--runs", default="", help="comma-separated names of the runs to time (default: all)")
+    parser.add_argument(
+        "--audio",
+        type=Path,
+        default=SHARED_AUDIO,
+        help="folder of real recordings for the int8-vs-float32 comparison (skipped when absent)",
+    )
+    parser.add_argument(
+        "--audio-seconds", type=float, default=10.0, help="seconds of each recording compared"
+    )
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "audio_embed.json")
     args = parser.parse_args()
 
@@ -116,16 +189,21 @@ def main() -> None:
         files = write_files(root, args.files, args.seconds)
         audio_s = args.files * args.seconds
 
-        embedders = {
-            b: CultureMertEmbedder(
-                CultureMertConfig(
-                    model=str(root / "ckpt"), window_s=WINDOW_S, batch_size=b, device=args.device
-                )
+        def build(b: int, precision: str) -> CultureMertEmbedder:
+            config = CultureMertConfig(
+                model=str(root / "ckpt"),
+                window_s=WINDOW_S,
+                batch_size=b,
+                device=args.device,
+                precision=precision,
             )
-            for b in (1, 8)
-        }
-        first = embedders[1]
+            return CultureMertEmbedder(config)
+
+        embedders = {("float32", b): build(b, "float32") for b in (1, 8)}
+        first = embedders[("float32", 1)]
         model, device, dtype = first.model, first.device, first.dtype
+        if device.type == "cpu":
+            embedders.update({("int8", b): build(b, "int8") for b in (1, 8)})
         print(
             f"device {device} ({dtype}), torch threads {torch.get_num_threads()}, "
             f"{parameter_count(model) / 1e6:.2f}M parameters, {args.files} files x {args.seconds:g} s, "
@@ -134,18 +212,21 @@ def main() -> None:
 
         # raw forward on ready tensors: the same number of 5 s windows as the files hold
         windows = int(audio_s // WINDOW_S)
-        for b in (1, 8):
+        raw_models = [("", b, model) for b in (1, 8)]
+        if ("int8", 8) in embedders:
+            raw_models.append(("int8_", 8, embedders[("int8", 8)].model))
+        for tag, b, net in raw_models:
             batches = [torch.randn(min(b, windows - i), int(WINDOW_S * RATE)) for i in range(0, windows, b)]
 
-            def raw(batches: list[torch.Tensor] = batches) -> None:
+            def raw(batches: list[torch.Tensor] = batches, net: Any = net) -> None:
                 with torch.inference_mode():
                     for x in batches:
-                        model(x.to(device, dtype), output_hidden_states=True)
+                        net(x.to(device, dtype), output_hidden_states=True)
                 sync(device)
 
-            runs[f"raw_forward_b{b}"] = raw
+            runs[f"raw_forward_{tag}b{b}"] = raw
 
-        for b, embedder in embedders.items():
+        for (precision, b), embedder in embedders.items():
 
             def end_to_end(embedder: CultureMertEmbedder = embedder, b: int = b) -> None:
                 # as `recsys embed audio` does it: the next files decode on threads during the forward
@@ -155,7 +236,8 @@ def main() -> None:
                     embedder.embed(batch)
                 sync(device)
 
-            runs[f"end_to_end_b{b}"] = end_to_end
+            tag = "" if precision == "float32" else f"{precision}_"
+            runs[f"end_to_end_{tag}b{b}"] = end_to_end
 
         from transformers import Wav2Vec2FeatureExtractor
 
@@ -185,17 +267,45 @@ def main() -> None:
 
         runs["dsp"] = dsp_run
 
-        # warm-up: one short window through the model, one short clip through the DSP embedder
-        first.embed([np.zeros(RATE, dtype=np.float32) + 0.01])
+        if args.runs:
+            wanted = [name.strip() for name in args.runs.split(",") if name.strip()]
+            unknown = sorted(set(wanted) - set(runs))
+            if unknown:
+                parser.error(f"unknown run(s) {unknown}; the runs are {sorted(runs)}")
+            runs = {name: runs[name] for name in wanted}
+
+        # warm-up: one short window through each model, one short clip through the DSP embedder
+        for embedder in embedders.values():
+            embedder.embed([np.zeros(RATE, dtype=np.float32) + 0.01])
         dsp.embed([np.random.default_rng(0).normal(0, 0.1, dsp.sample_rate).astype(np.float32)])
         for name, seconds in best_times(runs, args.repeats).items():
             results[name] = audio_s / seconds
 
+        closeness = None
+        if ("int8", 8) in embedders and args.audio.is_dir():
+            closeness = agreement(
+                embedders[("float32", 8)], embedders[("int8", 8)], args.audio, args.audio_seconds
+            )
+        elif ("int8", 8) in embedders:
+            print(f"no folder {args.audio}: the int8-vs-float32 comparison on real recordings is skipped")
+
     for b in (1, 8):
-        results[f"end_to_end_vs_raw_b{b}"] = results[f"end_to_end_b{b}"] / results[f"raw_forward_b{b}"]
+        if f"end_to_end_b{b}" in results and f"raw_forward_b{b}" in results:
+            results[f"end_to_end_vs_raw_b{b}"] = results[f"end_to_end_b{b}"] / results[f"raw_forward_b{b}"]
+        if f"end_to_end_int8_b{b}" in results and f"end_to_end_b{b}" in results:
+            results[f"int8_vs_float32_b{b}"] = results[f"end_to_end_int8_b{b}"] / results[f"end_to_end_b{b}"]
     for name, value in results.items():
-        unit = "of raw" if "_vs_" in name else "x real time"
+        unit = "x the other" if "_vs_" in name else "x real time"
         print(f"{name:<24} {value:8.2f} {unit}")
+    if closeness:
+        print(
+            f"int8 vs float32 on {closeness['files']} real recordings ({closeness['seconds']:g} s): "
+            f"track cosine mean {closeness['track_cosine_mean']:.4f}, min {closeness['track_cosine_min']:.4f}; "
+            f"last layer min {closeness['last_layer_cosine_min']:.4f}; "
+            f"same nearest neighbour {closeness['same_nearest_neighbour']:.1%}"
+        )
+        for line in closeness["skipped"]:
+            print(f"skipped {line}")
     record = {
         "benchmark": "audio_embed",
         "device": str(device),
@@ -204,11 +314,14 @@ def main() -> None:
         "decode_threads": default_workers(),
         "machine": platform.machine(),
         "processor": platform.processor(),
+        "load_average": list(os.getloadavg()),
         "files": args.files,
         "seconds_per_file": args.seconds,
+        "repeats": args.repeats,
         "window_s": WINDOW_S,
         "baseline": "raw_forward_b1/raw_forward_b8 (model forward on ready tensors)",
         "real_time_factor": {k: round(v, 3) for k, v in results.items()},
+        "int8_vs_float32": closeness,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(record, indent=2))

@@ -9,6 +9,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recsys.embedders.checkpoints import DEFAULT_MODEL, DEFAULT_REVISION
+from recsys.embedders.precision import Precision
 from recsys.errors import ConfigError
 
 SPOTIFY_API_BASE = "https://api.spotify.com/v1/"
@@ -156,6 +157,11 @@ class Settings(BaseSettings):
     )
     ray_actors: int | None = Field(
         default=None, ge=1, description="Ray actors of an embedding job (default: one per GPU, else 2)."
+    )
+    audio_precision: Precision = Field(
+        default="float32",
+        description="How the audio model computes: float32, or int8 (a faster CPU path with int8 linear "
+        "layers; part of the model version, so a switch embeds every track again).",
     )
 
     ui_max_upload_mb: int = Field(

@@ -39,5 +39,6 @@ def build_audio_embedder(
             layers=layers,
             layer_weights=weights,
             device=cfg.device,
+            precision=cfg.audio_precision,
         )
     )

@@ -11,7 +11,9 @@ per-layer weights. ``embed_frames`` returns the frame-level features (75 per
 second) for the trimodal model instead.
 
 CPU and float32 by default; on CUDA the model runs in bfloat16 (float16 where
-bfloat16 is unsupported).
+bfloat16 is unsupported). ``precision="int8"`` (``RECSYS_AUDIO_PRECISION``) is a faster
+CPU path with int8 linear layers (:mod:`recsys.embedders.precision`); it is part of the
+version, so its vectors never mix with float32 ones.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from recsys.embedders.checkpoints import (
     resolve_checkpoint,
     sample_rate_of,
 )
+from recsys.embedders.precision import apply_precision, check_precision
 from recsys.errors import ConfigError
 from recsys.media.audio import window_starts
 
@@ -56,6 +59,7 @@ class CultureMertConfig:
     layers: str = "mean"  # "mean", a layer index ("6"), or "weights" (layer_weights)
     layer_weights: tuple[float, ...] | None = None  # one per hidden state (13 for the 95M model)
     device: str = "auto"  # auto: cuda when available, else cpu
+    precision: str = "float32"  # "float32" or "int8" (CPU only: int8 linear layers)
     cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
@@ -67,6 +71,7 @@ class CultureMertConfig:
             raise ConfigError("layers='weights' needs layer_weights (one per hidden state)")
         if self.layers not in {"mean", "weights"} and not self.layers.lstrip("-").isdigit():
             raise ConfigError(f"layers must be 'mean', 'weights' or a layer index, not {self.layers!r}")
+        check_precision(self.precision)
 
 
 def pick_dtype(device: Any) -> Any:
@@ -103,7 +108,9 @@ class CultureMertEmbedder(Embedder):
         self.normalise = normalises_input(self.checkpoint.path)
         self.device = resolve_device(self.config.device)
         self.dtype = pick_dtype(self.device)
-        self.model = load_hubert(self.checkpoint.path).to(self.device, self.dtype)
+        self.model = apply_precision(
+            load_hubert(self.checkpoint.path).to(self.device, self.dtype), self.config.precision, self.device
+        )
         self.n_states = int(self.model.config.num_hidden_layers) + 1
         self.hidden = int(self.model.config.hidden_size)
         self._layer_weights = self._weights()
@@ -115,7 +122,9 @@ class CultureMertEmbedder(Embedder):
     def version(self) -> str:
         cfg = self.config
         hop = cfg.hop_s if cfg.hop_s is not None else cfg.window_s
-        return f"{self._version}|w{cfg.window_s:g}h{hop:g}|{self._layer_spec()}"[:128]
+        # float32 adds nothing, so the versions (and vectors) recorded before precisions existed stay valid
+        precision = "" if cfg.precision == "float32" else f"|{cfg.precision}"
+        return f"{self._version}|w{cfg.window_s:g}h{hop:g}{precision}|{self._layer_spec()}"[:128]
 
     @property
     def dim(self) -> int:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from pipelines.demo.audio import DemoAudioConfig, generate_demo_audio
 from recsys.embedders import checkpoints
 from recsys.embedders.checkpoints import (
     MERT_95M_CONFIG,
@@ -20,7 +21,9 @@ from recsys.embedders.checkpoints import (
 )
 from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
 from recsys.embedders.merge import merge_checkpoints
+from recsys.embedders.precision import apply_precision, quantised_linear_count
 from recsys.errors import ConfigError, NotFoundError
+from recsys.media.audio import load_audio
 from tests.embedders.conftest import SMALL, write_mert_checkpoint
 from tests.embedders.contract import EmbedderContract
 
@@ -200,3 +203,65 @@ def test_cpu_passes_of_a_few_windows_give_what_one_wide_pass_gives(mert_dir: Pat
     frames_wide, frames_narrow = wide.embed_frames(clips), narrow.embed_frames(clips)
     for a, b in zip(frames_narrow, frames_wide, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+class TestCultureMertInt8Contract(EmbedderContract):
+    @pytest.fixture
+    def embedder(self, mert_dir: Path) -> CultureMertEmbedder:
+        return CultureMertEmbedder(
+            CultureMertConfig(model=str(mert_dir), window_s=1.0, batch_size=4, precision="int8")
+        )
+
+
+def test_precision_is_in_the_version_and_int8_runs_the_same_checkpoint(mert_dir: Path) -> None:
+    reference = load_hubert(mert_dir)
+    float32 = CultureMertEmbedder(CultureMertConfig(model=str(mert_dir), window_s=1.0))
+    int8 = CultureMertEmbedder(CultureMertConfig(model=str(mert_dir), window_s=1.0, precision="int8"))
+    # float32 keeps the version it had before precisions existed; int8 says so
+    assert float32.version == f"{float32.checkpoint.version}|w1h1|layer:mean"
+    assert int8.version == f"{float32.checkpoint.version}|w1h1|int8|layer:mean"
+    assert (float32.params()["precision"], int8.params()["precision"]) == ("float32", "int8")
+    linears = sum(isinstance(m, torch.nn.Linear) for m in reference.modules())
+    assert quantised_linear_count(float32.model) == 0 and quantised_linear_count(int8.model) == linears > 0
+    # the same weights: float32 parts equal, int8 weights within half a quantisation step of the float ones
+    ours, theirs = int8.model.state_dict(), reference.state_dict()
+    conv = "feature_extractor.conv_layers.1.conv.weight"
+    assert torch.equal(ours[conv], theirs[conv])
+    packed = int8.model.encoder.layers[0].feed_forward.intermediate_dense
+    weight = packed.weight()
+    step = weight.q_per_channel_scales().to(torch.float32)[:, None]
+    original = reference.encoder.layers[0].feed_forward.intermediate_dense.weight
+    assert (weight.dequantize() - original).abs().le(step / 2 + 1e-6).all()
+    clip = np.random.default_rng(3).normal(0, 0.1, 3 * 24_000).astype(np.float32)
+    a, b = float32.embed([clip])[0], int8.embed([clip])[0]
+    assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.99
+
+
+def test_unknown_precision_and_int8_off_the_cpu_are_refused(mert_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="precision must be one of float32, int8"):
+        CultureMertConfig(model=str(mert_dir), precision="int4")
+    with pytest.raises(ConfigError, match="CPU only"):
+        apply_precision(load_hubert(mert_dir), "int8", torch.device("cuda"))
+
+
+def test_int8_retrieves_the_same_nearest_neighbours_as_float32(tmp_path: Path, mert_dir: Path) -> None:
+    """Same-style retrieval over the planted demo styles: int8 finds each clip's float32 nearest neighbour.
+
+    The test model's weights are random, so its same-style P@1 is what random features give
+    (below 1); what the fast path must keep is the ranking, hence the P@1, of float32.
+    """
+    clips = generate_demo_audio(tmp_path, DemoAudioConfig(clips_per_style=3, seconds=3.0))
+    styles = np.array([c.style for c in clips])
+    nearest = {}
+    for precision in ("float32", "int8"):
+        embedder = CultureMertEmbedder(
+            CultureMertConfig(model=str(mert_dir), window_s=1.0, precision=precision)
+        )
+        vectors = embedder.embed([load_audio(c.path, embedder.sample_rate).samples for c in clips])
+        unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        sims = unit @ unit.T
+        np.fill_diagonal(sims, -np.inf)
+        nearest[precision] = np.argmax(sims, axis=1)
+    assert (nearest["int8"] == nearest["float32"]).all(), (nearest["int8"], nearest["float32"])
+    p_at_1 = {k: float((styles[v] == styles).mean()) for k, v in nearest.items()}
+    assert p_at_1["int8"] == p_at_1["float32"] > 0.25  # above chance (4 styles, 12 clips)

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from pipelines.demo.audio import DemoAudioConfig, DemoClip, generate_demo_audio, register_demo_audio
 from pipelines.embed.audio import embed_audio
-from recsys.catalog.schema import IngestReject, PipelineRun, TrackEmbedding
+from recsys.catalog.schema import IngestReject, ModelVersion, PipelineRun, TrackEmbedding
 from recsys.embedders.culturemert import CultureMertConfig, CultureMertEmbedder
 from recsys.embedders.dsp_audio import DspAudioEmbedder, DspConfig
 from recsys.vectorstore.client import ClientStore
@@ -110,6 +110,43 @@ def test_a_killed_run_resumes_without_duplicates(
         statuses = conn.execute(sa.select(PipelineRun.status).order_by(PipelineRun.id)).scalars().all()
     assert statuses == ["done", "failed", "done"]
     assert embed_audio(engine, store, embedder).embedded == 0
+
+
+def test_a_switch_of_precision_makes_every_track_pending_again(
+    catalog: tuple[sa.Engine, list[int]], mert_dir: Path
+) -> None:
+    engine, _ = catalog
+    store = ClientStore(":memory:")
+    store.ensure_collection(tracks_spec({"audio": SMALL["hidden_size"]}))
+
+    def embedder(precision: str) -> CultureMertEmbedder:
+        return CultureMertEmbedder(CultureMertConfig(model=str(mert_dir), window_s=1.0, precision=precision))
+
+    def versions_of_audio_rows() -> set[str]:
+        with engine.connect() as conn:
+            return set(
+                conn.execute(
+                    sa.select(ModelVersion.version)
+                    .join(TrackEmbedding, TrackEmbedding.model_version_id == ModelVersion.id)
+                    .where(TrackEmbedding.vector_name == "audio")
+                ).scalars()
+            )
+
+    first = embed_audio(engine, store, embedder("float32"), batch_size=4)
+    assert (first.pending, first.embedded, first.rejected) == (12, 8, 4)  # 4 bad files
+    assert embed_audio(engine, store, embedder("float32")).embedded == 0
+    int8 = embed_audio(engine, store, embedder("int8"), batch_size=4)
+    # every track again (the bad files are tried again too), under a model version that says int8
+    assert (int8.pending, int8.embedded, int8.rejected) == (12, 8, 4) and int8.version != first.version
+    assert versions_of_audio_rows() == {int8.version} and "|int8|" in int8.version
+    assert store.count(TRACKS, vector="audio") == 8 and rows(engine, "audio") == 8
+    with engine.connect() as conn:
+        params = dict(conn.execute(sa.select(ModelVersion.version, ModelVersion.params)).all())
+    assert params[int8.version]["precision"] == "int8" and params[first.version]["precision"] == "float32"
+    assert embed_audio(engine, store, embedder("int8")).embedded == 0
+    back = embed_audio(engine, store, embedder("float32"), batch_size=4)
+    assert (back.embedded, back.skipped_rejected, back.version) == (8, 4, first.version)
+    assert versions_of_audio_rows() == {first.version}
 
 
 @pytest.mark.shared_data
