@@ -30,6 +30,8 @@ import dataclasses
 import itertools
 import logging
 import os
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -43,6 +45,8 @@ from recsys.errors import ClusterError, ConfigError
 from recsys.media.ahead import map_ahead
 
 CPU_PER_ACTOR = 0.5  # on a CPU-only cluster: whole CPUs per actor starve Ray Data's read tasks
+# What Ray's core worker writes to stderr, whatever its level, when RAY_BACKEND_LOG_LEVEL is set
+RAY_LEVEL_NOTICE = "Set ray log level from environment variable RAY_BACKEND_LOG_LEVEL"
 
 
 class Item(Protocol):
@@ -297,13 +301,14 @@ def _connect(address: str | None) -> tuple[Any, bool]:
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     joined = not ray.is_initialized()
     try:
-        ray.init(
-            address=address,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-            include_dashboard=False,
-            ignore_reinit_error=True,
-        )
+        with _without_level_notice():
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                include_dashboard=False,
+                ignore_reinit_error=True,
+            )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ClusterError(f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS'}: {exc}") from exc
     context = ray.data.DataContext.get_current()
@@ -312,6 +317,29 @@ def _connect(address: str | None) -> tuple[Any, bool]:
     context.verbose_progress = False
     context.print_on_execution_start = False
     return ray, joined
+
+
+@contextmanager
+def _without_level_notice() -> Iterator[None]:
+    """Standard error (the file descriptor: Ray's core worker writes to it directly) held in a
+    temporary file while Ray starts in this process, then written out without Ray's line saying
+    which log level it read (``RAY_LEVEL_NOTICE``); everything else comes out as it was."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode(errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if RAY_LEVEL_NOTICE not in line)
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
 
 
 def make_executor(kind: str, *, address: str | None = None, actors: int | None = None) -> Executor | None:
