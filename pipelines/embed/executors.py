@@ -16,9 +16,9 @@ it always has, so what the catalog and the store hold does not depend on the exe
   (``ActorPoolStrategy``) that each build the model once and then decode and embed
   whole batches; one GPU per actor where the cluster has GPUs, half a CPU otherwise (on
   a small machine actors holding whole CPUs starve Ray's own read tasks). An actor that
-  dies is restarted and its batch sent again: Ray Data creates its actors so (unbounded
-  restarts and retries) unless told otherwise. The driver streams the results
-  (``iter_batches``) as they come.
+  dies is restarted and its batch sent again: Ray Data creates its actors so (restarts
+  and retries without a bound; its ``max_restarts`` and ``max_task_retries`` arguments are
+  deprecated). The driver streams the results (``iter_batches``) as they come.
 
 A job that hands over its tracks in several parts (a page of the catalog at a time) runs
 them inside one ``session()``: for Ray, one connection to the cluster for all of them.
