@@ -27,7 +27,9 @@ LIBRARY_QUIET_ENV = {
     "TRANSFORMERS_VERBOSITY": "error",  # transformers' own handler: no "Some weights…" notices
     "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # hub downloads and transformers' "Loading weights" bars
     "TOKENIZERS_PARALLELISM": "false",  # the tokenizers fork warning
-    "RAY_BACKEND_LOG_LEVEL": "fatal",  # Ray's core worker notices in the driver (its errors still raise)
+    # Ray's core worker notices in the driver (its errors still raise); Ray's line saying it read this
+    # is dropped where the driver connects (pipelines.embed.executors)
+    "RAY_BACKEND_LOG_LEVEL": "fatal",
 }
 _MARK = "_recsys_handler"
 # The last configuration (level, verbose), for worker processes that must repeat it.

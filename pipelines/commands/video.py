@@ -13,7 +13,17 @@ from typing import Annotated, Any
 import typer
 
 from pipelines.commands import groups
-from pipelines.commands.support import echo_json, engine_for, fail, settings, translate_errors
+from pipelines.commands.support import (
+    ExecutorOption,
+    RayActorsOption,
+    RayAddressOption,
+    echo_json,
+    engine_for,
+    executor_for,
+    fail,
+    settings,
+    translate_errors,
+)
 
 
 def _parse_filters(values: list[str]) -> dict[str, str]:
@@ -126,6 +136,9 @@ def embed_music(
             "--resize", help="Drop stored `music` vectors of another size (a model of another size)."
         ),
     ] = False,
+    executor: ExecutorOption = None,
+    ray_address: RayAddressOption = None,
+    ray_actors: RayActorsOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Write the trimodal `music` vector of every catalog track with audio to the vector store (only what changed)."""
@@ -136,10 +149,11 @@ def embed_music(
 
     cfg = settings()
     engine = engine_for(cfg)
+    chosen = executor_for(cfg, executor, ray_address, ray_actors)
     model_path = model_file(cfg.data_dir)
     bundle = load_bundle(model_path)
     with open_store(cfg) as store:
-        report = run(engine, bundle, model_path, store, resize=resize)
+        report = run(engine, bundle, model_path, store, resize=resize, executor=chosen)
     if as_json:
         echo_json(report.__dict__)
     else:

@@ -16,8 +16,12 @@ it always has, so what the catalog and the store hold does not depend on the exe
   (``ActorPoolStrategy``) that each build the model once and then decode and embed
   whole batches; one GPU per actor where the cluster has GPUs, half a CPU otherwise (on
   a small machine actors holding whole CPUs starve Ray's own read tasks). An actor that
-  dies is restarted and its batch retried (``max_restarts``, ``max_task_retries``).
-  The driver streams the results (``iter_batches``) as they come.
+  dies is restarted and its batch sent again: Ray Data creates its actors so (restarts
+  and retries without a bound; its ``max_restarts`` and ``max_task_retries`` arguments are
+  deprecated). The driver streams the results (``iter_batches``) as they come.
+
+A job that hands over its tracks in several parts (a page of the catalog at a time) runs
+them inside one ``session()``: for Ray, one connection to the cluster for all of them.
 """
 
 from __future__ import annotations
@@ -26,8 +30,11 @@ import dataclasses
 import itertools
 import logging
 import os
+import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -37,9 +44,9 @@ from recsys.config import EXECUTORS
 from recsys.errors import ClusterError, ConfigError
 from recsys.media.ahead import map_ahead
 
-MAX_RESTARTS = 4  # times Ray restarts an actor that died (its model is built again)
-MAX_TASK_RETRIES = 4  # times a batch whose actor died is sent again
 CPU_PER_ACTOR = 0.5  # on a CPU-only cluster: whole CPUs per actor starve Ray Data's read tasks
+# What Ray's core worker writes to stderr, whatever its level, when RAY_BACKEND_LOG_LEVEL is set
+RAY_LEVEL_NOTICE = "Set ray log level from environment variable RAY_BACKEND_LOG_LEVEL"
 
 
 class Item(Protocol):
@@ -101,6 +108,10 @@ class ExecutorStats:
 class Executor(Protocol):
     stats: ExecutorStats
 
+    def session(self) -> AbstractContextManager[None]:
+        """Held around several ``run`` calls of one job (for Ray: one connection to the cluster)."""
+        ...
+
     def run(self, work: Work, items: list[Any], batch_size: int) -> Iterator[list[Outcome]]:
         """The outcomes of ``items``, batch by batch (each track exactly once)."""
         ...
@@ -112,6 +123,9 @@ class LocalExecutor:
     def __init__(self, worker: Worker | None = None) -> None:
         self.worker = worker  # an already built worker (the job's own model), else built from the work
         self.stats = ExecutorStats()
+
+    def session(self) -> AbstractContextManager[None]:
+        return nullcontext()
 
     def run(self, work: Work, items: list[Any], batch_size: int) -> Iterator[list[Outcome]]:
         self.stats = ExecutorStats(started=time.time())
@@ -144,12 +158,30 @@ class RayExecutor:
     def __init__(self, options: RayOptions | None = None) -> None:
         self.options = options or RayOptions()
         self.stats = ExecutorStats()
+        self._held: list[tuple[Any, bool]] | None = None  # in a session: (Ray, whether it connected)
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """One connection for the runs inside: made by the first run that has tracks, closed at the end."""
+        self._held = []
+        try:
+            yield
+        finally:
+            held, self._held = self._held, None
+            if held and held[0][1]:  # the session connected: disconnect (a caller's own connection stays)
+                held[0][0].shutdown()
 
     def run(self, work: Work, items: list[Any], batch_size: int) -> Iterator[list[Outcome]]:
         self.stats = ExecutorStats(started=time.time())
         if not items:
             return
-        ray, joined = _connect(self.options.address)
+        if self._held:
+            ray, joined = self._held[0][0], False
+        else:
+            ray, joined = _connect(self.options.address)
+            if self._held is not None:  # the session disconnects
+                self._held.append((ray, joined))
+                joined = False
         try:
             self.stats.connected = time.time()
             yield from self._stream(ray, work, items, batch_size)
@@ -169,8 +201,6 @@ class RayExecutor:
             batch_size=batch_size,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(rows)))),
-            max_restarts=MAX_RESTARTS,
-            max_task_retries=MAX_TASK_RETRIES,
             **resources,
         )
         for batch in results.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
@@ -271,13 +301,14 @@ def _connect(address: str | None) -> tuple[Any, bool]:
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     joined = not ray.is_initialized()
     try:
-        ray.init(
-            address=address,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-            include_dashboard=False,
-            ignore_reinit_error=True,
-        )
+        with _without_level_notice():
+            ray.init(
+                address=address,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+                include_dashboard=False,
+                ignore_reinit_error=True,
+            )
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise ClusterError(f"cannot connect to the Ray cluster at {address or 'RAY_ADDRESS'}: {exc}") from exc
     context = ray.data.DataContext.get_current()
@@ -286,6 +317,29 @@ def _connect(address: str | None) -> tuple[Any, bool]:
     context.verbose_progress = False
     context.print_on_execution_start = False
     return ray, joined
+
+
+@contextmanager
+def _without_level_notice() -> Iterator[None]:
+    """Standard error (the file descriptor: Ray's core worker writes to it directly) held in a
+    temporary file while Ray starts in this process, then written out without Ray's line saying
+    which log level it read (``RAY_LEVEL_NOTICE``); everything else comes out as it was."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            lines = held.read().decode(errors="replace").splitlines(keepends=True)
+            kept = "".join(line for line in lines if RAY_LEVEL_NOTICE not in line)
+            if kept:
+                sys.stderr.write(kept)
+                sys.stderr.flush()
 
 
 def make_executor(kind: str, *, address: str | None = None, actors: int | None = None) -> Executor | None:

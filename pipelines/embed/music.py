@@ -15,7 +15,9 @@ missing from the store (a new store, a vector dropped by a rebuild) are embedded
 
 The catalog is read a page of ``PAGE_ROWS`` tracks at a time, in track order, and the
 pending tracks of each page are embedded before the next page is read, so memory does
-not grow with the catalog. Work goes batch by batch: decode and embed; every half
+not grow with the catalog. Work goes batch by batch: decode and embed, in this process
+by default or on a Ray cluster (each page of pending tracks one Ray dataset, see
+:mod:`pipelines.embed.executors`; the actors load the bundle from its file); every half
 minute or so the finished batches' vectors go to the store in one write and then their
 ``track_embedding`` rows are committed (:mod:`pipelines.embed.writer`). A run that
 fails writes its finished batches before it ends; a run killed outright loses the
@@ -39,7 +41,6 @@ music), so the main job can index it.
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,15 +53,16 @@ import sqlalchemy as sa
 from sqlalchemy import Engine
 
 from pipelines.embed.audio import Pending, record_embeddings
+from pipelines.embed.executors import Executor, LocalExecutor, Outcome
 from pipelines.embed.writer import EVERY_S, VectorWriter, writing
 from recsys.catalog import runs
 from recsys.catalog.batches import RejectLog, sha256_file
 from recsys.catalog.reads import read_frame
 from recsys.catalog.schema import Artist, AudioAsset, Track, TrackEmbedding
 from recsys.embedders.music_frames import MusicFrameEncoder
-from recsys.errors import DimensionMismatchError, VideoError
+from recsys.errors import ConfigError, DimensionMismatchError, VideoError
 from recsys.models.trimodal_batches import pad
-from recsys.models.trimodal_bundle import Bundle, record_bundle
+from recsys.models.trimodal_bundle import Bundle, load_bundle, record_bundle
 from recsys.recommend.video_scoring import MODEL_FIELD, VECTOR
 from recsys.vectorstore.base import Point, VectorStore
 from recsys.vectorstore.collections import TRACKS, tracks_spec
@@ -98,8 +100,13 @@ def embed_music(
     resize: bool = False,
     on_batch: Callable[[int], None] | None = None,
     commit_every_s: float = EVERY_S,
+    executor: Executor | None = None,
 ) -> EmbedReport:
-    """Embed what changed into the store's ``tracks`` collection; see the module docstring."""
+    """Embed what changed into the store's ``tracks`` collection; see the module docstring.
+
+    ``executor``: where the batches are decoded and embedded (default: this process, with
+    ``bundle``; elsewhere the bundle is loaded from ``bundle_path``); their results are
+    written here either way."""
     clock = time.perf_counter()
     report = EmbedReport(model_version=bundle.version)
     version_id = record_bundle(engine, bundle, bundle_path)
@@ -107,25 +114,48 @@ def embed_music(
     with engine.begin() as conn:
         run_id = runs.start_run(conn, SOURCE, {"model": bundle.version})
     size = max(1, batch_size)
+    executor = executor or LocalExecutor(MusicWorker(bundle))
+    work = MusicWork(str(bundle_path), bundle.version)
 
     def failed(exc: BaseException) -> None:
         _finish_run(engine, run_id, report, status="failed", error=f"{type(exc).__name__}: {exc}"[:2000])
 
-    with writing(engine, store, every_s=commit_every_s, failed=failed) as writer:
+    with writing(engine, store, every_s=commit_every_s, failed=failed) as writer, executor.session():
         number = 0
-        waiting: list[Pending] = []  # pending tracks read, not yet in a batch (fewer than a batch)
         pages = pending_music(engine, store, version_id, bundle.version, report)
-        for page in itertools.chain(pages, [None]):  # None: the end, where the last batch may be short
-            waiting.extend(page or [])
-            while len(waiting) >= size or (page is None and waiting):
-                batch, waiting = waiting[:size], waiting[size:]
-                _embed_batch(engine, writer, bundle, batch, version_id, report)
-                if on_batch is not None:
-                    on_batch(number)
-                number += 1
+        for part in whole_batches(pages, size):
+            by_id = {p.track_id: p for p in part}
+            batches = executor.run(work, part, size)
+            try:
+                for outcomes in batches:
+                    batch = [(by_id[o.track_id], o) for o in outcomes]
+                    _write_batch(engine, writer, bundle.version, batch, version_id, report)
+                    if on_batch is not None:
+                        on_batch(number)
+                    number += 1
+            finally:
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()
     report.seconds = time.perf_counter() - clock
     _finish_run(engine, run_id, report, status="done")
     return report
+
+
+def whole_batches(pages: Iterator[list[Pending]], size: int) -> Iterator[list[Pending]]:
+    """The pending tracks of ``pages``, in order, in parts of whole batches of ``size`` (the last
+    part may end with a short batch): the tracks left over from a page wait for the next one, so
+    the batches are the same however the catalog is paged."""
+    waiting: list[Pending] = []  # pending tracks read, not yet in a part (fewer than a batch)
+    for page in pages:
+        waiting.extend(page)
+        whole = len(waiting) - len(waiting) % size
+        if whole:
+            part, waiting = waiting[:whole], waiting[whole:]
+            yield part
+            del part
+    if waiting:
+        yield waiting
 
 
 def ensure_music_collection(store: VectorStore, dim: int, *, resize: bool = False) -> bool:
@@ -222,66 +252,110 @@ def _pending_page(
     return todo
 
 
-def _embed_batch(
+@dataclass(frozen=True)
+class MusicWork:
+    """The picklable recipe of the music job's batches: where the bundle is and its version (no model)."""
+
+    bundle_path: str
+    version: str
+
+    def open(self) -> MusicWorker:
+        import torch  # deferred: torch (ml extra)
+
+        bundle = load_bundle(Path(self.bundle_path))
+        if bundle.version != self.version:
+            raise ConfigError(
+                f"{self.bundle_path}: holds model {bundle.version}, the job embeds with {self.version} "
+                "(the bundle was replaced during the run: run the job again)"
+            )
+        if torch.cuda.is_available():
+            bundle.model.to("cuda")
+        return MusicWorker(bundle)
+
+
+class MusicWorker:
+    """Decodes one file into music frames and embeds a batch of them with one loaded bundle."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.encoder = MusicFrameEncoder(sample_rate=bundle.spec.music_sample_rate)
+
+    def decode(self, item: Pending) -> np.ndarray | str:
+        """The file's music frames (T, D), or why it cannot be embedded."""
+        # deferred: av
+        from recsys.media.video import read_soundtrack
+
+        path = Path(item.uri.removeprefix("file://"))
+        if "://" in item.uri and not item.uri.startswith("file://"):
+            return "not a local file (only local paths are embedded)"
+        if not path.is_file():
+            return "file is missing"
+        try:
+            sound = read_soundtrack(
+                path, sample_rate=self.encoder.sample_rate, max_duration_s=self.encoder.max_seconds
+            )
+            if sound.samples is None:
+                return str(sound.error)
+            return self.encoder.encode(sound.samples)
+        except VideoError as exc:
+            return exc.reason.replace("not a video file", "not an audio file")
+        except ValueError as exc:
+            return str(exc)
+
+    def embed(self, decoded: list[tuple[Pending, np.ndarray | str]]) -> list[Outcome]:
+        import torch  # deferred: torch (ml extra)
+
+        features = [f for _, f in decoded if not isinstance(f, str)]
+        vectors: Iterator[np.ndarray] = iter(())
+        if features:
+            model = self.bundle.model.eval()
+            device = next(model.parameters()).device
+            music, mask = pad(features, 64)
+            with torch.inference_mode():
+                vectors = iter(
+                    model.embed_music(torch.from_numpy(music).to(device), torch.from_numpy(mask).to(device))
+                    .float()
+                    .cpu()
+                    .numpy()
+                )
+        out = []
+        for item, f in decoded:
+            if isinstance(f, str):
+                path = Path(item.uri.removeprefix("file://"))
+                message = f"track {item.track_id} ({path}): {f}"
+                out.append(Outcome(item.track_id, None, reason=f, message=message, kind="music"))
+            else:
+                out.append(Outcome(item.track_id, next(vectors)))
+        return out
+
+
+def _write_batch(
     engine: Engine,
     writer: VectorWriter,
-    bundle: Bundle,
-    batch: list[Pending],
+    version: str,
+    batch: list[tuple[Pending, Outcome]],
     version_id: int,
     report: EmbedReport,
 ) -> None:
-    import torch  # deferred: torch (ml extra)
-
-    # deferred: av
-    from recsys.media.video import read_soundtrack
-
-    encoder = MusicFrameEncoder(sample_rate=bundle.spec.music_sample_rate)
+    """One batch's outcomes into the store and the catalog (the same whichever executor made them)."""
     rejects = RejectLog(SOURCE)
     good: list[Pending] = []
-    features: list[np.ndarray] = []
-    for item in batch:
-        path = Path(item.uri.removeprefix("file://"))
-        reason: str | None = None
-        if "://" in item.uri and not item.uri.startswith("file://"):
-            reason = "not a local file (only local paths are embedded)"
-        elif not path.is_file():
-            reason = "file is missing"
-        else:
-            try:
-                sound = read_soundtrack(
-                    path, sample_rate=encoder.sample_rate, max_duration_s=encoder.max_seconds
-                )
-                if sound.samples is None:
-                    reason = str(sound.error)
-                else:
-                    features.append(encoder.encode(sound.samples))
-            except VideoError as exc:
-                reason = exc.reason.replace("not a video file", "not an audio file")
-            except ValueError as exc:
-                reason = str(exc)
-        if reason is not None:
-            location = f"{item.uri} [sha256 {item.checksum[:16]}; trimodal {bundle.version}]"
-            rejects.add(location, reason, raw={"track_id": item.track_id})
-            report.failed.append(f"track {item.track_id} ({path}): {reason}")
+    vectors: list[np.ndarray] = []
+    for item, outcome in batch:
+        if outcome.vector is None:
+            location = f"{item.uri} [sha256 {item.checksum[:16]}; trimodal {version}]"
+            rejects.add(location, outcome.reason or "", raw={"track_id": item.track_id})
+            report.failed.append(outcome.message or "")
             continue
         good.append(item)
+        vectors.append(outcome.vector)
     if good:
-        model = bundle.model.eval()
-        device = next(model.parameters()).device
-        music, mask = pad(features, 64)
-        with torch.inference_mode():
-            vectors = (
-                model.embed_music(torch.from_numpy(music).to(device), torch.from_numpy(mask).to(device))
-                .float()
-                .cpu()
-                .numpy()
-            )
         writer.add(
             VECTOR,
             [p.track_id for p in good],
-            vectors,
+            np.stack(vectors),
             lambda conn: record_embeddings(conn, VECTOR, version_id, good),
-            extra={MODEL_FIELD: bundle.version},
+            extra={MODEL_FIELD: version},
         )
     if rejects.rows:
         with engine.begin() as conn:

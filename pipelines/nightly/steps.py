@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 
 from pipelines.embed.audio import embed_audio
 from pipelines.embed.encoders import Encoder, build_audio_embedder
+from pipelines.embed.executors import Executor, make_executor
 from pipelines.ingest.audio_dir import ingest_audio_dir
 from pipelines.ingest.guards import InputLimits
 from pipelines.ingest.listens import ingest_listens
@@ -56,6 +57,12 @@ class Context:
         store = open_store(self.settings)
         self.opened.append(store)
         return store
+
+    def executor(self) -> Executor | None:
+        """Where the embedding steps decode and embed (RECSYS_EXECUTOR, RECSYS_RAY_ADDRESS,
+        RECSYS_RAY_ACTORS); None: in this process."""
+        cfg = self.settings
+        return make_executor(cfg.executor.strip().lower(), address=cfg.ray_address, actors=cfg.ray_actors)
 
     @property
     def models_dir(self) -> Path:
@@ -220,7 +227,14 @@ def _audio_run(ctx: Context) -> Outcome:
     counts: dict[str, Any] = {"pending": 0, "embedded": 0, "rejected": 0, "skipped_rejected": 0}
     metrics: dict[str, Any] = {}
     for embedder in _embedders(ctx):
-        report = embed_audio(ctx.engine, ctx.store, embedder, batch_size=ctx.settings.audio_batch_size)
+        report = embed_audio(
+            ctx.engine,
+            ctx.store,
+            embedder,
+            batch_size=ctx.settings.audio_batch_size,
+            max_duration_s=ctx.settings.audio_max_duration_s,
+            executor=ctx.executor(),
+        )
         ctx.echo(report.summary())
         for key in counts:
             counts[key] += getattr(report, key)
@@ -278,7 +292,7 @@ def _music_run(ctx: Context) -> Outcome:
     from pipelines.embed.music import embed_music  # deferred: torch (ml extra)
 
     path = _music_bundle(ctx)
-    report = embed_music(ctx.engine, load_bundle(path), path, ctx.store)
+    report = embed_music(ctx.engine, load_bundle(path), path, ctx.store, executor=ctx.executor())
     ctx.echo(report.summary())
     counts = {"embedded": report.embedded, "unchanged": report.unchanged, "rejected": len(report.failed)}
     return Outcome(

@@ -71,6 +71,13 @@ def rejects(engine: sa.Engine) -> set[tuple[str, str]]:
         }
 
 
+def only_own_lines(stderr: str, own: tuple[str, ...]) -> None:
+    """Every line on the command's stderr is one of its own (starts with one of ``own``): no Ray notices,
+    warnings or progress bars."""
+    noise = [line for line in stderr.splitlines() if line.strip() and not line.startswith(own)]
+    assert not noise, "\n".join(noise[:20])
+
+
 def rows(engine: sa.Engine) -> list[int]:
     with engine.connect() as conn:
         return list(conn.execute(sa.select(TrackEmbedding.track_id)).scalars())
@@ -101,6 +108,7 @@ def test_cli_on_ray_matches_in_process_and_runs_once(
     def run() -> dict:
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-3000:]
+        only_own_lines(result.stderr, ("reject: ",))  # --json: the report holds the rejects
         return json.loads(result.stdout)
 
     first = run()
