@@ -16,9 +16,11 @@ it always has, so what the catalog and the store hold does not depend on the exe
   (``ActorPoolStrategy``) that each build the model once and then decode and embed
   whole batches; one GPU per actor where the cluster has GPUs, half a CPU otherwise (on
   a small machine actors holding whole CPUs starve Ray's own read tasks). An actor that
-  dies is restarted and its batch sent again: Ray Data creates its actors so (restarts
-  and retries without a bound; its ``max_restarts`` and ``max_task_retries`` arguments are
-  deprecated). The driver streams the results (``iter_batches``) as they come.
+  dies is restarted and its batch sent again, a bounded number of times
+  (:data:`MAX_RESTARTS`, :data:`MAX_TASK_RETRIES`; Ray Data's own default is without a
+  bound, so a file that kills every actor it meets would hold the job forever: here the
+  job fails, naming the cause, and keeps what it wrote). The driver streams the results
+  (``iter_batches``) as they come.
 
 A job that hands over its tracks in several parts (a page of the catalog at a time) runs
 them inside one ``session()``: for Ray, one connection to the cluster for all of them.
@@ -33,6 +35,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -44,6 +47,8 @@ from recsys.config import EXECUTORS
 from recsys.errors import ClusterError, ConfigError
 from recsys.media.ahead import map_ahead
 
+MAX_RESTARTS = 4  # times Ray starts an actor again after it died (its model is built again)
+MAX_TASK_RETRIES = 4  # times a batch whose actor died is sent again
 CPU_PER_ACTOR = 0.5  # on a CPU-only cluster: whole CPUs per actor starve Ray Data's read tasks
 # What Ray's core worker writes to stderr, whatever its level, when RAY_BACKEND_LOG_LEVEL is set
 RAY_LEVEL_NOTICE = "Set ray log level from environment variable RAY_BACKEND_LOG_LEVEL"
@@ -195,14 +200,20 @@ class RayExecutor:
         resources: dict[str, Any] = {"num_gpus": 1} if gpus else {"num_cpus": CPU_PER_ACTOR}
         rows = [dataclasses.asdict(item) for item in items]
         dataset = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // batch_size)))
-        results = dataset.map_batches(
-            RayBatches,
-            fn_constructor_args=(work, type(items[0])),
-            batch_size=batch_size,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(rows)))),
-            **resources,
-        )
+        with warnings.catch_warnings():
+            # Ray 2.60 warns that extra remote arguments go in 2.64 and names no replacement for these
+            # two; the `distributed` extra stays below 2.64 until it does
+            warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
+            results = dataset.map_batches(
+                RayBatches,
+                fn_constructor_args=(work, type(items[0])),
+                batch_size=batch_size,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=max(1, min(actors, len(rows)))),
+                max_restarts=MAX_RESTARTS,
+                max_task_retries=MAX_TASK_RETRIES,
+                **resources,
+            )
         for batch in results.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
             outcomes = _outcomes(batch)
             if outcomes:
