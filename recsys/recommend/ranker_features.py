@@ -243,8 +243,9 @@ class PairFeatures:
         out[known, column["knn_max"]] = pair.max(axis=1).toarray().ravel()
         out[known, column["knn_mean"]] = np.asarray(pair.sum(axis=1)).ravel() / len(seed_idx)
         last = np.unique(self.items.indices(seeds[-LAST_SEEDS:]))
-        weighted = candidates @ (self.xt[last].T @ inv[last])  # (C,)
-        out[known, column["knn_last"]] = weighted * inv[items] / len(last)
+        if len(last):  # else NaN: the last seeds are unknown to the matrix
+            weighted = candidates @ (self.xt[last].T @ inv[last])  # (C,)
+            out[known, column["knn_last"]] = weighted * inv[items] / len(last)
         overlap = np.asarray(self.xt[seed_idx].sum(axis=0)).ravel()  # (R,) seeds per playlist
         similarity = overlap * self.row_inv_norm / np.sqrt(len(seed_idx))
         k = min(NEIGHBOURS, int((similarity > 0).sum()))
