@@ -17,11 +17,11 @@ from recsys.errors import NotFoundError
 @translate_errors
 def train_ranker(
     validation: Annotated[
-        int, typer.Option(help="Playlists carved out of the catalog to fit the ranker on.")
-    ] = 800,
+        int, typer.Option(help="Playlists carved out of the catalog to fit the ranker on, per fold.")
+    ] = 400,
     folds: Annotated[
         int, typer.Option(help="Disjoint validation sets, each with sources fitted without it.")
-    ] = 4,
+    ] = 8,
     views: Annotated[
         int, typer.Option(help="Seed categories each validation playlist is shown in (1: its own only).")
     ] = 1,

@@ -188,12 +188,13 @@ def evaluate_continuation(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")] = None,
     validation: Annotated[
-        int, typer.Option(help="Training playlists carved out to fit the ranker on (never test ones).")
-    ] = 800,
+        int,
+        typer.Option(help="Training playlists carved out to fit the ranker on, per fold (never test ones)."),
+    ] = 400,
     folds: Annotated[
         int,
         typer.Option(help="Disjoint validation sets for the ranker, each with sources fitted without it."),
-    ] = 4,
+    ] = 8,
     views: Annotated[
         int,
         typer.Option(

@@ -55,8 +55,8 @@ class MethodsConfig:
     knn_row_decay: float = 0.0
     hybrid_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     rrf_k: float = 60.0
-    validation: int = 800  # training playlists carved out to fit the ranker on, per fold
-    folds: int = 4  # disjoint validation sets, each with sources fitted without it
+    validation: int = 400  # training playlists carved out to fit the ranker on, per fold
+    folds: int = 8  # disjoint validation sets, each with sources fitted without it
     views: int = 1  # seed categories each validation playlist is shown in (splits.extra_views)
 
 
