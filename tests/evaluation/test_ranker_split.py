@@ -115,3 +115,20 @@ def test_views_show_validation_playlists_in_other_categories_never_test_ones() -
         assert all(len(c) == len(set(c)) and len(c) <= 3 for c in per_playlist.values())
         fold_ids.append(ids)
     assert not fold_ids[0] & fold_ids[1]
+
+
+def test_views_add_queries_from_the_same_validation_playlists(demo_engine) -> None:  # type: ignore[no-untyped-def]
+    config = MethodsConfig(
+        als=MFConfig(kind="als", factors=8, iterations=4, alpha=10.0, device="cpu"),
+        validation=80,
+        folds=1,
+        views=2,
+    )
+    ranker = RankerConfig(pool=200, trees=20, num_leaves=7, min_data_in_leaf=20, threads=1)
+    report = evaluate_continuation(
+        demo_engine, methods="ranker", test_playlists=40, seed=3, config=config, ranker_config=ranker
+    )
+    info = report["ranker"]
+    assert info["validation_playlists"] == 80 and info["views"] == 2
+    assert 80 < info["validation_queries"] <= 160
+    assert info["validation_train_shape"][0] == 180  # the views add no playlist to take out
