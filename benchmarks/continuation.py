@@ -35,14 +35,16 @@ from recsys.recommend.diversify import TrackTable
 from recsys.recommend.ranker import Ranker, RankerConfig, RankerStage
 
 
-def services(engine: Engine, ranker_dir: Path | None, validation: int) -> dict[str, ContinuationService]:
+def services(
+    engine: Engine, ranker_dir: Path | None, validation: int, folds: int
+) -> dict[str, ContinuationService]:
     from pipelines.evaluate.continuation import train_rankers
 
     entries = playlist_entries(engine)
     playlists = playlists_frame(engine)
     tracks = TrackTable(tracks_frame(engine))
     als = MFConfig(kind="als", factors=128, iterations=15, alpha=3.0, weighting="bm25", device="cpu")
-    config = MethodsConfig(als=als, validation=validation)
+    config = MethodsConfig(als=als, validation=validation, folds=folds)
     start = time.perf_counter()
     fitted = fit_all_sources(playlist_matrix(entries), playlists, tracks, config)
     print(f"sources fitted in {time.perf_counter() - start:.1f} s")
@@ -52,7 +54,8 @@ def services(engine: Engine, ranker_dir: Path | None, validation: int) -> dict[s
         start = time.perf_counter()
         rankers, _ = train_rankers(entries, playlists, tracks, [], {"ranker": RankerConfig()}, config, 0)
         ranker = rankers["ranker"]
-        print(f"ranker fitted on {validation} validation playlists in {time.perf_counter() - start:.1f} s")
+        seconds = time.perf_counter() - start
+        print(f"ranker fitted on {folds} fold(s) of {validation} validation playlists in {seconds:.1f} s")
     sources = list(fitted.sources.values())
     return {
         "popularity": ContinuationService([fitted.sources["popularity"]], tracks),
@@ -104,6 +107,12 @@ def main() -> None:
     parser.add_argument(
         "--validation", type=int, default=500, help="validation playlists of the ranker fitted here"
     )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=1,
+        help="validation folds of the ranker fitted here (latency does not depend on it)",
+    )
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "continuation.json")
     args = parser.parse_args()
@@ -122,7 +131,7 @@ def main() -> None:
 
             db.upgrade(engine)
             print(ingest_mpd(engine, [args.mpd]).summary())
-        chosen = services(engine, args.ranker, args.validation)
+        chosen = services(engine, args.ranker, args.validation, args.folds)
         result["latency"] = latency(engine, chosen, args.requests)
         engine.dispose()
     result["machine"]["load_after"] = os.getloadavg()  # type: ignore[index]

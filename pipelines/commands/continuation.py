@@ -17,11 +17,14 @@ from recsys.errors import NotFoundError
 @translate_errors
 def train_ranker(
     validation: Annotated[
-        int, typer.Option(help="Playlists carved out of the catalog to fit the ranker on.")
-    ] = 800,
+        int, typer.Option(help="Playlists carved out of the catalog to fit the ranker on, per fold.")
+    ] = 400,
     folds: Annotated[
         int, typer.Option(help="Disjoint validation sets, each with sources fitted without it.")
-    ] = 4,
+    ] = 8,
+    views: Annotated[
+        int, typer.Option(help="Seed categories each validation playlist is shown in (1: its own only).")
+    ] = 1,
     factors: Annotated[int, typer.Option(help="ALS factors of the sources it is fitted over.")] = 64,
     alpha: Annotated[float, typer.Option(help="ALS confidence of a held track.")] = 10.0,
     weighting: Annotated[str, typer.Option(help="ALS confidence weighting: none or bm25.")] = "none",
@@ -38,7 +41,7 @@ def train_ranker(
     from recsys.recommend.ranker import RankerConfig
 
     cfg = settings()
-    methods = MethodsConfig(validation=validation, folds=folds)
+    methods = MethodsConfig(validation=validation, folds=folds, views=views)
     als = replace(methods.als, factors=factors, alpha=alpha, weighting=weighting, device=cfg.device)
     methods = replace(methods, als=als)
     trained = run(

@@ -188,12 +188,19 @@ def evaluate_continuation(
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the report as JSON here.")] = None,
     markdown: Annotated[Path | None, typer.Option(help="Write the report as Markdown here.")] = None,
     validation: Annotated[
-        int, typer.Option(help="Training playlists carved out to fit the ranker on (never test ones).")
-    ] = 800,
+        int,
+        typer.Option(help="Training playlists carved out to fit the ranker on, per fold (never test ones)."),
+    ] = 400,
     folds: Annotated[
         int,
         typer.Option(help="Disjoint validation sets for the ranker, each with sources fitted without it."),
-    ] = 4,
+    ] = 8,
+    views: Annotated[
+        int,
+        typer.Option(
+            help="Seed categories each of the ranker's validation playlists is shown in (1: its own only)."
+        ),
+    ] = 1,
     factors: Annotated[int, typer.Option(help="ALS factors (every method that uses ALS).")] = 64,
     alpha: Annotated[float, typer.Option(help="ALS confidence of a held track.")] = 10.0,
     weighting: Annotated[str, typer.Option(help="ALS confidence weighting: none or bm25.")] = "none",
@@ -223,6 +230,7 @@ def evaluate_continuation(
             als=MFConfig(kind="als", factors=factors, iterations=15, alpha=alpha, weighting=weighting),
             validation=validation,
             folds=folds,
+            views=views,
         ),
         ablation=ablation,
     )

@@ -172,9 +172,15 @@ def train_rankers(
     folds: list[tuple[FittedSources, list[TestCase]]] = []
     taken: list[int] = []
     for validation in validation_folds(
-        entries, playlists, n=config.validation, folds=config.folds, exclude=test_ids, seed=seed
+        entries,
+        playlists,
+        n=config.validation,
+        folds=config.folds,
+        exclude=test_ids,
+        seed=seed,
+        views=config.views,
     ):
-        val_ids = [c.playlist_id for c in validation]
+        val_ids = sorted({c.playlist_id for c in validation})
         overlap = set(val_ids) & set(test_ids)
         if overlap:
             raise InputError(
@@ -188,7 +194,9 @@ def train_rankers(
         seconds.update({f"fold{i}:sources:{k}": v for k, v in fitted.seconds.items()})
     info = {
         "validation_playlists": len(taken),
+        "validation_queries": sum(len(cases) for _, cases in folds),
         "folds": len(folds),
+        "views": config.views,
         "validation_train_shape": list(inner.shape),
         "config": variants["ranker"].as_dict(),
         "importances": {name: r.importances() for name, r in rankers.items()},

@@ -57,10 +57,11 @@ def train_ranker(
     tracks = TrackTable(tracks_frame(engine))
     folds, taken = [], []
     for validation in validation_folds(
-        entries, playlists, n=methods.validation, folds=methods.folds, seed=seed
+        entries, playlists, n=methods.validation, folds=methods.folds, seed=seed, views=methods.views
     ):
-        taken += [c.playlist_id for c in validation]
-        train = playlist_matrix(entries, exclude=[c.playlist_id for c in validation])
+        val_ids = sorted({c.playlist_id for c in validation})
+        taken += val_ids
+        train = playlist_matrix(entries, exclude=val_ids)
         folds.append((fit_all_sources(train, playlists, tracks, methods), validation))
     rankers, seconds = fit_rankers(folds, {"ranker": config})
     catalog = playlist_matrix(entries)
@@ -68,7 +69,9 @@ def train_ranker(
     path = ranker.save(models_dir / MODEL_KIND)
     metrics = {
         "validation_playlists": len(taken),
+        "validation_queries": sum(len(cases) for _, cases in folds),
         "folds": len(folds),
+        "views": methods.views,
         "catalog_shape": list(catalog.shape),
         "fit_seconds": round(time.perf_counter() - start, 1),
         "importances": ranker.importances(),

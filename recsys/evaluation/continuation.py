@@ -55,8 +55,9 @@ class MethodsConfig:
     knn_row_decay: float = 0.0
     hybrid_weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
     rrf_k: float = 60.0
-    validation: int = 800  # training playlists carved out to fit the ranker on, per fold
-    folds: int = 4  # disjoint validation sets, each with sources fitted without it
+    validation: int = 400  # training playlists carved out to fit the ranker on, per fold
+    folds: int = 8  # disjoint validation sets, each with sources fitted without it
+    views: int = 1  # seed categories each validation playlist is shown in (splits.extra_views)
 
 
 def parse_methods(text: str | Sequence[str]) -> list[str]:
@@ -94,11 +95,15 @@ def fit_sources(
         elif name == "knn":
             knn = ItemKNN(row_decay=config.knn_row_decay)
             knn.fit(train)
-            sources[name] = ScorerSource(knn, train.items, label="often together (item-kNN)")
+            sources[name] = ScorerSource(
+                knn, train.items, label="often together (item-kNN)", positive_only=True
+            )
         elif name == "playlist_knn":
             playlist_knn = PlaylistKNN()
             playlist_knn.fit(train)
-            sources[name] = ScorerSource(playlist_knn, train.items, label="in playlists like this one")
+            sources[name] = ScorerSource(
+                playlist_knn, train.items, label="in playlists like this one", positive_only=True
+            )
         elif name in ("als", "bpr"):
             model = (fitted or {}).get(name)
             if model is None:

@@ -132,7 +132,9 @@ def ranker_markdown(info: Mapping[str, Any], top: int = 15) -> list[str]:
     return [
         "",
         f"Ranker: fitted on {info['validation_playlists']} validation playlists carved from the "
-        f"training ones (sources fitted on a matrix {info['validation_train_shape']} without them); "
+        f"training ones ({info.get('validation_queries', info['validation_playlists'])} queries in "
+        f"{info.get('folds', 1)} folds; sources fitted on a matrix {info['validation_train_shape']} "
+        "without the last fold's); "
         f"feature importances (share of the total gain, the {min(top, len(importances))} largest):",
         "",
         markdown_table(

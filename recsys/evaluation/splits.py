@@ -174,6 +174,44 @@ def validation_split(
     return challenge_split(kept, playlists, n_test=min(n, available), seed=seed + 1)
 
 
+def extra_views(
+    cases: Sequence[TestCase],
+    entries: pl.DataFrame,
+    playlists: pl.DataFrame,
+    *,
+    views: int,
+    seed: int = 0,
+) -> list[TestCase]:
+    """``cases`` and, for each, up to ``views - 1`` more views of the same playlist: other seed
+    categories it is long enough for (unadapted), drawn at random, each with seeds of its own.
+
+    A ranker learns more from one playlist shown several ways (title only, first 5, random
+    25 …) than from one view; the playlists stay the same, so a set stays disjoint from the
+    tests. Seeded: the same cases, entries, views and seed give the same views.
+    """
+    if views <= 1 or not cases:
+        return list(cases)
+    ids = pl.Series("playlist_id", sorted({c.playlist_id for c in cases}), dtype=pl.Int64)
+    ordered = entries.filter(pl.col("playlist_id").is_in(ids.implode())).sort("playlist_id", "position")
+    lists = dict(ordered.group_by("playlist_id", maintain_order=True).agg(pl.col("track_id")).iter_rows())
+    names = dict(playlists.select("playlist_id", "name").iter_rows())
+    rng = np.random.default_rng(seed + 7919)
+    out = list(cases)
+    for case in cases:
+        tracks = lists[case.playlist_id]
+        distinct = len(set(tracks))
+        titled = bool(names.get(case.playlist_id))
+        other = [
+            c
+            for c in CATEGORIES
+            if c.name != case.category and (c.seeds or titled) and distinct >= min_length(c)
+        ]
+        picked = rng.permutation(len(other))[: views - 1]
+        title = names.get(case.playlist_id) or ""
+        out += [make_case(case.playlist_id, tracks, title, other[i], rng) for i in picked]
+    return out
+
+
 def validation_folds(
     entries: pl.DataFrame,
     playlists: pl.DataFrame,
@@ -182,11 +220,13 @@ def validation_folds(
     folds: int,
     exclude: Iterable[int] = (),
     seed: int = 0,
+    views: int = 1,
 ) -> list[list[TestCase]]:
     """Up to ``folds`` disjoint validation sets of up to ``n`` playlists each, none in
     ``exclude``; fewer when the playlists run out (a set needs one per seed category).
     A set takes at most half the playlists not excluded, so that the sources fitted
-    without it keep at least as many."""
+    without it keep at least as many. With ``views`` > 1 each playlist is also shown in
+    up to ``views - 1`` other seed categories (:func:`extra_views`)."""
     taken = {int(p) for p in exclude}
     left = entries.filter(~pl.col("playlist_id").is_in(pl.Series(sorted(taken), dtype=pl.Int64).implode()))
     n = min(n, left.get_column("playlist_id").n_unique() // 2)
@@ -199,5 +239,5 @@ def validation_folds(
             break
         cases = validation_split(entries, playlists, n=n, exclude=taken, seed=seed + fold)
         taken |= {c.playlist_id for c in cases}
-        out.append(cases)
+        out.append(extra_views(cases, entries, playlists, views=views, seed=seed + fold))
     return out

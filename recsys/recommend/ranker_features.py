@@ -17,6 +17,13 @@ in :data:`FEATURE_GROUPS`:
   seed, how many seeds it was ever listed with, and the item-kNN cosine score;
 - ``embedding``: the factorisation model's fold-in score and the cosine of the candidate's
   factors to the mean of the seeds';
+- ``similarity`` (features of the RecSys Challenge 2018's winners): the item-kNN cosine
+  (co-occurrence / √(pop_c·pop_s)) to the most similar seed and its mean over the seeds
+  and over the last :data:`LAST_SEEDS` seeds (a playlist continues what it ended with),
+  the factor cosine to the last seeds' mean, the fold-in score's rank within the request
+  (as a share of the pool), the share of the seeds' nearest training playlists
+  (:data:`NEIGHBOURS`, similarity |r ∩ S| / √(|r|·|S|)) holding the candidate, and its
+  popularity against the seeds' mean (log counts);
 - ``context``: the number of seeds, whether there is a title, and title words found in
   the candidate's title or artist name.
 """
@@ -42,7 +49,18 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "cooccurrence": ("cooc_sum", "cooc_max", "cooc_seeds", "knn_cosine"),
     "embedding": ("mf_score", "mf_cosine"),
     "context": ("n_seeds", "has_title", "title_words"),
+    "similarity": (
+        "knn_max",
+        "knn_mean",
+        "knn_last",
+        "mf_cosine_last",
+        "mf_rank",
+        "neighbour_share",
+        "pop_vs_seeds",
+    ),
 }
+LAST_SEEDS = 5  # the seeds that end the playlist, for the "last" features
+NEIGHBOURS = 100  # training playlists most like the seeds, for neighbour_share
 FEATURES: tuple[str, ...] = tuple(name for names in FEATURE_GROUPS.values() for name in names)
 
 
@@ -65,6 +83,8 @@ class PairFeatures:
         binary = matrix.matrix.copy().astype(np.float32)
         binary.data = np.ones_like(binary.data)
         self.xt = binary.T.tocsr()  # (I, R)
+        lengths = np.asarray(binary.sum(axis=1)).ravel()
+        self.row_inv_norm = 1.0 / np.sqrt(np.maximum(lengths, 1.0)).astype(np.float32)  # (R,)
         counts = index.item_counts
         self.inv_norm = np.where(counts > 0, 1.0 / np.sqrt(np.maximum(counts, 1.0)), 0.0).astype(np.float32)
         self.items = matrix.items
@@ -117,6 +137,7 @@ class PairFeatures:
         self._artist(out, column, known, items, seed_idx)
         self._cooccurrence(out, column, known, items, seed_idx)
         self._embedding(out, column, pool, seeds)
+        self._similarity(out, column, known, items, seed_idx, seeds)
         out[:, column["n_seeds"]] = len(seeds)
         out[:, column["has_title"]] = 1.0 if title else 0.0
         words = frozenset(title_key(title).split()) if title else frozenset()
@@ -193,6 +214,50 @@ class PairFeatures:
         mean = self._unit_factors[seed_idx].mean(axis=0)
         mean /= max(float(np.linalg.norm(mean)), 1e-9)
         out[has, column["mf_cosine"]] = self._unit_factors[idx[has]] @ mean
+        last = self.factor_items.indices(seeds[-LAST_SEEDS:])
+        if len(last):
+            mean = self._unit_factors[np.unique(last)].mean(axis=0)
+            mean /= max(float(np.linalg.norm(mean)), 1e-9)
+            out[has, column["mf_cosine_last"]] = self._unit_factors[idx[has]] @ mean
+        scores = out[has, column["mf_score"]]
+        if len(scores):
+            rank = np.empty(len(scores), dtype=np.float32)
+            rank[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+            out[has, column["mf_rank"]] = rank / len(pool)
+
+    def _similarity(
+        self,
+        out: np.ndarray,
+        column: dict[str, int],
+        known: np.ndarray,
+        items: np.ndarray,
+        seed_idx: np.ndarray,
+        seeds: Sequence[int],
+    ) -> None:
+        if len(seed_idx) == 0:
+            return
+        candidates = self.xt[items]  # (C, R)
+        inv = self.inv_norm
+        pair = (candidates @ self.xt[seed_idx].T).tocsr()  # (C, S) playlists holding both
+        pair = pair.multiply(inv[items][:, None]).multiply(inv[seed_idx][None, :]).tocsr()
+        out[known, column["knn_max"]] = pair.max(axis=1).toarray().ravel()
+        out[known, column["knn_mean"]] = np.asarray(pair.sum(axis=1)).ravel() / len(seed_idx)
+        last = np.unique(self.items.indices(seeds[-LAST_SEEDS:]))
+        if len(last):  # else NaN: the last seeds are unknown to the matrix
+            weighted = candidates @ (self.xt[last].T @ inv[last])  # (C,)
+            out[known, column["knn_last"]] = weighted * inv[items] / len(last)
+        overlap = np.asarray(self.xt[seed_idx].sum(axis=0)).ravel()  # (R,) seeds per playlist
+        similarity = overlap * self.row_inv_norm / np.sqrt(len(seed_idx))
+        k = min(NEIGHBOURS, int((similarity > 0).sum()))
+        if k:
+            best = np.argpartition(-similarity, k - 1)[:k]
+            chosen = np.zeros(len(similarity), dtype=np.float32)
+            chosen[best] = 1.0
+            out[known, column["neighbour_share"]] = (candidates @ chosen) / k
+        counts = self.index.item_counts
+        out[known, column["pop_vs_seeds"]] = np.log1p(counts[items]) - float(
+            np.log1p(counts[seed_idx]).mean()
+        )
 
 
 def _positions(ids: np.ndarray, pool: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
 import pytest
 
 from pipelines.demo.catalog import DemoConfig, generate_mpd
@@ -84,3 +85,50 @@ def test_validation_folds_are_disjoint_and_leave_the_sources_half() -> None:
     ids = [c.playlist_id for f in folds for c in f]
     assert len(ids) == len(set(ids)) == 300 and not set(ids) & test_ids  # the third fold finds none left
     assert len(folds) == 2
+
+
+def test_views_show_validation_playlists_in_other_categories_never_test_ones() -> None:
+    entries, playlists = synthetic()  # 400 playlists
+    cases = challenge_split(entries, playlists, n_test=100, seed=5)
+    test_ids = {c.playlist_id for c in cases}
+    plain = validation_folds(entries, playlists, n=60, folds=2, exclude=test_ids, seed=2)
+    folds = validation_folds(entries, playlists, n=60, folds=2, exclude=test_ids, seed=2, views=3)
+    assert folds == validation_folds(entries, playlists, n=60, folds=2, exclude=test_ids, seed=2, views=3)
+    lists = dict(
+        entries.sort("playlist_id", "position")
+        .group_by("playlist_id", maintain_order=True)
+        .agg(pl.col("track_id"))
+        .iter_rows()
+    )
+    fold_ids = []
+    for one, shown in zip(plain, folds, strict=True):
+        ids = {c.playlist_id for c in one}
+        assert shown[: len(one)] == one  # the assigned views first, unchanged
+        assert {c.playlist_id for c in shown} == ids and not ids & test_ids  # the same playlists
+        assert len(one) < len(shown) <= 3 * len(one)
+        per_playlist: dict[int, list[str]] = {}
+        for case in shown:
+            per_playlist.setdefault(case.playlist_id, []).append(case.category)
+            assert not set(case.seeds) & set(case.holdout)
+            assert set(case.seeds) | set(case.holdout) == set(lists[case.playlist_id])
+        assert not any(c.adapted for c in shown[len(one) :])  # only where the playlist is long enough
+        assert all(len(c) == len(set(c)) and len(c) <= 3 for c in per_playlist.values())
+        fold_ids.append(ids)
+    assert not fold_ids[0] & fold_ids[1]
+
+
+def test_views_add_queries_from_the_same_validation_playlists(demo_engine) -> None:  # type: ignore[no-untyped-def]
+    config = MethodsConfig(
+        als=MFConfig(kind="als", factors=8, iterations=4, alpha=10.0, device="cpu"),
+        validation=80,
+        folds=1,
+        views=2,
+    )
+    ranker = RankerConfig(pool=200, trees=20, num_leaves=7, min_data_in_leaf=20, threads=1)
+    report = evaluate_continuation(
+        demo_engine, methods="ranker", test_playlists=40, seed=3, config=config, ranker_config=ranker
+    )
+    info = report["ranker"]
+    assert info["validation_playlists"] == 80 and info["views"] == 2
+    assert 80 < info["validation_queries"] <= 160
+    assert info["validation_train_shape"][0] == 180  # the views add no playlist to take out
