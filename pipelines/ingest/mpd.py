@@ -47,7 +47,6 @@ from pipelines.ingest.guards import InputLimits, check_namespace
 from pipelines.ingest.mpd_inputs import SOURCE, SliceInput, already_done, batches_done, checksum, iter_inputs
 from pipelines.ingest.mpd_parse import ParsedSlice, parse_slice
 from pipelines.ingest.normalize import (
-    ENGINE,
     RAW_TRACK,
     PreparedTracks,
     assemble,
@@ -382,7 +381,7 @@ def _prepare(pending: list[_Pending], known_tracks: KnownTracks, max_name_chars:
     # The parser has cut long names already (with reject rows): the same limit applies here.
     return _Chunk(
         pending,
-        playlist_frame(playlists, max_name_chars).collect(engine=ENGINE),
+        playlist_frame(playlists, max_name_chars).collect(),
         entries,
         wanted,
         survey,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
 
 import polars as pl
 
@@ -44,11 +43,6 @@ RAW_TRACK = {
 }
 
 SPOTIFY_TRACK_URI = r"^spotify:track:[0-9A-Za-z]{22}$"
-
-# The engine these transforms collect with: Polars' in-memory one. Left to choose ("auto"), Polars
-# may run these small queries on its streaming engine, whose executor threads cost about a fifth
-# more CPU here for the same frames.
-ENGINE: Final = "in-memory"
 
 
 def raw_tracks_frame(rows: dict[str, list]) -> pl.DataFrame:
@@ -85,9 +79,9 @@ def _by_value(frame: pl.DataFrame, derivations: dict[str, Stages]) -> pl.DataFra
             parts.append(part)
         tables.append(pl.concat(parts))
     joined = frame.lazy()
-    for column, table in zip(derivations, pl.collect_all(tables, engine=ENGINE), strict=True):
+    for column, table in zip(derivations, pl.collect_all(tables), strict=True):
         joined = joined.join(table.lazy(), on=column, how="left", nulls_equal=True, maintain_order="left")
-    return joined.collect(engine=ENGINE)
+    return joined.collect()
 
 
 # What the cleaning derives from each text column of a raw track, computed once per distinct value:
@@ -428,7 +422,7 @@ def assemble(
     frames = list(_set_frames(prepared.tracks_in.lazy(), prepared.credits.lazy()))
     if playlists is not None:
         frames.append(playlists.lazy())
-    collected = pl.collect_all(frames, engine=ENGINE)
+    collected = pl.collect_all(frames)
     chunk = CatalogChunk(
         artists=conform(collected[0], ARTISTS),
         albums=conform(collected[1], ALBUMS),
