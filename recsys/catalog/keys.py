@@ -49,17 +49,30 @@ _CREDIT_FEATURED = r"(?i)(?:\s+(?:feat\.?|ft\.?|featuring)\s+|\(\s*(?:feat\.?|ft
 _INVISIBLE = r"[\p{Cf}--[\x{200C}\x{200D}]]"
 
 
-def clean_text(expr: pl.Expr) -> pl.Expr:
+def clean_text(expr: pl.Expr, *, ascii: bool = False) -> pl.Expr:
     """NFC, control characters as spaces, invisible format characters removed (not the
-    joiners), whitespace trimmed and collapsed; empty becomes null."""
-    out = (
-        expr.str.normalize("NFC")
-        .str.replace_all(_INVISIBLE, "")
-        .str.replace_all(r"\p{Cc}", " ")
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-    )
+    joiners), whitespace trimmed and collapsed; empty becomes null.
+
+    ``ascii``: every value is printable ASCII (:data:`PRINTABLE_ASCII`), which Unicode
+    normalisation leaves as it is and which holds no control or format character and no
+    whitespace but the space: the same result without those steps.
+    """
+    if ascii:
+        out = expr.str.replace_all(" {2,}", " ").str.strip_chars(" ")
+    else:
+        out = (
+            expr.str.normalize("NFC")
+            .str.replace_all(_INVISIBLE, "")
+            .str.replace_all(r"\p{Cc}", " ")
+            .str.replace_all(r"\s+", " ")
+            .str.strip_chars()
+        )
     return out.replace("", None)  # the cleaned text once: a when/then over it would clean it twice
+
+
+# Text of printable ASCII characters only (space to tilde): most names, and the cheap case of
+# clean_text and name_key (``ascii=True``), for values known to match this.
+PRINTABLE_ASCII = r"^[\x20-\x7e]*$"
 
 
 # Bytes of UTF-8 a match key holds at most: two keys and their separators stay under 2,100 bytes.
@@ -82,18 +95,32 @@ def bounded(expr: pl.Expr) -> pl.Expr:
     return expr.map_batches(_bounded, return_dtype=pl.String, is_elementwise=True)
 
 
-def name_key(expr: pl.Expr) -> pl.Expr:
-    """Case-folded match key of a name or title (at most ``MAX_KEY_BYTES``)."""
-    out = (
-        expr.str.normalize("NFKC")
-        .str.replace_all(r"\p{Cf}", "")
-        .str.to_lowercase()
-        .str.replace_all(r"\s*&\s*", " and ")
-        .str.replace_all(r"[^\p{L}\p{M}\p{N}\s]", " ")
-        .str.replace_all(r"\s+", " ")
-        .str.strip_chars()
-        .str.replace(r"^the\s+", "")
-    )
+def name_key(expr: pl.Expr, *, ascii: bool = False) -> pl.Expr:
+    """Case-folded match key of a name or title (at most ``MAX_KEY_BYTES``).
+
+    ``ascii``: as for :func:`clean_text`, the same keys of printable ASCII values, whose
+    letters, digits and whitespace are the ASCII ones.
+    """
+    if ascii:
+        out = (
+            expr.str.to_lowercase()
+            .str.replace_all(" *& *", " and ")
+            .str.replace_all("[^a-z0-9 ]", " ")
+            .str.replace_all(" {2,}", " ")
+            .str.strip_chars(" ")
+            .str.replace("^the +", "")
+        )
+    else:
+        out = (
+            expr.str.normalize("NFKC")
+            .str.replace_all(r"\p{Cf}", "")
+            .str.to_lowercase()
+            .str.replace_all(r"\s*&\s*", " and ")
+            .str.replace_all(r"[^\p{L}\p{M}\p{N}\s]", " ")
+            .str.replace_all(r"\s+", " ")
+            .str.strip_chars()
+            .str.replace(r"^the\s+", "")
+        )
     return out.map_batches(_bounded, return_dtype=pl.String, is_elementwise=True)
 
 

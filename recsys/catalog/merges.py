@@ -123,52 +123,75 @@ def merge_facts(
     ``track_ids``, when given, are the ids that returned.
     """
     counts: dict[str, int] = {}
-    nd = _distinct(conn)
-
-    if stage(conn, "s_playlist", frames.conform(chunk.playlists, frames.PLAYLISTS)):
-        cols = [
-            "name",
-            "name_key",
-            "description",
-            "owner",
-            "num_followers",
-            "collaborative",
-            "modified_at",
-            "num_tracks",
-        ]
+    playlist_ids: pl.DataFrame | None = None
+    playlists = frames.conform(chunk.playlists, frames.PLAYLISTS)
+    if playlists.height:
         # Entries of the playlists in this chunk are replaced as a whole: the chunk is their truth.
-        # Only playlists already in the catalog can have entries to replace.
-        replaced = (
-            conn.execute(
-                text(
-                    """SELECT p.id FROM s_playlist s
-                   JOIN playlist p ON p.namespace = :ns AND p.source_key = s.source_key"""
-                ),
-                {"ns": namespace},
-            )
-            .scalars()
-            .all()
-        )
-        counts["playlists"] = affected_rows(
+        # Only playlists already in the catalog can have entries to replace: each key is looked up
+        # in the unique index (see fence), never by hashing every playlist of the namespace, which
+        # a large load would do again for every chunk.
+        replaced = _key_ids(
             conn,
-            f"""INSERT INTO playlist (namespace, source_key, {", ".join(cols)}, batch_id)
-               SELECT :ns, source_key, {", ".join(cols)}, batch_id FROM s_playlist WHERE true
-               ON CONFLICT (namespace, source_key) DO UPDATE SET
-                   {", ".join(f"{c} = excluded.{c}" for c in cols)}, batch_id = excluded.batch_id
-               WHERE {" OR ".join(f"playlist.{c} {nd} excluded.{c}" for c in cols)}""",
+            playlists["source_key"],
+            "s_playlist_key",
+            f"""SELECT source_key, id FROM (
+                   SELECT s.source_key,
+                          (SELECT p.id FROM playlist p WHERE p.namespace = :ns AND p.source_key = s.source_key) AS id
+                   FROM s_playlist_key s {fence(conn)}) q
+               WHERE id IS NOT NULL""",
             ns=namespace,
         )
-        delete = text("DELETE FROM playlist_track WHERE playlist_id IN :ids").bindparams(
-            bindparam("ids", expanding=True)
-        )
-        for start in range(0, len(replaced), 1_000):
-            conn.execute(delete, {"ids": list(replaced[start : start + 1_000])})
+        if not replaced.height:
+            # None of them is there: copied straight in with a block of ids (PostgreSQL), ids
+            # that the entries then take without reading them back.
+            new = copy_new_rows(
+                conn, "playlist", playlists.select(pl.lit(namespace, pl.String).alias("namespace"), pl.all())
+            )
+            if new is not None:
+                counts["playlists"] = new.height
+                playlist_ids = new.select(pl.col("source_key").alias("key"), "id")
+        if playlist_ids is None:
+            stage(conn, "s_playlist", playlists)
+            counts["playlists"] = _upsert_playlists(conn, namespace)
+            delete = text("DELETE FROM playlist_track WHERE playlist_id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            )
+            ids = replaced["id"].to_list()
+            for start in range(0, len(ids), 1_000):
+                conn.execute(delete, {"ids": ids[start : start + 1_000]})
     if chunk.entries.height:
         counts["playlist_tracks"] = _insert_entries(
-            conn, frames.conform(chunk.entries, frames.ENTRIES), namespace, track_ids
+            conn, frames.conform(chunk.entries, frames.ENTRIES), namespace, track_ids, playlist_ids
         )
     counts["rejects"] = insert_rejects(conn, chunk.rejects)
     return counts
+
+
+_PLAYLIST_COLUMNS = (
+    "name",
+    "name_key",
+    "description",
+    "owner",
+    "num_followers",
+    "collaborative",
+    "modified_at",
+    "num_tracks",
+)
+
+
+def _upsert_playlists(conn: Connection, namespace: str) -> int:
+    """The staged playlists inserted, or updated where a value changed; the rows affected."""
+    cols = _PLAYLIST_COLUMNS
+    nd = _distinct(conn)
+    return affected_rows(
+        conn,
+        f"""INSERT INTO playlist (namespace, source_key, {", ".join(cols)}, batch_id)
+           SELECT :ns, source_key, {", ".join(cols)}, batch_id FROM s_playlist WHERE true
+           ON CONFLICT (namespace, source_key) DO UPDATE SET
+               {", ".join(f"{c} = excluded.{c}" for c in cols)}, batch_id = excluded.batch_id
+           WHERE {" OR ".join(f"playlist.{c} {nd} excluded.{c}" for c in cols)}""",
+        ns=namespace,
+    )
 
 
 _INSERT_TRACKS = """INSERT INTO track (source_key, spotify_uri, isrc, mbid, title, title_key, artist_id, artist_name,
@@ -391,32 +414,43 @@ def insert_rejects(conn: Connection, rejects: pl.DataFrame) -> int:
     )
 
 
-def _key_ids(conn: Connection, keys: pl.Series, name: str, query: str, **params: Any) -> pl.DataFrame:
-    """(key, id) of the distinct ``keys`` found by ``query`` (which joins the staged table ``name``)."""
-    stage(conn, name, pl.DataFrame({"source_key": keys.unique()}, schema={"source_key": pl.String}))
+def _key_ids(conn: Connection, keys: pl.Series | None, name: str, query: str, **params: Any) -> pl.DataFrame:
+    """(key, id) of the distinct ``keys`` found by ``query`` (which joins the staged table ``name``;
+    None: it is staged already)."""
+    if keys is not None:
+        stage(conn, name, pl.DataFrame({"source_key": keys.unique()}, schema={"source_key": pl.String}))
     return query_frame(conn, query, **params)
 
 
 def _insert_entries(
-    conn: Connection, entries: pl.DataFrame, namespace: str, track_ids: pl.DataFrame | None = None
+    conn: Connection,
+    entries: pl.DataFrame,
+    namespace: str,
+    track_ids: pl.DataFrame | None = None,
+    playlist_ids: pl.DataFrame | None = None,
 ) -> int:
     """Resolve the entries' playlist and track keys to ids and write them to ``playlist_track``.
 
     ``track_ids`` (key, id), when given, are the ids merged in this transaction: only
-    keys it lacks are read back.
+    keys it lacks are read back. ``playlist_ids`` (key, id), when given, are the ids of
+    the playlists this transaction wrote: none is read back.
     """
     # A playlist's entries are consecutive: its key is resolved once per run, not once per entry.
     runs = entries.select(pl.col("playlist_key").rle()).unnest("playlist_key")
-    playlists = _key_ids(
-        conn,
-        runs["value"],
-        "s_entry_playlist",
-        f"""SELECT source_key, id FROM (
+    playlists = (
+        playlist_ids
+        if playlist_ids is not None
+        else _key_ids(
+            conn,
+            runs["value"],
+            "s_entry_playlist",
+            f"""SELECT source_key, id FROM (
                SELECT s.source_key,
                       (SELECT p.id FROM playlist p WHERE p.namespace = :ns AND p.source_key = s.source_key) AS id
                FROM s_entry_playlist s {fence(conn)}) q
            WHERE id IS NOT NULL""",
-        ns=namespace,
+            ns=namespace,
+        )
     )
     runs = runs.join(
         playlists.rename({"key": "value", "id": "playlist_id"}), on="value", how="left", maintain_order="left"

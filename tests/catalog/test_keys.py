@@ -126,3 +126,73 @@ def test_normalised_tracks_use_the_keys_recording_key(rows: list[tuple[str, str]
     )
     expected = cleaned.select(k.recording_key(pl.col("a"), pl.col("t")))
     assert tracks["recording_key"].to_list() == expected.to_series().to_list()
+
+
+# Printable ASCII, and names built from the pieces the rules look for.
+printable = st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
+pieces = st.lists(
+    st.sampled_from(
+        [
+            *(
+                "The",
+                "the",
+                "THE",
+                "&",
+                " & ",
+                "feat.",
+                "ft.",
+                "(with",
+                "(feat. B)",
+                ")",
+                "  ",
+                "AC/DC",
+                "N'",
+            ),
+            *("_", "-", "Remastered 2011", "- Radio Edit", "x", "[Live]", "1999", "Beyonce", "~", "\\", '"'),
+        ]
+    ),
+    max_size=8,
+).map(" ".join)
+names = printable | pieces
+# Longer than a match key may be (MAX_KEY_BYTES): cut alike.
+long_names = names | st.just("Long " * 300)
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(long_names, min_size=1, max_size=30))
+def test_ascii_forms_give_what_the_general_ones_give(values: list[str]) -> None:
+    frame = pl.DataFrame({"v": values}, schema={"v": pl.String})
+    assert frame.select(pl.col("v").str.contains(k.PRINTABLE_ASCII).all()).item()
+    for fn in (k.clean_text, k.name_key):
+        general = frame.select(fn(pl.col("v"))).to_series().to_list()
+        assert frame.select(fn(pl.col("v"), ascii=True)).to_series().to_list() == general
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(names | text, names | text), min_size=1, max_size=30))
+def test_normalised_tracks_of_ascii_and_other_names_take_the_general_keys(
+    rows: list[tuple[str, str]],
+) -> None:
+    """build_chunk normalises printable ASCII names apart: every key is still the general one."""
+    raw = pl.DataFrame(
+        {
+            "source_key": [f"t{i}" for i in range(len(rows))],
+            "artist_credit": [a for a, _ in rows],
+            "title": [t for _, t in rows],
+        }
+    ).select(
+        [
+            pl.col(c).cast(d) if c in ("source_key", "artist_credit", "title") else pl.lit(None, d).alias(c)
+            for c, d in RAW_TRACK.items()
+        ]
+    )
+    tracks = build_chunk(raw).tracks
+    title = k.clean_text(pl.col("title")).fill_null("")
+    expected = raw.select(
+        pl.col("source_key"),
+        title.alias("title"),
+        k.name_key(title).alias("title_key"),
+        ("name:" + k.name_key(k.primary_artist(k.clean_text(pl.col("artist_credit"))))).alias("artist_key"),
+        k.recording_key(k.clean_text(pl.col("artist_credit")).fill_null(""), title).alias("recording_key"),
+    )
+    assert tracks.select(expected.columns).sort("source_key").equals(expected.sort("source_key"))
