@@ -11,6 +11,7 @@ through the production loader), the runs taking turns so a busy machine slows th
   files decode on worker threads while a batch is in the model, as in ``recsys embed audio``;
 - ``raw_forward_int8_b8``, ``end_to_end_int8_b{1,8}``: the same with
   ``precision="int8"`` (``RECSYS_AUDIO_PRECISION=int8``: int8 linear layers, CPU only);
+  ``..._int8bf16_...``: ``precision="int8-bf16"`` (and the convolutional front end in bfloat16);
 - ``naive_loop``: one file and one window at a time, normalised with transformers'
   ``Wav2Vec2FeatureExtractor``, under ``torch.no_grad`` (what a first script does);
 - ``dsp``: the weight-free DSP embedder from the same files.
@@ -54,6 +55,14 @@ from recsys.media.ahead import default_workers, map_ahead
 from recsys.media.audio import load_audio, window_starts
 
 WINDOW_S = 5.0
+FAST = ("int8", "int8-bf16")  # the CPU paths timed beside float32
+
+
+def run_tag(precision: str) -> str:
+    """The infix of a precision's run names: ``end_to_end_int8_b8``, ``end_to_end_int8bf16_b8``."""
+    return "" if precision == "float32" else precision.replace("-", "") + "_"
+
+
 RATE = 24_000
 FORMATS: tuple[tuple[str, int, dict[str, Any]], ...] = (
     ("flac", 44_100, {}),
@@ -203,7 +212,7 @@ def main() -> None:
         first = embedders[("float32", 1)]
         model, device, dtype = first.model, first.device, first.dtype
         if device.type == "cpu":
-            embedders.update({("int8", b): build(b, "int8") for b in (1, 8)})
+            embedders.update({(precision, b): build(b, precision) for precision in FAST for b in (1, 8)})
         print(
             f"device {device} ({dtype}), torch threads {torch.get_num_threads()}, "
             f"{parameter_count(model) / 1e6:.2f}M parameters, {args.files} files x {args.seconds:g} s, "
@@ -213,8 +222,9 @@ def main() -> None:
         # raw forward on ready tensors: the same number of 5 s windows as the files hold
         windows = int(audio_s // WINDOW_S)
         raw_models = [("", b, model) for b in (1, 8)]
-        if ("int8", 8) in embedders:
-            raw_models.append(("int8_", 8, embedders[("int8", 8)].model))
+        for precision in FAST:
+            if (precision, 8) in embedders:
+                raw_models.append((run_tag(precision), 8, embedders[(precision, 8)].model))
         for tag, b, net in raw_models:
             batches = [torch.randn(min(b, windows - i), int(WINDOW_S * RATE)) for i in range(0, windows, b)]
 
@@ -236,8 +246,7 @@ def main() -> None:
                     embedder.embed(batch)
                 sync(device)
 
-            tag = "" if precision == "float32" else f"{precision}_"
-            runs[f"end_to_end_{tag}b{b}"] = end_to_end
+            runs[f"end_to_end_{run_tag(precision)}b{b}"] = end_to_end
 
         from transformers import Wav2Vec2FeatureExtractor
 
@@ -281,10 +290,13 @@ def main() -> None:
         for name, seconds in best_times(runs, args.repeats).items():
             results[name] = audio_s / seconds
 
-        closeness = None
+        closeness = closeness_bf16 = None
         if ("int8", 8) in embedders and args.audio.is_dir():
             closeness = agreement(
                 embedders[("float32", 8)], embedders[("int8", 8)], args.audio, args.audio_seconds
+            )
+            closeness_bf16 = agreement(
+                embedders[("float32", 8)], embedders[("int8-bf16", 8)], args.audio, args.audio_seconds
             )
         elif ("int8", 8) in embedders:
             print(f"no folder {args.audio}: the int8-vs-float32 comparison on real recordings is skipped")
@@ -292,8 +304,12 @@ def main() -> None:
     for b in (1, 8):
         if f"end_to_end_b{b}" in results and f"raw_forward_b{b}" in results:
             results[f"end_to_end_vs_raw_b{b}"] = results[f"end_to_end_b{b}"] / results[f"raw_forward_b{b}"]
-        if f"end_to_end_int8_b{b}" in results and f"end_to_end_b{b}" in results:
-            results[f"int8_vs_float32_b{b}"] = results[f"end_to_end_int8_b{b}"] / results[f"end_to_end_b{b}"]
+        for precision in FAST:
+            tag = run_tag(precision)
+            if f"end_to_end_{tag}b{b}" in results and f"end_to_end_b{b}" in results:
+                results[f"{tag}vs_float32_b{b}"] = (
+                    results[f"end_to_end_{tag}b{b}"] / results[f"end_to_end_b{b}"]
+                )
     for name, value in results.items():
         unit = "x the other" if "_vs_" in name else "x real time"
         print(f"{name:<24} {value:8.2f} {unit}")
@@ -304,6 +320,12 @@ def main() -> None:
             f"last layer min {closeness['last_layer_cosine_min']:.4f}; "
             f"same nearest neighbour {closeness['same_nearest_neighbour']:.1%}"
         )
+        if closeness_bf16:
+            print(
+                f"int8-bf16 vs float32 on the same recordings: track cosine mean "
+                f"{closeness_bf16['track_cosine_mean']:.4f}, min {closeness_bf16['track_cosine_min']:.4f}; "
+                f"same nearest neighbour {closeness_bf16['same_nearest_neighbour']:.1%}"
+            )
         for line in closeness["skipped"]:
             print(f"skipped {line}")
     record = {
@@ -322,6 +344,7 @@ def main() -> None:
         "baseline": "raw_forward_b1/raw_forward_b8 (model forward on ready tensors)",
         "real_time_factor": {k: round(v, 3) for k, v in results.items()},
         "int8_vs_float32": closeness,
+        "int8_bf16_vs_float32": closeness_bf16,
     }
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(record, indent=2))

@@ -160,8 +160,9 @@ class Settings(BaseSettings):
     )
     audio_precision: Precision = Field(
         default="float32",
-        description="How the audio model computes: float32, or int8 (a faster CPU path with int8 linear "
-        "layers; part of the model version, so a switch embeds every track again).",
+        description="How the audio model computes: float32, int8 (a faster CPU path with int8 linear "
+        "layers) or int8-bf16 (and the convolutional front end in bfloat16); part of the model version, "
+        "so a switch embeds every track again.",
     )
 
     ui_max_upload_mb: int = Field(

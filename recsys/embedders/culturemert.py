@@ -59,7 +59,7 @@ class CultureMertConfig:
     layers: str = "mean"  # "mean", a layer index ("6"), or "weights" (layer_weights)
     layer_weights: tuple[float, ...] | None = None  # one per hidden state (13 for the 95M model)
     device: str = "auto"  # auto: cuda when available, else cpu
-    precision: str = "float32"  # "float32" or "int8" (CPU only: int8 linear layers)
+    precision: str = "float32"  # "float32", "int8" or "int8-bf16" (CPU only: int8 linear layers)
     cache_dir: Path | None = None
 
     def __post_init__(self) -> None:

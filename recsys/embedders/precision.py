@@ -12,6 +12,12 @@ full-size model) but not equal, so the precision is part of the embedder's versi
 switching it makes the embed job embed every track again, and vectors of the two
 never share a collection.
 
+``int8-bf16`` is ``int8`` with the convolutional front end (a quarter of the float32
+forward, about two fifths of the int8 one) in bfloat16: on CPUs with native bfloat16
+(AVX512-BF16 or AMX: recent Xeon and EPYC) it makes the whole forward about a third
+faster again, on others it may be slower. Its vectors differ from ``int8``'s (cosine
+above 0.9999), so it is a precision, and a version, of its own.
+
 int8 runs on the CPU only (PyTorch's dynamically quantised linear layers have no CUDA
 kernels); on CUDA the model already runs in bfloat16.
 """
@@ -23,7 +29,7 @@ from typing import Any, Literal, get_args
 
 from recsys.errors import ConfigError
 
-Precision = Literal["float32", "int8"]
+Precision = Literal["float32", "int8", "int8-bf16"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 
 
@@ -42,7 +48,26 @@ def apply_precision(model: Any, precision: str, device: Any) -> Any:
             f"audio precision {precision} runs on the CPU only (the device is {device}); "
             "use float32 there (CUDA runs the model in bfloat16 already)"
         )
-    return quantise_linear_int8(model)
+    model = quantise_linear_int8(model)
+    if precision == "int8-bf16":
+        model.feature_extractor = bfloat16_front_end(model.feature_extractor)
+    return model
+
+
+def bfloat16_front_end(front_end: Any) -> Any:
+    """``front_end`` (the convolutional feature encoder) computing in bfloat16, taking and
+    giving float32."""
+    import torch  # deferred: torch (audio extra)
+
+    class Bfloat16FrontEnd(torch.nn.Module):
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner.to(torch.bfloat16)
+
+        def forward(self, samples: torch.Tensor) -> torch.Tensor:
+            return self.inner(samples.to(torch.bfloat16)).float()  # (B, C, T) float32
+
+    return Bfloat16FrontEnd(front_end)
 
 
 def quantise_linear_int8(model: Any) -> Any:

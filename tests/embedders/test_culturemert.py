@@ -237,8 +237,34 @@ def test_precision_is_in_the_version_and_int8_runs_the_same_checkpoint(mert_dir:
     assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.99
 
 
+class TestCultureMertInt8Bf16Contract(EmbedderContract):
+    @pytest.fixture
+    def embedder(self, mert_dir: Path) -> CultureMertEmbedder:
+        return CultureMertEmbedder(
+            CultureMertConfig(model=str(mert_dir), window_s=1.0, batch_size=4, precision="int8-bf16")
+        )
+
+
+def test_int8_bf16_runs_the_front_end_in_bfloat16_and_says_so(mert_dir: Path) -> None:
+    int8 = CultureMertEmbedder(CultureMertConfig(model=str(mert_dir), window_s=1.0, precision="int8"))
+    bf16 = CultureMertEmbedder(CultureMertConfig(model=str(mert_dir), window_s=1.0, precision="int8-bf16"))
+    assert bf16.version == int8.version.replace("|int8|", "|int8-bf16|") != int8.version
+    assert quantised_linear_count(bf16.model) == quantised_linear_count(int8.model) > 0
+    convs = [m for m in bf16.model.feature_extractor.modules() if isinstance(m, torch.nn.Conv1d)]
+    assert convs and all(m.weight.dtype == torch.bfloat16 for m in convs)
+    assert all(
+        m.weight.dtype == torch.float32
+        for m in int8.model.feature_extractor.modules()
+        if isinstance(m, torch.nn.Conv1d)
+    )
+    clip = np.random.default_rng(5).normal(0, 0.1, 3 * 24_000).astype(np.float32)
+    a, b = int8.embed([clip])[0], bf16.embed([clip])[0]
+    assert a.dtype == b.dtype == np.float32
+    assert 0.999 < float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) < 1.0  # close, and not the same path
+
+
 def test_unknown_precision_and_int8_off_the_cpu_are_refused(mert_dir: Path) -> None:
-    with pytest.raises(ConfigError, match="precision must be one of float32, int8"):
+    with pytest.raises(ConfigError, match="precision must be one of float32, int8, int8-bf16"):
         CultureMertConfig(model=str(mert_dir), precision="int4")
     with pytest.raises(ConfigError, match="CPU only"):
         apply_precision(load_hubert(mert_dir), "int8", torch.device("cuda"))
@@ -253,7 +279,7 @@ def test_int8_retrieves_the_same_nearest_neighbours_as_float32(tmp_path: Path, m
     clips = generate_demo_audio(tmp_path, DemoAudioConfig(clips_per_style=3, seconds=3.0))
     styles = np.array([c.style for c in clips])
     nearest = {}
-    for precision in ("float32", "int8"):
+    for precision in ("float32", "int8", "int8-bf16"):
         embedder = CultureMertEmbedder(
             CultureMertConfig(model=str(mert_dir), window_s=1.0, precision=precision)
         )
@@ -262,6 +288,9 @@ def test_int8_retrieves_the_same_nearest_neighbours_as_float32(tmp_path: Path, m
         sims = unit @ unit.T
         np.fill_diagonal(sims, -np.inf)
         nearest[precision] = np.argmax(sims, axis=1)
-    assert (nearest["int8"] == nearest["float32"]).all(), (nearest["int8"], nearest["float32"])
+    for fast in ("int8", "int8-bf16"):
+        assert (nearest[fast] == nearest["float32"]).all(), (fast, nearest[fast], nearest["float32"])
     p_at_1 = {k: float((styles[v] == styles).mean()) for k, v in nearest.items()}
-    assert p_at_1["int8"] == p_at_1["float32"] > 0.25  # above chance (4 styles, 12 clips)
+    assert (
+        p_at_1["int8"] == p_at_1["int8-bf16"] == p_at_1["float32"] > 0.25
+    )  # above chance (4 styles, 12 clips)
