@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 from typing import TYPE_CHECKING, TypeAlias
 
@@ -42,8 +43,6 @@ def keep_freed_memory() -> bool:
     the heap they are reused. The process's memory then stays near its peak instead of shrinking
     between calls. Once per process.
     """
-    import ctypes
-
     m_trim_threshold, m_mmap_threshold = -1, -3
     try:
         libc = ctypes.CDLL(None)

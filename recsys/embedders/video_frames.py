@@ -28,6 +28,7 @@ Two implementations of one small contract (``name``, ``version``, ``dim``,
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -223,8 +224,6 @@ def clip_pixels(
 
 def quantize_int8(network: Any) -> Any:
     """``network`` with every Linear layer replaced by a dynamically quantised int8 Linear (CPU only)."""
-    import warnings
-
     import torch  # deferred: torch (ml extra)
 
     with warnings.catch_warnings():
