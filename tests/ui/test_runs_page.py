@@ -21,6 +21,7 @@ def test_runs_lists_the_history_and_a_run_s_steps_and_gate(
     history = frame(app, 0)
     assert history["run"].to_list() == [3, 2, 1]
     assert history["status"].to_list() == ["failed", "done", "done"]
+    assert history["error"].to_list() == ["step index: OSError: disk full", "", ""]
     assert history["gate"].to_list() == ["", f"refused: {REFUSED}", ""]
     assert history["video–music gate"].to_list() == ["", f"published: {PUBLISHED_VIDEO}", ""]
     assert app.error[0].value == "Failed: " + literal("step index: OSError: disk full")

@@ -43,6 +43,8 @@ st.dataframe(
             "status": [r["status"] for r in history],
             "started (UTC)": [r["started_at"][:19].replace("T", " ") for r in history],
             "took": [_seconds(r["seconds"]) for r in history],
+            # a failed or killed run says why in the overview, not only once it is chosen below
+            "error": [(r["error"] or "").splitlines()[0][:120] if r["error"] else "" for r in history],
             "steps done": [
                 ", ".join(s["step"] for s in r["steps"] if s["status"] == "done") for r in history
             ],
