@@ -103,11 +103,9 @@ def test_name_key_ignores_what_cleaning_changes(value: str) -> None:
     assert one(k.name_key, one(k.clean_text, value) or "") == key
 
 
-@settings(max_examples=40, deadline=None)
-@given(rows=st.lists(st.tuples(text, text), min_size=1, max_size=30))
-def test_normalised_tracks_use_the_keys_recording_key(rows: list[tuple[str, str]]) -> None:
-    """build_chunk computes the recording key from parts it already has: it must equal keys.recording_key."""
-    raw = pl.DataFrame(
+def raw_tracks(rows: list[tuple[str, str]]) -> pl.DataFrame:
+    """Raw track rows (artist credit, title) in the loader's raw schema, the other columns null."""
+    return pl.DataFrame(
         {
             "source_key": [f"t{i}" for i in range(len(rows))],
             "artist_credit": [a for a, _ in rows],
@@ -119,6 +117,13 @@ def test_normalised_tracks_use_the_keys_recording_key(rows: list[tuple[str, str]
             for c, d in RAW_TRACK.items()
         ]
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(text, text), min_size=1, max_size=30))
+def test_normalised_tracks_use_the_keys_recording_key(rows: list[tuple[str, str]]) -> None:
+    """build_chunk computes the recording key from parts it already has: it must equal keys.recording_key."""
+    raw = raw_tracks(rows)
     tracks = build_chunk(raw).tracks
     cleaned = raw.select(
         k.clean_text(pl.col("artist_credit")).fill_null("").alias("a"),
@@ -174,18 +179,7 @@ def test_normalised_tracks_of_ascii_and_other_names_take_the_general_keys(
     rows: list[tuple[str, str]],
 ) -> None:
     """build_chunk normalises printable ASCII names apart: every key is still the general one."""
-    raw = pl.DataFrame(
-        {
-            "source_key": [f"t{i}" for i in range(len(rows))],
-            "artist_credit": [a for a, _ in rows],
-            "title": [t for _, t in rows],
-        }
-    ).select(
-        [
-            pl.col(c).cast(d) if c in ("source_key", "artist_credit", "title") else pl.lit(None, d).alias(c)
-            for c, d in RAW_TRACK.items()
-        ]
-    )
+    raw = raw_tracks(rows)
     tracks = build_chunk(raw).tracks
     title = k.clean_text(pl.col("title")).fill_null("")
     expected = raw.select(
