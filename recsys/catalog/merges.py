@@ -130,17 +130,7 @@ def merge_facts(
         # Only playlists already in the catalog can have entries to replace: each key is looked up
         # in the unique index (see fence), never by hashing every playlist of the namespace, which
         # a large load would do again for every chunk.
-        replaced = _key_ids(
-            conn,
-            playlists["source_key"],
-            "s_playlist_key",
-            f"""SELECT source_key, id FROM (
-                   SELECT s.source_key,
-                          (SELECT p.id FROM playlist p WHERE p.namespace = :ns AND p.source_key = s.source_key) AS id
-                   FROM s_playlist_key s {fence(conn)}) q
-               WHERE id IS NOT NULL""",
-            ns=namespace,
-        )
+        replaced = _playlist_ids(conn, playlists["source_key"], "s_playlist_key", namespace)
         if not replaced.height:
             # None of them is there: copied straight in with a block of ids (PostgreSQL), ids
             # that the entries then take without reading them back.
@@ -422,6 +412,22 @@ def _key_ids(conn: Connection, keys: pl.Series | None, name: str, query: str, **
     return query_frame(conn, query, **params)
 
 
+def _playlist_ids(conn: Connection, keys: pl.Series, name: str, namespace: str) -> pl.DataFrame:
+    """(key, id) of the playlists of ``namespace`` among ``keys`` (staged as ``name``): one
+    descent of the unique index per key, never a hash of every playlist of the namespace."""
+    return _key_ids(
+        conn,
+        keys,
+        name,
+        f"""SELECT source_key, id FROM (
+               SELECT s.source_key,
+                      (SELECT p.id FROM playlist p WHERE p.namespace = :ns AND p.source_key = s.source_key) AS id
+               FROM {name} s {fence(conn)}) q
+           WHERE id IS NOT NULL""",
+        ns=namespace,
+    )
+
+
 def _insert_entries(
     conn: Connection,
     entries: pl.DataFrame,
@@ -440,17 +446,7 @@ def _insert_entries(
     playlists = (
         playlist_ids
         if playlist_ids is not None
-        else _key_ids(
-            conn,
-            runs["value"],
-            "s_entry_playlist",
-            f"""SELECT source_key, id FROM (
-               SELECT s.source_key,
-                      (SELECT p.id FROM playlist p WHERE p.namespace = :ns AND p.source_key = s.source_key) AS id
-               FROM s_entry_playlist s {fence(conn)}) q
-           WHERE id IS NOT NULL""",
-            ns=namespace,
-        )
+        else _playlist_ids(conn, runs["value"], "s_entry_playlist", namespace)
     )
     runs = runs.join(
         playlists.rename({"key": "value", "id": "playlist_id"}), on="value", how="left", maintain_order="left"
